@@ -1,0 +1,200 @@
+//! `/backups` handlers.
+
+use std::sync::Arc;
+
+use holdfast_manager::{CreateBackup, Manager, RestoreRequest};
+use holdfast_types::Backup;
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use crate::body;
+use crate::error::{ApiError, accepted_empty, json_response};
+use crate::views;
+use crate::{Call, HttpResponse};
+
+/// Cinder's `osapi_max_limit`.
+const MAX_LIMIT: usize = 1000;
+
+pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
+    if let Some(v) = call.query("all_tenants")
+        && !["0", "1", "true", "false", "True", "False", "TRUE", "FALSE"].contains(&v)
+    {
+        return Err(ApiError::bad_request(format!("all_tenants must be a boolean, got '{v}'.")));
+    }
+    let limit = match call.query("limit") {
+        None => MAX_LIMIT,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n >= 0 => (n as usize).min(MAX_LIMIT),
+            Ok(_) => return Err(ApiError::bad_request("limit param must be positive")),
+            Err(_) => return Err(ApiError::bad_request("limit param must be an integer")),
+        },
+    };
+    let mut all: Vec<Backup> = m.list_backups(&call.ctx).await?;
+    for (key, field) in [("name", 0), ("status", 1), ("volume_id", 2)] {
+        if let Some(want) = call.query(key) {
+            all.retain(|b| match field {
+                0 => b.display_name.as_deref() == Some(want),
+                1 => b.status.as_str() == want,
+                _ => b.volume_id == want,
+            });
+        }
+    }
+    let total = all.len();
+    if let Some(marker) = call.query("marker") {
+        let pos = all
+            .iter()
+            .position(|b| b.id == marker)
+            .ok_or_else(|| ApiError::not_found(format!("Marker {marker} could not be found.")))?;
+        all.drain(..=pos);
+    }
+    all.truncate(limit);
+    let items: Vec<Value> = all
+        .iter()
+        .map(|b| if detail { views::backup_detail(call, b) } else { views::backup_summary(call, b) })
+        .collect();
+    let mut out = json!({"backups": items});
+    if call.version.at_least(3, 45)
+        && call.query("with_count").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    {
+        out["count"] = json!(total);
+    }
+    if call.query("limit").is_some() && limit > 0 && all.len() == limit {
+        let last = &all[limit - 1].id;
+        let path = if detail { "backups/detail" } else { "backups" };
+        let mut query: Vec<String> =
+            call.query.iter().filter(|(k, _)| k != "marker").map(|(k, v)| format!("{k}={v}")).collect();
+        query.push(format!("marker={last}"));
+        out["backups_links"] =
+            json!([{"rel": "next", "href": format!("{}/{path}?{}", call.api_base(), query.join("&"))}]);
+    }
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let v = body::parse(call.body)?;
+    let b = body::envelope(&v, "backup", false)?.cloned().unwrap_or_default();
+    let mut allowed = vec!["volume_id", "container", "name", "description", "incremental", "force", "snapshot_id"];
+    if call.version.at_least(3, 43) {
+        allowed.push("metadata");
+    }
+    if call.version.at_least(3, 51) {
+        allowed.push("availability_zone");
+    }
+    body::only_keys(&b, "backup", &allowed)?;
+    if let Some(md) = b.get("metadata")
+        && !(md.is_null() || md.as_object().is_some_and(|o| o.is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "Invalid input received: backup metadata is not supported by this Holdfast release",
+        ));
+    }
+    if let Some(az) = body::opt_string(&b, "availability_zone", 255)?
+        && az != m.config().availability_zone
+    {
+        return Err(ApiError::bad_request(format!(
+            "Invalid input received: availability zone {az} has no backup service"
+        )));
+    }
+    let req = CreateBackup {
+        volume_id: body::required_uuid(&b, "volume_id", "backup")?,
+        name: body::opt_string(&b, "name", 255)?,
+        description: body::opt_string(&b, "description", 255)?,
+        container: body::opt_string(&b, "container", 255)?,
+        incremental: body::opt_bool(&b, "incremental")?,
+        force: body::opt_bool(&b, "force")?,
+        snapshot_id: body::opt_uuid(&b, "snapshot_id")?,
+    };
+    let backup = m.create_backup(&call.ctx, req).await?;
+    Ok(json_response(StatusCode::ACCEPTED, &json!({"backup": views::backup_summary(call, &backup)})))
+}
+
+pub async fn show(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    let b = m.get_backup(&call.ctx, id).await?;
+    Ok(json_response(StatusCode::OK, &json!({"backup": views::backup_detail(call, &b)})))
+}
+
+pub async fn delete(m: &Arc<Manager>, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    m.delete_backup(&call.ctx, id).await?;
+    Ok(accepted_empty())
+}
+
+pub async fn restore(m: &Arc<Manager>, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    let v = if call.body.is_empty() { json!({"restore": {}}) } else { body::parse(call.body)? };
+    // `{"restore": null}` crashes Cinder with a 500; we take it as `{}`.
+    let r = body::envelope(&v, "restore", true)?.cloned().unwrap_or_default();
+    body::only_keys(&r, "restore", &["volume_id", "name"])?;
+    let req = RestoreRequest { volume_id: body::opt_uuid(&r, "volume_id")?, name: body::opt_string(&r, "name", 255)? };
+    let view = m.restore_backup(&call.ctx, id, req).await?;
+    Ok(json_response(StatusCode::ACCEPTED, &views::restore(&view)))
+}
+
+/// `POST /backups/{id}/action` with exactly one of `os-reset_status`, `os-force_delete`.
+pub async fn action(m: &Arc<Manager>, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    let v = body::parse(call.body)?;
+    let Some((action, arg)) = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
+        return Err(ApiError::bad_request("Malformed request body: expected one action"));
+    };
+    match action.as_str() {
+        "os-reset_status" => {
+            let status = arg.get("status").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request(
+                    "Invalid input for field/attribute os-reset_status. 'status' is a required property",
+                )
+            })?;
+            m.reset_status(&call.ctx, id, status).await?;
+        }
+        // Clients send `null`; any value is accepted, as in Cinder.
+        "os-force_delete" => m.force_delete(&call.ctx, id).await?,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "There is no such action: {other}. Verify the request body and Content-Type header and try again."
+            )));
+        }
+    }
+    Ok(accepted_empty())
+}
+
+pub async fn export_record(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    let r = m.export_record(&call.ctx, id).await?;
+    let body = json!({"backup-record": {"backup_service": r.backup_service, "backup_url": r.backup_url}});
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+pub async fn import_record(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+    let v = body::parse(call.body)?;
+    let r = body::envelope(&v, "backup-record", false)?.cloned().unwrap_or_default();
+    body::only_keys(&r, "backup-record", &["backup_service", "backup_url"])?;
+    let field = |k: &str| {
+        body::opt_string(&r, k, if k == "backup_url" { usize::MAX } else { 255 })?.ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid input for field/attribute backup-record. '{k}' is a required property"
+            ))
+        })
+    };
+    let (service, url) = (field("backup_service")?, field("backup_url")?);
+    if url.is_empty() {
+        return Err(ApiError::bad_request("Invalid input for field/attribute backup_url. '' is too short"));
+    }
+    let b = m.import_record(&call.ctx, &service, &url).await?;
+    let mut summary = views::backup_summary(call, &b);
+    summary["name"] = Value::Null;
+    Ok(json_response(StatusCode::CREATED, &json!({"backup": summary})))
+}
+
+/// Holdfast extension: `{"progress": {"operation", "bytes_done", "bytes_total", "percent"}}`.
+pub async fn progress(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    let b = m.get_backup(&call.ctx, id).await?;
+    let body = match m.progress(id) {
+        Some(p) => json!({"progress": {
+            "status": b.status.as_str(),
+            "operation": p.operation.as_str(),
+            "bytes_done": p.bytes_done,
+            "bytes_total": p.bytes_total,
+            "percent": if p.bytes_total == 0 { 0.0 } else { 100.0 * p.bytes_done as f64 / p.bytes_total as f64 },
+        }}),
+        None => {
+            json!({"progress": {"status": b.status.as_str(), "operation": null, "bytes_done": 0, "bytes_total": 0, "percent": 0.0}})
+        }
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}

@@ -1,0 +1,203 @@
+//! Holdfast's Cinder-v3-compatible HTTP API on hyper.
+//!
+//! - [`server`]: the accept loop (hyper http1) and graceful shutdown.
+//! - [`router`]: method + path → [`router::Endpoint`]; handlers never parse paths.
+//! - [`microversion`]: the `OpenStack-API-Version` header (3.0 … [`MAX_VERSION`]).
+//! - [`error`]: Cinder-shaped errors (`{"badRequest": {"code": 400, "message": …}}`).
+//! - `backups`, `volumes`, `versions`, `services`: handlers, with views in `views`.
+//!
+//! [`Api::dispatch`] is the whole service as a function of a request; tests call it
+//! without a socket. Internals are logged, never sent: a 500 says only that the
+//! server failed.
+
+mod backups;
+mod body;
+pub mod error;
+pub mod microversion;
+pub mod router;
+pub mod server;
+mod services;
+mod versions;
+mod views;
+mod volumes;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use holdfast_manager::{Manager, RequestContext};
+use hyper::{HeaderMap, Method, Response, StatusCode};
+use tracing::Instrument;
+
+pub use error::ApiError;
+pub use microversion::{MAX_VERSION, MIN_VERSION, Version};
+pub use server::serve;
+
+/// Project used when a request names none (URL without project, no token).
+pub const DEFAULT_PROJECT: &str = "686f6c6466617374";
+const DEFAULT_USER: &str = "holdfast";
+
+pub type HttpResponse = Response<http_body_util::Full<Bytes>>;
+
+/// Everything a handler needs to answer one request.
+pub struct Call<'a> {
+    pub ctx: RequestContext,
+    pub version: Version,
+    /// `http://host:port` as the client addressed us (for links).
+    pub base_url: String,
+    /// Whether the URL carried the project id (links keep the same shape).
+    pub project_in_url: bool,
+    pub query: Vec<(String, String)>,
+    pub body: &'a [u8],
+}
+
+impl Call<'_> {
+    /// `…/v3/{p}` or `…/v3` as the client used it.
+    pub fn api_base(&self) -> String {
+        if self.project_in_url {
+            format!("{}/v3/{}", self.base_url, self.ctx.project_id)
+        } else {
+            format!("{}/v3", self.base_url)
+        }
+    }
+
+    /// Bookmark base: the same without the version segment.
+    pub fn bookmark_base(&self) -> String {
+        if self.project_in_url { format!("{}/{}", self.base_url, self.ctx.project_id) } else { self.base_url.clone() }
+    }
+
+    pub fn query(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct Api {
+    pub manager: Arc<Manager>,
+}
+
+impl Api {
+    pub fn new(manager: Arc<Manager>) -> Arc<Api> {
+        Arc::new(Api { manager })
+    }
+
+    /// Answer one request. Never fails: errors become Cinder error bodies.
+    pub async fn dispatch(
+        &self,
+        method: &Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> HttpResponse {
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let span = tracing::info_span!("http", %method, path = %path_and_query, request_id = %request_id);
+        // `instrument`, not `span.enter()`: an entered guard held across `.await` leaves
+        // the span on whichever thread the task last ran on, and tracing's registry then
+        // panics cloning it once closed (seen as dropped connections under load).
+        async {
+            let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+            let version = match microversion::negotiate(headers) {
+                Ok(v) => v,
+                Err(e) => return error::with_headers(e.response(), None, &request_id),
+            };
+            let result = self.route(method, path, query, headers, body, version).await;
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    if e.status == StatusCode::INTERNAL_SERVER_ERROR {
+                        tracing::error!(error = %e.message, "request failed");
+                    }
+                    e.response()
+                }
+            };
+            error::with_headers(response, Some(version), &request_id)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        version: Version,
+    ) -> Result<HttpResponse, ApiError> {
+        let route = router::route(method, path)?;
+        let host = headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8776");
+        let base_url = format!("http://{host}");
+        let (token_user, token_project) = auth_token(headers);
+        let project_in_url = route.project.is_some();
+        let project_id = route.project.clone().or(token_project).unwrap_or_else(|| DEFAULT_PROJECT.to_owned());
+        let user_id = headers
+            .get("x-user-id")
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or(token_user)
+            .unwrap_or_else(|| DEFAULT_USER.to_owned());
+        let call = Call {
+            ctx: RequestContext { project_id, user_id },
+            version,
+            base_url,
+            project_in_url,
+            query: parse_query(query),
+            body,
+        };
+        router::handle(self, route.endpoint, &call).await
+    }
+}
+
+/// Noauth tokens are `user:project` (cinderclient and OSC admin_token send them).
+fn auth_token(headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    let token = headers.get("x-auth-token").and_then(|h| h.to_str().ok()).unwrap_or("");
+    match token.split_once(':') {
+        Some((u, p)) if !u.is_empty() && router::is_project_id(p) => (Some(u.to_owned()), Some(p.to_owned())),
+        _ => (None, None),
+    }
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_decode() {
+        assert_eq!(
+            parse_query("sort=created_at%3Aasc&name=a+b&x"),
+            vec![("sort".into(), "created_at:asc".into()), ("name".into(), "a b".into()), ("x".into(), "".into())]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

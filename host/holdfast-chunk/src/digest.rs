@@ -1,0 +1,102 @@
+//! Digests: SHA-256 per sha block (Cinder's change tracking) and MD5 per object
+//! (recorded in Cinder's metadata). All-zero blocks are detected first and get a
+//! precomputed digest: half of a typical volume is zeros.
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+pub type Sha256Digest = [u8; 32];
+
+/// True when every byte is zero. Written as an OR-reduction over 64-byte lanes so
+/// LLVM vectorises it (well over 10 GB/s, far cheaper than hashing).
+pub fn is_zero(buf: &[u8]) -> bool {
+    let mut lanes = buf.chunks_exact(64);
+    for lane in &mut lanes {
+        let mut acc = 0u8;
+        for &b in lane {
+            acc |= b;
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    lanes.remainder().iter().all(|&b| b == 0)
+}
+
+pub fn sha256(buf: &[u8]) -> Sha256Digest {
+    Sha256::digest(buf).into()
+}
+
+/// SHA-256 of each `block` bytes of `buf` (the last block may be short).
+/// `zero_digest` is the SHA-256 of a full all-zero block.
+pub fn sha256_blocks(buf: &[u8], block: usize, zero_digest: &Sha256Digest, out: &mut Vec<Sha256Digest>) {
+    for b in buf.chunks(block) {
+        if b.len() == block && is_zero(b) {
+            out.push(*zero_digest);
+        } else {
+            out.push(sha256(b));
+        }
+    }
+}
+
+pub fn md5(buf: &[u8]) -> [u8; 16] {
+    Md5::digest(buf).into()
+}
+
+/// MD5 of `len` zero bytes without a buffer of that size.
+pub fn md5_of_zeros(len: u64) -> [u8; 16] {
+    static ZEROS: [u8; 65536] = [0; 65536];
+    let mut h = Md5::new();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(ZEROS.len() as u64) as usize;
+        h.update(&ZEROS[..n]);
+        left -= n as u64;
+    }
+    h.finalize().into()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_detection() {
+        let mut v = vec![0u8; 100_003];
+        assert!(is_zero(&v));
+        v[100_002] = 1;
+        assert!(!is_zero(&v));
+        v[100_002] = 0;
+        v[5] = 1;
+        assert!(!is_zero(&v));
+    }
+
+    #[test]
+    fn block_digests_match_cinder_example() {
+        // shared/docs/cinder-backup.md §4.12: a zero block and an `A` block of 32 KiB.
+        let mut buf = vec![0u8; 65536];
+        buf[32768..].fill(b'A');
+        let zero = sha256(&[0u8; 32768]);
+        let mut out = Vec::new();
+        sha256_blocks(&buf, 32768, &zero, &mut out);
+        assert_eq!(hex(&out[0]), "c35020473aed1b4642cd726cad727b63fff2824ad68cedd7ffb73c7cbd890479");
+        assert_eq!(hex(&out[1]), "5ff074ddad88b7fcb4339cb7a3e68341061792869e43673b2de8525a75476bd8");
+    }
+
+    #[test]
+    fn md5_of_zeros_matches_buffer() {
+        for len in [0u64, 1, 65536, 200_000] {
+            assert_eq!(md5_of_zeros(len), md5(&vec![0u8; len as usize]));
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The fast paths: everything that touches every byte of a volume.
+//!
+//! - [`digest`]: SHA-256 per sha block (SHA-NI through `sha2`), MD5, zero detection.
+//! - [`codec`]: Cinder's compressions (zstd, zlib/gzip, bz2/bzip2, none) in both directions.
+//! - [`buffer`]: page-aligned buffers (O_DIRECT) and the pool that bounds memory.
+//! - [`pipeline`]: read → hash → compress on worker threads, chunks handed out in order.
+//! - [`piece`]: how one read is cut into stored chunks (zero stretches, incremental runs).
+//! - [`restore`]: decompress → check → write on worker threads, with a flush barrier.
+//!
+//! Memory is bounded by construction: a pipeline owns a fixed pool of chunk buffers
+//! and every queue between its threads is bounded, so RSS does not grow with volume size.
+
+pub mod buffer;
+pub mod codec;
+pub mod digest;
+pub mod piece;
+pub mod pipeline;
+pub mod restore;
+
+pub use buffer::{ALIGN, AlignedBuf};
+pub use codec::{CodecError, Compression};
+pub use piece::ProcessedChunk;
+pub use pipeline::{ChunkSource, ChunkStream, PipelineError, ReadOptions, SourceRead};
+pub use restore::{ChunkSink, RestoreError, RestoreJob, RestoreWriter};

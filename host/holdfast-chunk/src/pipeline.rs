@@ -1,0 +1,395 @@
+//! The backup pipeline: one reader thread fills pooled buffers from the source, worker
+//! threads hash (SHA-256 per sha block, MD5) and compress each chunk, and the consumer
+//! takes chunks back in volume order.
+//!
+//! ```text
+//! source ──reader──> [work queue, bounded] ──workers (N)──> [done queue, bounded] ──reorder──> next()
+//!    ^                                                                                  │
+//!    └──────────────────────── buffer pool (N + 2 buffers) <── chunk dropped ────────────┘
+//! ```
+//!
+//! The pool is the memory bound: the reader blocks when every buffer is in use.
+//! All-zero chunks (holes, or zeros read) cost no hashing or compressing: their
+//! digests and compressed form are computed once per length and reused.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, bounded};
+
+use crate::buffer::AlignedBuf;
+use crate::codec::{CodecError, Compression, Compressor};
+use crate::digest::Sha256Digest;
+use crate::piece::{PooledBuf, ProcessedChunk, ZeroCache, process};
+
+/// What a source reports about one read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceRead {
+    /// The source knows the whole range is unallocated (a hole): the buffer was zeroed, not read.
+    pub hole: bool,
+}
+
+/// Something the pipeline can read a volume from (implemented by holdfast-volume).
+pub trait ChunkSource: Send + Sync + 'static {
+    fn size(&self) -> u64;
+    /// Fill `buf` (its length is the chunk length) with the bytes at `offset`.
+    fn read_chunk(&self, offset: u64, buf: &mut AlignedBuf) -> io::Result<SourceRead>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub chunk_size: u64,
+    pub sha_block_size: u32,
+    pub compression: Compression,
+    pub md5: bool,
+    /// Hashing/compressing threads.
+    pub workers: usize,
+    /// The parent backup's digest per sha block (incremental backups): matching
+    /// blocks are not stored.
+    pub parent: Option<Arc<Vec<Sha256Digest>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("invalid read options: {0}")]
+    Options(String),
+    #[error("reading the volume at offset {offset}: {source}")]
+    Read { offset: u64, source: io::Error },
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("pipeline thread failed: {0}")]
+    Thread(String),
+}
+
+type Done = (u64, Result<Vec<ProcessedChunk>, PipelineError>);
+
+/// Chunks of a volume in order. Dropping it stops the threads.
+pub struct ChunkStream {
+    done: Receiver<Done>,
+    /// Reads handed out so far; readers stay within a window of it.
+    consumed: Arc<AtomicU64>,
+    pending: BTreeMap<u64, Vec<ProcessedChunk>>,
+    /// Pieces of the current read, handed out front to back.
+    ready: std::collections::VecDeque<ProcessedChunk>,
+    next_seq: u64,
+    total: u64,
+    stop: Arc<AtomicBool>,
+    _threads: Vec<JoinHandle<()>>,
+}
+
+impl ChunkStream {
+    pub fn start(source: Arc<dyn ChunkSource>, opts: ReadOptions) -> Result<ChunkStream, PipelineError> {
+        let block = u64::from(opts.sha_block_size);
+        if block == 0 || opts.chunk_size == 0 || !opts.chunk_size.is_multiple_of(block) {
+            return Err(PipelineError::Options(format!(
+                "chunk size {} is not a multiple of the sha block size {}",
+                opts.chunk_size, opts.sha_block_size
+            )));
+        }
+        if opts.chunk_size > MAX_CHUNK_SIZE {
+            return Err(PipelineError::Options(format!(
+                "chunk size {} is over the host's limit of {MAX_CHUNK_SIZE} bytes",
+                opts.chunk_size
+            )));
+        }
+        let workers = opts.workers.max(1);
+        let size = source.size();
+        let total = size.div_ceil(opts.chunk_size);
+        // Buffers are only held while a read or a worker has them (pieces copy out).
+        let nbufs = READERS + workers + 1;
+        // Reads may run at most this many chunks ahead of the consumer, which bounds
+        // the finished pieces waiting to be taken in order.
+        let window = (nbufs + 2) as u64;
+        let (pool_tx, pool_rx) = bounded::<AlignedBuf>(nbufs);
+        let (work_tx, work_rx) = bounded::<(u64, u64, PooledBuf, SourceRead)>(workers);
+        let (done_tx, done_rx) = bounded::<Done>(workers + READERS);
+        let stop = Arc::new(AtomicBool::new(false));
+        let consumed = Arc::new(AtomicU64::new(0));
+        let bufs_made = Arc::new(AtomicUsize::new(0));
+        let zeros = Arc::new(ZeroCache::new(block as usize));
+
+        let mut threads = Vec::new();
+        let chunk_size = opts.chunk_size;
+        for r in 0..READERS as u64 {
+            let (stop, done_tx, source, consumed) = (stop.clone(), done_tx.clone(), source.clone(), consumed.clone());
+            let (pool_tx, pool_rx, work_tx, bufs_made) =
+                (pool_tx.clone(), pool_rx.clone(), work_tx.clone(), bufs_made.clone());
+            let spawn = std::thread::Builder::new().name(format!("hf-read-{r}")).spawn(move || {
+                // Reader r takes chunks r, r + READERS, …: several O_DIRECT requests in flight.
+                for seq in (r..total).step_by(READERS) {
+                    while seq >= consumed.load(Ordering::Acquire) + window {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let offset = seq * chunk_size;
+                    let len = chunk_size.min(size - offset) as usize;
+                    // Allocate lazily up to the pool size, then recycle.
+                    let mut buf = match pool_rx.try_recv() {
+                        Ok(b) => b,
+                        Err(_) if bufs_made.fetch_add(1, Ordering::AcqRel) < nbufs => {
+                            AlignedBuf::new(chunk_size as usize)
+                        }
+                        Err(_) => match pool_rx.recv() {
+                            Ok(b) => b,
+                            Err(_) => return,
+                        },
+                    };
+                    buf.set_len(len);
+                    match source.read_chunk(offset, &mut buf) {
+                        Ok(read) => {
+                            let pooled = PooledBuf { buf: Some(buf), pool: pool_tx.clone() };
+                            if work_tx.send((seq, offset, pooled, read)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = done_tx.send((seq, Err(PipelineError::Read { offset, source: e })));
+                            return;
+                        }
+                    }
+                }
+            });
+            threads.push(spawn.map_err(|e| PipelineError::Thread(e.to_string()))?);
+        }
+        drop((work_tx, pool_rx));
+        for i in 0..workers {
+            let (work_rx, done_tx, zeros, stop) = (work_rx.clone(), done_tx.clone(), zeros.clone(), stop.clone());
+            let opts = opts.clone();
+            let spawn = std::thread::Builder::new().name(format!("hf-hash-{i}")).spawn(move || {
+                let mut compressor = Compressor::new();
+                while let Ok((seq, offset, buf, read)) = work_rx.recv() {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let result = process(&mut compressor, &zeros, &opts, offset, buf, read);
+                    if done_tx.send((seq, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+            threads.push(spawn.map_err(|e| PipelineError::Thread(e.to_string()))?);
+        }
+        Ok(ChunkStream {
+            done: done_rx,
+            consumed,
+            pending: BTreeMap::new(),
+            ready: Default::default(),
+            next_seq: 0,
+            total,
+            stop,
+            _threads: threads,
+        })
+    }
+
+    /// Number of chunks the volume is cut into.
+    pub fn chunk_count(&self) -> u64 {
+        self.total
+    }
+
+    /// The next chunk in volume order, or `None` after the last one.
+    pub fn next_chunk(&mut self) -> Result<Option<ProcessedChunk>, PipelineError> {
+        loop {
+            if let Some(c) = self.ready.pop_front() {
+                return Ok(Some(c));
+            }
+            if self.next_seq >= self.total {
+                return Ok(None);
+            }
+            if let Some(pieces) = self.pending.remove(&self.next_seq) {
+                self.next_seq += 1;
+                self.consumed.store(self.next_seq, Ordering::Release);
+                self.ready.extend(pieces);
+                continue;
+            }
+            match self.done.recv() {
+                Ok((_, Err(e))) => {
+                    // A read error stops the reader: report it now, whatever its position.
+                    self.next_seq = self.total;
+                    return Err(e);
+                }
+                Ok((seq, Ok(pieces))) => {
+                    self.pending.insert(seq, pieces);
+                }
+                Err(_) => return Err(PipelineError::Thread("pipeline threads exited early".into())),
+            }
+        }
+    }
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        // The threads exit on their own: workers when `done` closes, the reader on
+        // `stop` or when the work queue closes. Buffers return to the pool as the
+        // queues drop, so nothing stays blocked.
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Reader threads: 2–3 O_DIRECT requests in flight read 20–60% faster here than one.
+pub const READERS: usize = 4;
+
+/// Host limit on one chunk: bounds the pool at (readers + workers + 1) × this.
+pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::decompress_into;
+    use crate::digest;
+
+    struct MemSource(Vec<u8>);
+    impl ChunkSource for MemSource {
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_chunk(&self, offset: u64, buf: &mut AlignedBuf) -> io::Result<SourceRead> {
+            let o = offset as usize;
+            let n = buf.len();
+            buf.copy_from_slice(&self.0[o..o + n]);
+            Ok(SourceRead::default())
+        }
+    }
+
+    fn volume() -> Vec<u8> {
+        let mut v = vec![0u8; 1 << 20];
+        for (i, b) in v[..262_144].iter_mut().enumerate() {
+            *b = (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3];
+        }
+        v[524_288..600_000].fill(b'x');
+        v.truncate(1_000_000); // a short last chunk
+        v
+    }
+
+    #[test]
+    fn chunks_come_back_in_order_with_cinder_digests() {
+        let data = volume();
+        let opts = ReadOptions {
+            chunk_size: 131_072,
+            sha_block_size: 32_768,
+            compression: Compression::Zstd,
+            md5: true,
+            workers: 3,
+            parent: None,
+        };
+        let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
+        let mut rebuilt = Vec::new();
+        let mut shas = Vec::new();
+        while let Some(c) = s.next_chunk().unwrap() {
+            assert_eq!(c.offset, rebuilt.len() as u64);
+            let raw = c.read(0, c.length).unwrap();
+            assert_eq!(c.md5.unwrap(), digest::md5(&raw));
+            let mut out = vec![0u8; c.length as usize];
+            decompress_into(c.stored_compression, &c.stored_bytes(), &mut out).unwrap();
+            assert_eq!(out, raw);
+            shas.extend(c.sha256s.iter().copied());
+            rebuilt.extend(raw);
+        }
+        assert_eq!(rebuilt, data);
+        let expected: Vec<_> = data.chunks(32_768).map(digest::sha256).collect();
+        assert_eq!(shas, expected);
+    }
+
+    #[test]
+    fn incompressible_chunks_are_stored_raw() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let data: Vec<u8> = (0..262_144)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let opts = ReadOptions {
+            chunk_size: 65_536,
+            sha_block_size: 32_768,
+            compression: Compression::Zstd,
+            md5: false,
+            workers: 2,
+            parent: None,
+        };
+        let mut s = ChunkStream::start(Arc::new(MemSource(data)), opts).unwrap();
+        let c = s.next_chunk().unwrap().unwrap();
+        assert_eq!(c.stored_compression, Compression::None);
+        assert_eq!(c.stored_len(), 65_536);
+    }
+
+    #[test]
+    fn long_zero_stretches_become_their_own_chunks() {
+        let mut data = vec![7u8; 4 << 20];
+        data[(1 << 20)..(3 << 20)].fill(0);
+        data[(3 << 20) + 100] = 0; // a zero byte inside data is just data
+        data[(3 << 20) + 40_000..(3 << 20) + 80_000].fill(0); // short zero run: stays inside
+        let opts = ReadOptions {
+            chunk_size: 4 << 20,
+            sha_block_size: 32_768,
+            compression: Compression::Zstd,
+            md5: true,
+            workers: 2,
+            parent: None,
+        };
+        let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
+        let mut pieces = Vec::new();
+        while let Some(c) = s.next_chunk().unwrap() {
+            pieces.push((c.offset, c.length, c.is_zero));
+            let raw = &data[c.offset as usize..(c.offset + c.length) as usize];
+            assert_eq!(c.md5.unwrap(), digest::md5(raw));
+            assert_eq!(c.sha256s, raw.chunks(32_768).map(digest::sha256).collect::<Vec<_>>());
+        }
+        assert_eq!(pieces, [(0, 1 << 20, false), (1 << 20, 2 << 20, true), (3 << 20, 1 << 20, false)]);
+    }
+
+    #[test]
+    fn incremental_reads_store_only_changed_runs() {
+        let mut data = vec![0u8; 2 << 20];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        let parent: Vec<_> = data.chunks(32_768).map(digest::sha256).collect();
+        data[40_000] ^= 1; // block 1
+        data[100_000..110_000].fill(9); // blocks 3
+        data[(1 << 20) + 5] ^= 1; // block 32, in the second read
+        let opts = ReadOptions {
+            chunk_size: 1 << 20,
+            sha_block_size: 32_768,
+            compression: Compression::Zstd,
+            md5: true,
+            workers: 2,
+            parent: Some(Arc::new(parent)),
+        };
+        let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
+        let (mut changed, mut shas) = (Vec::new(), Vec::new());
+        while let Some(c) = s.next_chunk().unwrap() {
+            shas.extend(c.sha256s.iter().copied());
+            if !c.unchanged {
+                changed.push((c.offset, c.length));
+                assert_eq!(c.md5.unwrap(), digest::md5(&data[c.offset as usize..(c.offset + c.length) as usize]));
+            } else {
+                assert_eq!(c.stored_len(), 0);
+            }
+        }
+        assert_eq!(changed, [(32_768, 32_768), (98_304, 32_768), (1 << 20, 32_768)]);
+        assert_eq!(shas, data.chunks(32_768).map(digest::sha256).collect::<Vec<_>>(), "every block's digest");
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let opts = ReadOptions {
+            chunk_size: 100_000,
+            sha_block_size: 32_768,
+            compression: Compression::None,
+            md5: false,
+            workers: 1,
+            parent: None,
+        };
+        assert!(ChunkStream::start(Arc::new(MemSource(vec![0; 10])), opts).is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! The restore writer: drivers queue stored objects, worker threads decompress them,
+//! check length (and MD5 when the driver passes one), and write them at their offset.
+//! All-zero stretches are not written: on a new (sparse) volume they are already
+//! zero, on an existing one the sink punches a hole (Cinder writes them as zeros).
+//!
+//! Writes of one backup are independent, so workers run them in any order; `flush`
+//! is the barrier between the layers of an incremental chain.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use crossbeam_channel::{Sender, bounded};
+
+use crate::buffer::AlignedBuf;
+use crate::codec::{CodecError, Compression, decompress_into};
+use crate::digest::{self, hex};
+
+/// Zero detection granule on restore (Cinder uses 1 MiB; smaller finds more holes).
+const GRANULE: usize = 64 * 1024;
+
+/// Something the writer can restore into (implemented by holdfast-volume).
+pub trait ChunkSink: Send + Sync + 'static {
+    fn size(&self) -> u64;
+    /// Write `data` at `offset`. `data` starts 4096-aligned when `offset` is.
+    fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Make `[offset, offset + len)` read as zeros (punch a hole, or write zeros).
+    fn zero_range(&self, offset: u64, len: u64) -> io::Result<()>;
+    /// Make every completed write durable.
+    fn sync(&self) -> io::Result<()>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("object at offset {offset} with {length} bytes does not fit the {size}-byte volume")]
+    OutOfBounds { offset: u64, length: u64, size: u64 },
+    #[error("object at offset {offset}: {source}")]
+    Codec { offset: u64, source: CodecError },
+    #[error("object at offset {offset}: MD5 {actual} does not match the recorded {expected}")]
+    Md5 { offset: u64, expected: String, actual: String },
+    #[error("writing the volume at offset {offset}: {source}")]
+    Write { offset: u64, source: io::Error },
+    #[error("syncing the volume: {0}")]
+    Sync(io::Error),
+    #[error("restore writer stopped: {0}")]
+    Stopped(String),
+}
+
+pub struct RestoreJob {
+    pub offset: u64,
+    pub length: u64,
+    pub compression: Compression,
+    pub data: Vec<u8>,
+    /// Lower-case hex MD5 of the uncompressed bytes, checked when given.
+    pub md5: Option<String>,
+}
+
+/// Jobs queued and not yet finished; `flush` waits for zero.
+#[derive(Default)]
+struct State {
+    pending: usize,
+}
+
+pub struct RestoreWriter {
+    work: Option<Sender<RestoreJob>>,
+    /// True until the first flush: later layers of a chain must overwrite with zeros.
+    volume_is_new: Arc<std::sync::atomic::AtomicBool>,
+    state: Arc<(Mutex<State>, Condvar)>,
+    sink: Arc<dyn ChunkSink>,
+    written: Arc<AtomicU64>,
+    first_error: Arc<Mutex<Option<RestoreError>>>,
+}
+
+impl RestoreWriter {
+    pub fn new(sink: Arc<dyn ChunkSink>, workers: usize, volume_is_new: bool) -> io::Result<Self> {
+        let workers = workers.max(1);
+        let (tx, rx) = bounded::<RestoreJob>(workers);
+        let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
+        let written = Arc::new(AtomicU64::new(0));
+        let first_error = Arc::new(Mutex::new(None));
+        let is_new = Arc::new(std::sync::atomic::AtomicBool::new(volume_is_new));
+        for i in 0..workers {
+            let is_new = is_new.clone();
+            let (rx, state, sink, written, first_error) =
+                (rx.clone(), state.clone(), sink.clone(), written.clone(), first_error.clone());
+            std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
+                let mut buf = AlignedBuf::new(GRANULE);
+                while let Ok(job) = rx.recv() {
+                    let (offset, length) = (job.offset, job.length);
+                    let r = apply(&*sink, &mut buf, job, is_new.load(Ordering::Relaxed));
+                    let (lock, cvar) = &*state;
+                    let mut st = lock.lock().expect("restore state lock");
+                    match r {
+                        Ok(()) => {
+                            written.fetch_add(length, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::warn!(offset, length, error = %e, "restore write failed");
+                            first_error.lock().expect("error lock").get_or_insert(e);
+                        }
+                    }
+                    st.pending -= 1;
+                    cvar.notify_all();
+                }
+            })?;
+        }
+        Ok(RestoreWriter { work: Some(tx), volume_is_new: is_new, state, sink, written, first_error })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.sink.size()
+    }
+
+    /// Bytes of objects written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Queue one object. Blocks while every worker is busy (bounded memory).
+    pub fn write(&self, job: RestoreJob) -> Result<(), RestoreError> {
+        self.check()?;
+        let size = self.sink.size();
+        if job.offset.checked_add(job.length).is_none_or(|end| end > size) {
+            return Err(RestoreError::OutOfBounds { offset: job.offset, length: job.length, size });
+        }
+        self.state.0.lock().expect("restore state lock").pending += 1;
+        let sent = self.work.as_ref().map(|w| w.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            self.state.0.lock().expect("restore state lock").pending -= 1;
+            return Err(RestoreError::Stopped("workers are gone".into()));
+        }
+        Ok(())
+    }
+
+    /// Wait for every queued object, then make the volume durable.
+    pub fn flush(&self) -> Result<(), RestoreError> {
+        let (lock, cvar) = &*self.state;
+        let mut st = lock.lock().expect("restore state lock");
+        while st.pending > 0 {
+            st = cvar.wait(st).expect("restore state lock");
+        }
+        drop(st);
+        // Anything written after this point is a later layer: zeros must overwrite.
+        self.volume_is_new.store(false, Ordering::Relaxed);
+        self.check()?;
+        self.sink.sync().map_err(RestoreError::Sync)
+    }
+
+    fn check(&self) -> Result<(), RestoreError> {
+        let mut slot = self.first_error.lock().expect("error lock");
+        match slot.take() {
+            Some(e) => {
+                // Keep refusing after the first report.
+                *slot = Some(RestoreError::Stopped(e.to_string()));
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RestoreWriter {
+    fn drop(&mut self) {
+        self.work.take();
+    }
+}
+
+fn zero_md5(len: usize) -> [u8; 16] {
+    static CACHE: std::sync::OnceLock<Mutex<std::collections::HashMap<usize, [u8; 16]>>> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(d) = cache.lock().expect("md5 cache lock").get(&len) {
+        return *d;
+    }
+    let d = digest::md5_of_zeros(len as u64);
+    cache.lock().expect("md5 cache lock").insert(len, d);
+    d
+}
+
+fn apply(sink: &dyn ChunkSink, buf: &mut AlignedBuf, job: RestoreJob, volume_is_new: bool) -> Result<(), RestoreError> {
+    let offset = job.offset;
+    let len = job.length as usize;
+    if buf.capacity() < len {
+        *buf = AlignedBuf::new(len);
+    }
+    buf.set_len(len);
+    decompress_into(job.compression, &job.data, buf).map_err(|source| RestoreError::Codec { offset, source })?;
+    drop(job.data);
+    if let Some(expected) = job.md5 {
+        // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
+        let actual = hex(&if digest::is_zero(buf) { zero_md5(len) } else { digest::md5(buf) });
+        if !actual.eq_ignore_ascii_case(&expected) {
+            return Err(RestoreError::Md5 { offset, expected, actual });
+        }
+    }
+    // Coalesce granules into runs of data and runs of zeros.
+    let mut pos = 0;
+    while pos < len {
+        let zero = digest::is_zero(&buf[pos..(pos + GRANULE).min(len)]);
+        let mut end = (pos + GRANULE).min(len);
+        while end < len && digest::is_zero(&buf[end..(end + GRANULE).min(len)]) == zero {
+            end = (end + GRANULE).min(len);
+        }
+        let at = offset + pos as u64;
+        if !zero {
+            sink.write_at(at, &buf[pos..end]).map_err(|source| RestoreError::Write { offset: at, source })?;
+        } else if !volume_is_new {
+            sink.zero_range(at, (end - pos) as u64).map_err(|source| RestoreError::Write { offset: at, source })?;
+        }
+        pos = end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Compressor;
+
+    struct MemSink(Mutex<Vec<u8>>);
+    impl ChunkSink for MemSink {
+        fn size(&self) -> u64 {
+            self.0.lock().unwrap().len() as u64
+        }
+        fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+            let o = offset as usize;
+            self.0.lock().unwrap()[o..o + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+        fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
+            let o = offset as usize;
+            self.0.lock().unwrap()[o..o + len as usize].fill(0);
+            Ok(())
+        }
+        fn sync(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn writes_layers_and_zeros_over_old_data() {
+        let sink = Arc::new(MemSink(Mutex::new(vec![0xEE; 400_000])));
+        let w = RestoreWriter::new(sink.clone(), 2, false).unwrap();
+        let mut data = vec![0u8; 200_000];
+        data[150_000..].fill(7);
+        let packed = Compressor::new().compress(Compression::Zstd, &data).unwrap().unwrap();
+        let md5 = hex(&digest::md5(&data));
+        w.write(RestoreJob {
+            offset: 0,
+            length: 200_000,
+            compression: Compression::Zstd,
+            data: packed,
+            md5: Some(md5),
+        })
+        .unwrap();
+        w.flush().unwrap();
+        let got = sink.0.lock().unwrap().clone();
+        assert_eq!(&got[..200_000], &data[..]);
+        assert!(got[200_000..].iter().all(|&b| b == 0xEE));
+        assert_eq!(w.written(), 200_000);
+    }
+
+    #[test]
+    fn bad_md5_and_bounds_are_reported() {
+        let sink = Arc::new(MemSink(Mutex::new(vec![0; 1000])));
+        let w = RestoreWriter::new(sink, 1, true).unwrap();
+        let job = |offset, md5: Option<&str>| RestoreJob {
+            offset,
+            length: 10,
+            compression: Compression::None,
+            data: vec![1; 10],
+            md5: md5.map(str::to_owned),
+        };
+        assert!(matches!(w.write(job(995, None)), Err(RestoreError::OutOfBounds { .. })));
+        w.write(job(0, Some("00000000000000000000000000000000"))).unwrap();
+        assert!(matches!(w.flush(), Err(RestoreError::Md5 { .. })));
+        assert!(w.write(job(0, None)).is_err(), "the writer keeps refusing after an error");
+    }
+}

@@ -1,0 +1,308 @@
+//! `--wait`: poll the server until a backup operation (create, delete,
+//! restore) ends, drawing a progress bar on stderr meanwhile.
+//!
+//! The bar reads the Holdfast extension `GET .../backups/{id}/progress`; when
+//! that endpoint is missing or idle it just spins next to the current status.
+
+use std::io::IsTerminal;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::fault::{is_not_found, one_line};
+use crate::progress::{Progress, RateMeter, status_line};
+
+/// How often the server is asked for status and progress.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Bar resolution: one tick per 0.1 %.
+const BAR_LEN: u64 = 1000;
+const SPIN_TEMPLATE: &str = "{spinner} {prefix} {msg} [{elapsed}]";
+const BAR_TEMPLATE: &str = "{spinner} {prefix} [{wide_bar}] {msg}";
+/// Ids in the bar are shortened so the line fits an 80-column terminal.
+const SHORT_ID: usize = 8;
+
+/// What one look at the server concluded.
+enum Step<T> {
+    /// Still running; the text is the current status, for the spinner.
+    Pending(String),
+    Done(T),
+}
+
+/// Waits for `backups/{id}` to become `available`; returns its `GET` reply.
+pub fn backup_created(client: &Client, id: &str, show_bar: bool) -> Result<Value> {
+    let prefix = format!("Creating backup {}", short_id(id));
+    poll(client, id, prefix, show_bar, || {
+        let reply = client.get(&["backups", id])?;
+        let backup = &reply["backup"];
+        match status(backup, "backup")? {
+            "available" => Ok(Step::Done(reply.clone())),
+            "error" => bail!("backup {id} failed: {}", fail_reason(backup)),
+            other => Ok(Step::Pending(other.to_owned())),
+        }
+    })
+}
+
+/// Waits until `backups/{id}` answers 404.
+pub fn backup_deleted(client: &Client, id: &str, show_bar: bool) -> Result<()> {
+    let prefix = format!("Deleting backup {}", short_id(id));
+    poll(client, id, prefix, show_bar, || {
+        let reply = match client.get(&["backups", id]) {
+            Err(e) if is_not_found(&e) => return Ok(Step::Done(())),
+            other => other?,
+        };
+        let backup = &reply["backup"];
+        match status(backup, "backup")? {
+            "error" | "error_deleting" => {
+                bail!("deleting backup {id} failed: {}", fail_reason(backup))
+            }
+            other => Ok(Step::Pending(other.to_owned())),
+        }
+    })
+}
+
+/// Waits for the backup to leave `restoring`, then checks the target volume;
+/// returns the volume's `GET` reply once it is `available`.
+pub fn backup_restored(client: &Client, id: &str, volume_id: &str, show_bar: bool) -> Result<Value> {
+    let prefix = format!("Restoring backup {}", short_id(id));
+    poll(client, id, prefix, show_bar, || {
+        let reply = client.get(&["backups", id])?;
+        let backup = &reply["backup"];
+        let backup_status = status(backup, "backup")?;
+        if backup_status == "restoring" {
+            return Ok(Step::Pending(backup_status.to_owned()));
+        }
+        let volume_reply = client.get(&["volumes", volume_id])?;
+        match status(&volume_reply["volume"], "volume")? {
+            "available" => Ok(Step::Done(volume_reply.clone())),
+            bad @ ("error_restoring" | "error") => {
+                let reason = given_reason(backup).unwrap_or_else(|| format!("volume status is {bad}"));
+                bail!("restore of backup {id} to volume {volume_id} failed: {reason}")
+            }
+            other => Ok(Step::Pending(format!("volume {other}"))),
+        }
+    })
+}
+
+/// The first [`SHORT_ID`] characters of an id (UUIDs stay recognisable).
+fn short_id(id: &str) -> &str {
+    id.char_indices().nth(SHORT_ID).map_or(id, |(i, _)| &id[..i])
+}
+
+/// The `status` string of a backup/volume object.
+fn status<'a>(object: &'a Value, what: &str) -> Result<&'a str> {
+    object["status"].as_str().ok_or_else(|| anyhow!("the server's {what} reply has no status"))
+}
+
+/// A backup's `fail_reason`, or a stand-in when the server gave none.
+fn fail_reason(backup: &Value) -> String {
+    given_reason(backup).unwrap_or_else(|| {
+        let status = backup["status"].as_str().unwrap_or("unknown");
+        format!("no reason given (status {status})")
+    })
+}
+
+/// A non-blank `fail_reason`, on one line (errors are printed as one line).
+fn given_reason(backup: &Value) -> Option<String> {
+    let reason = one_line(backup["fail_reason"].as_str()?);
+    (!reason.is_empty()).then_some(reason)
+}
+
+/// Runs `check` every [`POLL_INTERVAL`] until it is done or fails, updating
+/// the progress display from the backup's progress endpoint in between.
+fn poll<T>(
+    client: &Client,
+    backup_id: &str,
+    prefix: String,
+    show_bar: bool,
+    mut check: impl FnMut() -> Result<Step<T>>,
+) -> Result<T> {
+    let mut display = Display::new(prefix, show_bar);
+    let outcome = loop {
+        match check() {
+            Ok(Step::Pending(status)) => {
+                display.update(fetch_progress(client, backup_id).as_ref(), &status);
+                thread::sleep(POLL_INTERVAL);
+            }
+            Ok(Step::Done(value)) => break Ok(value),
+            Err(e) => break Err(e),
+        }
+    };
+    display.finish();
+    outcome
+}
+
+/// The running operation's progress; `None` when the server has no progress
+/// endpoint (404/405/501), nothing is running, or the request failed (the
+/// status check reports real trouble).
+fn fetch_progress(client: &Client, backup_id: &str) -> Option<Progress> {
+    let reply = client.get(&["backups", backup_id, "progress"]).ok()?;
+    Progress::from_reply(&reply)
+}
+
+/// The stderr progress bar plus the throughput measurement feeding it.
+struct Display {
+    bar: ProgressBar,
+    meter: RateMeter,
+    started: Instant,
+    /// Operation of the last progress report; `None` while spinning.
+    operation: Option<String>,
+}
+
+impl Display {
+    fn new(prefix: String, show_bar: bool) -> Self {
+        let target = if show_bar && std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(BAR_LEN), target).with_prefix(prefix);
+        bar.set_style(style(SPIN_TEMPLATE));
+        bar.set_message("(starting)");
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self { bar, meter: RateMeter::default(), started: Instant::now(), operation: None }
+    }
+
+    fn update(&mut self, progress: Option<&Progress>, status: &str) {
+        let Some(progress) = progress else {
+            if self.operation.take().is_some() {
+                self.meter.clear();
+                self.bar.set_style(style(SPIN_TEMPLATE));
+            }
+            self.bar.set_message(format!("({status})"));
+            return;
+        };
+        if self.operation != progress.operation {
+            self.operation.clone_from(&progress.operation);
+            self.meter.clear();
+            self.bar.set_style(style(BAR_TEMPLATE));
+        }
+        self.meter.record(self.started.elapsed(), progress.bytes_done);
+        // Truncation is fine: percent() is within 0..=100.
+        self.bar.set_position((progress.percent() * 10.0).round() as u64);
+        self.bar.set_message(status_line(progress, self.meter.rate()));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::ClientArgs;
+    use crate::stub::{Reply, Stub};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn client(stub: &Stub) -> Client {
+        Client::new(&ClientArgs { url: stub.url(), ..ClientArgs::default() }).unwrap()
+    }
+
+    #[test]
+    fn templates_are_valid() {
+        assert!(ProgressStyle::with_template(SPIN_TEMPLATE).is_ok());
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+    }
+
+    #[test]
+    fn create_waits_for_available() {
+        let polls = AtomicUsize::new(0);
+        let stub = Stub::start(move |r| {
+            if r.path.ends_with("/progress") {
+                return Reply::json(
+                    200,
+                    r#"{"progress": {"operation": "create", "bytes_done": 5, "bytes_total": 10, "percent": 50.0}}"#,
+                );
+            }
+            let status = if polls.fetch_add(1, Ordering::SeqCst) < 2 { "creating" } else { "available" };
+            Reply::json(200, &format!(r#"{{"backup": {{"id": "b1", "status": "{status}"}}}}"#))
+        });
+        let reply = backup_created(&client(&stub), "b1", true).unwrap();
+        assert_eq!(reply["backup"]["status"], "available");
+        let progress_polls = stub.requests().iter().filter(|r| r.path.ends_with("/progress")).count();
+        assert_eq!(progress_polls, 2);
+    }
+
+    #[test]
+    fn create_failure_carries_fail_reason() {
+        let stub = Stub::start(|r| {
+            if r.path.ends_with("/progress") {
+                return Reply::json(404, "");
+            }
+            Reply::json(200, r#"{"backup": {"id": "b1", "status": "error", "fail_reason": "disk full"}}"#)
+        });
+        let err = backup_created(&client(&stub), "b1", false).unwrap_err();
+        assert_eq!(err.to_string(), "backup b1 failed: disk full");
+    }
+
+    #[test]
+    fn delete_ends_on_404() {
+        let polls = AtomicUsize::new(0);
+        let stub = Stub::start(move |r| {
+            if r.path.ends_with("/progress") || polls.fetch_add(1, Ordering::SeqCst) > 0 {
+                return Reply::json(404, r#"{"itemNotFound": {"code": 404, "message": "gone"}}"#);
+            }
+            Reply::json(200, r#"{"backup": {"id": "b1", "status": "deleting"}}"#)
+        });
+        backup_deleted(&client(&stub), "b1", false).unwrap();
+    }
+
+    #[test]
+    fn restore_waits_for_backup_then_volume() {
+        let polls = AtomicUsize::new(0);
+        let stub = Stub::start(move |r| {
+            let n = polls.fetch_add(1, Ordering::SeqCst);
+            if r.path.ends_with("/progress") {
+                Reply::json(404, "")
+            } else if r.path.contains("/volumes/") {
+                let status = if n < 5 { "restoring-backup" } else { "available" };
+                Reply::json(200, &format!(r#"{{"volume": {{"id": "v1", "status": "{status}"}}}}"#))
+            } else {
+                let status = if n < 2 { "restoring" } else { "available" };
+                Reply::json(200, &format!(r#"{{"backup": {{"id": "b1", "status": "{status}"}}}}"#))
+            }
+        });
+        let volume = backup_restored(&client(&stub), "b1", "v1", false).unwrap();
+        assert_eq!(volume["volume"]["status"], "available");
+        let volume_gets = stub.requests().iter().filter(|r| r.path.contains("/volumes/")).count();
+        assert_eq!(volume_gets, 2);
+    }
+
+    #[test]
+    fn restore_failure_reports_volume_status() {
+        let stub = Stub::start(|r| {
+            if r.path.contains("/volumes/") {
+                Reply::json(200, r#"{"volume": {"id": "v1", "status": "error_restoring"}}"#)
+            } else {
+                Reply::json(200, r#"{"backup": {"id": "b1", "status": "available", "fail_reason": null}}"#)
+            }
+        });
+        let err = backup_restored(&client(&stub), "b1", "v1", false).unwrap_err();
+        assert_eq!(err.to_string(), "restore of backup b1 to volume v1 failed: volume status is error_restoring");
+    }
+
+    #[test]
+    fn short_ids() {
+        assert_eq!(short_id("b1"), "b1");
+        assert_eq!(short_id("0b5c1d2e-aaaa-bbbb"), "0b5c1d2e");
+        assert_eq!(short_id("ééééééééé"), "éééééééé");
+    }
+
+    #[test]
+    fn fail_reason_stand_in() {
+        let b = serde_json::json!({"status": "error", "fail_reason": ""});
+        assert_eq!(fail_reason(&b), "no reason given (status error)");
+        let b = serde_json::json!({"status": "error", "fail_reason": "a\n  b"});
+        assert_eq!(fail_reason(&b), "a b");
+    }
+}

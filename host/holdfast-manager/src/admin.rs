@@ -1,0 +1,66 @@
+//! Admin actions: `os-reset_status` and `os-force_delete`, which also cancel a running
+//! operation (Cinder's way to stop a restore, and to abort a backup in `creating`).
+
+use std::sync::Arc;
+
+use holdfast_types::BackupStatus;
+
+use crate::{Manager, ManagerError, RequestContext};
+
+impl Manager {
+    /// Set the status to `available` or `error`. A running restore or backup of this
+    /// backup is cancelled: a restore leaves its target volume `error`, a backup
+    /// removes its partial objects.
+    pub async fn reset_status(&self, ctx: &RequestContext, id: &str, status: &str) -> Result<(), ManagerError> {
+        let b = self.get_backup(ctx, id).await?;
+        let to = match status.to_ascii_lowercase().as_str() {
+            "available" => BackupStatus::Available,
+            "error" => BackupStatus::Error,
+            other => {
+                return Err(ManagerError::Invalid(format!(
+                    "Backup status: {other} is invalid, valid statuses are: ['available', 'error']."
+                )));
+            }
+        };
+        if !self.db.transition_backup(id, &[b.status], to).await? {
+            return Err(ManagerError::Invalid("Invalid backup: its status changed meanwhile; try again".into()));
+        }
+        if self.progress.cancel(id) {
+            tracing::info!(backup_id = %id, "reset-status cancels the running operation");
+        }
+        Ok(())
+    }
+
+    /// Delete whatever the status. A running backup or restore is cancelled first;
+    /// the delete runs when it has stopped.
+    pub async fn force_delete(self: &Arc<Self>, ctx: &RequestContext, id: &str) -> Result<(), ManagerError> {
+        let (driver, desc) = self.driver().await?;
+        let b = self.get_backup(ctx, id).await?;
+        if !desc.supports_force_delete {
+            return Err(ManagerError::NotSupported("Operation not supported: force delete.".into()));
+        }
+        if self.db.count_children(id).await? > 0 {
+            return Err(ManagerError::Invalid("Invalid backup: Incremental backups exist for this backup.".into()));
+        }
+        if !self.db.transition_backup(id, &[b.status], BackupStatus::Deleting).await? {
+            return Err(ManagerError::Invalid("Invalid backup: its status changed meanwhile; try again".into()));
+        }
+        if self.progress.cancel(id) {
+            tracing::info!(backup_id = %id, "force delete cancels the running operation");
+            return Ok(()); // `after_operation` runs the delete once it stopped
+        }
+        let span = tracing::info_span!("delete", backup_id = %id, volume_id = %b.volume_id);
+        tokio::spawn(tracing::Instrument::instrument(self.clone().run_delete(b, Some(driver)), span));
+        Ok(())
+    }
+
+    /// After a backup or restore stopped: run a delete that a force delete asked for.
+    pub(crate) async fn after_operation(self: &Arc<Self>, id: &str) {
+        let Ok(Some(b)) = self.db.get_backup(id).await else { return };
+        if b.status != BackupStatus::Deleting || b.deleted {
+            return;
+        }
+        let driver = self.driver().await.ok().map(|(d, _)| d);
+        Box::pin(self.clone().run_delete(b, driver)).await;
+    }
+}

@@ -1,0 +1,72 @@
+//! Delete a backup: its objects first, then the row (soft delete, as Cinder).
+
+use std::sync::Arc;
+
+use holdfast_plugin_host::{DriverComponent, OpContext};
+use holdfast_types::{Backup, BackupStatus};
+use tracing::Instrument;
+
+use crate::progress::Operation;
+use crate::{Manager, ManagerError, RequestContext};
+
+impl Manager {
+    pub async fn delete_backup(self: &Arc<Self>, ctx: &RequestContext, id: &str) -> Result<(), ManagerError> {
+        let backup = self.get_backup(ctx, id).await?;
+        if !matches!(backup.status, BackupStatus::Available | BackupStatus::Error) {
+            return Err(ManagerError::Invalid("Invalid backup: Backup status must be available or error".into()));
+        }
+        if self.db.count_children(id).await? > 0 {
+            return Err(ManagerError::Invalid("Invalid backup: Incremental backups exist for this backup.".into()));
+        }
+        // A backup that never reached a backend has nothing to delete: no driver needed.
+        let driver = if backup.container.is_some() || backup.service_metadata.is_some() {
+            Some(self.driver().await?.0)
+        } else {
+            None
+        };
+        if !self
+            .db
+            .transition_backup(id, &[BackupStatus::Available, BackupStatus::Error], BackupStatus::Deleting)
+            .await?
+        {
+            return Err(ManagerError::Invalid("Invalid backup: Backup status must be available or error".into()));
+        }
+        let span = tracing::info_span!("delete", backup_id = %id, volume_id = %backup.volume_id);
+        tokio::spawn(self.clone().run_delete(backup, driver).instrument(span));
+        Ok(())
+    }
+
+    pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Option<Arc<DriverComponent>>) {
+        self.progress.start(&backup.id, Operation::Delete, 0);
+        let result = match driver {
+            None => Ok(()),
+            Some(driver) => {
+                let job = backup.clone();
+                let span = tracing::Span::current();
+                tokio::task::spawn_blocking(move || {
+                    let _in = span.enter();
+                    driver.delete(OpContext::default(), &job).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("delete task failed: {e}")))
+            }
+        };
+        let recorded = match result {
+            Ok(()) => {
+                tracing::info!("backup deleted");
+                let done = self.db.soft_delete_backup(&backup.id).await;
+                self.recount_dependents(backup.parent_id.as_deref()).await;
+                done
+            }
+            Err(why) => {
+                tracing::warn!(reason = %why, "delete failed");
+                // Cinder sets `error` (not error_deleting) when the driver fails.
+                self.db.fail_backup(&backup.id, &[BackupStatus::Deleting], &why).await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "could not record the delete's outcome");
+        }
+        self.progress.finish(&backup.id);
+    }
+}

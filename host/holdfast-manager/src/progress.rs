@@ -1,0 +1,75 @@
+//! Live progress of running operations, for the CLI's progress bars.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Restore,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Restore => "restore",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub operation: Operation,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+struct Entry {
+    operation: Operation,
+    done: Arc<AtomicU64>,
+    cancel: Arc<AtomicBool>,
+    total: u64,
+}
+
+/// Handles of one running operation: its progress counter and its cancel flag.
+pub(crate) struct Running {
+    pub done: Arc<AtomicU64>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+pub(crate) struct Tracker(Mutex<HashMap<String, Entry>>);
+
+impl Tracker {
+    /// Register an operation; returns the counter the driver host advances and the
+    /// flag that cancels it.
+    pub fn start(&self, backup_id: &str, operation: Operation, total: u64) -> Running {
+        let (done, cancel) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let entry = Entry { operation, done: done.clone(), cancel: cancel.clone(), total };
+        self.0.lock().expect("progress lock").insert(backup_id.to_owned(), entry);
+        Running { done, cancel }
+    }
+
+    /// Ask the running operation on `backup_id` to stop; false if none runs.
+    pub fn cancel(&self, backup_id: &str) -> bool {
+        let map = self.0.lock().expect("progress lock");
+        map.get(backup_id).map(|e| e.cancel.store(true, Ordering::Relaxed)).is_some()
+    }
+
+    pub fn finish(&self, backup_id: &str) {
+        self.0.lock().expect("progress lock").remove(backup_id);
+    }
+
+    pub fn get(&self, backup_id: &str) -> Option<Progress> {
+        let map = self.0.lock().expect("progress lock");
+        map.get(backup_id).map(|e| Progress {
+            operation: e.operation,
+            bytes_done: e.done.load(Ordering::Relaxed).min(e.total),
+            bytes_total: e.total,
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! Per-project quotas on backups (Cinder's `backups` and `backup_gigabytes`). Every
+//! backup row that is not deleted counts, failed ones included, until it is deleted.
+
+use crate::{Manager, ManagerError};
+
+/// Quota limits; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quotas {
+    pub backups: Option<i64>,
+    pub backup_gigabytes: Option<i64>,
+}
+
+impl Default for Quotas {
+    /// Cinder's defaults: `quota_backups = 10`, `quota_backup_gigabytes = 1000`.
+    fn default() -> Self {
+        Quotas { backups: Some(10), backup_gigabytes: Some(1000) }
+    }
+}
+
+/// What a project uses now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub backups: i64,
+    pub backup_gigabytes: i64,
+}
+
+impl Manager {
+    pub async fn usage(&self, project_id: &str) -> Result<Usage, ManagerError> {
+        let rows = self.db.list_backups(Some(project_id)).await?;
+        Ok(Usage { backups: rows.len() as i64, backup_gigabytes: rows.iter().map(|b| b.size).sum() })
+    }
+
+    /// Refuse (413) a new backup of `size_gib` that would go over a quota.
+    pub(crate) async fn check_quota(&self, project_id: &str, size_gib: i64) -> Result<(), ManagerError> {
+        let used = self.usage(project_id).await?;
+        let q = self.config.quotas;
+        if let Some(max) = q.backups
+            && used.backups + 1 > max
+        {
+            return Err(ManagerError::OverLimit(format!(
+                "BackupLimitExceeded: Maximum number of backups allowed ({max}) exceeded"
+            )));
+        }
+        if let Some(max) = q.backup_gigabytes
+            && used.backup_gigabytes + size_gib > max
+        {
+            return Err(ManagerError::OverLimit(format!(
+                "VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed Backup gigabytes quota. \
+                 Requested {size_gib}G, quota is {max}G and {}G has been consumed.",
+                used.backup_gigabytes
+            )));
+        }
+        Ok(())
+    }
+}

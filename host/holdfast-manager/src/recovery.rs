@@ -1,0 +1,87 @@
+//! Restart cleanup, Cinder's `init_host`: nothing a dead process left half-done may
+//! stay stuck.
+//!
+//! | found | action |
+//! |---|---|
+//! | backup `creating` | → `error` ("incomplete backup reset on manager restart"); partial objects deleted through the driver |
+//! | backup `restoring` | → `available`; its target volume `restoring-backup` → `error_restoring` |
+//! | backup `deleting` | the delete is run again |
+//! | volume `backing-up` | → its previous status (`available`) |
+//! | volume `restoring-backup` | → `error_restoring` |
+
+use std::sync::Arc;
+
+use holdfast_plugin_host::OpContext;
+use holdfast_types::{BackupStatus, VolumeStatus};
+
+use crate::{Manager, ManagerError};
+
+pub const RESET_REASON: &str = "incomplete backup reset on manager restart";
+
+impl Manager {
+    /// Run once at start, before serving requests.
+    pub async fn recover(self: &Arc<Self>) -> Result<(), ManagerError> {
+        let stuck = self
+            .db
+            .backups_in_status(&[BackupStatus::Creating, BackupStatus::Restoring, BackupStatus::Deleting])
+            .await?;
+        let driver = self.driver().await.ok().map(|(d, _)| d);
+        for b in stuck {
+            tracing::warn!(backup_id = %b.id, status = %b.status, "found an operation a dead process left behind");
+            match b.status {
+                BackupStatus::Creating => {
+                    if let Some(d) = &driver
+                        && (b.container.is_some() || b.service_metadata.is_some())
+                    {
+                        let (d, job) = (d.clone(), b.clone());
+                        let cleaned = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &job)).await;
+                        if !matches!(cleaned, Ok(Ok(()))) {
+                            tracing::error!(backup_id = %b.id, "could not remove the partial objects");
+                        }
+                    }
+                    self.db.fail_backup(&b.id, &[BackupStatus::Creating], RESET_REASON).await?;
+                }
+                BackupStatus::Restoring => {
+                    if let Some(vid) = &b.restore_volume_id {
+                        self.db
+                            .transition_volume(
+                                vid,
+                                &[VolumeStatus::RestoringBackup],
+                                VolumeStatus::ErrorRestoring,
+                                None,
+                            )
+                            .await?;
+                    }
+                    self.db.transition_backup(&b.id, &[BackupStatus::Restoring], BackupStatus::Available).await?;
+                }
+                BackupStatus::Deleting => {
+                    self.clone().run_delete(b, driver.clone()).await;
+                }
+                _ => {}
+            }
+        }
+        for v in self.db.list_volumes(None).await? {
+            match v.status {
+                VolumeStatus::BackingUp => {
+                    let back = match v.previous_status.as_deref().and_then(|s| s.parse().ok()) {
+                        Some(VolumeStatus::InUse) => VolumeStatus::InUse,
+                        _ => VolumeStatus::Available,
+                    };
+                    self.db
+                        .transition_volume(&v.id, &[VolumeStatus::BackingUp], back, Some("error_backing-up"))
+                        .await?;
+                }
+                VolumeStatus::RestoringBackup => {
+                    self.db
+                        .transition_volume(&v.id, &[VolumeStatus::RestoringBackup], VolumeStatus::ErrorRestoring, None)
+                        .await?;
+                }
+                VolumeStatus::Creating | VolumeStatus::Deleting => {
+                    self.db.transition_volume(&v.id, &[v.status], VolumeStatus::Error, None).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

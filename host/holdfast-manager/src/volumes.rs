@@ -1,0 +1,220 @@
+//! Volumes: sparse raw files Holdfast creates, and files or block devices it adopts
+//! (Cinder's "manage existing").
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use holdfast_types::{GIB, Timestamp, Volume, VolumeStatus, size_gib};
+use holdfast_volume::{VolumeError, create_sparse, probe_size};
+
+use crate::{Manager, ManagerError, RequestContext};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateVolume {
+    pub size_gib: i64,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RegisterVolume {
+    pub path: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Largest volume `create` makes (sparse, but a typo should not make a 1 PiB file).
+pub const MAX_VOLUME_GIB: i64 = 16 * 1024;
+
+fn new_volume(
+    ctx: &RequestContext,
+    path: PathBuf,
+    size_bytes: u64,
+    managed_file: bool,
+    name: Option<String>,
+    description: Option<String>,
+) -> Volume {
+    Volume {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: ctx.project_id.clone(),
+        user_id: ctx.user_id.clone(),
+        name,
+        description,
+        status: VolumeStatus::Available,
+        previous_status: None,
+        size: size_gib(size_bytes),
+        size_bytes,
+        path: path.to_string_lossy().into_owned(),
+        managed_file,
+        created_at: Timestamp::now(),
+        updated_at: None,
+    }
+}
+
+impl Manager {
+    fn volumes_dir(&self) -> PathBuf {
+        self.config.data_dir.join("volumes")
+    }
+
+    /// Create an empty sparse volume of `size_gib` GiB.
+    pub async fn create_volume(&self, ctx: &RequestContext, req: CreateVolume) -> Result<Volume, ManagerError> {
+        if !(1..=MAX_VOLUME_GIB).contains(&req.size_gib) {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid input received: volume size must be between 1 and {MAX_VOLUME_GIB} GiB, got {}",
+                req.size_gib
+            )));
+        }
+        let v = self.create_volume_bytes(ctx, req.size_gib as u64 * GIB, req.name, req.description).await?;
+        if !req.metadata.is_empty() {
+            self.db.set_volume_metadata(&v.id, &req.metadata).await?;
+        }
+        Ok(v)
+    }
+
+    /// Create an empty sparse volume of exactly `size_bytes` (restore targets match
+    /// their backup byte for byte).
+    pub(crate) async fn create_volume_bytes(
+        &self,
+        ctx: &RequestContext,
+        size_bytes: u64,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<Volume, ManagerError> {
+        let dir = self.volumes_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
+        let mut v = new_volume(ctx, PathBuf::new(), size_bytes, true, name, description);
+        let path = dir.join(format!("{}.raw", v.id));
+        v.path = path.to_string_lossy().into_owned();
+        create_sparse(&path, size_bytes).map_err(|e| ManagerError::Internal(e.to_string()))?;
+        if let Err(e) = self.db.insert_volume(&v).await {
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+        tracing::info!(volume_id = %v.id, size_bytes, "volume created");
+        Ok(v)
+    }
+
+    /// Adopt an existing raw file or block device under one of the manage roots.
+    pub async fn register_volume(&self, ctx: &RequestContext, req: RegisterVolume) -> Result<Volume, ManagerError> {
+        let invalid = |m: String| ManagerError::Invalid(format!("Manage existing volume failed: {m}"));
+        let path = Path::new(&req.path);
+        if !path.is_absolute() {
+            return Err(invalid(format!("{} is not an absolute path", req.path)));
+        }
+        let path = path.canonicalize().map_err(|e| invalid(format!("{}: {e}", req.path)))?;
+        if !self.config.manage_roots.iter().any(|root| path.starts_with(root)) {
+            return Err(invalid(format!(
+                "{} is outside the directories this server may adopt volumes from (see `holdfast serve --manage-root`)",
+                path.display()
+            )));
+        }
+        if let Ok(data) = self.config.data_dir.canonicalize()
+            && path.starts_with(data)
+        {
+            return Err(invalid(format!("{} is inside the server's data directory", path.display())));
+        }
+        let size_bytes = probe_size(&path).map_err(|e| match e {
+            VolumeError::NotWholeMib { len, .. } => {
+                invalid(format!("{} is {len} bytes long, which is not a whole number of MiB", path.display()))
+            }
+            e => invalid(e.to_string()),
+        })?;
+        let path_text = path.to_string_lossy();
+        if self.db.list_volumes(None).await?.iter().any(|v| v.path == path_text) {
+            return Err(invalid(format!("{} is already a volume", path.display())));
+        }
+        let v = new_volume(ctx, path.clone(), size_bytes, false, req.name, req.description);
+        self.db.insert_volume(&v).await?;
+        tracing::info!(volume_id = %v.id, path = %path.display(), size_bytes, "volume registered");
+        Ok(v)
+    }
+
+    /// A volume of the caller's project.
+    pub async fn get_volume(&self, ctx: &RequestContext, id: &str) -> Result<Volume, ManagerError> {
+        match self.db.get_volume(id).await? {
+            Some(v) if v.project_id == ctx.project_id => Ok(v),
+            _ => Err(ManagerError::volume_not_found(id)),
+        }
+    }
+
+    pub async fn volume_metadata(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<BTreeMap<String, String>, ManagerError> {
+        let v = self.get_volume(ctx, id).await?;
+        self.metadata_of(&v).await
+    }
+
+    /// Metadata of a volume the caller already fetched (and so may see).
+    pub async fn metadata_of(&self, v: &Volume) -> Result<BTreeMap<String, String>, ManagerError> {
+        Ok(self.db.volume_metadata(&v.id).await?)
+    }
+
+    /// Set metadata: merged into the existing keys, or replacing them all.
+    pub async fn set_volume_metadata(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        meta: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>, ManagerError> {
+        self.get_volume(ctx, id).await?;
+        let mut all = if replace { BTreeMap::new() } else { self.db.volume_metadata(id).await? };
+        all.extend(meta);
+        self.db.set_volume_metadata(id, &all).await?;
+        Ok(all)
+    }
+
+    /// Mark a volume attached (`available` → `in-use`) or detached (back), as Cinder's
+    /// `os-attach`/`os-detach` do once a hypervisor has it. Backups of an `in-use`
+    /// volume need `force`; restores onto one are refused.
+    pub async fn set_attached(&self, ctx: &RequestContext, id: &str, attached: bool) -> Result<Volume, ManagerError> {
+        let v = self.get_volume(ctx, id).await?;
+        let (from, to) = if attached {
+            (VolumeStatus::Available, VolumeStatus::InUse)
+        } else {
+            (VolumeStatus::InUse, VolumeStatus::Available)
+        };
+        if !self.db.transition_volume(id, &[from], to, None).await? {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid volume: volume status must be {from} to {}, but it is {}.",
+                if attached { "attach" } else { "detach" },
+                v.status
+            )));
+        }
+        self.get_volume(ctx, id).await
+    }
+
+    pub async fn list_volumes(&self, ctx: &RequestContext) -> Result<Vec<Volume>, ManagerError> {
+        Ok(self.db.list_volumes(Some(&ctx.project_id)).await?)
+    }
+
+    /// Delete a volume. Files Holdfast created are removed; adopted files and devices
+    /// are only forgotten (they belong to the operator).
+    pub async fn delete_volume(&self, ctx: &RequestContext, id: &str) -> Result<(), ManagerError> {
+        let v = self.get_volume(ctx, id).await?;
+        let deletable = [VolumeStatus::Available, VolumeStatus::Error, VolumeStatus::ErrorRestoring];
+        if !self.db.transition_volume(id, &deletable, VolumeStatus::Deleting, None).await? {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid volume: Volume status must be available or error or error_restoring, but current status is: {}.",
+                v.status
+            )));
+        }
+        if v.managed_file {
+            match std::fs::remove_file(&v.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    self.db.transition_volume(id, &[VolumeStatus::Deleting], VolumeStatus::Error, None).await?;
+                    return Err(ManagerError::Internal(format!("removing {}: {e}", v.path)));
+                }
+            }
+        }
+        self.db.delete_volume(id).await?;
+        tracing::info!(volume_id = %id, "volume deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! Host bindings for `holdfast:backup@0.1.0`. Resources map to host types in
+//! `imports::volume`; every import is trappable so a bad handle traps the guest.
+
+wasmtime::component::bindgen!({
+    path: "../../wit/holdfast-backup@0.1.0",
+    world: "backup-driver",
+    imports: { default: trappable },
+    with: {
+        "holdfast:backup/volume.source": crate::imports::volume::SourceRes,
+        "holdfast:backup/volume.chunk-stream": crate::imports::volume::StreamRes,
+        "holdfast:backup/volume.chunk": crate::imports::volume::ChunkRes,
+        "holdfast:backup/volume.target": crate::imports::volume::TargetRes,
+    },
+});

@@ -1,0 +1,292 @@
+//! A loaded driver component and one call per Cinder driver operation.
+//!
+//! Every operation gets a fresh instance (about 20 µs with a pre-linked component)
+//! configured by `setup` first, so no state leaks between backups and a trap only
+//! poisons the instance that hit it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use holdfast_chunk::RestoreWriter;
+use holdfast_types::Backup;
+use holdfast_volume::VolumeFile;
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+
+use crate::bindings::exports::holdfast::backup::driver::BackupOutcome;
+use crate::bindings::holdfast::backup::types::{BackupInfo, DriverError, Setting, Timestamp};
+use crate::bindings::{BackupDriver, BackupDriverPre};
+use crate::engine::engine;
+use crate::grants::Grants;
+use crate::imports::volume::{SourceRes, TargetRes};
+use crate::limits;
+use crate::state::HostState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("driver {driver}: cannot load component: {message}")]
+    Load { driver: String, message: String },
+    #[error("driver {driver}: {message}")]
+    Host { driver: String, message: String },
+    #[error("driver {driver} trapped during {op}: {message}")]
+    Trap { driver: String, op: &'static str, message: String },
+    #[error("driver {driver} failed {op}: {error}")]
+    Driver { driver: String, op: &'static str, error: DriverFailure },
+}
+
+/// The driver's own error, as the WIT `driver-error` says it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverFailure {
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<DriverError> for DriverFailure {
+    fn from(e: DriverError) -> Self {
+        match e {
+            DriverError::Invalid(m) => DriverFailure::Invalid(m),
+            DriverError::NotFound(m) => DriverFailure::NotFound(m),
+            DriverError::Io(m) => DriverFailure::Io(m),
+            DriverError::Cancelled => DriverFailure::Cancelled,
+            DriverError::Other(m) => DriverFailure::Other(m),
+        }
+    }
+}
+
+impl PluginError {
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, PluginError::Driver { error: DriverFailure::Cancelled, .. })
+    }
+}
+
+/// Called with (container, object prefix) when a driver records where its objects go.
+pub type LocationCallback = Box<dyn FnMut(&str, &str) + Send>;
+
+/// Per-call context: how the host steers and observes one operation.
+pub struct OpContext {
+    /// Set to stop the operation: the driver sees it through `host.cancelled`, and a
+    /// guest that never asks is interrupted at the next epoch tick.
+    pub cancel: Arc<AtomicBool>,
+    /// Bytes of volume processed so far.
+    pub done: Arc<AtomicU64>,
+    /// Called when the driver records where its objects live (persist it before data).
+    pub on_location: Option<LocationCallback>,
+    /// Host worker threads for hashing/compressing or restoring.
+    pub workers: usize,
+}
+
+impl Default for OpContext {
+    fn default() -> Self {
+        OpContext {
+            cancel: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicU64::new(0)),
+            on_location: None,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+/// What `setup` told us about the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverDescription {
+    pub service: String,
+    pub supports_force_delete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupResult {
+    pub container: String,
+    pub service_metadata: String,
+    pub object_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOutcome {
+    /// Each chain layer's volume_meta text, full backup first.
+    pub volume_metas: Vec<Option<String>>,
+}
+
+/// A compiled driver with its grants and configuration.
+pub struct DriverComponent {
+    name: String,
+    pre: BackupDriverPre<HostState>,
+    grants: Grants,
+    config: Vec<Setting>,
+}
+
+impl DriverComponent {
+    /// Compile and link a component. Fails if it is not a `backup-driver` for
+    /// `holdfast:backup@0.1.0` or imports anything beyond WASI and our interfaces.
+    pub fn load(name: &str, bytes: &[u8], grants: Grants, config: Vec<(String, String)>) -> Result<Self, PluginError> {
+        let load_err = |e: wasmtime::Error| PluginError::Load { driver: name.to_owned(), message: format!("{e:#}") };
+        let component = Component::new(engine(), bytes).map_err(load_err)?;
+        let mut linker: Linker<HostState> = Linker::new(engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
+        BackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
+        let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
+        let pre = BackupDriverPre::new(pre).map_err(load_err)?;
+        let config = config.into_iter().map(|(key, value)| Setting { key, value }).collect();
+        Ok(DriverComponent { name: name.to_owned(), pre, grants, config })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn host_err(&self, message: impl Into<String>) -> PluginError {
+        PluginError::Host { driver: self.name.clone(), message: message.into() }
+    }
+
+    fn trap(&self, op: &'static str, e: wasmtime::Error) -> PluginError {
+        // The root cause says what the guest did ("wasm `unreachable` instruction
+        // executed", "cancelled"); the backtrace goes to the log, not to fail_reason.
+        tracing::warn!(driver = %self.name, op, error = ?e, "driver trapped");
+        PluginError::Trap { driver: self.name.clone(), op, message: e.root_cause().to_string() }
+    }
+
+    fn failed(&self, op: &'static str, e: DriverError) -> PluginError {
+        PluginError::Driver { driver: self.name.clone(), op, error: e.into() }
+    }
+
+    /// A fresh instance, configured by the driver's `setup`.
+    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, BackupDriver, DriverDescription), PluginError> {
+        let wasi = self.grants.wasi_ctx().map_err(|m| self.host_err(m))?;
+        let cancel = op.cancel.clone();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(limits::MEMORY_BYTES)
+            .instances(limits::INSTANCES)
+            .tables(limits::TABLES)
+            .memories(limits::MEMORIES)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState { wasi, table: ResourceTable::new(), limits, op, live_chunks: 0 };
+        let mut store = Store::new(engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        // A cancelled guest gets a grace period to notice (host.cancelled) and clean
+        // up its partial objects; one that keeps running past it is interrupted.
+        let mut cancelled_ticks = 0u32;
+        store.epoch_deadline_callback(move |_| {
+            if cancel.load(Ordering::Relaxed) {
+                cancelled_ticks += 1;
+                if cancelled_ticks > limits::CANCEL_GRACE_TICKS {
+                    return Err(wasmtime::Error::msg("cancelled by the host"));
+                }
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| self.trap("instantiate", e))?;
+        let info = bindings
+            .holdfast_backup_driver()
+            .call_setup(&mut store, &self.config)
+            .map_err(|e| self.trap("setup", e))?
+            .map_err(|e| self.failed("setup", e))?;
+        let desc = DriverDescription { service: info.service, supports_force_delete: info.supports_force_delete };
+        Ok((store, bindings, desc))
+    }
+
+    /// Cinder's do_setup + check_for_setup_error.
+    pub fn setup(&self) -> Result<DriverDescription, PluginError> {
+        self.instance(OpContext::default()).map(|(_, _, d)| d)
+    }
+
+    pub fn backup(
+        &self,
+        op: OpContext,
+        backup: &Backup,
+        parent: Option<&Backup>,
+        volume_meta: Option<&str>,
+        volume: VolumeFile,
+    ) -> Result<BackupResult, PluginError> {
+        let (mut store, bindings, _) = self.instance(op)?;
+        let source = store
+            .data_mut()
+            .table
+            .push(SourceRes { volume: Arc::new(volume) })
+            .map_err(|e| self.host_err(e.to_string()))?;
+        let parent = parent.map(info);
+        let r = bindings.holdfast_backup_driver().call_backup(
+            &mut store,
+            &info(backup),
+            parent.as_ref(),
+            volume_meta,
+            source,
+        );
+        let BackupOutcome { container, service_metadata, object_count } =
+            r.map_err(|e| self.trap("backup", e))?.map_err(|e| self.failed("backup", e))?;
+        Ok(BackupResult { container, service_metadata, object_count })
+    }
+
+    pub fn restore(
+        &self,
+        op: OpContext,
+        chain: &[Backup],
+        target: VolumeFile,
+        volume_is_new: bool,
+    ) -> Result<RestoreOutcome, PluginError> {
+        let workers = op.workers;
+        let (mut store, bindings, _) = self.instance(op)?;
+        let writer =
+            RestoreWriter::new(Arc::new(target), workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
+        let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
+        let layers: Vec<BackupInfo> = chain.iter().map(info).collect();
+        let handle = wasmtime::component::Resource::<TargetRes>::new_borrow(target.rep());
+        let r = bindings.holdfast_backup_driver().call_restore(&mut store, &layers, handle, volume_is_new);
+        let metas = r.map_err(|e| self.trap("restore", e))?.map_err(|e| self.failed("restore", e))?;
+        // Whatever the driver did, nothing counts as restored until it is durable.
+        let res = store.data_mut().table.delete(target).map_err(|e| self.host_err(e.to_string()))?;
+        res.writer.flush().map_err(|e| self.host_err(e.to_string()))?;
+        Ok(RestoreOutcome { volume_metas: metas })
+    }
+
+    pub fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), PluginError> {
+        let (mut store, bindings, _) = self.instance(op)?;
+        bindings
+            .holdfast_backup_driver()
+            .call_delete(&mut store, &info(backup))
+            .map_err(|e| self.trap("delete", e))?
+            .map_err(|e| self.failed("delete", e))
+    }
+
+    pub fn export_record(&self, backup: &Backup) -> Result<String, PluginError> {
+        let (mut store, bindings, _) = self.instance(OpContext::default())?;
+        bindings
+            .holdfast_backup_driver()
+            .call_export_record(&mut store, &info(backup))
+            .map_err(|e| self.trap("export-record", e))?
+            .map_err(|e| self.failed("export-record", e))
+    }
+
+    pub fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), PluginError> {
+        let (mut store, bindings, _) = self.instance(OpContext::default())?;
+        bindings
+            .holdfast_backup_driver()
+            .call_import_record(&mut store, &info(backup), driver_info)
+            .map_err(|e| self.trap("import-record", e))?
+            .map_err(|e| self.failed("import-record", e))
+    }
+}
+
+fn info(b: &Backup) -> BackupInfo {
+    let t = b.created_at;
+    BackupInfo {
+        id: b.id.clone(),
+        volume_id: b.volume_id.clone(),
+        name: b.display_name.clone(),
+        description: b.display_description.clone(),
+        created_at: Timestamp { seconds: t.seconds(), nanoseconds: t.subsec_micros() * 1000 },
+        parent_id: b.parent_id.clone(),
+        container: b.container.clone(),
+        service_metadata: b.service_metadata.clone(),
+        size_bytes: b.size_bytes,
+        object_count: u32::try_from(b.object_count).unwrap_or(u32::MAX),
+    }
+}

@@ -1,0 +1,49 @@
+//! `holdfast:backup/host`: logging, progress, cancellation, object location.
+
+use std::sync::atomic::Ordering;
+
+use crate::bindings::holdfast::backup::host::{Host, Level};
+use crate::state::HostState;
+
+/// Longest log line a guest may emit; longer lines are cut, not refused.
+const MAX_LOG_LINE: usize = 4096;
+
+impl Host for HostState {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut end = MAX_LOG_LINE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        match level {
+            Level::Trace => tracing::trace!(target: "holdfast::driver", "{message}"),
+            Level::Debug => tracing::debug!(target: "holdfast::driver", "{message}"),
+            Level::Info => tracing::info!(target: "holdfast::driver", "{message}"),
+            Level::Warn => tracing::warn!(target: "holdfast::driver", "{message}"),
+            Level::Error => tracing::error!(target: "holdfast::driver", "{message}"),
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, done: u64, total: u64) -> wasmtime::Result<()> {
+        tracing::trace!(done, total, "driver progress");
+        Ok(())
+    }
+
+    fn cancelled(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.op.cancel.load(Ordering::Relaxed))
+    }
+
+    fn record_location(&mut self, container: String, service_metadata: String) -> wasmtime::Result<()> {
+        if container.len() > 255 || service_metadata.len() > 255 {
+            return Err(wasmtime::Error::msg("record-location: container and object prefix are limited to 255 bytes"));
+        }
+        if let Some(cb) = self.op.on_location.as_mut() {
+            cb(&container, &service_metadata);
+        }
+        Ok(())
+    }
+}

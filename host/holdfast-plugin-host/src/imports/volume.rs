@@ -1,0 +1,199 @@
+//! `holdfast:backup/volume`: host-owned chunks of the source volume and the restore target.
+//! The guest holds handles; hashing, compression and volume I/O run on host threads.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use holdfast_chunk::{ChunkStream, ProcessedChunk, ReadOptions as HostReadOptions, RestoreJob, RestoreWriter};
+use holdfast_volume::VolumeFile;
+use wasmtime::component::Resource;
+
+use crate::bindings::holdfast::backup::types::Compression as WitCompression;
+use crate::bindings::holdfast::backup::volume::{
+    Host, HostChunk, HostChunkStream, HostSource, HostTarget, ReadOptions,
+};
+use crate::limits::{MAX_CHUNK_READ, MAX_LIVE_CHUNKS};
+use crate::state::HostState;
+use holdfast_chunk::Compression;
+
+pub struct SourceRes {
+    pub(crate) volume: Arc<VolumeFile>,
+}
+
+pub struct StreamRes {
+    stream: ChunkStream,
+}
+
+pub struct ChunkRes {
+    chunk: ProcessedChunk,
+}
+
+pub struct TargetRes {
+    pub(crate) writer: RestoreWriter,
+}
+
+pub(crate) fn to_host(c: WitCompression) -> Compression {
+    match c {
+        WitCompression::None => Compression::None,
+        WitCompression::Zlib => Compression::Zlib,
+        WitCompression::Gzip => Compression::Gzip,
+        WitCompression::Bz2 => Compression::Bz2,
+        WitCompression::Bzip2 => Compression::Bzip2,
+        WitCompression::Zstd => Compression::Zstd,
+    }
+}
+
+fn to_wit(c: Compression) -> WitCompression {
+    match c {
+        Compression::None => WitCompression::None,
+        Compression::Zlib => WitCompression::Zlib,
+        Compression::Gzip => WitCompression::Gzip,
+        Compression::Bz2 => WitCompression::Bz2,
+        Compression::Bzip2 => WitCompression::Bzip2,
+        Compression::Zstd => WitCompression::Zstd,
+    }
+}
+
+impl Host for HostState {}
+
+impl HostSource for HostState {
+    fn size(&mut self, src: Resource<SourceRes>) -> wasmtime::Result<u64> {
+        Ok(holdfast_chunk::ChunkSource::size(&*self.table.get(&src)?.volume))
+    }
+
+    fn chunks(
+        &mut self,
+        src: Resource<SourceRes>,
+        options: ReadOptions,
+    ) -> wasmtime::Result<Result<Resource<StreamRes>, String>> {
+        let volume = self.table.get(&src)?.volume.clone();
+        let parent = match options.parent_sha256s {
+            None => None,
+            Some(bytes) if bytes.len() % 32 == 0 => {
+                Some(Arc::new(bytes.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunk")).collect()))
+            }
+            Some(bytes) => return Ok(Err(format!("parent-sha256s has {} bytes, not a multiple of 32", bytes.len()))),
+        };
+        let opts = HostReadOptions {
+            chunk_size: options.chunk_size,
+            sha_block_size: options.sha_block_size,
+            compression: to_host(options.compression),
+            md5: options.md5,
+            workers: self.op.workers,
+            parent,
+        };
+        match ChunkStream::start(volume, opts) {
+            Ok(stream) => Ok(Ok(self.table.push(StreamRes { stream })?)),
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
+
+    fn drop(&mut self, rep: Resource<SourceRes>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl HostChunkStream for HostState {
+    fn next(&mut self, s: Resource<StreamRes>) -> wasmtime::Result<Result<Option<Resource<ChunkRes>>, String>> {
+        if self.live_chunks >= MAX_LIVE_CHUNKS {
+            return Err(wasmtime::Error::msg(format!(
+                "driver holds {MAX_LIVE_CHUNKS} chunks without dropping them (limit)"
+            )));
+        }
+        let next = self.table.get_mut(&s)?.stream.next_chunk();
+        match next {
+            Ok(Some(chunk)) => {
+                self.op.done.fetch_add(chunk.length, Ordering::Relaxed);
+                self.live_chunks += 1;
+                Ok(Ok(Some(self.table.push(ChunkRes { chunk })?)))
+            }
+            Ok(None) => Ok(Ok(None)),
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
+
+    fn drop(&mut self, rep: Resource<StreamRes>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl HostChunk for HostState {
+    fn offset(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&c)?.chunk.offset)
+    }
+
+    fn length(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&c)?.chunk.length)
+    }
+
+    fn sha256s(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.table.get(&c)?.chunk.sha256s.iter().map(|d| holdfast_chunk::digest::hex(d)).collect())
+    }
+
+    fn md5(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&c)?.chunk.md5.map(|d| holdfast_chunk::digest::hex(&d)).unwrap_or_default())
+    }
+
+    fn is_zero(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&c)?.chunk.is_zero)
+    }
+
+    fn unchanged(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&c)?.chunk.unchanged)
+    }
+
+    fn stored_compression(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<WitCompression> {
+        Ok(to_wit(self.table.get(&c)?.chunk.stored_compression))
+    }
+
+    fn stored_bytes(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&c)?.chunk.stored_bytes())
+    }
+
+    fn read(&mut self, c: Resource<ChunkRes>, offset: u64, length: u32) -> wasmtime::Result<Vec<u8>> {
+        if length > MAX_CHUNK_READ {
+            return Err(wasmtime::Error::msg(format!("chunk.read of {length} bytes is over {MAX_CHUNK_READ}")));
+        }
+        Ok(self.table.get(&c)?.chunk.read(offset, u64::from(length))?)
+    }
+
+    fn drop(&mut self, rep: Resource<ChunkRes>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        self.live_chunks = self.live_chunks.saturating_sub(1);
+        Ok(())
+    }
+}
+
+impl HostTarget for HostState {
+    fn size(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&t)?.writer.size())
+    }
+
+    fn write(
+        &mut self,
+        t: Resource<TargetRes>,
+        offset: u64,
+        length: u64,
+        compression: WitCompression,
+        data: Vec<u8>,
+        md5: Option<String>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let job = RestoreJob { offset, length, compression: to_host(compression), data, md5 };
+        let r = self.table.get(&t)?.writer.write(job);
+        if r.is_ok() {
+            self.op.done.fetch_add(length, Ordering::Relaxed);
+        }
+        Ok(r.map_err(|e| e.to_string()))
+    }
+
+    fn flush(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.table.get(&t)?.writer.flush().map_err(|e| e.to_string()))
+    }
+
+    fn drop(&mut self, rep: Resource<TargetRes>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! The real posix component, driven through the plugin host (no server, no database).
+
+use std::path::Path;
+
+use holdfast_plugin_host::{DriverComponent, Grants, OpContext, PluginError};
+use holdfast_types::{Backup, BackupStatus, Timestamp};
+use holdfast_volume::VolumeFile;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+fn posix(dir: &Path, config: &[(&str, &str)]) -> DriverComponent {
+    let grants = Grants { backup_dir: Some(dir.to_owned()) };
+    let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config).unwrap()
+}
+
+fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp) -> Backup {
+    Backup {
+        id: id.into(),
+        project_id: "p".into(),
+        user_id: "u".into(),
+        volume_id: volume_id.into(),
+        snapshot_id: None,
+        status: BackupStatus::Creating,
+        display_name: Some("nightly".into()),
+        display_description: None,
+        size: 1,
+        size_bytes,
+        object_count: 0,
+        container: None,
+        service: None,
+        service_metadata: None,
+        parent_id: None,
+        num_dependent_backups: 0,
+        availability_zone: None,
+        host: None,
+        fail_reason: None,
+        restore_volume_id: None,
+        data_timestamp: None,
+        created_at,
+        updated_at: None,
+        deleted_at: None,
+        deleted: false,
+    }
+}
+
+/// shared/docs/cinder-backup.md §4.12: six 32 KiB blocks, 64 KiB objects, zlib.
+/// Our objects must carry the same offsets, lengths, compression names, MD5s and
+/// SHA-256 list as Cinder's own PosixBackupDriver wrote.
+#[test]
+fn full_backup_matches_cinders_worked_example() {
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let mut image = vec![0u8; 196_608];
+    image[32_768..65_536].fill(b'A');
+    image[65_536..98_304].fill(b'B');
+    image[98_304..131_072].fill(b'C');
+    let random: Vec<u8> = (0..1024).flat_map(|i| Sha256::digest(format!("r-{i}").as_bytes()).to_vec()).collect();
+    image[163_840..].copy_from_slice(&random[..32_768]);
+    let vol = work.path().join("vol.raw");
+    std::fs::write(&vol, &image).unwrap();
+
+    let driver = posix(&store, &[("backup_file_size", "65536"), ("backup_compression_algorithm", "zlib")]);
+    let b = backup_row(
+        "9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8",
+        "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90",
+        image.len() as u64,
+        Timestamp(1_740_830_400_000_000),
+    );
+    let out = driver
+        .backup(
+            OpContext::default(),
+            &b,
+            None,
+            Some("{\"version\": 2, \"volume-metadata\": {\"tier\": \"gold\"}}"),
+            VolumeFile::open_read(&vol).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(out.container, "9a/7f/9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8");
+    assert_eq!(out.object_count, 3);
+    let prefix =
+        "volume_5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90_20250301120000_backup_9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8";
+    assert_eq!(out.service_metadata, prefix);
+    let dir = store.join(&out.container);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{prefix}_metadata"))).unwrap()).unwrap();
+    let objects = meta["objects"].as_array().unwrap();
+    let expected_md5 =
+        ["351b1a874fd230b0a61e9bc13f5381b6", "a32e686b8b936c68d1a7ce530ea76bd6", "68b104b77b292c3b3295b167ef70bd58"];
+    for (i, o) in objects.iter().enumerate() {
+        let name = format!("{prefix}-{:05}", i + 1);
+        let e = &o[&name];
+        assert_eq!(e["offset"], 65_536 * i as u64);
+        assert_eq!(e["length"], 65_536);
+        assert_eq!(e["compression"], "zlib");
+        assert_eq!(e["md5"], expected_md5[i]);
+        // Stored bytes are a zlib stream Python's zlib.decompress reads.
+        let stored = std::fs::read(dir.join(&name)).unwrap();
+        assert_eq!(stored[0], 0x78);
+    }
+    assert_eq!(meta["created_at"], "2025-03-01 12:00:00+00:00");
+    assert_eq!(meta["backup_name"], "nightly");
+    assert_eq!(meta["parent_id"], serde_json::Value::Null);
+    assert_eq!(meta["version"], "1.0.0");
+    assert_eq!(meta["volume_meta"], "{\"version\": 2, \"volume-metadata\": {\"tier\": \"gold\"}}");
+    let sha: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{prefix}_sha256file"))).unwrap()).unwrap();
+    assert_eq!(sha["chunk_size"], 32_768);
+    let shas: Vec<&str> = sha["sha256s"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(
+        shas,
+        [
+            "c35020473aed1b4642cd726cad727b63fff2824ad68cedd7ffb73c7cbd890479",
+            "5ff074ddad88b7fcb4339cb7a3e68341061792869e43673b2de8525a75476bd8",
+            "314a5163f130c25e1f962e1b0316d356d0702438df90c32c2d2dd16c84e551a8",
+            "5becf6561bda86195a9736bfd2ece3932bff6ede11d1201824eabf1d7a2eea4b",
+            "c35020473aed1b4642cd726cad727b63fff2824ad68cedd7ffb73c7cbd890479",
+            "570b2ce487750619c590b249f4a3635671831a97d574c8e193e62dd5f729b45c",
+        ]
+    );
+    let md5_of_first: String = Md5::digest(&image[..65_536]).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(md5_of_first, expected_md5[0]);
+
+    // Restore onto a volume full of junk: zeros must overwrite it, data must land.
+    let target = work.path().join("target.raw");
+    std::fs::write(&target, vec![0xEEu8; image.len()]).unwrap();
+    let mut done = b.clone();
+    done.container = Some(out.container.clone());
+    done.service_metadata = Some(out.service_metadata.clone());
+    let r =
+        driver.restore(OpContext::default(), &[done.clone()], VolumeFile::open_write(&target).unwrap(), false).unwrap();
+    assert_eq!(r.volume_metas.len(), 1);
+    assert_eq!(std::fs::read(&target).unwrap(), image);
+
+    // Next day: block 2 becomes `X`s, block 5 new random data (`sha256("s-i")` stream).
+    // Cinder's incremental writes one object per changed run, never across reads.
+    let mut image2 = image.clone();
+    image2[65_536..98_304].fill(b'X');
+    let random2: Vec<u8> = (0..1024).flat_map(|i| Sha256::digest(format!("s-{i}").as_bytes()).to_vec()).collect();
+    image2[163_840..].copy_from_slice(&random2[..32_768]);
+    std::fs::write(&vol, &image2).unwrap();
+    let mut inc = backup_row(
+        "b1e2c3d4-a5f6-4789-8abc-def012345678",
+        "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90",
+        image2.len() as u64,
+        Timestamp(1_740_916_800_000_000),
+    );
+    inc.parent_id = Some(done.id.clone());
+    let out2 =
+        driver.backup(OpContext::default(), &inc, Some(&done), None, VolumeFile::open_read(&vol).unwrap()).unwrap();
+    assert_eq!(out2.object_count, 2);
+    let prefix2 =
+        "volume_5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90_20250302120000_backup_b1e2c3d4-a5f6-4789-8abc-def012345678";
+    let dir2 = store.join(&out2.container);
+    let meta2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir2.join(format!("{prefix2}_metadata"))).unwrap()).unwrap();
+    assert_eq!(meta2["parent_id"], done.id.as_str());
+    let objects2 = meta2["objects"].as_array().unwrap();
+    let o1 = &objects2[0][format!("{prefix2}-00001")];
+    let o2 = &objects2[1][format!("{prefix2}-00002")];
+    assert_eq!((o1["offset"].as_u64(), o1["length"].as_u64()), (Some(65_536), Some(32_768)));
+    assert_eq!(
+        (o1["compression"].as_str(), o1["md5"].as_str()),
+        (Some("zlib"), Some("bbe5552bc7dc8b1814f8476f42af090d"))
+    );
+    assert_eq!((o2["offset"].as_u64(), o2["length"].as_u64()), (Some(163_840), Some(32_768)));
+    assert_eq!(
+        (o2["compression"].as_str(), o2["md5"].as_str()),
+        (Some("none"), Some("2492d99123891fb1966a465d39f3ed17"))
+    );
+    let sha2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir2.join(format!("{prefix2}_sha256file"))).unwrap()).unwrap();
+    assert_eq!(sha2["sha256s"][2], "a38480058050fe956d330b3cd12b2c930354a155a7f4dc78b0f79887fea1e3d2");
+    assert_eq!(sha2["sha256s"][5], "e4ed39957ccfe30f4644c115745f5f951af43d2517f1029f0f93773ec4d3711c");
+    assert_eq!(sha2["sha256s"][0], shas[0], "unchanged blocks keep the parent's digest");
+    // Restoring the chain (full, then incremental) onto junk gives the second image.
+    inc.container = Some(out2.container.clone());
+    inc.service_metadata = Some(out2.service_metadata.clone());
+    std::fs::write(&target, vec![0xEEu8; image.len()]).unwrap();
+    let r = driver
+        .restore(OpContext::default(), &[done.clone(), inc.clone()], VolumeFile::open_write(&target).unwrap(), false)
+        .unwrap();
+    assert_eq!(r.volume_metas.len(), 2);
+    assert_eq!(std::fs::read(&target).unwrap(), image2);
+    driver.delete(OpContext::default(), &inc).unwrap();
+
+    // Delete removes every object and the now-empty default container.
+    driver.delete(OpContext::default(), &done).unwrap();
+    assert!(!dir.exists());
+    assert_eq!(std::fs::read_dir(&store).unwrap().count(), 0);
+}
+
+#[test]
+fn a_missing_backup_directory_fails_setup_clearly() {
+    let work = tempfile::tempdir().unwrap();
+    let missing = work.path().join("nope");
+    let grants = Grants { backup_dir: Some(missing) };
+    let err = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, vec![])
+        .and_then(|d| d.setup())
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn a_trapping_driver_is_an_error_not_a_crash() {
+    let work = tempfile::tempdir().unwrap();
+    let vol = work.path().join("vol.raw");
+    std::fs::write(&vol, vec![1u8; 4 << 20]).unwrap();
+    let grants = Grants { backup_dir: Some(work.path().to_owned()) };
+    let d = DriverComponent::load("trap", holdfast_plugin_artifacts::HOSTILE_TRAP_MID_BACKUP_BYTES, grants, vec![])
+        .unwrap();
+    let b = backup_row("b1", "v1", 4 << 20, Timestamp::now());
+    let err = d.backup(OpContext::default(), &b, None, None, VolumeFile::open_read(&vol).unwrap()).unwrap_err();
+    assert!(matches!(err, PluginError::Trap { op: "backup", .. }), "{err}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+    // The same component still works for the next call.
+    d.setup().unwrap();
+}
+
+#[test]
+fn a_driver_reaches_only_its_granted_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let vol = work.path().join("vol.raw");
+    std::fs::write(&vol, vec![1u8; 1 << 20]).unwrap();
+    let granted = work.path().join("granted");
+    std::fs::create_dir(&granted).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", granted.join("escape-link")).unwrap();
+    let grants = Grants { backup_dir: Some(granted.clone()) };
+    let d =
+        DriverComponent::load("escape", holdfast_plugin_artifacts::HOSTILE_ESCAPE_FS_BYTES, grants, vec![]).unwrap();
+    let b = backup_row("b1", "v1", 1 << 20, Timestamp::now());
+    let err =
+        d.backup(OpContext::default(), &b, None, None, VolumeFile::open_read(&vol).unwrap()).unwrap_err().to_string();
+    let attempts: Vec<&str> = err.split_whitespace().filter(|w| w.contains('=')).collect();
+    assert_eq!(attempts.len(), 7, "{err}");
+    assert!(attempts.iter().all(|a| a.ends_with("=blocked")), "{err}");
+    assert!(!std::path::Path::new("/tmp/holdfast-escape").exists());
+}

@@ -1,0 +1,13 @@
+//! Holdfast's vocabulary, shared by every host crate and free of I/O.
+//!
+//! - [`status`]: backup and volume statuses, spelled as Cinder spells them.
+//! - [`record`]: the rows the manager works on ([`Backup`], [`Volume`]).
+//! - [`time`]: UTC timestamps and the three ways Cinder prints them.
+
+pub mod record;
+pub mod status;
+pub mod time;
+
+pub use record::{Backup, GIB, MIB, Volume, is_valid_container, size_gib};
+pub use status::{BackupStatus, UnknownStatus, VolumeStatus};
+pub use time::Timestamp;

@@ -1,0 +1,95 @@
+//! The rows the manager works on. Field names follow Cinder's columns.
+
+use crate::{BackupStatus, Timestamp, VolumeStatus};
+
+pub const MIB: u64 = 1 << 20;
+pub const GIB: u64 = 1 << 30;
+
+/// Cinder sizes are whole GiB: round a byte length up (a 256 MiB file is size 1).
+pub fn size_gib(bytes: u64) -> i64 {
+    bytes.div_ceil(GIB) as i64
+}
+
+/// A backup container is a path inside the driver's store: relative, at most 255
+/// bytes, no empty, `.` or `..` parts, no control characters. Cinder does not check
+/// (`..` escapes its root); the manager and the driver SDK both apply this rule.
+pub fn is_valid_container(c: &str) -> bool {
+    !(c.is_empty()
+        || c.len() > 255
+        || c.starts_with('/')
+        || c.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        || c.chars().any(char::is_control))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: VolumeStatus,
+    pub previous_status: Option<String>,
+    /// Whole GiB, rounded up (Cinder's `size`).
+    pub size: i64,
+    /// Exact length in bytes.
+    pub size_bytes: u64,
+    /// Raw file or block device holding the data.
+    pub path: String,
+    /// True when Holdfast created the file (delete removes it); false when adopted.
+    pub managed_file: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backup {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub volume_id: String,
+    pub snapshot_id: Option<String>,
+    pub status: BackupStatus,
+    pub display_name: Option<String>,
+    pub display_description: Option<String>,
+    /// Whole GiB of the source volume.
+    pub size: i64,
+    /// Exact source length in bytes (Holdfast's own column).
+    pub size_bytes: u64,
+    pub object_count: i64,
+    pub container: Option<String>,
+    /// Driver's service name, e.g. `cinder.backup.drivers.posix.PosixBackupDriver`.
+    pub service: Option<String>,
+    /// Object prefix chosen by the driver.
+    pub service_metadata: Option<String>,
+    pub parent_id: Option<String>,
+    pub num_dependent_backups: i64,
+    pub availability_zone: Option<String>,
+    pub host: Option<String>,
+    pub fail_reason: Option<String>,
+    pub restore_volume_id: Option<String>,
+    pub data_timestamp: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+    pub deleted: bool,
+}
+
+impl Backup {
+    pub fn is_incremental(&self) -> bool {
+        self.parent_id.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_round_up_to_whole_gib() {
+        assert_eq!(size_gib(256 * MIB), 1);
+        assert_eq!(size_gib(GIB), 1);
+        assert_eq!(size_gib(GIB + MIB), 2);
+        assert_eq!(size_gib(0), 0);
+    }
+}

@@ -1,0 +1,391 @@
+//! `holdfast bench`: full-backup and restore throughput and peak RSS on a generated
+//! volume of mixed data, through the real manager, database and wasm posix driver.
+//!
+//! The volume: 4 MiB runs, about half zeros, a quarter text-like, a quarter random
+//! (the "mixed" set of shared/docs/baselines.md). Reads are cold: the file is
+//! written, synced and dropped from the page cache before the backup.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use holdfast_db::Db;
+use holdfast_manager::{CreateBackup, Manager, ManagerConfig, RegisterVolume, RequestContext, RestoreRequest};
+use holdfast_plugin_host::{DriverComponent, Grants};
+use holdfast_types::{BackupStatus, VolumeStatus};
+
+const RUN: usize = 4 << 20;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Size of the generated volume in GiB.
+    #[arg(long, default_value_t = 1)]
+    pub size_gib: u64,
+    /// Where to put the volume, backups and database (a temporary directory by default).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Compression: zstd (default), zlib, bz2 or none.
+    #[arg(long, default_value = "zstd")]
+    pub compression: String,
+    /// Hashing/compression threads. Default: one per core.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Also time `restic backup` and `restic restore` of the same file (needs restic on PATH).
+    #[arg(long)]
+    pub with_restic: bool,
+}
+
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// One 4 MiB run of kind `i % 4` (0, 1: zeros; 2: text; 3: random), shuffled by a PRNG.
+fn fill_run(rng: &mut XorShift, buf: &mut [u8]) {
+    const WORDS: &[&str] = &[
+        "the",
+        "backup",
+        "volume",
+        "of",
+        "and",
+        "cinder",
+        "to",
+        "block",
+        "a",
+        "snapshot",
+        "data",
+        "in",
+        "restore",
+        "chunk",
+        "object",
+        "is",
+        "storage",
+        "driver",
+        "for",
+        "incremental",
+        "with",
+        "on",
+        "metadata",
+        "error",
+    ];
+    match rng.next() % 4 {
+        0 | 1 => {
+            // Written as data, not holes: the backup must read them.
+            buf.fill(0);
+        }
+        2 => {
+            let mut i = 0;
+            while i < buf.len() {
+                // Skewed choice: low indices far more often, like real text.
+                let r = rng.next();
+                let w = WORDS[((r % 1000) * (r % 1000) / 1000 * WORDS.len() as u64 / 1000) as usize];
+                let piece = if r & 0xf00 == 0 { format!("{w} {} ", r % 10_000) } else { format!("{w} ") };
+                let n = piece.len().min(buf.len() - i);
+                buf[i..i + n].copy_from_slice(&piece.as_bytes()[..n]);
+                i += n;
+            }
+        }
+        _ => {
+            for c in buf.chunks_exact_mut(8) {
+                c.copy_from_slice(&rng.next().to_le_bytes());
+            }
+        }
+    }
+}
+
+fn generate(path: &Path, size: u64) -> Result<()> {
+    let mut f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    let mut buf = vec![0u8; RUN];
+    let mut written = 0;
+    while written < size {
+        fill_run(&mut rng, &mut buf);
+        f.write_all(&buf)?;
+        written += RUN as u64;
+    }
+    f.sync_all()?;
+    drop_cache(&f);
+    Ok(())
+}
+
+fn drop_cache(f: &File) {
+    // SAFETY: advisory call on a valid fd.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+}
+
+/// CPU seconds (user + system) this process has used so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// Peak RSS since the last reset, in bytes (VmHWM).
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Reset VmHWM to the current RSS so each phase reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1 << 20) as f64
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if args.size_gib == 0 {
+        bail!("--size-gib must be at least 1");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(bench(args))
+}
+
+async fn wait_backup(m: &Manager, ctx: &RequestContext, id: &str, until: BackupStatus) -> Result<()> {
+    loop {
+        let b = m.get_backup(ctx, id).await?;
+        if b.status == until {
+            return Ok(());
+        }
+        if b.status == BackupStatus::Error {
+            bail!("backup failed: {}", b.fail_reason.unwrap_or_default());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn bench(args: BenchArgs) -> Result<()> {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.canonicalize()?
+        }
+        None => {
+            tmp = tempfile::Builder::new().prefix("holdfast-bench").tempdir_in(std::env::current_dir()?)?;
+            tmp.path().to_owned()
+        }
+    };
+    let size = args.size_gib << 30;
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let vol_path = dir.join("mixed.raw");
+    eprintln!("generating a {} GiB mixed volume at {} …", args.size_gib, vol_path.display());
+    generate(&vol_path, size)?;
+
+    let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
+    let backup_dir = dir.join("backups");
+    std::fs::create_dir_all(&backup_dir)?;
+    let grants = Grants { backup_dir: Some(backup_dir.clone()) };
+    let config = vec![("backup_compression_algorithm".to_owned(), args.compression.clone())];
+    let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config)?;
+    let cfg = ManagerConfig {
+        data_dir: dir.join("data"),
+        manage_roots: vec![dir.clone()],
+        availability_zone: "nova".into(),
+        host: "bench".into(),
+        workers,
+        periodic_interval: Duration::from_secs(60),
+        max_operations: 15,
+        quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
+    };
+    let m = Manager::new(db, cfg, driver).await;
+    let ctx = RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into() };
+    let vol =
+        m.register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() }).await?;
+
+    reset_peak_rss();
+    let idle_rss = peak_rss();
+    let cpu = cpu_seconds();
+    let t = Instant::now();
+    let b = m.create_backup(&ctx, CreateBackup { volume_id: vol.id.clone(), ..Default::default() }).await?;
+    wait_backup(&m, &ctx, &b.id, BackupStatus::Available).await?;
+    let backup_secs = t.elapsed().as_secs_f64();
+    eprintln!("    (full backup used {:.2} CPU-seconds in {backup_secs:.2} s)", cpu_seconds() - cpu);
+    let backup_rss = peak_rss();
+    let stored: u64 = walk_size(&backup_dir);
+    let objects = m.get_backup(&ctx, &b.id).await?.object_count;
+
+    reset_peak_rss();
+    let t = Instant::now();
+    let r = m.restore_backup(&ctx, &b.id, RestoreRequest::default()).await?;
+    loop {
+        let v = m.get_volume(&ctx, &r.volume_id).await?;
+        match v.status {
+            VolumeStatus::Available => break,
+            VolumeStatus::ErrorRestoring | VolumeStatus::Error => bail!("restore failed"),
+            _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+    let restore_secs = t.elapsed().as_secs_f64();
+    let restore_rss = peak_rss();
+
+    let restored = m.get_volume(&ctx, &r.volume_id).await?;
+    let same = files_equal(&vol_path, Path::new(&restored.path))?;
+
+    // Incremental of the unchanged volume: the sha scan path (read, hash, compare).
+    drop_cache(&File::open(&vol_path)?);
+    let (inc_same_secs, inc_same_rss, _) = timed_incremental(&m, &ctx, &vol.id).await?;
+    // Change 1% in scattered 64 KiB writes, then another incremental.
+    let changed = change_one_percent(&vol_path, size)?;
+    let (inc_change_secs, inc_change_rss, inc) = timed_incremental(&m, &ctx, &vol.id).await?;
+
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    println!(
+        "holdfast bench: {} GiB mixed volume (4 MiB runs: ~50% zeros, ~25% text, ~25% random), {}, {workers} workers, posix wasm driver",
+        args.size_gib, args.compression
+    );
+    println!(
+        "  full backup : {backup_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB   stored {:.1} MiB in {objects} objects",
+        mbps(backup_secs),
+        mib(backup_rss),
+        mib(stored)
+    );
+    println!(
+        "  restore     : {restore_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB   (new volume, verified: {})",
+        mbps(restore_secs),
+        mib(restore_rss),
+        if same { "identical" } else { "DIFFERENT" }
+    );
+    println!("  (process RSS before the backup, wasmtime and the compiled driver included: {:.1} MiB)", mib(idle_rss));
+    println!(
+        "  incremental, unchanged : {inc_same_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB",
+        mbps(inc_same_secs),
+        mib(inc_same_rss)
+    );
+    println!(
+        "  incremental, 1% changed: {inc_change_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB   {} objects for {:.1} MiB changed",
+        mbps(inc_change_secs),
+        mib(inc_change_rss),
+        inc.object_count,
+        mib(changed)
+    );
+    if !same {
+        bail!("the restored volume differs from the source");
+    }
+    if args.with_restic {
+        restic(&dir, &vol_path, size)?;
+    }
+    Ok(())
+}
+
+async fn timed_incremental(
+    m: &Arc<Manager>,
+    ctx: &RequestContext,
+    volume_id: &str,
+) -> Result<(f64, u64, holdfast_types::Backup)> {
+    reset_peak_rss();
+    let cpu = cpu_seconds();
+    let t = Instant::now();
+    let req = CreateBackup { volume_id: volume_id.to_owned(), incremental: true, ..Default::default() };
+    let b = m.create_backup(ctx, req).await?;
+    wait_backup(m, ctx, &b.id, BackupStatus::Available).await?;
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("    (incremental used {:.2} CPU-seconds in {secs:.2} s)", cpu_seconds() - cpu);
+    Ok((secs, peak_rss(), m.get_backup(ctx, &b.id).await?))
+}
+
+/// Overwrite 1% of the volume in 64 KiB pieces spread over it; returns bytes changed.
+fn change_one_percent(path: &Path, size: u64) -> Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let piece = 64 * 1024u64;
+    let count = size / 100 / piece;
+    let stride = size / count;
+    let mut rng = XorShift(42);
+    let mut buf = vec![0u8; piece as usize];
+    for i in 0..count {
+        for c in buf.chunks_exact_mut(8) {
+            c.copy_from_slice(&rng.next().to_le_bytes());
+        }
+        f.write_all_at(&buf, i * stride)?;
+    }
+    f.sync_all()?;
+    drop_cache(&f);
+    Ok(count * piece)
+}
+
+fn walk_size(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => walk_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn files_equal(a: &Path, b: &Path) -> Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; RUN], vec![0u8; RUN]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// restic on the same file, same run (peer comparison; restic 0.14 from Debian).
+fn restic(dir: &Path, vol: &Path, size: u64) -> Result<()> {
+    use std::process::Command;
+    let repo = dir.join("restic-repo");
+    let run = |args: &[&str]| -> Result<f64> {
+        let t = Instant::now();
+        let out = Command::new("restic")
+            .args(["--repo", &repo.display().to_string(), "--quiet"])
+            .args(args)
+            .env("RESTIC_PASSWORD", "holdfast-bench")
+            .output()
+            .context("running restic (install it with `apt-get install restic`)")?;
+        if !out.status.success() {
+            bail!("restic {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run(&["init"])?;
+    if let Ok(f) = File::open(vol) {
+        drop_cache(&f);
+    }
+    let b = run(&["backup", &vol.display().to_string()])?;
+    if let Ok(f) = File::open(vol) {
+        drop_cache(&f);
+    }
+    // Re-read and re-hash everything, as an incremental of ours does.
+    let forced = run(&["backup", "--force", &vol.display().to_string()])?;
+    let target = dir.join("restic-restore");
+    let r = run(&["restore", "latest", "--target", &target.display().to_string()])?;
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    println!(
+        "  restic      : backup {b:6.2} s {:7.0} MB/s   backup --force (unchanged, re-read) {forced:6.2} s {:7.0} MB/s   restore {r:6.2} s {:7.0} MB/s",
+        mbps(b),
+        mbps(forced),
+        mbps(r)
+    );
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `holdfast`: the server (`serve`), the client commands (`volume`, `backup`) and the
+//! benchmark (`bench`). `anyhow` lives here, at the edge; the libraries use typed errors.
+
+mod bench;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "holdfast",
+    version,
+    about = "Holdfast: the OpenStack Cinder backup service, with sandboxed WebAssembly backup drivers",
+    long_about = "Holdfast: the OpenStack Cinder backup service, with sandboxed WebAssembly backup drivers.\n\n\
+                  Start the server with `holdfast serve`; then drive it with `holdfast volume …` and \
+                  `holdfast backup …`, or with any Cinder v3 client (cinderclient, openstackclient)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the backup service: HTTP API, manager and the backup driver.
+    Serve(serve::ServeArgs),
+    /// Create, adopt, list and delete volumes (talks to a running server).
+    Volume {
+        #[command(flatten)]
+        client: holdfast_cli::ClientArgs,
+        #[command(subcommand)]
+        command: holdfast_cli::VolumeCommand,
+    },
+    /// Create, list, restore and delete backups (talks to a running server).
+    Backup {
+        #[command(flatten)]
+        client: holdfast_cli::ClientArgs,
+        #[command(subcommand)]
+        command: holdfast_cli::BackupCommand,
+    },
+    /// Measure full-backup and restore throughput and peak memory on a generated volume.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Volume { client, command } => holdfast_cli::run_volume(&client, command),
+        Command::Backup { client, command } => holdfast_cli::run_backup(&client, command),
+        Command::Bench(args) => bench::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,172 @@
+//! `holdfast serve`: wire the database, the driver, the manager and the API.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use holdfast_db::Db;
+use holdfast_manager::{Manager, ManagerConfig};
+use holdfast_plugin_host::{DriverComponent, Grants};
+use tokio::net::TcpListener;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Directory for the database, volumes and backups (created if missing).
+    #[arg(long, env = "HOLDFAST_DATA_DIR", default_value = "holdfast-data")]
+    pub data_dir: PathBuf,
+    /// Address for the HTTP API. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "HOLDFAST_LISTEN", default_value = "127.0.0.1:8776")]
+    pub listen: SocketAddr,
+    /// sqlite://PATH or postgres://USER@HOST/DB. Default: SQLite in the data dir.
+    #[arg(long, env = "HOLDFAST_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Backup driver component (.wasm). Default: the built-in posix driver.
+    #[arg(long)]
+    pub driver: Option<PathBuf>,
+    /// Driver setting KEY=VALUE (repeatable), e.g. backup_compression_algorithm=zlib.
+    #[arg(long = "driver-config", value_name = "KEY=VALUE")]
+    pub driver_config: Vec<String>,
+    /// Directory granted to the driver for backups. Default: <data-dir>/backups.
+    #[arg(long)]
+    pub backup_dir: Option<PathBuf>,
+    /// Directory under which `volume register` may adopt files or devices (repeatable).
+    #[arg(long = "manage-root", value_name = "DIR")]
+    pub manage_roots: Vec<PathBuf>,
+    /// Hashing/compression threads per backup or restore. Default: one per core.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Seconds between retries of a failed driver setup (Cinder's periodic_interval).
+    #[arg(long, default_value_t = 60)]
+    pub periodic_interval: u64,
+    /// Backups and restores that move data at once; more wait their turn
+    /// (Cinder's backup_max_operations).
+    #[arg(long, default_value_t = 15)]
+    pub max_operations: usize,
+    /// Backups a project may have (Cinder's quota_backups; -1 = unlimited).
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    pub quota_backups: i64,
+    /// GiB of backups a project may have (Cinder's quota_backup_gigabytes; -1 = unlimited).
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
+    pub quota_backup_gigabytes: i64,
+    /// Availability zone this backup service reports.
+    #[arg(long, default_value = "nova")]
+    pub availability_zone: String,
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    p.canonicalize().with_context(|| format!("resolving {}", p.display()))
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HOLDFAST_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let data_dir = absolute(&args.data_dir)?;
+    let backup_dir = match &args.backup_dir {
+        // A missing backup dir is not fatal: the driver's setup fails, the service is
+        // down and setup is retried until the operator creates it.
+        Some(d) => std::path::absolute(d).with_context(|| format!("backup dir {}", d.display()))?,
+        None => absolute(&data_dir.join("backups"))?,
+    };
+    let url =
+        args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("holdfast.db").display()));
+    let db = Db::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
+
+    let mut config = Vec::new();
+    for kv in &args.driver_config {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--driver-config {kv:?} is not KEY=VALUE");
+        };
+        config.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let (name, bytes) = match &args.driver {
+        Some(p) => {
+            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned();
+            (name, std::fs::read(p).with_context(|| format!("reading driver {}", p.display()))?)
+        }
+        None => ("posix".to_owned(), holdfast_plugin_artifacts::POSIX_BYTES.to_vec()),
+    };
+    let grants = Grants { backup_dir: Some(backup_dir.clone()) };
+    let driver = DriverComponent::load(&name, &bytes, grants, config)?;
+
+    let mut manage_roots = Vec::new();
+    for r in &args.manage_roots {
+        manage_roots.push(r.canonicalize().with_context(|| format!("--manage-root {}", r.display()))?);
+    }
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let host =
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
+    let manager = Manager::new(
+        db,
+        ManagerConfig {
+            data_dir: data_dir.clone(),
+            manage_roots,
+            availability_zone: args.availability_zone.clone(),
+            host,
+            workers,
+            periodic_interval: std::time::Duration::from_secs(args.periodic_interval.max(1)),
+            max_operations: args.max_operations,
+            quotas: holdfast_manager::Quotas {
+                backups: (args.quota_backups >= 0).then_some(args.quota_backups),
+                backup_gigabytes: (args.quota_backup_gigabytes >= 0).then_some(args.quota_backup_gigabytes),
+            },
+        },
+        driver,
+    )
+    .await;
+    manager.recover().await.context("recovering operations a previous run left unfinished")?;
+
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %data_dir.display(), backups = %backup_dir.display(), driver = %name, "holdfast is serving");
+    // Scripts and tests read this line to find the port.
+    println!("holdfast listening on http://{addr}");
+    let api = holdfast_api::Api::new(Arc::clone(&manager));
+    holdfast_api::serve(listener, api, shutdown_signal()).await?;
+    tracing::info!("holdfast stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+/// Hide a password in a database URL before it reaches a log or an error.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite:///x"), "sqlite:///x");
+    }
+}

@@ -1,0 +1,57 @@
+//! Hostile driver: sets up fine, reads one chunk of the volume, then traps
+//! (a Rust panic is a wasm `unreachable`). The host must mark the backup `error`
+//! with a reason and keep answering.
+
+use holdfast_driver_sdk::{
+    BackupInfo, BackupOutcome, Compression, Driver, DriverError, DriverInfo, ReadOptions, Setting, Source, Target,
+};
+
+pub struct TrapMidBackup;
+
+impl Driver for TrapMidBackup {
+    fn setup(_config: Vec<Setting>) -> Result<DriverInfo, DriverError> {
+        Ok(DriverInfo { service: "holdfast.hostile.TrapMidBackup".into(), supports_force_delete: false })
+    }
+
+    fn backup(
+        _info: BackupInfo,
+        _parent: Option<BackupInfo>,
+        _meta: Option<String>,
+        source: &Source,
+    ) -> Result<BackupOutcome, DriverError> {
+        let options = ReadOptions {
+            chunk_size: 1 << 20,
+            sha_block_size: 32_768,
+            compression: Compression::Zstd,
+            md5: false,
+            parent_sha256s: None,
+        };
+        let stream = source.chunks(&options).map_err(DriverError::Invalid)?;
+        let _first = stream.next();
+        panic!("trap-mid-backup: deliberate trap after the first chunk");
+    }
+
+    fn restore(_chain: Vec<BackupInfo>, _target: &Target, _new: bool) -> Result<Vec<Option<String>>, DriverError> {
+        panic!("trap-mid-backup: deliberate trap in restore");
+    }
+
+    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
+        Ok("{}".into())
+    }
+
+    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    fn supports_force_delete() -> bool {
+        false
+    }
+}
+
+// Exports only exist in the wasm build: native symbol names cannot hold WIT's `:`/`@`.
+#[cfg(target_arch = "wasm32")]
+holdfast_driver_sdk::export_driver!(TrapMidBackup with_types_in holdfast_driver_sdk::bindings);

@@ -1,0 +1,219 @@
+//! Cinder's chunked-driver layout (posix/NFS flavour), shared/docs/cinder-backup.md §4:
+//! container `<id[0:2]>/<id[2:4]>/<id>`, objects `<prefix>-00001…`, then
+//! `<prefix>_sha256file` and `<prefix>_metadata` (written in that order: a backup
+//! without its metadata file is incomplete).
+
+use serde_json::{Value, json};
+
+use crate::{BackupInfo, DriverError, pyjson};
+
+pub use holdfast_types::Timestamp as HostTime;
+
+pub const METADATA_VERSION: &str = "1.0.0";
+pub const METADATA_SUFFIX: &str = "_metadata";
+pub const SHA256FILE_SUFFIX: &str = "_sha256file";
+
+pub fn time(t: crate::Timestamp) -> HostTime {
+    HostTime(t.seconds * 1_000_000 + i64::from(t.nanoseconds / 1000))
+}
+
+/// Default container of a backup: `9a/7f/9a7f3b2c-…`.
+pub fn default_container(backup_id: &str) -> String {
+    let id = backup_id;
+    format!("{}/{}/{id}", id.get(0..2).unwrap_or("00"), id.get(2..4).unwrap_or("00"))
+}
+
+/// A user-given container is a relative path inside the backup root. Cinder does not
+/// check this (`..` escapes its root); we refuse it.
+pub fn validate_container(container: &str) -> Result<(), DriverError> {
+    if !holdfast_types::is_valid_container(container) {
+        return Err(DriverError::Invalid(format!(
+            "container {container:?} must be a relative path without '.', '..' or empty components"
+        )));
+    }
+    Ok(())
+}
+
+/// `volume_<volume_id>_<YYYYmmddHHMMSS>_backup_<backup_id>`.
+pub fn object_prefix(info: &BackupInfo) -> String {
+    format!("volume_{}_{}_backup_{}", info.volume_id, time(info.created_at).compact(), info.id)
+}
+
+pub fn object_name(prefix: &str, number: u32) -> String {
+    format!("{prefix}-{number:05}")
+}
+
+/// One stored object as the metadata file lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectEntry {
+    pub name: String,
+    pub offset: u64,
+    /// Uncompressed length.
+    pub length: u64,
+    pub compression: String,
+    /// MD5 hex of the uncompressed bytes.
+    pub md5: String,
+}
+
+fn header(info: &BackupInfo) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("version".into(), json!(METADATA_VERSION));
+    m.insert("backup_id".into(), json!(info.id));
+    m.insert("volume_id".into(), json!(info.volume_id));
+    m.insert("backup_name".into(), json!(info.name));
+    m.insert("backup_description".into(), json!(info.description));
+    m.insert("created_at".into(), json!(time(info.created_at).python_str()));
+    m
+}
+
+/// `<prefix>_metadata`.
+pub fn metadata_json(info: &BackupInfo, objects: &[ObjectEntry], volume_meta: Option<&str>) -> String {
+    let mut m = header(info);
+    m.insert("parent_id".into(), json!(info.parent_id));
+    let objects: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            json!({ o.name.clone(): {
+                "offset": o.offset, "length": o.length, "compression": o.compression, "md5": o.md5,
+            }})
+        })
+        .collect();
+    m.insert("objects".into(), Value::Array(objects));
+    m.insert("volume_meta".into(), json!(volume_meta));
+    pyjson::to_string(&Value::Object(m))
+}
+
+/// `<prefix>_sha256file`.
+pub fn sha256file_json(info: &BackupInfo, sha_block_size: u32, sha256s: &[String]) -> String {
+    let mut m = header(info);
+    m.insert("chunk_size".into(), json!(sha_block_size));
+    m.insert("sha256s".into(), json!(sha256s));
+    pyjson::to_string(&Value::Object(m))
+}
+
+/// A sha256file's block size and digests (32 raw bytes each, the form
+/// `read-options.parent-sha256s` takes).
+pub fn parse_sha256file(bytes: &[u8]) -> Result<(u64, Vec<u8>), DriverError> {
+    let bad = |why: &str| DriverError::Invalid(format!("sha256file is malformed: {why}"));
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
+    let block = v.get("chunk_size").and_then(Value::as_u64).ok_or_else(|| bad("no chunk_size"))?;
+    let list = v.get("sha256s").and_then(Value::as_array).ok_or_else(|| bad("no sha256s"))?;
+    let mut out = Vec::with_capacity(list.len() * 32);
+    for h in list {
+        let h = h.as_str().filter(|h| h.len() == 64).ok_or_else(|| bad("a digest is not 64 hex digits"))?;
+        for pair in h.as_bytes().chunks_exact(2) {
+            let digit = |c: u8| (c as char).to_digit(16).ok_or_else(|| bad("a digest is not hex"));
+            out.push((digit(pair[0])? * 16 + digit(pair[1])?) as u8);
+        }
+    }
+    Ok((block, out))
+}
+
+/// What restore needs from a metadata file.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub backup_id: String,
+    pub objects: Vec<ObjectEntry>,
+    pub volume_meta: Option<String>,
+}
+
+pub fn parse_metadata(bytes: &[u8]) -> Result<Metadata, DriverError> {
+    let bad = |why: &str| DriverError::Invalid(format!("backup metadata is malformed: {why}"));
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
+    let version = v.get("version").and_then(Value::as_str).unwrap_or("");
+    if version != METADATA_VERSION {
+        return Err(DriverError::Invalid(format!("No support to restore backup version {version}")));
+    }
+    let backup_id = v.get("backup_id").and_then(Value::as_str).ok_or_else(|| bad("no backup_id"))?.to_owned();
+    let volume_meta = v.get("volume_meta").and_then(Value::as_str).map(str::to_owned);
+    let mut objects = Vec::new();
+    for o in v.get("objects").and_then(Value::as_array).ok_or_else(|| bad("no objects list"))? {
+        let (name, fields) = o.as_object().and_then(|m| m.iter().next()).ok_or_else(|| bad("empty object entry"))?;
+        let num = |k: &str| fields.get(k).and_then(Value::as_u64).ok_or_else(|| bad(&format!("{name}: no {k}")));
+        objects.push(ObjectEntry {
+            name: name.clone(),
+            offset: num("offset")?,
+            length: num("length")?,
+            compression: fields.get("compression").and_then(Value::as_str).unwrap_or("none").to_owned(),
+            md5: fields.get("md5").and_then(Value::as_str).unwrap_or("").to_owned(),
+        });
+    }
+    Ok(Metadata { backup_id, objects, volume_meta })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+
+    fn info() -> BackupInfo {
+        BackupInfo {
+            id: "9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8".into(),
+            volume_id: "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90".into(),
+            name: Some("nightly".into()),
+            description: None,
+            created_at: Timestamp { seconds: 1_740_830_400, nanoseconds: 0 },
+            parent_id: None,
+            container: None,
+            service_metadata: None,
+            size_bytes: 196_608,
+            object_count: 0,
+        }
+    }
+
+    #[test]
+    fn names_follow_cinder() {
+        let i = info();
+        assert_eq!(default_container(&i.id), "9a/7f/9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8");
+        let p = object_prefix(&i);
+        assert_eq!(
+            p,
+            "volume_5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90_20250301120000_backup_9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8"
+        );
+        assert_eq!(object_name(&p, 1), format!("{p}-00001"));
+        assert_eq!(object_name("x", 123_456), "x-123456");
+    }
+
+    #[test]
+    fn containers_stay_inside_the_root() {
+        for ok in ["c1", "a/b/c", "nightly.2025"] {
+            validate_container(ok).unwrap();
+        }
+        for bad in ["", "/etc", "../x", "a/../../b", "a//b", "./a"] {
+            assert!(validate_container(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips_and_matches_cinder_shape() {
+        let i = info();
+        let objects = vec![ObjectEntry {
+            name: "p-00001".into(),
+            offset: 0,
+            length: 65_536,
+            compression: "zlib".into(),
+            md5: "351b1a874fd230b0a61e9bc13f5381b6".into(),
+        }];
+        let text = metadata_json(&i, &objects, Some("{\"version\": 2}"));
+        assert!(text.starts_with("{\n  \"backup_description\": null,\n  \"backup_id\": \"9a7f3b2c"));
+        assert!(text.contains("\"created_at\": \"2025-03-01 12:00:00+00:00\""));
+        assert!(text.contains(
+            "\"objects\": [\n    {\n      \"p-00001\": {\n        \"compression\": \"zlib\",\n        \"length\": 65536,"
+        ));
+        let m = parse_metadata(text.as_bytes()).unwrap();
+        assert_eq!(m.objects, objects);
+        assert_eq!(m.volume_meta.as_deref(), Some("{\"version\": 2}"));
+        assert!(parse_metadata(b"{\"version\": \"2.0.0\"}").is_err());
+    }
+
+    #[test]
+    fn sha256file_round_trips_to_raw_digests() {
+        let shas = vec!["00".repeat(31) + "ff", "ab".repeat(32)];
+        let text = sha256file_json(&info(), 32_768, &shas);
+        let (block, raw) = parse_sha256file(text.as_bytes()).unwrap();
+        assert_eq!(block, 32_768);
+        assert_eq!(raw.len(), 64);
+        assert_eq!((raw[31], raw[32]), (0xff, 0xab));
+        assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": [\"zz\"]}").is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! The Cinder API surface: versions, microversions, error shapes, validation.
+
+use serde_json::json;
+
+use crate::support::{Database, MIB, Server};
+
+#[test]
+fn cinder_shapes_and_errors() {
+    let s = Server::start(&Database::Sqlite, &[]);
+    // Version discovery: `/` answers 300, `/v3` 200, both with the document.
+    let (st, v) = s.request("GET", &format!("{}/", s.url), None);
+    assert_eq!(st, 300);
+    assert_eq!(v["versions"][0]["version"], "3.71");
+    assert_eq!(s.request("GET", &format!("{}/v3", s.url), None).0, 200);
+
+    let (st, e) = s.post("/backups", json!({"backup": {}}));
+    assert_eq!(st, 400);
+    assert!(e["badRequest"]["message"].as_str().unwrap().contains("'volume_id' is a required property"), "{e}");
+    let (st, e) =
+        s.post("/backups", json!({"backup": {"volume_id": "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90", "force": "maybe"}}));
+    assert_eq!(st, 400, "{e}");
+    let (st, e) =
+        s.post("/backups", json!({"backup": {"volume_id": "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90", "bogus": 1}}));
+    assert_eq!(st, 400);
+    assert!(e["badRequest"]["message"].as_str().unwrap().contains("('bogus' was unexpected)"));
+    let (st, e) = s.post("/backups", json!({"backup": {"volume_id": "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90"}}));
+    assert_eq!(st, 404, "{e}");
+    assert_eq!(e["itemNotFound"]["code"], 404);
+
+    let (src, vol) = s.mixed_volume("v", 4 * MIB, 2);
+    let (st, e) = s.post("/backups", json!({"backup": {"volume_id": vol, "container": "../escape"}}));
+    assert_eq!(st, 400, "{e}");
+    // Registering outside the manage roots, or a file of odd length, is refused.
+    let (st, e) = s.post("/os-volume-manage", json!({"volume": {"ref": {"source-name": "/etc/passwd"}}}));
+    assert_eq!(st, 400, "{e}");
+    assert!(e["badRequest"]["message"].as_str().unwrap().contains("outside"), "{e}");
+    let odd = s.input("odd.raw");
+    std::fs::write(&odd, vec![1u8; 1000]).unwrap();
+    let (st, e) = s.post("/os-volume-manage", json!({"volume": {"ref": {"source-name": odd}}}));
+    assert_eq!(st, 400);
+    assert!(e["badRequest"]["message"].as_str().unwrap().contains("whole number of MiB"), "{e}");
+
+    // Microversions.
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{}/v3/backups", s.url))
+        .header("OpenStack-API-Version", "volume 3.99")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 406);
+    let r = reqwest::blocking::Client::new().get(format!("{}/v3/backups", s.url)).body("x").send().unwrap();
+    assert_eq!(r.headers()["openstack-api-version"], "volume 3.0");
+    assert!(r.headers().contains_key("x-openstack-request-id"));
+
+    // Malformed JSON, a wrong project id shape, unknown action.
+    let r = reqwest::blocking::Client::new().post(format!("{}/v3/backups", s.url)).body("{nope").send().unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(s.request("GET", &format!("{}/v3/demo/backups", s.url), None).0, 404);
+    // A volume being backed up cannot be backed up again or deleted; a delete of
+    // a volume that is not in use works.
+    let (st, _) = s.request("DELETE", &format!("/volumes/{vol}"), None);
+    assert_eq!(st, 202);
+    assert!(src.exists(), "deleting an adopted volume keeps the operator's file");
+}

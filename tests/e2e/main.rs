@@ -1,0 +1,14 @@
+//! End-to-end tests: the real `holdfast` binary, its HTTP API and CLI, the real
+//! wasm posix driver, on SQLite and (when reachable; always under CI) PostgreSQL.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod admin;
+mod api;
+mod crash;
+mod incremental;
+mod metadata;
+mod records;
+mod service;
+mod skeleton;
