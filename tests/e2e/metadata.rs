@@ -24,6 +24,8 @@ fn volume_metadata_travels_with_the_backup() {
         assert_eq!(new["status"], "available");
         assert_eq!(new["metadata"], json!({"tier": "gold", "app": "db", "src_backup_id": id}), "{db:?}");
         assert_eq!(new["name"], "source", "an auto-created target takes the source's name");
+        // The volume is released before the backup returns to `available`.
+        s.wait_backup(&id, &["available"]);
 
         let (_, c) = s.post("/volumes", json!({"volume": {"size": 1, "name": "kept", "metadata": {"x": "y"}}}));
         let other = c["volume"]["id"].as_str().unwrap_or_else(|| panic!("{c}")).to_owned();
