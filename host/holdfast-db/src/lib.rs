@@ -16,6 +16,7 @@ pub mod backups;
 mod error;
 mod row;
 pub mod scratch;
+pub mod snapshots;
 pub mod volume_metadata;
 pub mod volumes;
 

@@ -1,6 +1,6 @@
 //! The rows the manager works on. Field names follow Cinder's columns.
 
-use crate::{BackupStatus, Timestamp, VolumeStatus};
+use crate::{BackupStatus, SnapshotStatus, Timestamp, VolumeStatus};
 
 pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
@@ -38,6 +38,27 @@ pub struct Volume {
     pub path: String,
     /// True when Holdfast created the file (delete removes it); false when adopted.
     pub managed_file: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// A point-in-time copy of a volume, kept by the host in its data dir (a reflink where
+/// the filesystem offers one, else a sparse copy). Backups of it read the copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub volume_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: SnapshotStatus,
+    /// Whole GiB of the volume when taken.
+    pub size: i64,
+    pub size_bytes: u64,
+    /// The copy's file.
+    pub path: String,
+    /// The moment the data was taken: a backup of this snapshot has this `data_timestamp`.
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,
 }

@@ -64,6 +64,18 @@ status_enum!(
     }
 );
 
+status_enum!(
+    /// Status of a volume snapshot row (Cinder's snapshot statuses Holdfast uses).
+    SnapshotStatus {
+        Creating => "creating",
+        Available => "available",
+        BackingUp => "backing-up",
+        Deleting => "deleting",
+        Error => "error",
+        ErrorDeleting => "error_deleting",
+    }
+);
+
 impl BackupStatus {
     /// Statuses a dead process can leave behind; `init_host` looks at these.
     pub fn is_transient(self) -> bool {
@@ -82,6 +94,9 @@ mod tests {
         }
         for s in VolumeStatus::ALL {
             assert_eq!(s.as_str().parse::<VolumeStatus>().unwrap(), *s);
+        }
+        for s in SnapshotStatus::ALL {
+            assert_eq!(s.as_str().parse::<SnapshotStatus>().unwrap(), *s);
         }
         assert_eq!(VolumeStatus::InUse.as_str(), "in-use");
         assert!("in_use".parse::<VolumeStatus>().is_err());

@@ -27,7 +27,7 @@ pub enum VolumeError {
     Exists { path: PathBuf },
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {
     move |source| VolumeError::Io { path: path.to_owned(), source }
 }
 
@@ -42,7 +42,7 @@ pub fn probe_size(path: &Path) -> Result<u64, VolumeError> {
 }
 
 /// Length of a raw file or block device, any non-zero size.
-fn raw_size(path: &Path) -> Result<u64, VolumeError> {
+pub(crate) fn raw_size(path: &Path) -> Result<u64, VolumeError> {
     let f = File::open(path).map_err(io_err(path))?;
     let meta = f.metadata().map_err(io_err(path))?;
     let len = if meta.file_type().is_block_device() {

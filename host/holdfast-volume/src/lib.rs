@@ -5,10 +5,13 @@
 //! - Reads skip holes (SEEK_DATA/SEEK_HOLE) without touching the disk.
 //! - Restores write data with O_DIRECT and turn zero stretches into holes
 //!   (FALLOC_FL_PUNCH_HOLE), or write zeros where a device cannot punch.
+//! - Snapshots are reflinks where the filesystem can, else sparse copies ([`point_in_time_copy`]).
 //! - [`VolumeFile`] implements the pipeline's [`ChunkSource`] and [`ChunkSink`].
 
+mod copy;
 mod file;
 mod sys;
 
+pub use copy::{CopyMethod, point_in_time_copy};
 pub use file::{VolumeError, VolumeFile, create_sparse, probe_size};
 pub use holdfast_chunk::{ChunkSink, ChunkSource};
