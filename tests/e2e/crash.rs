@@ -59,6 +59,37 @@ fn killed_operations_are_cleaned_up_on_restart() {
         until("the delete of the killed backup", || s.get(&format!("/backups/{killed}")).0 == 404);
         assert_eq!(files_under(&s.backup_root()), good_files);
 
+        // 4. Kill while a snapshot is being copied: it ends `error` with no partial copy,
+        //    or `available` and whole; never stuck in `creating`.
+        let (st, sn) = s.post("/snapshots", json!({"snapshot": {"volume_id": vol}}));
+        assert_eq!(st, 202, "{sn}");
+        let snap = sn["snapshot"]["id"].as_str().unwrap().to_owned();
+        let copy = s.backup_root().parent().unwrap().join("snapshots").join(format!("{snap}.raw"));
+        s = s.kill_and_restart(&[]);
+        let after = s.get(&format!("/snapshots/{snap}")).1["snapshot"]["status"].clone();
+        match after.as_str() {
+            Some("error") => assert!(!copy.exists(), "{db:?}: the partial copy was removed"),
+            Some("available") => assert_eq!(sha256_file(&copy), want, "{db:?}"),
+            other => panic!("{db:?}: snapshot left in {other:?}"),
+        }
+        assert_eq!(s.request("DELETE", &format!("/snapshots/{snap}"), None).0, 202);
+        assert!(!copy.exists());
+
+        // 5. Kill during a backup of a snapshot: the snapshot is released, the backup `error`.
+        let (_, sn) = s.post("/snapshots", json!({"snapshot": {"volume_id": vol}}));
+        let snap = sn["snapshot"]["id"].as_str().unwrap().to_owned();
+        until("the snapshot", || s.get(&format!("/snapshots/{snap}")).1["snapshot"]["status"] == "available");
+        let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "snapshot_id": snap}}));
+        assert_eq!(st, 202, "{b}");
+        let of_snap = b["backup"]["id"].as_str().unwrap().to_owned();
+        until("the first object of the snapshot backup", || files_under(&s.backup_root()).len() > good_files.len());
+        s = s.kill_and_restart(&[]);
+        assert_eq!(s.get(&format!("/snapshots/{snap}")).1["snapshot"]["status"], "available", "{db:?}");
+        assert!(["error", "available"].contains(&s.backup(&of_snap)["status"].as_str().unwrap()));
+        assert_eq!(s.request("DELETE", &format!("/backups/{of_snap}"), None).0, 202);
+        until("the delete of the snapshot backup", || s.get(&format!("/backups/{of_snap}")).0 == 404);
+        assert_eq!(files_under(&s.backup_root()), good_files, "{db:?}");
+
         // The completed backup still restores bit for bit.
         let (st, r) = s.post(&format!("/backups/{good}/restore"), json!({"restore": {}}));
         assert_eq!(st, 202, "{r}");

@@ -12,3 +12,4 @@ mod metadata;
 mod records;
 mod service;
 mod skeleton;
+mod snapshots;

@@ -17,6 +17,7 @@ pub mod microversion;
 pub mod router;
 pub mod server;
 mod services;
+mod snapshots;
 mod versions;
 mod views;
 mod volumes;

@@ -4,7 +4,7 @@
 use hyper::{Method, StatusCode};
 
 use crate::error::ApiError;
-use crate::{Api, Call, HttpResponse, backups, services, versions, volumes};
+use crate::{Api, Call, HttpResponse, backups, services, snapshots, versions, volumes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -35,6 +35,12 @@ pub enum Endpoint {
     ManageVolume,
     /// `GET` (None), `POST` (merge: Some(false)), `PUT` (replace: Some(true)).
     VolumeMetadata(String, Option<bool>),
+    ListSnapshots {
+        detail: bool,
+    },
+    CreateSnapshot,
+    ShowSnapshot(String),
+    DeleteSnapshot(String),
     ListServices,
     Limits,
 }
@@ -90,9 +96,14 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         (Method::GET, ["volumes", v, "metadata"]) => VolumeMetadata(id(v), None),
         (Method::POST, ["volumes", v, "metadata"]) => VolumeMetadata(id(v), Some(false)),
         (Method::PUT, ["volumes", v, "metadata"]) => VolumeMetadata(id(v), Some(true)),
+        (Method::GET, ["snapshots"]) => ListSnapshots { detail: false },
+        (Method::GET, ["snapshots", "detail"]) => ListSnapshots { detail: true },
+        (Method::POST, ["snapshots"]) => CreateSnapshot,
+        (Method::GET, ["snapshots", s]) => ShowSnapshot(id(s)),
+        (Method::DELETE, ["snapshots", s]) => DeleteSnapshot(id(s)),
         (Method::GET, ["os-services"]) => ListServices,
         (Method::GET, ["limits"]) => Limits,
-        (_, ["backups", ..] | ["volumes", ..] | ["os-services"] | ["os-volume-manage"]) => {
+        (_, ["backups", ..] | ["volumes", ..] | ["snapshots", ..] | ["os-services"] | ["os-volume-manage"]) => {
             return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {path}")));
         }
         _ => return Err(not_found()),
@@ -120,6 +131,10 @@ pub async fn handle(api: &Api, endpoint: Endpoint, call: &Call<'_>) -> Result<Ht
         Endpoint::ManageVolume => volumes::manage(m, call).await,
         Endpoint::VolumeAction(id) => volumes::action(m, call, &id).await,
         Endpoint::VolumeMetadata(id, write) => volumes::metadata(m, call, &id, write).await,
+        Endpoint::ListSnapshots { detail } => snapshots::list(m, call, detail).await,
+        Endpoint::CreateSnapshot => snapshots::create(m, call).await,
+        Endpoint::ShowSnapshot(id) => snapshots::show(m, call, &id).await,
+        Endpoint::DeleteSnapshot(id) => snapshots::delete(m, call, &id).await,
         Endpoint::ListServices => services::list(m, call).await,
         Endpoint::Limits => services::limits(m, call).await,
     }
@@ -138,6 +153,8 @@ mod tests {
         assert_eq!(ep(Method::GET, "/v3/0123abcd/backups/detail"), Endpoint::ListBackups { detail: true });
         assert_eq!(ep(Method::GET, "/v3/backups/detail"), Endpoint::ListBackups { detail: true });
         assert_eq!(ep(Method::POST, "/v3/0123abcd/backups/x/restore"), Endpoint::RestoreBackup("x".into()));
+        assert_eq!(ep(Method::DELETE, "/v3/0123abcd/snapshots/s"), Endpoint::DeleteSnapshot("s".into()));
+        assert_eq!(ep(Method::GET, "/v3/snapshots/detail"), Endpoint::ListSnapshots { detail: true });
         assert_eq!(ep(Method::GET, "/"), Endpoint::Versions { root: true });
         assert_eq!(ep(Method::GET, "/v3/"), Endpoint::Versions { root: false });
         assert_eq!(route(&Method::GET, "/v3/demo/backups").unwrap_err().status, StatusCode::NOT_FOUND);

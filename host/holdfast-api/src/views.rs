@@ -1,7 +1,7 @@
-//! Cinder's response views for backups and volumes.
+//! Cinder's response views for backups, volumes and snapshots.
 
 use holdfast_manager::RestoreView;
-use holdfast_types::{Backup, Timestamp, Volume};
+use holdfast_types::{Backup, Snapshot, Timestamp, Volume};
 use serde_json::{Value, json};
 
 use crate::Call;
@@ -80,4 +80,28 @@ pub fn volume(call: &Call<'_>, v: &Volume, metadata: &std::collections::BTreeMap
         "holdfast:size_bytes": v.size_bytes,
         "holdfast:managed_file": v.managed_file,
     })
+}
+
+/// Cinder's snapshot view; the summary omits the extended attributes.
+pub fn snapshot(call: &Call<'_>, s: &Snapshot, detail: bool) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "volume_id": s.volume_id,
+        "status": s.status.as_str(),
+        "size": s.size,
+        "created_at": s.created_at.api(),
+        "updated_at": time(s.updated_at),
+        "metadata": {},
+        "links": links(call, "snapshots", &s.id),
+    });
+    if detail {
+        let progress = if s.status == holdfast_types::SnapshotStatus::Creating { "0%" } else { "100%" };
+        v["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
+        v["os-extended-snapshot-attributes:progress"] = json!(progress);
+        v["user_id"] = json!(s.user_id);
+        v["holdfast:size_bytes"] = json!(s.size_bytes);
+    }
+    v
 }

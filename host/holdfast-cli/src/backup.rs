@@ -45,6 +45,9 @@ pub enum BackupCommand {
         /// Back up an in-use (attached) volume; the data is crash-consistent
         #[arg(long)]
         force: bool,
+        /// Back up this snapshot of the volume (id or unique name) instead of the live volume
+        #[arg(long, value_name = "SNAPSHOT")]
+        snapshot: Option<String>,
         /// Wait until the backup is available, showing progress on stderr
         #[arg(long)]
         wait: bool,
@@ -126,7 +129,7 @@ fn execute(args: &ClientArgs, cmd: BackupCommand) -> Result<()> {
     // The bar goes to stderr; JSON mode keeps the terminal quiet for scripts.
     let show_bar = !format.is_json();
     let text = match cmd {
-        BackupCommand::Create { volume, name, description, container, incremental, force, wait } => {
+        BackupCommand::Create { volume, name, description, container, incremental, force, snapshot, wait } => {
             let volume_id = resolve(&client, Kind::Volume, &volume)?.id;
             let body = json!({"backup": {
                 "volume_id": volume_id,
@@ -135,7 +138,7 @@ fn execute(args: &ClientArgs, cmd: BackupCommand) -> Result<()> {
                 "container": container,
                 "incremental": incremental,
                 "force": force,
-                "snapshot_id": null,
+                "snapshot_id": snapshot.map(|s| crate::snapshot::snapshot_id(&client, &s)).transpose()?,
             }});
             let reply = client.post(&["backups"], &body)?;
             if wait {
@@ -263,6 +266,7 @@ mod tests {
             container: None,
             incremental: false,
             force: false,
+            snapshot: None,
             wait: false,
         };
         run_backup(&args, cmd).unwrap();

@@ -11,7 +11,7 @@
 //! - `client`: the blocking HTTP client, Cinder headers and transport errors.
 //! - `fault`: turning Cinder-shaped error bodies into one readable line.
 //! - `resolve`: accepting either an id or a unique name for a volume/backup.
-//! - `volume` / `backup`: the subcommands and what they print.
+//! - `volume` / `backup` / `snapshot`: the subcommands and what they print.
 //! - `wait`: `--wait` polling with a progress bar; `progress`: its numbers.
 //! - `output`: aligned tables, key/value listings and pretty JSON.
 
@@ -22,6 +22,7 @@ mod fault;
 mod output;
 mod progress;
 mod resolve;
+mod snapshot;
 mod volume;
 mod wait;
 
@@ -30,4 +31,5 @@ mod stub;
 
 pub use args::{ClientArgs, OutputFormat};
 pub use backup::{BackupCommand, run_backup};
+pub use snapshot::{SnapshotCommand, run_snapshot};
 pub use volume::{VolumeCommand, run_volume};

@@ -8,11 +8,12 @@ use serde_json::Value;
 use crate::client::Client;
 use crate::fault::ApiError;
 
-/// The two kinds of resources the CLI addresses by id or name.
+/// The kinds of resources the CLI addresses by id or name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Volume,
     Backup,
+    Snapshot,
 }
 
 impl Kind {
@@ -21,6 +22,7 @@ impl Kind {
         match self {
             Self::Volume => "volume",
             Self::Backup => "backup",
+            Self::Snapshot => "snapshot",
         }
     }
 
@@ -29,6 +31,7 @@ impl Kind {
         match self {
             Self::Volume => "volumes",
             Self::Backup => "backups",
+            Self::Snapshot => "snapshots",
         }
     }
 }

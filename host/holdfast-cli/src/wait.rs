@@ -46,6 +46,19 @@ pub fn backup_created(client: &Client, id: &str, show_bar: bool) -> Result<Value
     })
 }
 
+/// Waits for `snapshots/{id}` to become `available`; returns its `GET` reply.
+pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Value> {
+    let prefix = format!("Creating snapshot {}", short_id(id));
+    poll(client, id, prefix, show_bar, || {
+        let reply = client.get(&["snapshots", id])?;
+        match status(&reply["snapshot"], "snapshot")? {
+            "available" => Ok(Step::Done(reply.clone())),
+            "error" => bail!("snapshot {id} failed: the copy could not be made (see the server log)"),
+            other => Ok(Step::Pending(other.to_owned())),
+        }
+    })
+}
+
 /// Waits until `backups/{id}` answers 404.
 pub fn backup_deleted(client: &Client, id: &str, show_bar: bool) -> Result<()> {
     let prefix = format!("Deleting backup {}", short_id(id));

@@ -2,8 +2,8 @@
 //! [`Db::transition_snapshot`], a compare-and-set `UPDATE` like the volumes'.
 
 use holdfast_types::{Snapshot, SnapshotStatus, Timestamp};
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::row::{Reader, bigint};
 use crate::{Db, DbError, placeholders};
@@ -60,9 +60,13 @@ impl Db {
                 .await?
             }
             None => {
-                sqlx::query(concat!("SELECT ", snapshot_columns!(), " FROM snapshots ORDER BY created_at DESC, id DESC"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(concat!(
+                    "SELECT ",
+                    snapshot_columns!(),
+                    " FROM snapshots ORDER BY created_at DESC, id DESC"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         rows.iter().map(parse_snapshot).collect()

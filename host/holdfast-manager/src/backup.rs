@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use holdfast_plugin_host::{DriverComponent, OpContext};
-use holdfast_types::{Backup, BackupStatus, Timestamp, Volume, VolumeStatus};
+use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeStatus};
 use holdfast_volume::VolumeFile;
 use tracing::Instrument;
 
@@ -22,6 +22,31 @@ pub struct CreateBackup {
     pub incremental: bool,
     pub force: bool,
     pub snapshot_id: Option<String>,
+}
+
+/// What a backup reads: the live volume or a snapshot's copy of it.
+struct Source {
+    path: String,
+    size: i64,
+    size_bytes: u64,
+    /// When a snapshot's data was taken (its `created_at`); `None` for the live volume.
+    taken: Option<Timestamp>,
+}
+
+/// What a running backup holds in `backing-up` and releases when it ends.
+#[derive(Debug)]
+enum Hold {
+    Volume { id: String, from: VolumeStatus },
+    Snapshot(String),
+}
+
+/// A backup accepted and waiting for its turn to move data.
+struct Job {
+    backup: Backup,
+    parent: Option<Backup>,
+    vol: Volume,
+    source: Source,
+    hold: Hold,
 }
 
 /// [`holdfast_types::is_valid_container`] as a 400 (the driver checks the same rule).
@@ -59,29 +84,54 @@ impl Manager {
         req: CreateBackup,
     ) -> Result<Backup, ManagerError> {
         let (driver, desc) = self.driver().await?;
-        if let Some(snapshot) = &req.snapshot_id {
-            return Err(ManagerError::NotFound(format!("Snapshot {snapshot} could not be found.")));
-        }
         if let Some(c) = &req.container {
             check_container(c)?;
         }
         let vol = self.get_volume(ctx, &req.volume_id).await?;
-        let parent = if req.incremental { self.incremental_parent(ctx, &vol).await? } else { None };
-        match vol.status {
-            VolumeStatus::Available => {}
-            VolumeStatus::InUse if req.force => {}
-            VolumeStatus::InUse => {
-                return Err(ManagerError::Invalid(
-                    "Invalid volume: Backing up an in-use volume must use the force flag.".into(),
-                ));
+        let snapshot = match &req.snapshot_id {
+            Some(id) => Some(self.backup_snapshot(ctx, &vol, id).await?),
+            None => None,
+        };
+        let source = match &snapshot {
+            Some(s) => {
+                Source { path: s.path.clone(), size: s.size, size_bytes: s.size_bytes, taken: Some(s.created_at) }
             }
-            s => return Err(wrong_volume_status(s)),
+            None => Source { path: vol.path.clone(), size: vol.size, size_bytes: vol.size_bytes, taken: None },
+        };
+        let parent = if req.incremental { self.incremental_parent(ctx, &vol, &source).await? } else { None };
+        if snapshot.is_none() {
+            match vol.status {
+                VolumeStatus::Available => {}
+                VolumeStatus::InUse if req.force => {}
+                VolumeStatus::InUse => {
+                    return Err(ManagerError::Invalid(
+                        "Invalid volume: Backing up an in-use volume must use the force flag.".into(),
+                    ));
+                }
+                s => return Err(wrong_volume_status(s)),
+            }
         }
-        self.check_quota(&ctx.project_id, vol.size).await?;
+        self.check_quota(&ctx.project_id, source.size).await?;
+        // The lock: the snapshot (a snapshot backup leaves the volume alone, as Cinder
+        // does) or the volume's status.
         let from = vol.status;
-        if !self.db.transition_volume(&vol.id, &[from], VolumeStatus::BackingUp, Some(from.as_str())).await? {
-            let now = self.get_volume(ctx, &vol.id).await?;
-            return Err(wrong_volume_status(now.status));
+        let hold = match &snapshot {
+            Some(s) => Hold::Snapshot(s.id.clone()),
+            None => Hold::Volume { id: vol.id.clone(), from },
+        };
+        let locked = match &hold {
+            Hold::Snapshot(id) => {
+                self.db.transition_snapshot(id, &[SnapshotStatus::Available], SnapshotStatus::BackingUp).await?
+            }
+            Hold::Volume { id, from } => {
+                self.db.transition_volume(id, &[*from], VolumeStatus::BackingUp, Some(from.as_str())).await?
+            }
+        };
+        if !locked {
+            return Err(match &snapshot {
+                Some(s) => wrong_snapshot_status(self.get_snapshot(ctx, &s.id).await?.status),
+                None => wrong_volume_status(self.get_volume(ctx, &vol.id).await?.status),
+            });
         }
         let now = Timestamp::now();
         let backup = Backup {
@@ -89,12 +139,12 @@ impl Manager {
             project_id: ctx.project_id.clone(),
             user_id: ctx.user_id.clone(),
             volume_id: vol.id.clone(),
-            snapshot_id: None,
+            snapshot_id: snapshot.as_ref().map(|s| s.id.clone()),
             status: BackupStatus::Creating,
             display_name: req.name,
             display_description: req.description,
-            size: vol.size,
-            size_bytes: vol.size_bytes,
+            size: source.size,
+            size_bytes: source.size_bytes,
             object_count: 0,
             container: req.container,
             service: Some(desc.service),
@@ -105,50 +155,59 @@ impl Manager {
             host: Some(self.config.host.clone()),
             fail_reason: None,
             restore_volume_id: None,
-            data_timestamp: Some(now),
+            data_timestamp: Some(source.taken.unwrap_or(now)),
             created_at: now,
             updated_at: None,
             deleted_at: None,
             deleted: false,
         };
         if let Err(e) = self.db.insert_backup(&backup).await {
-            self.db.transition_volume(&vol.id, &[VolumeStatus::BackingUp], from, Some("error_backing-up")).await?;
+            self.release(&hold, "error_backing-up").await;
             return Err(e.into());
         }
-        let span = tracing::info_span!("backup", backup_id = %backup.id, volume_id = %vol.id, driver = driver.name());
-        tokio::spawn(self.clone().run_backup(backup.clone(), parent, vol, from, driver).instrument(span));
+        let span = tracing::info_span!(
+            "backup",
+            backup_id = %backup.id,
+            volume_id = %vol.id,
+            snapshot_id = backup.snapshot_id.as_deref(),
+            driver = driver.name()
+        );
+        let job = Job { backup: backup.clone(), parent, vol, source, hold };
+        tokio::spawn(self.clone().run_backup(job, driver).instrument(span));
         Ok(backup)
     }
 
     /// Cinder's parent rule: among this volume's backups in the caller's project, the
     /// `available` one with the newest data. None at all → 400. If the volume's size
     /// changed since, the backup is made full instead.
-    async fn incremental_parent(&self, ctx: &RequestContext, vol: &Volume) -> Result<Option<Backup>, ManagerError> {
+    /// When backing up a snapshot, only backups whose data is older than the snapshot
+    /// qualify (backup 08:00, snapshot 08:10, backup 08:20 → the 08:00 one).
+    async fn incremental_parent(
+        &self,
+        ctx: &RequestContext,
+        vol: &Volume,
+        source: &Source,
+    ) -> Result<Option<Backup>, ManagerError> {
         let none = || ManagerError::Invalid("Invalid backup: No backups available to do an incremental backup.".into());
         let backups = self.db.list_backups(Some(&ctx.project_id)).await?;
         let parent = backups
             .into_iter()
             .filter(|b| b.volume_id == vol.id && b.status == BackupStatus::Available)
+            .filter(|b| source.taken.is_none_or(|taken| b.data_timestamp.is_some_and(|d| d < taken)))
             .max_by_key(|b| (b.data_timestamp, b.created_at))
             .ok_or_else(none)?;
-        if parent.size_bytes != vol.size_bytes {
+        if parent.size_bytes != source.size_bytes {
             tracing::info!(volume_id = %vol.id, parent = %parent.id, "volume size changed since the parent: full backup");
             return Ok(None);
         }
         Ok(Some(parent))
     }
 
-    async fn run_backup(
-        self: Arc<Self>,
-        backup: Backup,
-        parent: Option<Backup>,
-        vol: Volume,
-        from: VolumeStatus,
-        driver: Arc<DriverComponent>,
-    ) {
+    async fn run_backup(self: Arc<Self>, job: Job, driver: Arc<DriverComponent>) {
+        let Job { backup, parent, vol, source, hold } = job;
         let _slot = self.operations.clone().acquire_owned().await;
         let started = Instant::now();
-        let running = self.progress.start(&backup.id, Operation::Create, vol.size_bytes);
+        let running = self.progress.start(&backup.id, Operation::Create, source.size_bytes);
         let handle = tokio::runtime::Handle::current();
         let (db, id) = (self.db.clone(), backup.id.clone());
         let on_location = move |container: &str, prefix: &str| {
@@ -170,7 +229,7 @@ impl Manager {
             }
         };
         let meta = volume_meta(&vol, &user);
-        let path = PathBuf::from(&vol.path);
+        let path = PathBuf::from(&source.path);
         let job = backup.clone();
         let span = tracing::Span::current();
         let result = tokio::task::spawn_blocking(move || {
@@ -185,7 +244,7 @@ impl Manager {
                 let secs = started.elapsed().as_secs_f64();
                 // The volume is usable again before the backup shows `available` (Cinder's order), so a
                 // client that waits for the backup can use the volume at once.
-                self.release_volume(&vol.id, from, "backing-up").await;
+                self.release(&hold, "backing-up").await;
                 let finished = self
                     .db
                     .finish_backup(
@@ -193,8 +252,8 @@ impl Manager {
                         i64::from(r.object_count),
                         &r.container,
                         &r.service_metadata,
-                        vol.size,
-                        vol.size_bytes,
+                        source.size,
+                        source.size_bytes,
                     )
                     .await;
                 match finished {
@@ -202,7 +261,7 @@ impl Manager {
                         tracing::info!(
                             objects = r.object_count,
                             seconds = secs,
-                            mb_per_s = vol.size_bytes as f64 / 1e6 / secs.max(1e-9),
+                            mb_per_s = source.size_bytes as f64 / 1e6 / secs.max(1e-9),
                             "backup available"
                         );
                         self.recount_dependents(backup.parent_id.as_deref()).await;
@@ -215,18 +274,42 @@ impl Manager {
                 if let Err(e) = self.db.fail_backup(&backup.id, &[BackupStatus::Creating], &why).await {
                     tracing::error!(error = %e, "could not record the backup's outcome");
                 }
-                self.release_volume(&vol.id, from, "error_backing-up").await;
+                self.release(&hold, "error_backing-up").await;
             }
         }
         self.progress.finish(&backup.id);
         self.after_operation(&backup.id).await;
     }
 
-    /// Return a volume from `backing-up` to the status it had before the backup.
-    async fn release_volume(&self, volume_id: &str, to: VolumeStatus, previous: &str) {
-        if let Err(e) = self.db.transition_volume(volume_id, &[VolumeStatus::BackingUp], to, Some(previous)).await {
-            tracing::error!(error = %e, "could not return the volume to {to}");
+    /// Return what the backup held from `backing-up`: the volume to the status it had
+    /// before (recording `previous` as Cinder does), or the snapshot to `available`.
+    async fn release(&self, hold: &Hold, previous: &str) {
+        let done = match hold {
+            Hold::Volume { id, from } => {
+                self.db.transition_volume(id, &[VolumeStatus::BackingUp], *from, Some(previous)).await
+            }
+            Hold::Snapshot(id) => {
+                self.db.transition_snapshot(id, &[SnapshotStatus::BackingUp], SnapshotStatus::Available).await
+            }
+        };
+        if let Err(e) = done {
+            tracing::error!(error = %e, "could not release {hold:?} after the backup");
         }
+    }
+
+    /// The snapshot a backup request names: the caller's, of this volume, `available`.
+    async fn backup_snapshot(&self, ctx: &RequestContext, vol: &Volume, id: &str) -> Result<Snapshot, ManagerError> {
+        let s = self.get_snapshot(ctx, id).await?;
+        if s.volume_id != vol.id {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid volume: Volume {} does not match with snapshot.volume_id {}.",
+                vol.id, s.volume_id
+            )));
+        }
+        if s.status != SnapshotStatus::Available {
+            return Err(wrong_snapshot_status(s.status));
+        }
+        Ok(s)
     }
 
     /// Recount a parent's dependents (a child became available or was deleted).
@@ -255,6 +338,12 @@ impl Manager {
     pub async fn list_backups(&self, ctx: &RequestContext) -> Result<Vec<Backup>, ManagerError> {
         Ok(self.db.list_backups(Some(&ctx.project_id)).await?)
     }
+}
+
+fn wrong_snapshot_status(s: SnapshotStatus) -> ManagerError {
+    ManagerError::Invalid(format!(
+        "Invalid snapshot: Snapshot to be backed up must be available, but the current status is \"{s}\"."
+    ))
 }
 
 fn wrong_volume_status(s: VolumeStatus) -> ManagerError {

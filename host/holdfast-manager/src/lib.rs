@@ -25,6 +25,7 @@ mod quota;
 mod records;
 pub mod recovery;
 mod restore;
+mod snapshots;
 mod volumes;
 
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ pub use progress::{Operation, Progress};
 pub use quota::{Quotas, Usage};
 pub use records::BackupRecord;
 pub use restore::{RestoreRequest, RestoreView};
+pub use snapshots::CreateSnapshot;
 pub use volumes::{CreateVolume, RegisterVolume};
 
 /// Who is asking: Cinder's request context, reduced to what we store.

@@ -8,6 +8,7 @@
 //! | backup `deleting` | the delete is run again |
 //! | volume `backing-up` | → its previous status (`available`) |
 //! | volume `restoring-backup` | → `error_restoring` |
+//! | snapshot `creating` / `backing-up` / `deleting` | partial copy removed, → `error` / → `available` / delete finished |
 
 use std::sync::Arc;
 
@@ -60,6 +61,7 @@ impl Manager {
                 _ => {}
             }
         }
+        self.recover_snapshots().await?;
         for v in self.db.list_volumes(None).await? {
             match v.status {
                 VolumeStatus::BackingUp => {

@@ -196,6 +196,12 @@ impl Manager {
     /// are only forgotten (they belong to the operator).
     pub async fn delete_volume(&self, ctx: &RequestContext, id: &str) -> Result<(), ManagerError> {
         let v = self.get_volume(ctx, id).await?;
+        let snapshots = self.db.count_volume_snapshots(id).await?;
+        if snapshots > 0 {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid volume: Volume {id} still has {snapshots} dependent snapshots; delete them first."
+            )));
+        }
         let deletable = [VolumeStatus::Available, VolumeStatus::Error, VolumeStatus::ErrorRestoring];
         if !self.db.transition_volume(id, &deletable, VolumeStatus::Deleting, None).await? {
             return Err(ManagerError::Invalid(format!(

@@ -38,6 +38,13 @@ enum Command {
         #[command(subcommand)]
         command: holdfast_cli::BackupCommand,
     },
+    /// Take, list and delete volume snapshots (talks to a running server).
+    Snapshot {
+        #[command(flatten)]
+        client: holdfast_cli::ClientArgs,
+        #[command(subcommand)]
+        command: holdfast_cli::SnapshotCommand,
+    },
     /// Measure full-backup and restore throughput and peak memory on a generated volume.
     Bench(bench::BenchArgs),
 }
@@ -48,6 +55,7 @@ fn main() {
         Command::Serve(args) => serve::run(args),
         Command::Volume { client, command } => holdfast_cli::run_volume(&client, command),
         Command::Backup { client, command } => holdfast_cli::run_backup(&client, command),
+        Command::Snapshot { client, command } => holdfast_cli::run_snapshot(&client, command),
         Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {

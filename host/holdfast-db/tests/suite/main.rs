@@ -8,6 +8,7 @@
 mod backup_writes;
 mod backups;
 mod concurrency;
+mod snapshots;
 mod volumes;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ async fn test_suite(db: Db) {
     backups::suite(&db).await;
     backup_writes::suite(&db).await;
     concurrency::suite(&db).await;
+    snapshots::suite(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,185 @@
+//! Volume snapshots: point-in-time copies the host takes of a volume's file (a
+//! reflink where the filesystem can, else a sparse copy) under `<data_dir>/snapshots`.
+//! `backup create --snapshot` backs up the copy instead of the live volume.
+//!
+//! | operation | snapshot status | volume status |
+//! |---|---|---|
+//! | create | `creating` → `available` / `error` | unchanged (`available`, or `in-use` with force) |
+//! | backup of it | `available` → `backing-up` → `available` | unchanged (Cinder does not look at it) |
+//! | delete | `available`/`error` → `deleting` → row and file gone / `error_deleting` | – |
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use holdfast_types::{Snapshot, SnapshotStatus, Timestamp, VolumeStatus};
+use holdfast_volume::point_in_time_copy;
+use tracing::Instrument;
+
+use crate::{Manager, ManagerError, RequestContext};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateSnapshot {
+    pub volume_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Snapshot an `in-use` volume (crash-consistent, as in Cinder).
+    pub force: bool,
+}
+
+impl ManagerError {
+    pub fn snapshot_not_found(id: &str) -> Self {
+        ManagerError::NotFound(format!("Snapshot {id} could not be found."))
+    }
+}
+
+impl Manager {
+    fn snapshots_dir(&self) -> PathBuf {
+        self.config.data_dir.join("snapshots")
+    }
+
+    /// Accept a snapshot request; the copy is made in the background (`creating` →
+    /// `available`), so the answer comes at once even for a large volume.
+    pub async fn create_snapshot(
+        self: &Arc<Self>,
+        ctx: &RequestContext,
+        req: CreateSnapshot,
+    ) -> Result<Snapshot, ManagerError> {
+        let vol = self.get_volume(ctx, &req.volume_id).await?;
+        match vol.status {
+            VolumeStatus::Available => {}
+            VolumeStatus::InUse if req.force => {}
+            VolumeStatus::InUse => {
+                return Err(ManagerError::Invalid(
+                    "Invalid volume: Snapshotting an in-use volume must use the force flag.".into(),
+                ));
+            }
+            s => {
+                return Err(ManagerError::Invalid(format!(
+                    "Invalid volume: Volume to be snapshotted must be available or in-use, but the current status is \"{s}\"."
+                )));
+            }
+        }
+        let dir = self.snapshots_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let snap = Snapshot {
+            path: dir.join(format!("{id}.raw")).to_string_lossy().into_owned(),
+            id,
+            project_id: ctx.project_id.clone(),
+            user_id: ctx.user_id.clone(),
+            volume_id: vol.id.clone(),
+            name: req.name,
+            description: req.description,
+            status: SnapshotStatus::Creating,
+            size: vol.size,
+            size_bytes: vol.size_bytes,
+            created_at: Timestamp::now(),
+            updated_at: None,
+        };
+        self.db.insert_snapshot(&snap).await?;
+        let span = tracing::info_span!("snapshot", snapshot_id = %snap.id, volume_id = %vol.id);
+        let (m, s, source) = (self.clone(), snap.clone(), PathBuf::from(&vol.path));
+        tokio::spawn(async move { m.run_snapshot(s, source).await }.instrument(span));
+        Ok(snap)
+    }
+
+    async fn run_snapshot(self: Arc<Self>, snap: Snapshot, source: PathBuf) {
+        let started = Instant::now();
+        let target = PathBuf::from(&snap.path);
+        let copy = {
+            let target = target.clone();
+            tokio::task::spawn_blocking(move || point_in_time_copy(&source, &target, |_| {}).map_err(|e| e.to_string()))
+                .await
+                .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")))
+        };
+        let to = match copy {
+            Ok((bytes, method)) => {
+                let secs = started.elapsed().as_secs_f64();
+                tracing::info!(?method, bytes, seconds = secs, "snapshot available");
+                SnapshotStatus::Available
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot copy failed");
+                remove_file(&target);
+                SnapshotStatus::Error
+            }
+        };
+        if let Err(e) = self.db.transition_snapshot(&snap.id, &[SnapshotStatus::Creating], to).await {
+            tracing::error!(error = %e, "could not record the snapshot's outcome");
+        }
+    }
+
+    /// A snapshot of the caller's project.
+    pub async fn get_snapshot(&self, ctx: &RequestContext, id: &str) -> Result<Snapshot, ManagerError> {
+        match self.db.get_snapshot(id).await? {
+            Some(s) if s.project_id == ctx.project_id => Ok(s),
+            _ => Err(ManagerError::snapshot_not_found(id)),
+        }
+    }
+
+    pub async fn list_snapshots(&self, ctx: &RequestContext) -> Result<Vec<Snapshot>, ManagerError> {
+        Ok(self.db.list_snapshots(Some(&ctx.project_id)).await?)
+    }
+
+    /// Delete a snapshot that is `available` or `error` (not while a backup reads it).
+    pub async fn delete_snapshot(&self, ctx: &RequestContext, id: &str) -> Result<(), ManagerError> {
+        let s = self.get_snapshot(ctx, id).await?;
+        let deletable = [SnapshotStatus::Available, SnapshotStatus::Error, SnapshotStatus::ErrorDeleting];
+        if !self.db.transition_snapshot(id, &deletable, SnapshotStatus::Deleting).await? {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid snapshot: Volume Snapshot status must be available or error, but current status is: {}.",
+                s.status
+            )));
+        }
+        self.finish_snapshot_delete(&s).await
+    }
+
+    /// Remove the copy, then the row (a crash in between is resumed by recovery).
+    pub(crate) async fn finish_snapshot_delete(&self, s: &Snapshot) -> Result<(), ManagerError> {
+        match std::fs::remove_file(&s.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                self.db.transition_snapshot(&s.id, &[SnapshotStatus::Deleting], SnapshotStatus::ErrorDeleting).await?;
+                return Err(ManagerError::Internal(format!("removing {}: {e}", s.path)));
+            }
+        }
+        self.db.delete_snapshot(&s.id).await?;
+        tracing::info!(snapshot_id = %s.id, "snapshot deleted");
+        Ok(())
+    }
+
+    /// Restart cleanup for snapshots: a copy cut short is removed (`error`), a backup
+    /// that died reading one frees it, a delete is finished.
+    pub(crate) async fn recover_snapshots(&self) -> Result<(), ManagerError> {
+        for s in self.db.list_snapshots(None).await? {
+            match s.status {
+                SnapshotStatus::Creating => {
+                    tracing::warn!(snapshot_id = %s.id, "snapshot copy was cut short by a restart");
+                    remove_file(std::path::Path::new(&s.path));
+                    self.db.transition_snapshot(&s.id, &[s.status], SnapshotStatus::Error).await?;
+                }
+                SnapshotStatus::BackingUp => {
+                    self.db.transition_snapshot(&s.id, &[s.status], SnapshotStatus::Available).await?;
+                }
+                SnapshotStatus::Deleting => {
+                    if let Err(e) = self.finish_snapshot_delete(&s).await {
+                        tracing::error!(snapshot_id = %s.id, error = %e, "could not finish deleting a snapshot");
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn remove_file(path: &std::path::Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::error!(path = %path.display(), error = %e, "could not remove a partial snapshot");
+    }
+}
