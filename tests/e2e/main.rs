@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod api;
 mod crash;
+mod events;
 mod incremental;
 mod metadata;
 mod records;

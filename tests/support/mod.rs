@@ -171,6 +171,18 @@ impl Server {
             .expect("running the holdfast CLI")
     }
 
+    /// Start the CLI against this server without waiting (stdout piped), e.g. `event watch`.
+    pub fn cli_spawn(&self, args: &[&str]) -> Child {
+        Command::new(BIN)
+            .args(args)
+            .env("HOLDFAST_URL", &self.url)
+            .env("HOLDFAST_PROJECT", PROJECT)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting the holdfast CLI")
+    }
+
     /// Run the CLI and parse its `--format json` output; panics with stderr on failure.
     pub fn cli_json(&self, args: &[&str]) -> Value {
         let out = self.cli(args);

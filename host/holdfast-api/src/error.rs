@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use holdfast_manager::ManagerError;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 
@@ -78,7 +78,7 @@ impl From<ManagerError> for ApiError {
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut r = Response::new(Full::new(Bytes::from(bytes)));
+    let mut r = Response::new(Full::new(Bytes::from(bytes)).boxed());
     *r.status_mut() = status;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
@@ -86,7 +86,7 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpRespon
 
 /// 202 with an empty body (Cinder still sends the JSON content type).
 pub fn accepted_empty() -> HttpResponse {
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(Full::new(Bytes::new()).boxed());
     *r.status_mut() = StatusCode::ACCEPTED;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

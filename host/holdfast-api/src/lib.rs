@@ -13,6 +13,7 @@
 mod backups;
 mod body;
 pub mod error;
+mod events;
 pub mod microversion;
 pub mod router;
 pub mod server;
@@ -37,7 +38,8 @@ pub use server::serve;
 pub const DEFAULT_PROJECT: &str = "686f6c6466617374";
 const DEFAULT_USER: &str = "holdfast";
 
-pub type HttpResponse = Response<http_body_util::Full<Bytes>>;
+/// Bodies are boxed: JSON replies are one buffer, the event stream is open-ended.
+pub type HttpResponse = Response<http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>>;
 
 /// Everything a handler needs to answer one request.
 pub struct Call<'a> {
@@ -48,6 +50,7 @@ pub struct Call<'a> {
     /// Whether the URL carried the project id (links keep the same shape).
     pub project_in_url: bool,
     pub query: Vec<(String, String)>,
+    pub headers: &'a HeaderMap,
     pub body: &'a [u8],
 }
 
@@ -142,6 +145,7 @@ impl Api {
             base_url,
             project_in_url,
             query: parse_query(query),
+            headers,
             body,
         };
         router::handle(self, route.endpoint, &call).await

@@ -4,7 +4,7 @@
 use hyper::{Method, StatusCode};
 
 use crate::error::ApiError;
-use crate::{Api, Call, HttpResponse, backups, services, snapshots, versions, volumes};
+use crate::{Api, Call, HttpResponse, backups, events, services, snapshots, versions, volumes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -41,6 +41,10 @@ pub enum Endpoint {
     CreateSnapshot,
     ShowSnapshot(String),
     DeleteSnapshot(String),
+    /// Holdfast extension: recorded notifications (`GET /events`).
+    ListEvents,
+    /// Holdfast extension: live notifications as server-sent events.
+    StreamEvents,
     ListServices,
     Limits,
 }
@@ -101,9 +105,19 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         (Method::POST, ["snapshots"]) => CreateSnapshot,
         (Method::GET, ["snapshots", s]) => ShowSnapshot(id(s)),
         (Method::DELETE, ["snapshots", s]) => DeleteSnapshot(id(s)),
+        (Method::GET, ["events"]) => ListEvents,
+        (Method::GET, ["events", "stream"]) => StreamEvents,
         (Method::GET, ["os-services"]) => ListServices,
         (Method::GET, ["limits"]) => Limits,
-        (_, ["backups", ..] | ["volumes", ..] | ["snapshots", ..] | ["os-services"] | ["os-volume-manage"]) => {
+        (
+            _,
+            ["backups", ..]
+            | ["volumes", ..]
+            | ["snapshots", ..]
+            | ["events", ..]
+            | ["os-services"]
+            | ["os-volume-manage"],
+        ) => {
             return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not allowed on {path}")));
         }
         _ => return Err(not_found()),
@@ -135,6 +149,8 @@ pub async fn handle(api: &Api, endpoint: Endpoint, call: &Call<'_>) -> Result<Ht
         Endpoint::CreateSnapshot => snapshots::create(m, call).await,
         Endpoint::ShowSnapshot(id) => snapshots::show(m, call, &id).await,
         Endpoint::DeleteSnapshot(id) => snapshots::delete(m, call, &id).await,
+        Endpoint::ListEvents => events::list(m, call).await,
+        Endpoint::StreamEvents => events::stream(m, call).await,
         Endpoint::ListServices => services::list(m, call).await,
         Endpoint::Limits => services::limits(m, call).await,
     }

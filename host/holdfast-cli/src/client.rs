@@ -80,6 +80,31 @@ impl Client {
         self.send(Method::DELETE, self.url(segments), None)
     }
 
+    /// Open a server-sent-event stream (`Accept: text/event-stream`), with no overall
+    /// timeout: the reply body is read as events arrive, for as long as it lasts.
+    pub fn open_stream(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<reqwest::blocking::Response> {
+        let mut url = self.url(segments);
+        url.query_pairs_mut().extend_pairs(query);
+        let http = Http::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(None)
+            .build()
+            .context("cannot set up the HTTP client")?;
+        let reply = http
+            .get(url)
+            .header("Accept", "text/event-stream")
+            .header("X-Auth-Token", format!("holdfast:{}", self.project))
+            .header("OpenStack-API-Version", API_VERSION)
+            .send()
+            .map_err(|e| transport_error(&self.server, &e))?;
+        let status = reply.status();
+        if !status.is_success() {
+            let text = reply.text().unwrap_or_default();
+            return Err(ApiError::from_reply(status.as_u16(), &text).into());
+        }
+        Ok(reply)
+    }
+
     fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value> {
         let mut req = self
             .http

@@ -11,13 +11,14 @@
 //! - `client`: the blocking HTTP client, Cinder headers and transport errors.
 //! - `fault`: turning Cinder-shaped error bodies into one readable line.
 //! - `resolve`: accepting either an id or a unique name for a volume/backup.
-//! - `volume` / `backup` / `snapshot`: the subcommands and what they print.
+//! - `volume` / `backup` / `snapshot` / `event`: the subcommands and what they print.
 //! - `wait`: `--wait` polling with a progress bar; `progress`: its numbers.
 //! - `output`: aligned tables, key/value listings and pretty JSON.
 
 pub mod args;
 mod backup;
 mod client;
+mod event;
 mod fault;
 mod output;
 mod progress;
@@ -31,5 +32,6 @@ mod stub;
 
 pub use args::{ClientArgs, OutputFormat};
 pub use backup::{BackupCommand, run_backup};
+pub use event::{EventCommand, run_event};
 pub use snapshot::{SnapshotCommand, run_snapshot};
 pub use volume::{VolumeCommand, run_volume};

@@ -14,6 +14,7 @@
 
 pub mod backups;
 mod error;
+pub mod events;
 mod row;
 pub mod scratch;
 pub mod snapshots;
@@ -21,6 +22,7 @@ pub mod volume_metadata;
 pub mod volumes;
 
 pub use error::DbError;
+pub use events::EventFilter;
 pub use scratch::{create_scratch_postgres, drop_scratch_postgres};
 
 use sqlx::any::AnyPoolOptions;

@@ -8,8 +8,10 @@ use std::time::Instant;
 use holdfast_plugin_host::{DriverComponent, OpContext};
 use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeStatus};
 use holdfast_volume::VolumeFile;
+use serde_json::json;
 use tracing::Instrument;
 
+use crate::events::progress_event;
 use crate::progress::Operation;
 use crate::{Manager, ManagerError, RequestContext};
 
@@ -205,9 +207,11 @@ impl Manager {
 
     async fn run_backup(self: Arc<Self>, job: Job, driver: Arc<DriverComponent>) {
         let Job { backup, parent, vol, source, hold } = job;
+        self.notify(&backup.id, "backup.create.start", json!({})).await;
         let _slot = self.operations.clone().acquire_owned().await;
         let started = Instant::now();
         let running = self.progress.start(&backup.id, Operation::Create, source.size_bytes);
+        let watcher = self.watch_progress(&backup.id, Operation::Create);
         let handle = tokio::runtime::Handle::current();
         let (db, id) = (self.db.clone(), backup.id.clone());
         let on_location = move |container: &str, prefix: &str| {
@@ -239,12 +243,16 @@ impl Manager {
         })
         .await
         .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
+        watcher.abort();
         match result {
             Ok(r) => {
                 let secs = started.elapsed().as_secs_f64();
                 // The volume is usable again before the backup shows `available` (Cinder's order), so a
                 // client that waits for the backup can use the volume at once.
                 self.release(&hold, "backing-up").await;
+                // Counted as its parent's dependent before it shows `available`, so a client
+                // that sees the child never sees a parent without dependents.
+                self.recount_dependents_with(backup.parent_id.as_deref(), 1).await;
                 let finished = self
                     .db
                     .finish_backup(
@@ -257,16 +265,25 @@ impl Manager {
                     )
                     .await;
                 match finished {
-                    Ok(_) => {
+                    Ok(true) => {
                         tracing::info!(
                             objects = r.object_count,
                             seconds = secs,
                             mb_per_s = source.size_bytes as f64 / 1e6 / secs.max(1e-9),
                             "backup available"
                         );
+                        let progress = progress_event(Operation::Create);
+                        self.notify(&backup.id, &progress, json!({"backup_percent": 100})).await;
+                        self.notify(&backup.id, "backup.create.end", json!({})).await;
+                    }
+                    Ok(false) => {
+                        tracing::warn!("the backup left `creating` meanwhile (force delete); not marked available");
                         self.recount_dependents(backup.parent_id.as_deref()).await;
                     }
-                    Err(e) => tracing::error!(error = %e, "could not record the backup's outcome"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not record the backup's outcome");
+                        self.recount_dependents(backup.parent_id.as_deref()).await;
+                    }
                 }
             }
             Err(why) => {
@@ -275,6 +292,7 @@ impl Manager {
                     tracing::error!(error = %e, "could not record the backup's outcome");
                 }
                 self.release(&hold, "error_backing-up").await;
+                self.notify(&backup.id, "backup.create.error", json!({"reason": why})).await;
             }
         }
         self.progress.finish(&backup.id);
@@ -315,10 +333,15 @@ impl Manager {
     /// Recount a parent's dependents (a child became available or was deleted).
     /// Counting from the rows, not +1/−1, keeps the number right after crashes and retries.
     pub(crate) async fn recount_dependents(&self, parent: Option<&str>) {
+        self.recount_dependents_with(parent, 0).await;
+    }
+
+    /// [`Self::recount_dependents`], counting `extra` children about to become `available`.
+    async fn recount_dependents_with(&self, parent: Option<&str>, extra: i64) {
         let Some(parent) = parent else { return };
         let counted = [BackupStatus::Available, BackupStatus::Restoring, BackupStatus::Deleting];
         let result = async {
-            let now = self.db.count_children_in(parent, &counted).await?;
+            let now = self.db.count_children_in(parent, &counted).await? + extra;
             let before = self.db.get_backup(parent).await?.map_or(0, |p| p.num_dependent_backups);
             self.db.adjust_dependents(parent, now - before).await
         };

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use holdfast_plugin_host::{DriverComponent, OpContext};
 use holdfast_types::{Backup, BackupStatus};
+use serde_json::json;
 use tracing::Instrument;
 
 use crate::progress::Operation;
@@ -37,6 +38,7 @@ impl Manager {
     }
 
     pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Option<Arc<DriverComponent>>) {
+        self.notify(&backup.id, "backup.delete.start", json!({})).await;
         self.progress.start(&backup.id, Operation::Delete, 0);
         let result = match driver {
             None => Ok(()),
@@ -50,6 +52,10 @@ impl Manager {
                 .await
                 .unwrap_or_else(|e| Err(format!("delete task failed: {e}")))
             }
+        };
+        let event = match &result {
+            Ok(()) => ("backup.delete.end", json!({})),
+            Err(why) => ("backup.delete.error", json!({"reason": why})),
         };
         let recorded = match result {
             Ok(()) => {
@@ -67,6 +73,7 @@ impl Manager {
         if let Err(e) = recorded {
             tracing::error!(error = %e, "could not record the delete's outcome");
         }
+        self.notify(&backup.id, event.0, event.1).await;
         self.progress.finish(&backup.id);
     }
 }

@@ -20,6 +20,7 @@ mod admin;
 mod backup;
 mod delete;
 mod error;
+mod events;
 mod progress;
 mod quota;
 mod records;
@@ -37,6 +38,7 @@ use tokio::sync::RwLock;
 
 pub use backup::CreateBackup;
 pub use error::ManagerError;
+pub use events::MAX_EVENT_LIMIT;
 pub use progress::{Operation, Progress};
 pub use quota::{Quotas, Usage};
 pub use records::BackupRecord;
@@ -83,6 +85,7 @@ pub struct Manager {
     service: RwLock<Service>,
     progress: progress::Tracker,
     operations: Arc<tokio::sync::Semaphore>,
+    events: events::Notifier,
 }
 
 impl Manager {
@@ -96,12 +99,17 @@ impl Manager {
         let up = state.is_ok();
         let interval = config.periodic_interval;
         let operations = Arc::new(tokio::sync::Semaphore::new(config.max_operations.max(1)));
+        let last_event = db.last_event_time().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the newest event time");
+            None
+        });
         let m = Arc::new(Manager {
             db,
             config,
             service: RwLock::new(Service { driver, state }),
             progress: Default::default(),
             operations,
+            events: events::Notifier::new(last_event),
         });
         if !up {
             let weak = Arc::downgrade(&m);

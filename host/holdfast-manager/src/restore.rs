@@ -7,8 +7,10 @@ use std::time::Instant;
 use holdfast_plugin_host::{DriverComponent, OpContext};
 use holdfast_types::{Backup, BackupStatus, Volume, VolumeStatus};
 use holdfast_volume::VolumeFile;
+use serde_json::json;
 use tracing::Instrument;
 
+use crate::events::progress_event;
 use crate::progress::Operation;
 use crate::{Manager, ManagerError, RequestContext};
 
@@ -181,10 +183,12 @@ impl Manager {
         is_new: bool,
         driver: Arc<DriverComponent>,
     ) {
+        self.notify(&backup.id, "backup.restore.start", json!({"volume_id": target.id})).await;
         let _slot = self.operations.clone().acquire_owned().await;
         let started = Instant::now();
         let total: u64 = chain.iter().map(|b| b.size_bytes).sum();
         let running = self.progress.start(&backup.id, Operation::Restore, total);
+        let watcher = self.watch_progress(&backup.id, Operation::Restore);
         let cancel = running.cancel.clone();
         let op = OpContext {
             done: running.done,
@@ -201,11 +205,12 @@ impl Manager {
         })
         .await
         .unwrap_or_else(|e| Err(format!("restore task failed: {e}")));
+        watcher.abort();
         let result = match result {
             Ok(outcome) => self.apply_volume_meta(&backup, &target, &outcome.volume_metas).await.map(|_| outcome),
             Err(e) => Err(e),
         };
-        let (volume_status, fail) = match result {
+        let (volume_status, fail) = match &result {
             Ok(_) => {
                 let secs = started.elapsed().as_secs_f64();
                 tracing::info!(
@@ -225,6 +230,12 @@ impl Manager {
                 (VolumeStatus::ErrorRestoring, Some(format!("restore to volume {} failed: {why}", target.id)))
             }
         };
+        // Cinder sends `.end` after success or cancel; Holdfast adds `.error` on failure.
+        let (event, extra) = match volume_status {
+            VolumeStatus::Available => ("backup.restore.end", json!({"volume_id": target.id})),
+            VolumeStatus::Error => ("backup.restore.end", json!({"volume_id": target.id, "cancelled": true})),
+            _ => ("backup.restore.error", json!({"volume_id": target.id, "reason": fail})),
+        };
         let finish = async {
             self.db.transition_volume(&target.id, &[VolumeStatus::RestoringBackup], volume_status, None).await?;
             // Cinder returns the backup to `available` whatever happened; we also keep
@@ -235,8 +246,8 @@ impl Manager {
                 if matches!(b.status, BackupStatus::Restoring | BackupStatus::Error) {
                     b.status = BackupStatus::Available;
                 }
-                if fail.is_some() {
-                    b.fail_reason = fail.map(|f| f.chars().take(255).collect());
+                if let Some(f) = &fail {
+                    b.fail_reason = Some(f.chars().take(255).collect());
                 }
                 self.db.update_backup(&b).await?;
             }
@@ -245,6 +256,11 @@ impl Manager {
         if let Err(e) = finish.await {
             tracing::error!(error = %e, "could not record the restore's outcome");
         }
+        if volume_status == VolumeStatus::Available {
+            let progress = progress_event(Operation::Restore);
+            self.notify(&backup.id, &progress, json!({"backup_percent": 100})).await;
+        }
+        self.notify(&backup.id, event, extra).await;
         self.progress.finish(&backup.id);
         self.after_operation(&backup.id).await;
     }

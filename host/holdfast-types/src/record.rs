@@ -63,6 +63,23 @@ pub struct Snapshot {
     pub updated_at: Option<Timestamp>,
 }
 
+/// A notification (Cinder's `backup.create.start`, `backup.createprogress`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    /// `backup.<operation>.<start|end|error>` or `backup.<operation>progress`.
+    pub event_type: String,
+    /// `INFO`, or `ERROR` for `*.error` events.
+    pub priority: String,
+    /// `backup.<host>`.
+    pub publisher_id: String,
+    pub project_id: String,
+    pub backup_id: String,
+    /// Cinder's payload (the backup's fields plus extras such as `backup_percent`), JSON.
+    pub payload: String,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backup {
     pub id: String,

@@ -45,6 +45,13 @@ enum Command {
         #[command(subcommand)]
         command: holdfast_cli::SnapshotCommand,
     },
+    /// List or follow the backup notifications (backup.create.start, …progress, …end).
+    Event {
+        #[command(flatten)]
+        client: holdfast_cli::ClientArgs,
+        #[command(subcommand)]
+        command: holdfast_cli::EventCommand,
+    },
     /// Measure full-backup and restore throughput and peak memory on a generated volume.
     Bench(bench::BenchArgs),
 }
@@ -56,6 +63,7 @@ fn main() {
         Command::Volume { client, command } => holdfast_cli::run_volume(&client, command),
         Command::Backup { client, command } => holdfast_cli::run_backup(&client, command),
         Command::Snapshot { client, command } => holdfast_cli::run_snapshot(&client, command),
+        Command::Event { client, command } => holdfast_cli::run_event(&client, command),
         Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {

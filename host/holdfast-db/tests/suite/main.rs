@@ -8,6 +8,7 @@
 mod backup_writes;
 mod backups;
 mod concurrency;
+mod events;
 mod snapshots;
 mod volumes;
 
@@ -25,6 +26,7 @@ async fn test_suite(db: Db) {
     backup_writes::suite(&db).await;
     concurrency::suite(&db).await;
     snapshots::suite(&db).await;
+    events::suite(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
