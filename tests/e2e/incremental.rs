@@ -73,6 +73,12 @@ fn incremental_chain_stores_changes_and_restores_bit_for_bit() {
         let span = stored_span(&s, &inc);
         assert!(span >= changed as u64 / 2 && span <= 2 * changed as u64, "stored {span} bytes for {changed} changed");
         assert_eq!(s.backup(full["id"].as_str().unwrap())["has_dependent_backups"], true);
+        // The dependent count and parent: Holdfast's CLI asks for them; Cinder's view has neither.
+        assert_eq!(full["holdfast:num_dependent_backups"], 0, "the CLI saw the full before its child");
+        let shown = single(s.cli_json(&["backup", "show", full["id"].as_str().unwrap(), "--format", "json"]));
+        assert_eq!(shown["holdfast:num_dependent_backups"], 1, "{db:?}");
+        assert_eq!(inc["holdfast:parent_id"], full["id"]);
+        assert!(s.backup(full["id"].as_str().unwrap()).get("holdfast:num_dependent_backups").is_none());
         let want = sha256_file(&src);
         let r = single(s.cli_json(&["backup", "restore", inc["id"].as_str().unwrap(), "--wait", "--format", "json"]));
         assert_eq!(

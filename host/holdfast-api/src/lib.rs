@@ -69,6 +69,15 @@ impl Call<'_> {
         if self.project_in_url { format!("{}/{}", self.base_url, self.ctx.project_id) } else { self.base_url.clone() }
     }
 
+    /// The client asked for Holdfast's extra fields (`X-Holdfast-Extensions: true`);
+    /// stock Cinder clients and tempest get Cinder's exact shapes.
+    pub fn extensions(&self) -> bool {
+        self.headers
+            .get("x-holdfast-extensions")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+
     pub fn query(&self, key: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }

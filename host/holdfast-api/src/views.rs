@@ -45,6 +45,12 @@ pub fn backup_detail(call: &Call<'_>, b: &Backup) -> Value {
     if call.version.at_least(3, 43) {
         v["metadata"] = json!({});
     }
+    // Stored but not in Cinder's view (tempest forbids extra keys): only for clients
+    // that ask, such as Holdfast's own CLI.
+    if call.extensions() {
+        v["holdfast:parent_id"] = json!(b.parent_id);
+        v["holdfast:num_dependent_backups"] = json!(b.num_dependent_backups);
+    }
     v
 }
 

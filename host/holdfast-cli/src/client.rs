@@ -111,7 +111,8 @@ impl Client {
             .request(method.clone(), url.clone())
             .header("Accept", "application/json")
             .header("X-Auth-Token", format!("holdfast:{}", self.project))
-            .header("OpenStack-API-Version", API_VERSION);
+            .header("OpenStack-API-Version", API_VERSION)
+            .header("X-Holdfast-Extensions", "true");
         if let Some(body) = body {
             req = req.json(body);
         }
