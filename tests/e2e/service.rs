@@ -117,3 +117,28 @@ fn queued(db: &Database) {
         s.wait_backup(id, &["available"]);
     }
 }
+
+/// Creates racing for the last place under a quota: never more than the quota get in.
+#[test]
+fn racing_creates_never_overshoot_the_quota() {
+    for db in databases() {
+        let s = Server::start(&db, &["--quota-backups", "2"]);
+        let vols: Vec<String> = (0..6).map(|i| s.mixed_volume(&format!("v{i}"), 4 * MIB, i).1).collect();
+        let s = &s;
+        let codes: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = vols
+                .iter()
+                .map(|v| scope.spawn(move || s.post("/backups", json!({"backup": {"volume_id": v}})).0))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let accepted = codes.iter().filter(|&&c| c == 202).count();
+        assert!(codes.iter().all(|&c| c == 202 || c == 413), "{codes:?}");
+        assert_eq!(accepted, 2, "{db:?}: one host counts exactly: {codes:?}");
+        let (_, l) = s.get("/limits");
+        assert_eq!(l["limits"]["absolute"]["totalBackupsUsed"], accepted, "{db:?}: refused requests leave no row");
+        for v in &vols {
+            crate::support::until("the volume is released", || s.volume(v)["status"] == "available");
+        }
+    }
+}

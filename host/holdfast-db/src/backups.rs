@@ -66,6 +66,13 @@ impl Db {
         Ok(())
     }
 
+    /// Remove a row outright: only for a request refused right after its row went in
+    /// (a quota race lost), which no operation or event has seen.
+    pub async fn remove_backup_row(&self, id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM backups WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The row, soft-deleted or not: callers check `deleted` (Cinder shows deleted backups
     /// to admins, and chains need their deleted parents' metadata).
     pub async fn get_backup(&self, id: &str) -> Result<Option<Backup>, DbError> {

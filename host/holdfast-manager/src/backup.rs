@@ -113,6 +113,7 @@ impl Manager {
                 s => return Err(wrong_volume_status(s)),
             }
         }
+        let quota_guard = self.quota_lock.lock().await;
         self.check_quota(&ctx.project_id, source.size).await?;
         // The lock: the snapshot (a snapshot backup leaves the volume alone, as Cinder
         // does) or the volume's status.
@@ -167,6 +168,13 @@ impl Manager {
             self.release(&hold, "error_backing-up").await;
             return Err(e.into());
         }
+        if let Err(e) = self.confirm_quota(&backup).await {
+            // Lost a race for the last place: undo as if the request never came.
+            self.db.remove_backup_row(&backup.id).await?;
+            self.release(&hold, from.as_str()).await;
+            return Err(e);
+        }
+        drop(quota_guard);
         let span = tracing::info_span!(
             "backup",
             backup_id = %backup.id,

@@ -86,6 +86,8 @@ pub struct Manager {
     progress: progress::Tracker,
     operations: Arc<tokio::sync::Semaphore>,
     events: events::Notifier,
+    /// Held by a create from its quota check to its insert (see [`quota`]).
+    quota_lock: tokio::sync::Mutex<()>,
 }
 
 impl Manager {
@@ -110,6 +112,7 @@ impl Manager {
             progress: Default::default(),
             operations,
             events: events::Notifier::new(last_event),
+            quota_lock: tokio::sync::Mutex::new(()),
         });
         if !up {
             let weak = Arc::downgrade(&m);

@@ -1,5 +1,12 @@
 //! Per-project quotas on backups (Cinder's `backups` and `backup_gigabytes`). Every
 //! backup row that is not deleted counts, failed ones included, until it is deleted.
+//!
+//! On one host, creates take the manager's `quota_lock` from the check to the insert, so
+//! the count is exact. Hosts sharing a PostgreSQL database check once more after the
+//! insert, counting the rows created before theirs: of two creates racing for the last
+//! place the later one is refused (short of clock skew between the hosts).
+
+use holdfast_types::Backup;
 
 use crate::{Manager, ManagerError};
 
@@ -33,6 +40,21 @@ impl Manager {
     /// Refuse (413) a new backup of `size_gib` that would go over a quota.
     pub(crate) async fn check_quota(&self, project_id: &str, size_gib: i64) -> Result<(), ManagerError> {
         let used = self.usage(project_id).await?;
+        self.within_quota(used, size_gib)
+    }
+
+    /// The second check, with `b`'s row inserted: usage of the rows created before it.
+    pub(crate) async fn confirm_quota(&self, b: &Backup) -> Result<(), ManagerError> {
+        let rows = self.db.list_backups(Some(&b.project_id)).await?;
+        let earlier = rows.iter().filter(|r| r.id != b.id && (r.created_at, &r.id) < (b.created_at, &b.id));
+        let used = earlier.fold(Usage { backups: 0, backup_gigabytes: 0 }, |u, r| Usage {
+            backups: u.backups + 1,
+            backup_gigabytes: u.backup_gigabytes + r.size,
+        });
+        self.within_quota(used, b.size)
+    }
+
+    fn within_quota(&self, used: Usage, size_gib: i64) -> Result<(), ManagerError> {
         let q = self.config.quotas;
         if let Some(max) = q.backups
             && used.backups + 1 > max
