@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::args::{ClientArgs, OutputFormat};
 use crate::client::{Client, on_own_thread};
 use crate::output;
-use crate::resolve::{Kind, resolve};
+use crate::resolve::{Kind, resolve, show};
 use crate::wait;
 
 /// Columns of `holdfast backup list`: (header, JSON key).
@@ -163,14 +163,7 @@ fn execute(args: &ClientArgs, cmd: BackupCommand) -> Result<()> {
             let reply = client.post(&["backups", "import_record"], &body)?;
             output::object(format, &reply, "backup")
         }
-        BackupCommand::Show { backup } => {
-            let found = resolve(&client, Kind::Backup, &backup)?;
-            let reply = match found.reply {
-                Some(reply) => reply,
-                None => client.get(&["backups", &found.id])?,
-            };
-            output::object(format, &reply, "backup")
-        }
+        BackupCommand::Show { backup } => output::object(format, &show(&client, Kind::Backup, &backup)?, "backup"),
         BackupCommand::ResetState { backup, state } => {
             let id = resolve(&client, Kind::Backup, &backup)?.id;
             client.post(&["backups", &id, "action"], &json!({"os-reset_status": {"status": state}}))?;

@@ -44,6 +44,15 @@ pub struct Found {
     pub reply: Option<Value>,
 }
 
+/// The `GET .../{id}` reply of the resource `ident` names (fetched once either way).
+pub fn show(client: &Client, kind: Kind, ident: &str) -> Result<Value> {
+    let found = resolve(client, kind, ident)?;
+    match found.reply {
+        Some(reply) => Ok(reply),
+        None => client.get(&[kind.plural(), &found.id]),
+    }
+}
+
 /// Resolves `ident` (an id or a name) to one existing resource.
 pub fn resolve(client: &Client, kind: Kind, ident: &str) -> Result<Found> {
     let ident = ident.trim();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::args::ClientArgs;
 use crate::client::{Client, on_own_thread};
 use crate::output;
-use crate::resolve::{Kind, resolve};
+use crate::resolve::{Kind, resolve, show};
 use crate::wait;
 
 /// Columns of `holdfast snapshot list`: (header, JSON key).
@@ -93,12 +93,7 @@ fn execute(args: &ClientArgs, cmd: SnapshotCommand) -> Result<()> {
             output::list(format, &reply, "snapshots", LIST_COLUMNS)?
         }
         SnapshotCommand::Show { snapshot } => {
-            let found = resolve(&client, Kind::Snapshot, &snapshot)?;
-            let reply = match found.reply {
-                Some(reply) => reply,
-                None => client.get(&["snapshots", &found.id])?,
-            };
-            output::object(format, &reply, "snapshot")
+            output::object(format, &show(&client, Kind::Snapshot, &snapshot)?, "snapshot")
         }
         SnapshotCommand::Delete { snapshot } => {
             let id = resolve(&client, Kind::Snapshot, &snapshot)?.id;

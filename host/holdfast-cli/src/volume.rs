@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::args::ClientArgs;
 use crate::client::{Client, on_own_thread};
 use crate::output;
-use crate::resolve::{Kind, resolve};
+use crate::resolve::{Kind, resolve, show};
 
 /// Columns of `holdfast volume list`: (header, JSON key).
 const LIST_COLUMNS: &[(&str, &str)] =
@@ -87,14 +87,7 @@ fn execute(args: &ClientArgs, cmd: VolumeCommand) -> Result<()> {
             let reply = client.get(&["volumes", "detail"])?;
             output::list(format, &reply, "volumes", LIST_COLUMNS)?
         }
-        VolumeCommand::Show { volume } => {
-            let found = resolve(&client, Kind::Volume, &volume)?;
-            let reply = match found.reply {
-                Some(reply) => reply,
-                None => client.get(&["volumes", &found.id])?,
-            };
-            output::object(format, &reply, "volume")
-        }
+        VolumeCommand::Show { volume } => output::object(format, &show(&client, Kind::Volume, &volume)?, "volume"),
         VolumeCommand::Delete { volume } => {
             let id = resolve(&client, Kind::Volume, &volume)?.id;
             let reply = client.delete(&["volumes", &id])?;

@@ -102,16 +102,7 @@ impl Manager {
         };
         let parent = if req.incremental { self.incremental_parent(ctx, &vol, &source).await? } else { None };
         if snapshot.is_none() {
-            match vol.status {
-                VolumeStatus::Available => {}
-                VolumeStatus::InUse if req.force => {}
-                VolumeStatus::InUse => {
-                    return Err(ManagerError::Invalid(
-                        "Invalid volume: Backing up an in-use volume must use the force flag.".into(),
-                    ));
-                }
-                s => return Err(wrong_volume_status(s)),
-            }
+            check_readable(vol.status, req.force, ("Backing up", "backed up"))?;
         }
         let quota_guard = self.quota_lock.lock().await;
         self.check_quota(&ctx.project_id, source.size).await?;
@@ -381,6 +372,22 @@ fn wrong_volume_status(s: VolumeStatus) -> ManagerError {
     ManagerError::Invalid(format!(
         "Invalid volume: Volume to be backed up must be available or in-use, but the current status is \"{s}\"."
     ))
+}
+
+/// A volume may be read for a backup or a snapshot when `available`, or `in-use` with
+/// `force` (crash-consistent). `verb` words the errors: ("Backing up", "backed up").
+pub(crate) fn check_readable(status: VolumeStatus, force: bool, verb: (&str, &str)) -> Result<(), ManagerError> {
+    match status {
+        VolumeStatus::Available => Ok(()),
+        VolumeStatus::InUse if force => Ok(()),
+        VolumeStatus::InUse => {
+            Err(ManagerError::Invalid(format!("Invalid volume: {} an in-use volume must use the force flag.", verb.0)))
+        }
+        s => Err(ManagerError::Invalid(format!(
+            "Invalid volume: Volume to be {} must be available or in-use, but the current status is \"{s}\".",
+            verb.1
+        ))),
+    }
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use holdfast_types::{Snapshot, SnapshotStatus, Timestamp, VolumeStatus};
+use holdfast_types::{Snapshot, SnapshotStatus, Timestamp};
 use holdfast_volume::point_in_time_copy;
 use tracing::Instrument;
 
+use crate::backup::check_readable;
 use crate::{Manager, ManagerError, RequestContext};
 
 #[derive(Debug, Clone, Default)]
@@ -46,20 +47,7 @@ impl Manager {
         req: CreateSnapshot,
     ) -> Result<Snapshot, ManagerError> {
         let vol = self.get_volume(ctx, &req.volume_id).await?;
-        match vol.status {
-            VolumeStatus::Available => {}
-            VolumeStatus::InUse if req.force => {}
-            VolumeStatus::InUse => {
-                return Err(ManagerError::Invalid(
-                    "Invalid volume: Snapshotting an in-use volume must use the force flag.".into(),
-                ));
-            }
-            s => {
-                return Err(ManagerError::Invalid(format!(
-                    "Invalid volume: Volume to be snapshotted must be available or in-use, but the current status is \"{s}\"."
-                )));
-            }
-        }
+        check_readable(vol.status, req.force, ("Snapshotting", "snapshotted"))?;
         let dir = self.snapshots_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
