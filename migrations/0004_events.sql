@@ -14,3 +14,4 @@ CREATE TABLE events (
 
 CREATE INDEX events_project_created ON events (project_id, created_at);
 CREATE INDEX events_backup_created ON events (backup_id, created_at);
+CREATE INDEX events_created ON events (created_at);

@@ -112,3 +112,13 @@ fn events_are_recorded_listed_and_streamed() {
         assert_eq!(st, 400, "{e}");
     }
 }
+
+#[test]
+fn old_events_are_pruned() {
+    let s = Server::start(&crate::support::Database::Sqlite, &["--event-retention", "2", "--periodic-interval", "1"]);
+    let (_, vol) = s.mixed_volume("v", 4 * MIB, 1);
+    single(s.cli_json(&["backup", "create", &vol, "--wait", "--format", "json"]));
+    let count = |s: &Server| s.get("/events").1["events"].as_array().unwrap().len();
+    until("the create's events", || count(&s) >= 3);
+    until("the pruning of events older than 2 s", || count(&s) == 0);
+}

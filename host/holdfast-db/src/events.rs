@@ -90,6 +90,13 @@ impl Db {
         Ok(events)
     }
 
+    /// Delete events older than `before` (retention); returns how many went.
+    pub async fn prune_events(&self, before: Timestamp) -> Result<u64, DbError> {
+        let done =
+            sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before.micros()).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     /// Newest event time recorded (the host starts its clock after it).
     pub async fn last_event_time(&self) -> Result<Option<Timestamp>, DbError> {
         let row = sqlx::query("SELECT MAX(created_at) AS t FROM events").fetch_one(&self.pool).await?;

@@ -148,6 +148,23 @@ impl Manager {
     }
 }
 
+/// Delete notifications older than `keep`, now and every `interval`, while the manager lives.
+pub(crate) fn spawn_pruner(m: std::sync::Weak<Manager>, keep: Duration, interval: Duration) {
+    tokio::spawn(async move {
+        loop {
+            let Some(m) = m.upgrade() else { return };
+            let before = Timestamp(Timestamp::now().micros() - keep.as_micros().min(i64::MAX as u128) as i64);
+            match m.db.prune_events(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(events = n, "pruned old notifications"),
+                Err(e) => tracing::warn!(error = %e, "could not prune old notifications"),
+            }
+            drop(m);
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
 /// `backup.createprogress` / `backup.restoreprogress` (Cinder's names).
 pub(crate) fn progress_event(op: Operation) -> String {
     format!("backup.{}progress", op.as_str())

@@ -70,6 +70,9 @@ pub struct ManagerConfig {
     /// more wait their turn in `creating` / `restoring`.
     pub max_operations: usize,
     pub quotas: Quotas,
+    /// How long notifications are kept; `None` keeps them for ever. Pruned every
+    /// `periodic_interval`.
+    pub event_retention: Option<std::time::Duration>,
 }
 
 /// The backup service state: the driver and whether its setup succeeded.
@@ -114,6 +117,9 @@ impl Manager {
             events: events::Notifier::new(last_event),
             quota_lock: tokio::sync::Mutex::new(()),
         });
+        if let Some(keep) = m.config.event_retention {
+            events::spawn_pruner(Arc::downgrade(&m), keep, interval);
+        }
         if !up {
             let weak = Arc::downgrade(&m);
             tokio::spawn(async move {

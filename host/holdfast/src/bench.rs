@@ -204,6 +204,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
         periodic_interval: Duration::from_secs(60),
         max_operations: 15,
         quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
+        event_retention: None,
     };
     let m = Manager::new(db, cfg, driver).await;
     let ctx = RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into() };

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// GiB of backups a project may have (Cinder's quota_backup_gigabytes; -1 = unlimited).
     #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     pub quota_backup_gigabytes: i64,
+    /// Seconds notifications (GET /events) are kept; 0 keeps them for ever. Default: 30 days.
+    #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
+    pub event_retention: u64,
     /// Availability zone this backup service reports.
     #[arg(long, default_value = "nova")]
     pub availability_zone: String,
@@ -119,6 +122,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 backups: (args.quota_backups >= 0).then_some(args.quota_backups),
                 backup_gigabytes: (args.quota_backup_gigabytes >= 0).then_some(args.quota_backup_gigabytes),
             },
+            event_retention: (args.event_retention > 0).then(|| std::time::Duration::from_secs(args.event_retention)),
         },
         driver,
     )

@@ -40,6 +40,8 @@ pub async fn suite(db: &Db) {
     assert_eq!(db.list_events(&f(Some("ev-5"), None, 10)).await.unwrap(), vec![]);
     let all = EventFilter { limit: 100, ..Default::default() };
     assert!(ids(db.list_events(&all).await.unwrap()).contains(&"ev-x".to_string()));
+    assert_eq!(db.prune_events(Timestamp(1_001)).await.unwrap(), 2, "ev-1 and ev-x are older");
+    assert_eq!(ids(db.list_events(&f(None, None, 2)).await.unwrap()), ["ev-4", "ev-5"]);
     let listed = db.list_events(&f(None, None, 100)).await.unwrap();
     assert_eq!(listed.into_iter().find(|e| e.id == "ev-2"), Some(event("ev-2", "ep-1", "b-odd", 1_001)), "round-trip");
 }
