@@ -122,3 +122,23 @@ fn old_events_are_pruned() {
     until("the create's events", || count(&s) >= 3);
     until("the pruning of events older than 2 s", || count(&s) == 0);
 }
+
+/// SIGTERM with a watcher connected: the stream ends, the watcher says so, and the
+/// server stops without waiting out its shutdown grace on the open stream.
+#[test]
+fn shutdown_ends_open_event_streams() {
+    let mut s = Server::start(&crate::support::Database::Sqlite, &[]);
+    let mut watch = s.cli_spawn(&["event", "watch"]);
+    let mut err = BufReader::new(watch.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.starts_with("watching events"), "{first}");
+    assert!(s.terminate().success());
+    let out = watch.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(!out.status.success());
+    assert!(rest.contains("the server closed the event stream"), "{rest}");
+    assert!(s.log().contains("holdfast stopped"), "{}", s.log());
+    assert!(!s.log().contains("still open after the shutdown grace"), "{}", s.log());
+}

@@ -112,6 +112,13 @@ impl Server {
         Self::spawn(dir, db, scratch, extra)
     }
 
+    /// Stop the server as an operator does (SIGTERM) and wait for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
+    }
+
     /// Kill the server process; its data dir stays until the `Server` is dropped.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -21,7 +21,7 @@ use hyper::body::{Body, Frame};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::{ApiError, json_response};
 use crate::{Call, HttpResponse};
@@ -61,7 +61,11 @@ fn frame(e: &Event) -> Bytes {
     Bytes::from(format!("id: {}\nevent: {}\ndata: {}\n\n", e.id, e.event_type, view(e)))
 }
 
-pub async fn stream(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+pub async fn stream(
+    m: &Arc<Manager>,
+    call: &Call<'_>,
+    mut closing: watch::Receiver<bool>,
+) -> Result<HttpResponse, ApiError> {
     let since = call
         .headers
         .get("last-event-id")
@@ -101,6 +105,7 @@ pub async fn stream(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, A
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b": keep-alive\n\n"),
+                _ = closing.wait_for(|c| *c) => return, // the server is stopping: end the body
             };
             if tx.send(out).await.is_err() {
                 return; // the client went away

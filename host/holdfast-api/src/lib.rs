@@ -85,11 +85,23 @@ impl Call<'_> {
 
 pub struct Api {
     pub manager: Arc<Manager>,
+    /// Set when the server stops accepting: open event streams end, so shutdown does
+    /// not wait on clients that would never hang up.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Api {
     pub fn new(manager: Arc<Manager>) -> Arc<Api> {
-        Arc::new(Api { manager })
+        Arc::new(Api { manager, closing: tokio::sync::watch::channel(false).0 })
+    }
+
+    fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// End the open event streams (the server is shutting down).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 
     /// Answer one request. Never fails: errors become Cinder error bodies.

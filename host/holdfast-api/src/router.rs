@@ -150,7 +150,7 @@ pub async fn handle(api: &Api, endpoint: Endpoint, call: &Call<'_>) -> Result<Ht
         Endpoint::ShowSnapshot(id) => snapshots::show(m, call, &id).await,
         Endpoint::DeleteSnapshot(id) => snapshots::delete(m, call, &id).await,
         Endpoint::ListEvents => events::list(m, call).await,
-        Endpoint::StreamEvents => events::stream(m, call).await,
+        Endpoint::StreamEvents => events::stream(m, call, api.closing()).await,
         Endpoint::ListServices => services::list(m, call).await,
         Endpoint::Limits => services::limits(m, call).await,
     }

@@ -60,9 +60,11 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>, shutdown: impl Future<O
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
+    api.close_streams();
     // Let in-flight requests finish; idle keep-alive connections do not hold us up.
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!(open = connections.len(), "connections still open after the shutdown grace; closing them");
         connections.abort_all();
     }
     Ok(())
