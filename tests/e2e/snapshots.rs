@@ -82,6 +82,14 @@ fn backups_of_snapshots_read_the_point_in_time_copy() {
         assert_eq!(st, 400);
         let (st, forced) = s.post("/snapshots", json!({"snapshot": {"volume_id": other, "force": true}}));
         assert_eq!(st, 202, "{forced}");
+        assert_eq!(forced["snapshot"]["os-extended-snapshot-attributes:progress"], "0%");
+        let forced_id = forced["snapshot"]["id"].as_str().unwrap();
+        crate::support::until("the forced snapshot", || {
+            let (_, v) = s.get(&format!("/snapshots/{forced_id}"));
+            let p = v["snapshot"]["os-extended-snapshot-attributes:progress"].as_str().unwrap().to_owned();
+            assert!(p.ends_with('%') && p[..p.len() - 1].parse::<u64>().is_ok_and(|n| n <= 100), "{p}");
+            v["snapshot"]["status"] == "available" && p == "100%"
+        });
 
         let list = s.cli_json(&["snapshot", "list", "--volume", &vol, "--format", "json"]);
         assert_eq!(list["snapshots"].as_array().unwrap().len(), 1, "{list}");

@@ -22,7 +22,7 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
     if let Some(status) = call.query("status") {
         snaps.retain(|s| s.status.as_str() == status);
     }
-    let items: Vec<_> = snaps.iter().map(|s| views::snapshot(call, s, detail)).collect();
+    let items: Vec<_> = snaps.iter().map(|s| views::snapshot(call, s, detail, m.snapshot_progress(&s.id))).collect();
     Ok(json_response(StatusCode::OK, &json!({"snapshots": items})))
 }
 
@@ -52,12 +52,13 @@ pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, A
         force: body::opt_bool(&b, "force")?,
     };
     let s = m.create_snapshot(&call.ctx, req).await?;
-    Ok(json_response(StatusCode::ACCEPTED, &json!({"snapshot": views::snapshot(call, &s, true)})))
+    Ok(json_response(StatusCode::ACCEPTED, &json!({"snapshot": views::snapshot(call, &s, true, Some(0))})))
 }
 
 pub async fn show(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
     let s = m.get_snapshot(&call.ctx, id).await?;
-    Ok(json_response(StatusCode::OK, &json!({"snapshot": views::snapshot(call, &s, true)})))
+    let copied = m.snapshot_progress(&s.id);
+    Ok(json_response(StatusCode::OK, &json!({"snapshot": views::snapshot(call, &s, true, copied)})))
 }
 
 pub async fn delete(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {

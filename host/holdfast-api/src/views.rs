@@ -88,8 +88,9 @@ pub fn volume(call: &Call<'_>, v: &Volume, metadata: &std::collections::BTreeMap
     })
 }
 
-/// Cinder's snapshot view; the summary omits the extended attributes.
-pub fn snapshot(call: &Call<'_>, s: &Snapshot, detail: bool) -> Value {
+/// Cinder's snapshot view; the summary omits the extended attributes. `copied` is the
+/// percent of a copy in progress (Cinder's `progress` attribute).
+pub fn snapshot(call: &Call<'_>, s: &Snapshot, detail: bool, copied: Option<u64>) -> Value {
     let mut v = json!({
         "id": s.id,
         "name": s.name,
@@ -103,7 +104,10 @@ pub fn snapshot(call: &Call<'_>, s: &Snapshot, detail: bool) -> Value {
         "links": links(call, "snapshots", &s.id),
     });
     if detail {
-        let progress = if s.status == holdfast_types::SnapshotStatus::Creating { "0%" } else { "100%" };
+        let progress = match s.status {
+            holdfast_types::SnapshotStatus::Creating => format!("{}%", copied.unwrap_or(0)),
+            _ => "100%".to_owned(),
+        };
         v["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
         v["os-extended-snapshot-attributes:progress"] = json!(progress);
         v["user_id"] = json!(s.user_id);

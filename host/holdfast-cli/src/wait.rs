@@ -35,21 +35,38 @@ enum Step<T> {
 /// Waits for `backups/{id}` to become `available`; returns its `GET` reply.
 pub fn backup_created(client: &Client, id: &str, show_bar: bool) -> Result<Value> {
     let prefix = format!("Creating backup {}", short_id(id));
-    poll(client, id, prefix, show_bar, || {
-        let reply = client.get(&["backups", id])?;
-        let backup = &reply["backup"];
-        match status(backup, "backup")? {
-            "available" => Ok(Step::Done(reply.clone())),
-            "error" => bail!("backup {id} failed: {}", fail_reason(backup)),
-            other => Ok(Step::Pending(other.to_owned())),
-        }
-    })
+    poll(
+        prefix,
+        show_bar,
+        || fetch_progress(client, id),
+        || {
+            let reply = client.get(&["backups", id])?;
+            let backup = &reply["backup"];
+            match status(backup, "backup")? {
+                "available" => Ok(Step::Done(reply.clone())),
+                "error" => bail!("backup {id} failed: {}", fail_reason(backup)),
+                other => Ok(Step::Pending(other.to_owned())),
+            }
+        },
+    )
 }
 
 /// Waits for `snapshots/{id}` to become `available`; returns its `GET` reply.
 pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Value> {
     let prefix = format!("Creating snapshot {}", short_id(id));
-    poll(client, id, prefix, show_bar, || {
+    // Cinder's `progress` attribute ("37%") of the copy, as bytes of the snapshot's size.
+    let copied = || {
+        let s = client.get(&["snapshots", id]).ok()?["snapshot"].clone();
+        let pct: u64 = s["os-extended-snapshot-attributes:progress"].as_str()?.strip_suffix('%')?.parse().ok()?;
+        let total = s["holdfast:size_bytes"].as_u64()?;
+        (s["status"] == "creating").then(|| Progress {
+            operation: Some("snapshot".into()),
+            bytes_done: total / 100 * pct,
+            bytes_total: total,
+            percent: Some(pct as f64),
+        })
+    };
+    poll(prefix, show_bar, copied, || {
         let reply = client.get(&["snapshots", id])?;
         match status(&reply["snapshot"], "snapshot")? {
             "available" => Ok(Step::Done(reply.clone())),
@@ -62,42 +79,52 @@ pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Val
 /// Waits until `backups/{id}` answers 404.
 pub fn backup_deleted(client: &Client, id: &str, show_bar: bool) -> Result<()> {
     let prefix = format!("Deleting backup {}", short_id(id));
-    poll(client, id, prefix, show_bar, || {
-        let reply = match client.get(&["backups", id]) {
-            Err(e) if is_not_found(&e) => return Ok(Step::Done(())),
-            other => other?,
-        };
-        let backup = &reply["backup"];
-        match status(backup, "backup")? {
-            "error" | "error_deleting" => {
-                bail!("deleting backup {id} failed: {}", fail_reason(backup))
+    poll(
+        prefix,
+        show_bar,
+        || fetch_progress(client, id),
+        || {
+            let reply = match client.get(&["backups", id]) {
+                Err(e) if is_not_found(&e) => return Ok(Step::Done(())),
+                other => other?,
+            };
+            let backup = &reply["backup"];
+            match status(backup, "backup")? {
+                "error" | "error_deleting" => {
+                    bail!("deleting backup {id} failed: {}", fail_reason(backup))
+                }
+                other => Ok(Step::Pending(other.to_owned())),
             }
-            other => Ok(Step::Pending(other.to_owned())),
-        }
-    })
+        },
+    )
 }
 
 /// Waits for the backup to leave `restoring`, then checks the target volume;
 /// returns the volume's `GET` reply once it is `available`.
 pub fn backup_restored(client: &Client, id: &str, volume_id: &str, show_bar: bool) -> Result<Value> {
     let prefix = format!("Restoring backup {}", short_id(id));
-    poll(client, id, prefix, show_bar, || {
-        let reply = client.get(&["backups", id])?;
-        let backup = &reply["backup"];
-        let backup_status = status(backup, "backup")?;
-        if backup_status == "restoring" {
-            return Ok(Step::Pending(backup_status.to_owned()));
-        }
-        let volume_reply = client.get(&["volumes", volume_id])?;
-        match status(&volume_reply["volume"], "volume")? {
-            "available" => Ok(Step::Done(volume_reply.clone())),
-            bad @ ("error_restoring" | "error") => {
-                let reason = given_reason(backup).unwrap_or_else(|| format!("volume status is {bad}"));
-                bail!("restore of backup {id} to volume {volume_id} failed: {reason}")
+    poll(
+        prefix,
+        show_bar,
+        || fetch_progress(client, id),
+        || {
+            let reply = client.get(&["backups", id])?;
+            let backup = &reply["backup"];
+            let backup_status = status(backup, "backup")?;
+            if backup_status == "restoring" {
+                return Ok(Step::Pending(backup_status.to_owned()));
             }
-            other => Ok(Step::Pending(format!("volume {other}"))),
-        }
-    })
+            let volume_reply = client.get(&["volumes", volume_id])?;
+            match status(&volume_reply["volume"], "volume")? {
+                "available" => Ok(Step::Done(volume_reply.clone())),
+                bad @ ("error_restoring" | "error") => {
+                    let reason = given_reason(backup).unwrap_or_else(|| format!("volume status is {bad}"));
+                    bail!("restore of backup {id} to volume {volume_id} failed: {reason}")
+                }
+                other => Ok(Step::Pending(format!("volume {other}"))),
+            }
+        },
+    )
 }
 
 /// The first [`SHORT_ID`] characters of an id (UUIDs stay recognisable).
@@ -127,17 +154,16 @@ fn given_reason(backup: &Value) -> Option<String> {
 /// Runs `check` every [`POLL_INTERVAL`] until it is done or fails, updating
 /// the progress display from the backup's progress endpoint in between.
 fn poll<T>(
-    client: &Client,
-    backup_id: &str,
     prefix: String,
     show_bar: bool,
+    mut progress: impl FnMut() -> Option<Progress>,
     mut check: impl FnMut() -> Result<Step<T>>,
 ) -> Result<T> {
     let mut display = Display::new(prefix, show_bar);
     let outcome = loop {
         match check() {
             Ok(Step::Pending(status)) => {
-                display.update(fetch_progress(client, backup_id).as_ref(), &status);
+                display.update(progress().as_ref(), &status);
                 thread::sleep(POLL_INTERVAL);
             }
             Ok(Step::Done(value)) => break Ok(value),

@@ -9,6 +9,8 @@ pub enum Operation {
     Create,
     Restore,
     Delete,
+    /// Copying a volume into a snapshot (keyed by the snapshot's id).
+    Snapshot,
 }
 
 impl Operation {
@@ -17,6 +19,7 @@ impl Operation {
             Operation::Create => "create",
             Operation::Restore => "restore",
             Operation::Delete => "delete",
+            Operation::Snapshot => "snapshot",
         }
     }
 }

@@ -10,11 +10,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use holdfast_types::{Snapshot, SnapshotStatus, Timestamp};
 use holdfast_volume::point_in_time_copy;
 use tracing::Instrument;
+
+use crate::progress::Operation;
 
 use crate::backup::check_readable;
 use crate::{Manager, ManagerError, RequestContext};
@@ -76,12 +79,16 @@ impl Manager {
     async fn run_snapshot(self: Arc<Self>, snap: Snapshot, source: PathBuf) {
         let started = Instant::now();
         let target = PathBuf::from(&snap.path);
+        let running = self.progress.start(&snap.id, Operation::Snapshot, snap.size_bytes);
         let copy = {
             let target = target.clone();
-            tokio::task::spawn_blocking(move || point_in_time_copy(&source, &target, |_| {}).map_err(|e| e.to_string()))
+            let done = running.done;
+            let copy = move || point_in_time_copy(&source, &target, |n| done.store(n, Ordering::Relaxed));
+            tokio::task::spawn_blocking(move || copy().map_err(|e| e.to_string()))
                 .await
                 .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")))
         };
+        self.progress.finish(&snap.id);
         let to = match copy {
             Ok((bytes, method)) => {
                 let secs = started.elapsed().as_secs_f64();
@@ -97,6 +104,12 @@ impl Manager {
         if let Err(e) = self.db.transition_snapshot(&snap.id, &[SnapshotStatus::Creating], to).await {
             tracing::error!(error = %e, "could not record the snapshot's outcome");
         }
+    }
+
+    /// Percent of a snapshot's copy made so far, while it is being made.
+    pub fn snapshot_progress(&self, id: &str) -> Option<u64> {
+        let p = self.progress.get(id).filter(|p| p.operation == Operation::Snapshot)?;
+        Some((p.bytes_done * 100).checked_div(p.bytes_total).unwrap_or(0))
     }
 
     /// A snapshot of the caller's project.
