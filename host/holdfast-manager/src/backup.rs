@@ -242,7 +242,7 @@ impl Manager {
         })
         .await
         .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
-        watcher.abort();
+        watcher.stop().await;
         match result {
             Ok(r) => {
                 let secs = started.elapsed().as_secs_f64();

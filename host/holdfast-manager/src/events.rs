@@ -126,14 +126,19 @@ impl Manager {
         Ok(self.db.list_events(&f).await?)
     }
 
-    /// Publish `backup.<op>progress` at each 10 % step while `op` runs on the backup.
-    /// The returned handle is aborted when the operation ends.
-    pub(crate) fn watch_progress(self: &Arc<Self>, backup_id: &str, op: Operation) -> tokio::task::JoinHandle<()> {
+    /// Publish `backup.<op>progress` at each 10 % step while `op` runs on the backup,
+    /// until [`ProgressWatch::stop`].
+    pub(crate) fn watch_progress(self: &Arc<Self>, backup_id: &str, op: Operation) -> ProgressWatch {
         let (m, id) = (self.clone(), backup_id.to_owned());
-        tokio::spawn(async move {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
             let mut reported = 0;
             loop {
-                tokio::time::sleep(PROGRESS_POLL).await;
+                tokio::select! {
+                    _ = stopped.notified() => return,
+                    _ = tokio::time::sleep(PROGRESS_POLL) => {}
+                }
                 let Some(p) = m.progress.get(&id) else { return };
                 if p.operation != op || p.bytes_total == 0 {
                     continue;
@@ -144,7 +149,23 @@ impl Manager {
                     m.notify(&id, &progress_event(op), json!({"backup_percent": step})).await;
                 }
             }
-        })
+        });
+        ProgressWatch { stop, task }
+    }
+}
+
+/// A running operation's progress publisher.
+pub(crate) struct ProgressWatch {
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ProgressWatch {
+    /// Stop publishing and wait until a progress event being written is done, so no
+    /// progress event can follow the operation's `.end`.
+    pub(crate) async fn stop(self) {
+        self.stop.notify_one(); // a stored permit if the task is busy writing
+        let _ = self.task.await;
     }
 }
 

@@ -205,7 +205,7 @@ impl Manager {
         })
         .await
         .unwrap_or_else(|e| Err(format!("restore task failed: {e}")));
-        watcher.abort();
+        watcher.stop().await;
         let result = match result {
             Ok(outcome) => self.apply_volume_meta(&backup, &target, &outcome.volume_metas).await.map(|_| outcome),
             Err(e) => Err(e),
