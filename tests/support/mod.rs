@@ -76,6 +76,9 @@ impl Server {
             .arg(dir.path().join("data"))
             .args(["--listen", "127.0.0.1:0", "--manage-root"])
             .arg(dir.path().join("volumes-in"))
+            // One compile cache for the suite: a debug build compiles the driver in 2–3 s.
+            .arg("--compile-cache")
+            .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("holdfast-compile-cache"))
             .args(extra)
             .env("HOLDFAST_LOG", "info,holdfast=debug")
             .stdout(Stdio::piped())

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use holdfast_chunk::RestoreWriter;
 use holdfast_types::Backup;
 use holdfast_volume::VolumeFile;
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
 use crate::bindings::exports::holdfast::backup::driver::BackupOutcome;
@@ -126,8 +126,19 @@ impl DriverComponent {
     /// Compile and link a component. Fails if it is not a `backup-driver` for
     /// `holdfast:backup@0.1.0` or imports anything beyond WASI and our interfaces.
     pub fn load(name: &str, bytes: &[u8], grants: Grants, config: Vec<(String, String)>) -> Result<Self, PluginError> {
+        Self::load_cached(name, bytes, grants, config, None)
+    }
+
+    /// [`Self::load`], keeping the compiled code in `cache` (see [`crate::compile_cache`]).
+    pub fn load_cached(
+        name: &str,
+        bytes: &[u8],
+        grants: Grants,
+        config: Vec<(String, String)>,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Self, PluginError> {
         let load_err = |e: wasmtime::Error| PluginError::Load { driver: name.to_owned(), message: format!("{e:#}") };
-        let component = Component::new(engine(), bytes).map_err(load_err)?;
+        let component = crate::compile_cache::compile(bytes, cache).map_err(load_err)?;
         let mut linker: Linker<HostState> = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
         BackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;

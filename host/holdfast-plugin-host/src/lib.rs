@@ -11,6 +11,7 @@
 //! in [`limits`].
 
 mod bindings;
+pub mod compile_cache;
 pub mod driver;
 pub mod engine;
 pub mod grants;

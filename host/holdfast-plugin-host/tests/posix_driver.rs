@@ -237,3 +237,33 @@ fn a_driver_reaches_only_its_granted_directory() {
     assert!(attempts.iter().all(|a| a.ends_with("=blocked")), "{err}");
     assert!(!std::path::Path::new("/tmp/holdfast-escape").exists());
 }
+
+/// A compiled driver is stored once and loaded from the cache after; an entry that
+/// does not load (corrupt) is compiled again and replaced.
+#[test]
+fn compiled_drivers_are_cached() {
+    let store = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("cache");
+    let load = || {
+        let grants = Grants { backup_dir: Some(store.path().to_owned()) };
+        DriverComponent::load_cached("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, vec![], Some(&dir))
+            .unwrap()
+    };
+    load();
+    let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert!(entry.extension().is_some_and(|e| e == "cwasm"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "private");
+    let stored = std::fs::metadata(entry).unwrap().modified().unwrap();
+    let d = load();
+    assert_eq!(std::fs::metadata(entry).unwrap().modified().unwrap(), stored, "loaded, not rewritten");
+    d.setup().unwrap();
+
+    std::fs::write(entry, b"not a compiled component").unwrap();
+    let d = load();
+    d.setup().unwrap();
+    assert!(std::fs::read(entry).unwrap().len() > 1000, "the corrupt entry was replaced");
+}

@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Seconds notifications (GET /events) are kept; 0 keeps them for ever. Default: 30 days.
     #[arg(long, value_name = "SECS", default_value_t = 30 * 24 * 3600)]
     pub event_retention: u64,
+    /// Where compiled drivers are kept between restarts. Default: <data-dir>/cache.
+    #[arg(long, value_name = "DIR")]
+    pub compile_cache: Option<PathBuf>,
     /// Availability zone this backup service reports.
     #[arg(long, default_value = "nova")]
     pub availability_zone: String,
@@ -99,7 +102,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => ("posix".to_owned(), holdfast_plugin_artifacts::POSIX_BYTES.to_vec()),
     };
     let grants = Grants { backup_dir: Some(backup_dir.clone()) };
-    let driver = DriverComponent::load(&name, &bytes, grants, config)?;
+    let cache = args.compile_cache.clone().unwrap_or_else(|| data_dir.join("cache"));
+    let driver = DriverComponent::load_cached(&name, &bytes, grants, config, Some(&cache))?;
 
     let mut manage_roots = Vec::new();
     for r in &args.manage_roots {
