@@ -2,7 +2,7 @@
 //! filesystem shares extents (XFS, Btrfs), else a sparse copy that reads only the
 //! source's data extents and leaves zero blocks as holes.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use holdfast_chunk::digest::is_zero;
 
-use crate::file::{VolumeError, io_err, raw_size};
+use crate::file::{VolumeError, create_new, io_err, raw_size};
 use crate::sys;
 
 /// Copy buffer: big enough to stream, small enough to keep RSS flat.
@@ -37,13 +37,7 @@ pub fn point_in_time_copy(
 ) -> Result<(u64, CopyMethod), VolumeError> {
     let size = raw_size(src)?;
     let from = File::open(src).map_err(io_err(src))?;
-    let to = OpenOptions::new().write(true).create_new(true).open(dst).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            VolumeError::Exists { path: dst.to_owned() }
-        } else {
-            VolumeError::Io { path: dst.to_owned(), source: e }
-        }
-    })?;
+    let to = create_new(dst)?;
     let method = if from.metadata().map_err(io_err(src))?.is_file() && reflink(&from, &to).is_ok() {
         CopyMethod::Reflink
     } else {

@@ -58,15 +58,20 @@ pub(crate) fn raw_size(path: &Path) -> Result<u64, VolumeError> {
     Ok(len)
 }
 
-/// Create a new sparse raw file of `size` bytes (fails if it exists).
-pub fn create_sparse(path: &Path, size: u64) -> Result<(), VolumeError> {
-    let f = OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
+/// Open a file that must not exist yet, for writing.
+pub(crate) fn create_new(path: &Path) -> Result<File, VolumeError> {
+    OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             VolumeError::Exists { path: path.to_owned() }
         } else {
             VolumeError::Io { path: path.to_owned(), source: e }
         }
-    })?;
+    })
+}
+
+/// Create a new sparse raw file of `size` bytes (fails if it exists).
+pub fn create_sparse(path: &Path, size: u64) -> Result<(), VolumeError> {
+    let f = create_new(path)?;
     f.set_len(size).map_err(io_err(path))?;
     f.sync_all().map_err(io_err(path))
 }
