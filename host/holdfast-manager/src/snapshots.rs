@@ -8,13 +8,13 @@
 //! | backup of it | `available` → `backing-up` → `available` | unchanged (Cinder does not look at it) |
 //! | delete | `available`/`error` → `deleting` → row and file gone / `error_deleting` | – |
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use holdfast_types::{Snapshot, SnapshotStatus, Timestamp};
-use holdfast_volume::point_in_time_copy;
+use holdfast_volume::{point_in_time_copy, remove_if_exists};
 use tracing::Instrument;
 
 use crate::progress::Operation;
@@ -80,14 +80,12 @@ impl Manager {
         let started = Instant::now();
         let target = PathBuf::from(&snap.path);
         let running = self.progress.start(&snap.id, Operation::Snapshot, snap.size_bytes);
-        let copy = {
-            let target = target.clone();
-            let done = running.done;
-            let copy = move || point_in_time_copy(&source, &target, |n| done.store(n, Ordering::Relaxed));
-            tokio::task::spawn_blocking(move || copy().map_err(|e| e.to_string()))
-                .await
-                .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")))
-        };
+        let (to_path, done) = (target.clone(), running.done);
+        let copy = tokio::task::spawn_blocking(move || {
+            point_in_time_copy(&source, &to_path, |n| done.store(n, Ordering::Relaxed)).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")));
         self.progress.finish(&snap.id);
         let to = match copy {
             Ok((bytes, method)) => {
@@ -97,7 +95,7 @@ impl Manager {
             }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot copy failed");
-                remove_file(&target);
+                remove_partial(&target);
                 SnapshotStatus::Error
             }
         };
@@ -139,13 +137,9 @@ impl Manager {
 
     /// Remove the copy, then the row (a crash in between is resumed by recovery).
     pub(crate) async fn finish_snapshot_delete(&self, s: &Snapshot) -> Result<(), ManagerError> {
-        match std::fs::remove_file(&s.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                self.db.transition_snapshot(&s.id, &[SnapshotStatus::Deleting], SnapshotStatus::ErrorDeleting).await?;
-                return Err(ManagerError::Internal(format!("removing {}: {e}", s.path)));
-            }
+        if let Err(e) = remove_if_exists(Path::new(&s.path)) {
+            self.db.transition_snapshot(&s.id, &[SnapshotStatus::Deleting], SnapshotStatus::ErrorDeleting).await?;
+            return Err(ManagerError::Internal(format!("removing {}: {e}", s.path)));
         }
         self.db.delete_snapshot(&s.id).await?;
         tracing::info!(snapshot_id = %s.id, "snapshot deleted");
@@ -159,7 +153,7 @@ impl Manager {
             match s.status {
                 SnapshotStatus::Creating => {
                     tracing::warn!(snapshot_id = %s.id, "snapshot copy was cut short by a restart");
-                    remove_file(std::path::Path::new(&s.path));
+                    remove_partial(Path::new(&s.path));
                     self.db.transition_snapshot(&s.id, &[s.status], SnapshotStatus::Error).await?;
                 }
                 SnapshotStatus::BackingUp => {
@@ -177,10 +171,8 @@ impl Manager {
     }
 }
 
-fn remove_file(path: &std::path::Path) {
-    if let Err(e) = std::fs::remove_file(path)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
+fn remove_partial(path: &Path) {
+    if let Err(e) = remove_if_exists(path) {
         tracing::error!(path = %path.display(), error = %e, "could not remove a partial snapshot");
     }
 }

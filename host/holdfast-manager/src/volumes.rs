@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use holdfast_types::{GIB, Timestamp, Volume, VolumeStatus, size_gib};
-use holdfast_volume::{VolumeError, create_sparse, probe_size};
+use holdfast_volume::{VolumeError, create_sparse, probe_size, remove_if_exists};
 
 use crate::{Manager, ManagerError, RequestContext};
 
@@ -209,15 +209,11 @@ impl Manager {
                 v.status
             )));
         }
-        if v.managed_file {
-            match std::fs::remove_file(&v.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    self.db.transition_volume(id, &[VolumeStatus::Deleting], VolumeStatus::Error, None).await?;
-                    return Err(ManagerError::Internal(format!("removing {}: {e}", v.path)));
-                }
-            }
+        if v.managed_file
+            && let Err(e) = remove_if_exists(Path::new(&v.path))
+        {
+            self.db.transition_volume(id, &[VolumeStatus::Deleting], VolumeStatus::Error, None).await?;
+            return Err(ManagerError::Internal(format!("removing {}: {e}", v.path)));
         }
         self.db.delete_volume(id).await?;
         tracing::info!(volume_id = %id, "volume deleted");

@@ -58,6 +58,15 @@ pub(crate) fn raw_size(path: &Path) -> Result<u64, VolumeError> {
     Ok(len)
 }
 
+/// Remove a volume or snapshot file; one already gone is fine (a delete resumed
+/// after a crash finds it so).
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 /// Open a file that must not exist yet, for writing.
 pub(crate) fn create_new(path: &Path) -> Result<File, VolumeError> {
     OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| {

@@ -13,5 +13,5 @@ mod file;
 mod sys;
 
 pub use copy::{CopyMethod, point_in_time_copy};
-pub use file::{VolumeError, VolumeFile, create_sparse, probe_size};
+pub use file::{VolumeError, VolumeFile, create_sparse, probe_size, remove_if_exists};
 pub use holdfast_chunk::{ChunkSink, ChunkSource};
