@@ -54,9 +54,9 @@ pub fn backup_created(client: &Client, id: &str, show_bar: bool) -> Result<Value
 /// Waits for `snapshots/{id}` to become `available`; returns its `GET` reply.
 pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Value> {
     let prefix = format!("Creating snapshot {}", short_id(id));
-    // Cinder's `progress` attribute ("37%") of the copy, as bytes of the snapshot's size.
-    let copied = || {
-        let s = client.get(&["snapshots", id]).ok()?["snapshot"].clone();
+    // Cinder's `progress` attribute ("37%") of the copy, as bytes of the snapshot's size;
+    // read from the same reply the status check fetched (poll checks first).
+    let copied = |s: &Value| {
         let pct: u64 = s["os-extended-snapshot-attributes:progress"].as_str()?.strip_suffix('%')?.parse().ok()?;
         let total = s["holdfast:size_bytes"].as_u64()?;
         (s["status"] == "creating").then(|| Progress {
@@ -66,14 +66,21 @@ pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Val
             percent: Some(pct as f64),
         })
     };
-    poll(prefix, show_bar, copied, || {
-        let reply = client.get(&["snapshots", id])?;
-        match status(&reply["snapshot"], "snapshot")? {
-            "available" => Ok(Step::Done(reply.clone())),
-            "error" => bail!("snapshot {id} failed: the copy could not be made (see the server log)"),
-            other => Ok(Step::Pending(other.to_owned())),
-        }
-    })
+    let last = std::cell::Cell::new(None);
+    poll(
+        prefix,
+        show_bar,
+        || last.take(),
+        || {
+            let reply = client.get(&["snapshots", id])?;
+            last.set(copied(&reply["snapshot"]));
+            match status(&reply["snapshot"], "snapshot")? {
+                "available" => Ok(Step::Done(reply.clone())),
+                "error" => bail!("snapshot {id} failed: the copy could not be made (see the server log)"),
+                other => Ok(Step::Pending(other.to_owned())),
+            }
+        },
+    )
 }
 
 /// Waits until `backups/{id}` answers 404.
