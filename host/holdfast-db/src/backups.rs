@@ -238,6 +238,32 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// A project's live backups counted for its quotas: how many, and their GiB. With
+    /// `before`, only the rows created earlier than that (created_at, id).
+    pub async fn backup_usage(
+        &self,
+        project_id: &str,
+        before: Option<(Timestamp, &str)>,
+    ) -> Result<(i64, i64), DbError> {
+        // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back for the Any driver.
+        let base = "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS gib FROM backups \
+                    WHERE deleted = 0 AND project_id = $1";
+        let row = match before {
+            None => sqlx::query(base).bind(project_id).fetch_one(&self.pool).await?,
+            Some((at, id)) => {
+                let sql = format!("{base} AND (created_at < $2 OR (created_at = $3 AND id < $4))");
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(project_id)
+                    .bind(at.micros())
+                    .bind(at.micros())
+                    .bind(id)
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
+        Ok((row.try_get("n")?, row.try_get("gib")?))
+    }
+
     /// Live incrementals whose parent is `id`: a backup with children cannot be deleted.
     pub async fn count_children(&self, id: &str) -> Result<i64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM backups WHERE parent_id = $1 AND deleted = 0")

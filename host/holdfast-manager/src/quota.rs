@@ -33,8 +33,8 @@ pub struct Usage {
 
 impl Manager {
     pub async fn usage(&self, project_id: &str) -> Result<Usage, ManagerError> {
-        let rows = self.db.list_backups(Some(project_id)).await?;
-        Ok(Usage { backups: rows.len() as i64, backup_gigabytes: rows.iter().map(|b| b.size).sum() })
+        let (backups, backup_gigabytes) = self.db.backup_usage(project_id, None).await?;
+        Ok(Usage { backups, backup_gigabytes })
     }
 
     /// Refuse (413) a new backup of `size_gib` that would go over a quota.
@@ -45,13 +45,8 @@ impl Manager {
 
     /// The second check, with `b`'s row inserted: usage of the rows created before it.
     pub(crate) async fn confirm_quota(&self, b: &Backup) -> Result<(), ManagerError> {
-        let rows = self.db.list_backups(Some(&b.project_id)).await?;
-        let earlier = rows.iter().filter(|r| r.id != b.id && (r.created_at, &r.id) < (b.created_at, &b.id));
-        let used = earlier.fold(Usage { backups: 0, backup_gigabytes: 0 }, |u, r| Usage {
-            backups: u.backups + 1,
-            backup_gigabytes: u.backup_gigabytes + r.size,
-        });
-        self.within_quota(used, b.size)
+        let (backups, backup_gigabytes) = self.db.backup_usage(&b.project_id, Some((b.created_at, &b.id))).await?;
+        self.within_quota(Usage { backups, backup_gigabytes }, b.size)
     }
 
     fn within_quota(&self, used: Usage, size_gib: i64) -> Result<(), ManagerError> {

@@ -13,6 +13,29 @@ pub async fn suite(db: &Db) {
     counts_live_children(db).await;
     finds_backups_in_status(db).await;
     unparseable_rows_are_corrupt(db).await;
+    usage_counts_live_rows_and_their_size(db).await;
+}
+
+async fn usage_counts_live_rows_and_their_size(db: &Db) {
+    assert_eq!(db.backup_usage("bp-usage", None).await.unwrap(), (0, 0));
+    for (id, created, size) in [("bk-u1", 100, 3), ("bk-u2", 200, 5), ("bk-u3", 200, 7), ("bk-u4", 300, 11)] {
+        let mut b = full_backup(id, "bp-usage", created);
+        b.size = size;
+        db.insert_backup(&b).await.unwrap();
+    }
+    let mut other = full_backup("bk-u5", "bp-other-usage", 50);
+    other.size = 100;
+    db.insert_backup(&other).await.unwrap();
+    db.soft_delete_backup("bk-u4").await.unwrap();
+    assert_eq!(
+        db.backup_usage("bp-usage", None).await.unwrap(),
+        (3, 15),
+        "deleted and other projects' rows don't count"
+    );
+    let before = |at, id| db.backup_usage("bp-usage", Some((Timestamp(at), id)));
+    assert_eq!(before(200, "bk-u3").await.unwrap(), (2, 8), "earlier time, then same time and smaller id");
+    assert_eq!(before(200, "bk-u2").await.unwrap(), (1, 3));
+    assert_eq!(before(100, "bk-u1").await.unwrap(), (0, 0));
 }
 
 pub fn ids(backups: Vec<Backup>) -> Vec<String> {
