@@ -113,20 +113,7 @@ impl Manager {
             Some(s) => Hold::Snapshot(s.id.clone()),
             None => Hold::Volume { id: vol.id.clone(), from },
         };
-        let locked = match &hold {
-            Hold::Snapshot(id) => {
-                self.db.transition_snapshot(id, &[SnapshotStatus::Available], SnapshotStatus::BackingUp).await?
-            }
-            Hold::Volume { id, from } => {
-                self.db.transition_volume(id, &[*from], VolumeStatus::BackingUp, Some(from.as_str())).await?
-            }
-        };
-        if !locked {
-            return Err(match &snapshot {
-                Some(s) => wrong_snapshot_status(self.get_snapshot(ctx, &s.id).await?.status),
-                None => wrong_volume_status(self.get_volume(ctx, &vol.id).await?.status),
-            });
-        }
+        self.acquire(ctx, &hold).await?;
         let now = Timestamp::now();
         let backup = Backup {
             id: uuid::Uuid::new_v4().to_string(),
@@ -296,6 +283,26 @@ impl Manager {
         }
         self.progress.finish(&backup.id);
         self.after_operation(&backup.id).await;
+    }
+
+    /// Move what the backup will hold to `backing-up` (compare-and-set); if it changed
+    /// since it was checked, a 400 naming its status now.
+    async fn acquire(&self, ctx: &RequestContext, hold: &Hold) -> Result<(), ManagerError> {
+        let locked = match hold {
+            Hold::Snapshot(id) => {
+                self.db.transition_snapshot(id, &[SnapshotStatus::Available], SnapshotStatus::BackingUp).await?
+            }
+            Hold::Volume { id, from } => {
+                self.db.transition_volume(id, &[*from], VolumeStatus::BackingUp, Some(from.as_str())).await?
+            }
+        };
+        if locked {
+            return Ok(());
+        }
+        Err(match hold {
+            Hold::Snapshot(id) => wrong_snapshot_status(self.get_snapshot(ctx, id).await?.status),
+            Hold::Volume { id, .. } => wrong_volume_status(self.get_volume(ctx, id).await?.status),
+        })
     }
 
     /// Return what the backup held from `backing-up`: the volume to the status it had
