@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Database, MIB, Server};
+use crate::support::{ADMIN_TOKEN, Database, MIB, Server};
 
 #[test]
 fn cinder_shapes_and_errors() {
@@ -52,7 +52,12 @@ fn cinder_shapes_and_errors() {
     assert!(r.headers().contains_key("x-openstack-request-id"));
 
     // Malformed JSON, a wrong project id shape, unknown action.
-    let r = reqwest::blocking::Client::new().post(format!("{}/v3/backups", s.url)).body("{nope").send().unwrap();
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/v3/backups", s.url))
+        .header("X-Auth-Token", ADMIN_TOKEN)
+        .body("{nope")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(s.request("GET", &format!("{}/v3/demo/backups", s.url), None).0, 404);
     // A volume being backed up cannot be backed up again or deleted; a delete of

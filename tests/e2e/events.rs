@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 
 use serde_json::Value;
 
-use crate::support::{MIB, PROJECT, Server, databases, files_under, single, until};
+use crate::support::{ADMIN_TOKEN, MIB, PROJECT, Server, databases, files_under, single, until};
 
 fn types(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["event_type"].as_str().unwrap()).collect()
@@ -84,6 +84,7 @@ fn events_are_recorded_listed_and_streamed() {
         let stream = http
             .get(format!("{}/v3/{PROJECT}/events/stream?backup_id={id}", s.url))
             .header("Last-Event-ID", all[all.len() - 3]["id"].as_str().unwrap())
+            .header("X-Auth-Token", ADMIN_TOKEN)
             .send()
             .unwrap();
         assert_eq!(stream.headers()["content-type"], "text/event-stream");

@@ -6,6 +6,8 @@ mod support;
 
 mod admin;
 mod api;
+mod auth;
+mod clients;
 mod crash;
 mod events;
 mod incremental;

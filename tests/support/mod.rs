@@ -14,6 +14,11 @@ use sha2::{Digest, Sha256};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_holdfast");
 pub const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+pub const OTHER_PROJECT: &str = "fedcba9876543210fedcba9876543210";
+pub const ADMIN_TOKEN: &str = "admin-token-of-the-tests";
+pub const MEMBER_TOKEN: &str = "member-token-of-the-tests";
+pub const READER_TOKEN: &str = "reader-token-of-the-tests";
+pub const OTHER_TOKEN: &str = "member-token-of-another-project";
 pub const MIB: usize = 1 << 20;
 
 /// Which database a server runs on.
@@ -70,8 +75,21 @@ impl Server {
     }
 
     fn spawn(dir: tempfile::TempDir, db: Database, scratch: Option<String>, extra: &[&str]) -> Server {
+        // Token auth, as deployed by default: an admin, a member and a reader of PROJECT,
+        // and a member of OTHER_PROJECT.
+        let tokens = dir.path().join("tokens");
+        std::fs::write(
+            &tokens,
+            format!(
+                "{ADMIN_TOKEN} tester {PROJECT} admin\n{MEMBER_TOKEN} mia {PROJECT} member\n\
+                 {READER_TOKEN} rita {PROJECT} reader\n{OTHER_TOKEN} otto {OTHER_PROJECT} member\n"
+            ),
+        )
+        .unwrap();
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
+            .arg("--token-file")
+            .arg(&tokens)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--listen", "127.0.0.1:0", "--manage-root"])
@@ -146,11 +164,19 @@ impl Server {
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.request_as(ADMIN_TOKEN, method, path, body)
+    }
+
+    /// A request with another token (paths under PROJECT unless a full URL is given).
+    pub fn request_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let url = if path.starts_with("http") { path.to_owned() } else { self.api(path) };
         let mut req = self
             .http
             .request(method.parse().unwrap(), url)
-            .header("X-Auth-Token", format!("tester:{PROJECT}"))
+            .header("X-Auth-Token", token)
+            // Holdfast's extra keys (host paths for admins); Cinder's exact views are
+            // checked in tests that leave this out.
+            .header("X-Holdfast-Extensions", "true")
             .header("OpenStack-API-Version", "volume 3.64");
         if let Some(b) = body {
             req = req.json(&b);
@@ -161,6 +187,18 @@ impl Server {
         let value =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
+    }
+
+    /// A GET as a stock Cinder client makes it: admin token, no Holdfast extensions.
+    pub fn get_cinder(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.api(path))
+            .header("X-Auth-Token", ADMIN_TOKEN)
+            .header("OpenStack-API-Version", "volume 3.64")
+            .send()
+            .expect("request to holdfast");
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
@@ -177,6 +215,7 @@ impl Server {
             .args(args)
             .env("HOLDFAST_URL", &self.url)
             .env("HOLDFAST_PROJECT", PROJECT)
+            .env("HOLDFAST_TOKEN", ADMIN_TOKEN)
             .output()
             .expect("running the holdfast CLI")
     }
@@ -187,6 +226,7 @@ impl Server {
             .args(args)
             .env("HOLDFAST_URL", &self.url)
             .env("HOLDFAST_PROJECT", PROJECT)
+            .env("HOLDFAST_TOKEN", ADMIN_TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use holdfast_manager::{CreateBackup, Manager, RestoreRequest};
+use holdfast_manager::{CreateBackup, Manager, RestoreRequest, UpdateBackup};
 use holdfast_types::Backup;
 use hyper::StatusCode;
 use serde_json::{Value, json};
@@ -16,11 +16,6 @@ use crate::{Call, HttpResponse};
 const MAX_LIMIT: usize = 1000;
 
 pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
-    if let Some(v) = call.query("all_tenants")
-        && !["0", "1", "true", "false", "True", "False", "TRUE", "FALSE"].contains(&v)
-    {
-        return Err(ApiError::bad_request(format!("all_tenants must be a boolean, got '{v}'.")));
-    }
     let limit = match call.query("limit") {
         None => MAX_LIMIT,
         Some(l) => match l.parse::<i64>() {
@@ -29,7 +24,7 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
             Err(_) => return Err(ApiError::bad_request("limit param must be an integer")),
         },
     };
-    let mut all: Vec<Backup> = m.list_backups(&call.ctx).await?;
+    let mut all: Vec<Backup> = m.list_backups(&call.ctx, all_tenants(call)?).await?;
     for (key, field) in [("name", 0), ("status", 1), ("volume_id", 2)] {
         if let Some(want) = call.query(key) {
             all.retain(|b| match field {
@@ -48,10 +43,10 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
         all.drain(..=pos);
     }
     all.truncate(limit);
-    let items: Vec<Value> = all
-        .iter()
-        .map(|b| if detail { views::backup_detail(call, b) } else { views::backup_summary(call, b) })
-        .collect();
+    let mut items: Vec<Value> = Vec::with_capacity(all.len());
+    for b in &all {
+        items.push(if detail { detail_view(m, call, b).await? } else { views::backup_summary(call, b) });
+    }
     let mut out = json!({"backups": items});
     if call.version.at_least(3, 45)
         && call.query("with_count").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
@@ -81,13 +76,6 @@ pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, A
         allowed.push("availability_zone");
     }
     body::only_keys(&b, "backup", &allowed)?;
-    if let Some(md) = b.get("metadata")
-        && !(md.is_null() || md.as_object().is_some_and(|o| o.is_empty()))
-    {
-        return Err(ApiError::bad_request(
-            "Invalid input received: backup metadata is not supported by this Holdfast release",
-        ));
-    }
     if let Some(az) = body::opt_string(&b, "availability_zone", 255)?
         && az != m.config().availability_zone
     {
@@ -103,14 +91,53 @@ pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, A
         incremental: body::opt_bool(&b, "incremental")?,
         force: body::opt_bool(&b, "force")?,
         snapshot_id: body::opt_uuid(&b, "snapshot_id")?,
+        metadata: body::metadata(b.get("metadata"), true)?.unwrap_or_default(),
     };
     let backup = m.create_backup(&call.ctx, req).await?;
     Ok(json_response(StatusCode::ACCEPTED, &json!({"backup": views::backup_summary(call, &backup)})))
 }
 
+/// Cinder's `all_tenants`: a boolean string; honoured for admins only (others'
+/// clients send it too and it is ignored, as in Cinder).
+pub fn all_tenants(call: &Call<'_>) -> Result<bool, ApiError> {
+    match call.query("all_tenants") {
+        None => Ok(false),
+        Some(v) => match body::bool_string(v) {
+            Some(b) => Ok(b && call.ctx.is_admin),
+            None => Err(ApiError::bad_request(format!("all_tenants must be a boolean, got '{v}'."))),
+        },
+    }
+}
+
+async fn detail_view(m: &Manager, call: &Call<'_>, b: &Backup) -> Result<Value, ApiError> {
+    let meta = if call.version.at_least(3, 43) { Some(m.backup_metadata(b).await?) } else { None };
+    Ok(views::backup_detail(call, b, meta.as_ref()))
+}
+
 pub async fn show(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
     let b = m.get_backup(&call.ctx, id).await?;
-    Ok(json_response(StatusCode::OK, &json!({"backup": views::backup_detail(call, &b)})))
+    Ok(json_response(StatusCode::OK, &json!({"backup": detail_view(m, call, &b).await?})))
+}
+
+/// `PUT /backups/{id}` (≥ 3.9): name, description; metadata ≥ 3.43 (replaces the set).
+pub async fn update(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    if !call.version.at_least(3, 9) {
+        return Err(ApiError::not_found("The resource could not be found."));
+    }
+    let v = body::parse(call.body)?;
+    let b = body::envelope(&v, "backup", false)?.cloned().unwrap_or_default();
+    let mut allowed = vec!["name", "description"];
+    if call.version.at_least(3, 43) {
+        allowed.push("metadata");
+    }
+    body::only_keys(&b, "backup", &allowed)?;
+    let req = UpdateBackup {
+        name: b.contains_key("name").then(|| body::opt_string(&b, "name", 255)).transpose()?,
+        description: b.contains_key("description").then(|| body::opt_string(&b, "description", 255)).transpose()?,
+        metadata: body::metadata(b.get("metadata"), false)?,
+    };
+    let backup = m.update_backup(&call.ctx, id, req).await?;
+    Ok(json_response(StatusCode::OK, &json!({"backup": views::backup_summary(call, &backup)})))
 }
 
 pub async fn delete(m: &Arc<Manager>, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {

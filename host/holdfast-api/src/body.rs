@@ -1,6 +1,8 @@
 //! Request bodies, checked the way Cinder's JSON schemas check them
 //! (`additionalProperties: false`, length limits, boolean strings).
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -54,15 +56,54 @@ pub fn opt_string(m: &Map<String, Value>, key: &str, max: usize) -> Result<Optio
 const TRUE: &[&str] = &["True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "y", "t"];
 const FALSE: &[&str] = &["False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no", "n", "f"];
 
+/// One of Cinder's boolean strings (`True`, `yes`, `0`, …), else `None`.
+pub fn bool_string(s: &str) -> Option<bool> {
+    if TRUE.contains(&s) {
+        Some(true)
+    } else if FALSE.contains(&s) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Cinder's boolean: JSON true/false or one of its boolean strings.
 pub fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<bool, ApiError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::String(s)) if TRUE.contains(&s.as_str()) => Ok(true),
-        Some(Value::String(s)) if FALSE.contains(&s.as_str()) => Ok(false),
+        Some(v @ Value::String(s)) => bool_string(s).ok_or_else(|| invalid(key, v, &format!("{v} is not a boolean"))),
         Some(v) => Err(invalid(key, v, &format!("{v} is not a boolean"))),
     }
+}
+
+/// Cinder's `metadata`: an object whose keys match `^[a-zA-Z0-9-_:. /]{1,255}$` and
+/// whose values are strings of at most 255 characters. Absent → `None`; `null` →
+/// `None` where the schema allows it (create), a 400 where it does not (update).
+pub fn metadata(v: Option<&Value>, null_ok: bool) -> Result<Option<BTreeMap<String, String>>, ApiError> {
+    let v = match v {
+        None => return Ok(None),
+        Some(Value::Null) if null_ok => return Ok(None),
+        Some(v) => v,
+    };
+    let Some(obj) = v.as_object() else {
+        return Err(invalid("metadata", v, &format!("{v} is not of type 'object'")));
+    };
+    let key_ok = |k: &str| {
+        (1..=255).contains(&k.chars().count()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:. /".contains(&b))
+    };
+    obj.iter()
+        .map(|(k, val)| match val.as_str() {
+            Some(s) if key_ok(k) && s.chars().count() <= 255 => Ok((k.clone(), s.to_owned())),
+            Some(_) if !key_ok(k) => Err(invalid(
+                "metadata",
+                v,
+                &format!("'{k}' does not match any of the regexes: '^[a-zA-Z0-9-_:. /]{{1,255}}$'"),
+            )),
+            _ => Err(invalid("metadata", v, &format!("{val} is not a string of at most 255 characters"))),
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// "UUID-like": 32 hex digits, hyphens optional. Returned in canonical form.

@@ -10,11 +10,13 @@
 //! without a socket. Internals are logged, never sent: a 500 says only that the
 //! server failed.
 
+pub mod auth;
 mod backups;
 mod body;
 pub mod error;
 mod events;
 pub mod microversion;
+pub mod policy;
 pub mod router;
 pub mod server;
 mod services;
@@ -26,7 +28,7 @@ mod volumes;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use holdfast_manager::{Manager, RequestContext};
+use holdfast_manager::{Manager, ManagerConfig, RequestContext};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 use tracing::Instrument;
 
@@ -34,9 +36,12 @@ pub use error::ApiError;
 pub use microversion::{MAX_VERSION, MIN_VERSION, Version};
 pub use server::serve;
 
-/// Project used when a request names none (URL without project, no token).
+/// Project of the host's admin token, and of noauth requests that name none
+/// (the hex spelling of "holdfast": Cinder project ids are hex).
 pub const DEFAULT_PROJECT: &str = "686f6c6466617374";
 const DEFAULT_USER: &str = "holdfast";
+
+pub use auth::{Auth, Identity, Roles};
 
 /// Bodies are boxed: JSON replies are one buffer, the event stream is open-ended.
 pub type HttpResponse = Response<http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>>;
@@ -44,6 +49,8 @@ pub type HttpResponse = Response<http_body_util::combinators::BoxBody<Bytes, std
 /// Everything a handler needs to answer one request.
 pub struct Call<'a> {
     pub ctx: RequestContext,
+    pub roles: Roles,
+    pub config: &'a ManagerConfig,
     pub version: Version,
     /// `http://host:port` as the client addressed us (for links).
     pub base_url: String,
@@ -81,18 +88,24 @@ impl Call<'_> {
     pub fn query(&self, key: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
+
+    /// Host paths and other operator details: admins who asked for extensions.
+    pub fn operator_view(&self) -> bool {
+        self.roles.admin && self.extensions()
+    }
 }
 
 pub struct Api {
     pub manager: Arc<Manager>,
+    auth: Auth,
     /// Set when the server stops accepting: open event streams end, so shutdown does
     /// not wait on clients that would never hang up.
     closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Api {
-    pub fn new(manager: Arc<Manager>) -> Arc<Api> {
-        Arc::new(Api { manager, closing: tokio::sync::watch::channel(false).0 })
+    pub fn new(manager: Arc<Manager>, auth: Auth) -> Arc<Api> {
+        Arc::new(Api { manager, auth, closing: tokio::sync::watch::channel(false).0 })
     }
 
     fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
@@ -113,7 +126,7 @@ impl Api {
         body: &[u8],
     ) -> HttpResponse {
         let request_id = format!("req-{}", uuid::Uuid::new_v4());
-        let span = tracing::info_span!("http", %method, path = %path_and_query, request_id = %request_id);
+        let span = tracing::info_span!("http", %method, path = %path_and_query, request_id = %request_id, user = tracing::field::Empty);
         // `instrument`, not `span.enter()`: an entered guard held across `.await` leaves
         // the span on whichever thread the task last ran on, and tracing's registry then
         // panics cloning it once closed (seen as dropped connections under load).
@@ -151,17 +164,32 @@ impl Api {
         let route = router::route(method, path)?;
         let host = headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8776");
         let base_url = format!("http://{host}");
-        let (token_user, token_project) = auth_token(headers);
         let project_in_url = route.project.is_some();
-        let project_id = route.project.clone().or(token_project).unwrap_or_else(|| DEFAULT_PROJECT.to_owned());
-        let user_id = headers
-            .get("x-user-id")
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or(token_user)
-            .unwrap_or_else(|| DEFAULT_USER.to_owned());
+        let identity = if policy::rule(&route.endpoint, body).1 == policy::Need::Nothing {
+            // Version documents: clients discover before they have a token.
+            Identity { user_id: String::new(), project_id: DEFAULT_PROJECT.into(), roles: Roles::default() }
+        } else {
+            let id = self.auth.identify(headers, route.project.as_deref()).await?;
+            if let Some(p) = &route.project
+                && *p != id.project_id
+            {
+                return Err(ApiError::bad_request(format!(
+                    "Malformed request URL: URL's project_id '{p}' doesn't match Context's project_id '{}'",
+                    id.project_id
+                )));
+            }
+            policy::authorize(&route.endpoint, body, id.roles)?;
+            id
+        };
+        tracing::Span::current().record("user", &identity.user_id);
         let call = Call {
-            ctx: RequestContext { project_id, user_id },
+            ctx: RequestContext {
+                project_id: identity.project_id,
+                user_id: identity.user_id,
+                is_admin: identity.roles.admin,
+            },
+            roles: identity.roles,
+            config: self.manager.config(),
             version,
             base_url,
             project_in_url,
@@ -170,15 +198,6 @@ impl Api {
             body,
         };
         router::handle(self, route.endpoint, &call).await
-    }
-}
-
-/// Noauth tokens are `user:project` (cinderclient and OSC admin_token send them).
-fn auth_token(headers: &HeaderMap) -> (Option<String>, Option<String>) {
-    let token = headers.get("x-auth-token").and_then(|h| h.to_str().ok()).unwrap_or("");
-    match token.split_once(':') {
-        Some((u, p)) if !u.is_empty() && router::is_project_id(p) => (Some(u.to_owned()), Some(p.to_owned())),
-        _ => (None, None),
     }
 }
 

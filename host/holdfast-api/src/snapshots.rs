@@ -12,7 +12,7 @@ use crate::views;
 use crate::{Call, HttpResponse};
 
 pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
-    let mut snaps = m.list_snapshots(&call.ctx).await?;
+    let mut snaps = m.list_snapshots(&call.ctx, crate::backups::all_tenants(call)?).await?;
     if let Some(vol) = call.query("volume_id") {
         snaps.retain(|s| s.volume_id == vol);
     }
@@ -52,7 +52,7 @@ pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, A
         force: body::opt_bool(&b, "force")?,
     };
     let s = m.create_snapshot(&call.ctx, req).await?;
-    Ok(json_response(StatusCode::ACCEPTED, &json!({"snapshot": views::snapshot(call, &s, true, Some(0))})))
+    Ok(json_response(StatusCode::ACCEPTED, &json!({"snapshot": views::snapshot(call, &s, false, None)})))
 }
 
 pub async fn show(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {

@@ -2,6 +2,8 @@
 
 use holdfast_manager::RestoreView;
 use holdfast_types::{Backup, Snapshot, Timestamp, Volume};
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use crate::Call;
@@ -22,7 +24,8 @@ pub fn backup_summary(call: &Call<'_>, b: &Backup) -> Value {
     json!({"id": b.id, "name": b.display_name, "links": links(call, "backups", &b.id)})
 }
 
-pub fn backup_detail(call: &Call<'_>, b: &Backup) -> Value {
+/// Cinder's detail view for the request's microversion; `metadata` is given from 3.43.
+pub fn backup_detail(call: &Call<'_>, b: &Backup, metadata: Option<&BTreeMap<String, String>>) -> Value {
     let mut v = json!({
         "id": b.id,
         "status": b.status.as_str(),
@@ -42,8 +45,15 @@ pub fn backup_detail(call: &Call<'_>, b: &Backup) -> Value {
         "snapshot_id": b.snapshot_id,
         "data_timestamp": time(b.data_timestamp),
     });
-    if call.version.at_least(3, 43) {
-        v["metadata"] = json!({});
+    if let Some(meta) = metadata {
+        v["metadata"] = json!(meta);
+    }
+    // `backup:backup_project_attribute`: admins only.
+    if call.roles.admin && call.version.at_least(3, 18) {
+        v["os-backup-project-attr:project_id"] = json!(b.project_id);
+    }
+    if call.roles.admin && call.version.at_least(3, 56) {
+        v["user_id"] = json!(b.user_id);
     }
     // Stored but not in Cinder's view (tempest forbids extra keys): only for clients
     // that ask, such as Holdfast's own CLI.
@@ -58,51 +68,78 @@ pub fn restore(r: &RestoreView) -> Value {
     json!({"restore": {"backup_id": r.backup_id, "volume_id": r.volume_id, "volume_name": r.volume_name}})
 }
 
-pub fn volume(call: &Call<'_>, v: &Volume, metadata: &std::collections::BTreeMap<String, String>) -> Value {
-    json!({
+/// Cinder's volume detail view: admin-only attributes for admins, keys added by later
+/// microversions from those on, host paths only for admins asking for extensions.
+pub fn volume(call: &Call<'_>, v: &Volume, metadata: &BTreeMap<String, String>) -> Value {
+    let mut out = json!({
         "id": v.id,
-        "name": v.name,
-        "description": v.description,
         "status": v.status.as_str(),
         "size": v.size,
-        "availability_zone": "nova",
+        "availability_zone": call.config.availability_zone,
         "created_at": v.created_at.api(),
         "updated_at": time(v.updated_at),
-        "bootable": "false",
-        "encrypted": false,
-        "multiattach": false,
         "attachments": [],
+        "name": v.name,
+        "description": v.description,
         "volume_type": null,
         "snapshot_id": null,
         "source_volid": null,
-        "consistencygroup_id": null,
-        "replication_status": null,
-        "migration_status": null,
         "metadata": metadata,
-        "user_id": v.user_id,
-        "os-vol-tenant-attr:tenant_id": v.project_id,
         "links": links(call, "volumes", &v.id),
-        "holdfast:path": v.path,
-        "holdfast:size_bytes": v.size_bytes,
-        "holdfast:managed_file": v.managed_file,
-    })
+        "user_id": v.user_id,
+        "bootable": "false",
+        "encrypted": false,
+        "replication_status": null,
+        "consistencygroup_id": null,
+        "multiattach": false,
+    });
+    if call.version.at_least(3, 13) {
+        out["group_id"] = Value::Null;
+    }
+    if call.version.at_least(3, 48) {
+        out["shared_targets"] = json!(false);
+    }
+    if call.version.at_least(3, 65) {
+        out["consumes_quota"] = json!(true);
+    }
+    if call.roles.admin {
+        out["os-vol-tenant-attr:tenant_id"] = json!(v.project_id);
+        out["os-vol-host-attr:host"] = json!(call.config.host);
+        out["os-vol-mig-status-attr:migstat"] = Value::Null;
+        out["os-vol-mig-status-attr:name_id"] = Value::Null;
+        out["migration_status"] = Value::Null;
+    }
+    if call.operator_view() {
+        out["holdfast:path"] = json!(v.path);
+        out["holdfast:size_bytes"] = json!(v.size_bytes);
+        out["holdfast:managed_file"] = json!(v.managed_file);
+    }
+    out
 }
 
-/// Cinder's snapshot view; the summary omits the extended attributes. `copied` is the
-/// percent of a copy in progress (Cinder's `progress` attribute).
+/// Cinder's snapshot view (no links). Show and detail lists add the extended
+/// attributes (`detail`); `copied` is the percent of a copy in progress.
 pub fn snapshot(call: &Call<'_>, s: &Snapshot, detail: bool, copied: Option<u64>) -> Value {
     let mut v = json!({
         "id": s.id,
+        "created_at": s.created_at.api(),
+        "updated_at": time(s.updated_at),
         "name": s.name,
         "description": s.description,
         "volume_id": s.volume_id,
         "status": s.status.as_str(),
         "size": s.size,
-        "created_at": s.created_at.api(),
-        "updated_at": time(s.updated_at),
         "metadata": {},
-        "links": links(call, "snapshots", &s.id),
     });
+    if call.version.at_least(3, 14) {
+        v["group_snapshot_id"] = Value::Null;
+    }
+    if call.version.at_least(3, 41) {
+        v["user_id"] = json!(s.user_id);
+    }
+    if call.version.at_least(3, 65) {
+        v["consumes_quota"] = json!(true);
+    }
     if detail {
         let progress = match s.status {
             holdfast_types::SnapshotStatus::Creating => format!("{}%", copied.unwrap_or(0)),
@@ -110,7 +147,8 @@ pub fn snapshot(call: &Call<'_>, s: &Snapshot, detail: bool, copied: Option<u64>
         };
         v["os-extended-snapshot-attributes:project_id"] = json!(s.project_id);
         v["os-extended-snapshot-attributes:progress"] = json!(progress);
-        v["user_id"] = json!(s.user_id);
+    }
+    if call.extensions() {
         v["holdfast:size_bytes"] = json!(s.size_bytes);
     }
     v

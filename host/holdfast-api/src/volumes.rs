@@ -1,8 +1,6 @@
 //! `/volumes` and `/os-volume-manage` handlers: the volume calls the CLIs need.
 
-use std::collections::BTreeMap;
-
-use holdfast_manager::{CreateVolume, Manager, RegisterVolume};
+use holdfast_manager::{CreateVolume, Manager, RegisterVolume, UpdateVolume};
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
@@ -12,7 +10,7 @@ use crate::views;
 use crate::{Call, HttpResponse};
 
 pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
-    let mut vols = m.list_volumes(&call.ctx).await?;
+    let mut vols = m.list_volumes(&call.ctx, crate::backups::all_tenants(call)?).await?;
     if let Some(name) = call.query("name") {
         vols.retain(|v| v.name.as_deref() == Some(name));
     }
@@ -27,30 +25,105 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
     Ok(json_response(StatusCode::OK, &json!({"volumes": items})))
 }
 
+/// Keys of Cinder's volume-create schema. The stock clients send most of them, as
+/// `null` when unused; the ones naming a source Holdfast cannot create from must be null.
+const CREATE_KEYS: &[&str] = &[
+    "size",
+    "name",
+    "description",
+    "display_name",
+    "display_description",
+    "availability_zone",
+    "volume_type",
+    "metadata",
+    "snapshot_id",
+    "source_volid",
+    "consistencygroup_id",
+    "image_id",
+    "imageRef",
+    "group_id",
+    "backup_id",
+    "multiattach",
+];
+
 pub async fn create(m: &Manager, call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let v = body::parse(call.body)?;
     let b = body::envelope(&v, "volume", false)?.cloned().unwrap_or_default();
-    body::only_keys(&b, "volume", &["size", "name", "description", "availability_zone", "volume_type", "metadata"])?;
-    if b.get("volume_type").is_some_and(|x| !x.is_null()) {
-        return Err(ApiError::bad_request("Invalid input received: volume types are not supported by Holdfast"));
+    body::only_keys(&b, "volume", CREATE_KEYS)?;
+    for (key, what) in [
+        ("snapshot_id", "from a snapshot"),
+        ("source_volid", "from another volume"),
+        ("consistencygroup_id", "in a consistency group"),
+        ("group_id", "in a group"),
+        ("image_id", "from an image"),
+        ("imageRef", "from an image"),
+        ("backup_id", "from a backup (restore the backup instead: POST /backups/{id}/restore)"),
+        ("volume_type", "with a volume type"),
+    ] {
+        if b.get(key).is_some_and(|x| !x.is_null()) {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Holdfast does not create volumes {what} ('{key}' must be null)"
+            )));
+        }
     }
+    if body::opt_bool(&b, "multiattach")? {
+        return Err(ApiError::bad_request("Invalid input received: multiattach volumes are not supported"));
+    }
+    check_availability_zone(m, body::opt_string(&b, "availability_zone", 255)?)?;
     let size = match b.get("size") {
         Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     }
     .ok_or_else(|| {
         ApiError::bad_request("Invalid input for field/attribute size. 'size' must be a whole number of GiB")
     })?;
+    let name = body::opt_string(&b, "name", 255)?.or(body::opt_string(&b, "display_name", 255)?);
+    let description = body::opt_string(&b, "description", 255)?.or(body::opt_string(&b, "display_description", 255)?);
     let req = CreateVolume {
         size_gib: size,
-        name: body::opt_string(&b, "name", 255)?,
-        description: body::opt_string(&b, "description", 255)?,
-        metadata: metadata_map(b.get("metadata"))?,
+        name,
+        description,
+        metadata: body::metadata(b.get("metadata"), true)?.unwrap_or_default(),
     };
     let meta = req.metadata.clone();
     let vol = m.create_volume(&call.ctx, req).await?;
     Ok(json_response(StatusCode::ACCEPTED, &json!({"volume": views::volume(call, &vol, &meta)})))
+}
+
+/// Only this service's zone exists: another is a 400 before anything changes.
+pub fn check_availability_zone(m: &Manager, az: Option<String>) -> Result<(), ApiError> {
+    match az {
+        Some(az) if az != m.config().availability_zone => Err(ApiError::bad_request(format!(
+            "Invalid input received: Availability zone '{az}' is invalid (this service is in '{}')",
+            m.config().availability_zone
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `PUT /volumes/{id}`: name, description (or their v1 names), metadata.
+pub async fn update(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
+    let v = body::parse(call.body)?;
+    let b = body::envelope(&v, "volume", false)?.cloned().unwrap_or_default();
+    body::only_keys(&b, "volume", &["name", "description", "display_name", "display_description", "metadata"])?;
+    let field = |new: &str, old: &str| -> Result<Option<Option<String>>, ApiError> {
+        if b.contains_key(new) {
+            Ok(Some(body::opt_string(&b, new, 255)?))
+        } else if b.contains_key(old) {
+            Ok(Some(body::opt_string(&b, old, 255)?))
+        } else {
+            Ok(None)
+        }
+    };
+    let req = UpdateVolume {
+        name: field("name", "display_name")?,
+        description: field("description", "display_description")?,
+        metadata: body::metadata(b.get("metadata"), false)?,
+    };
+    let vol = m.update_volume(&call.ctx, id, req).await?;
+    let meta = m.metadata_of(&vol).await?;
+    Ok(json_response(StatusCode::OK, &json!({"volume": views::volume(call, &vol, &meta)})))
 }
 
 /// Cinder's manage-existing: `{"volume": {"ref": {"source-name": PATH}, "name": …}}`.
@@ -85,25 +158,6 @@ pub async fn delete(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpRespon
     Ok(accepted_empty())
 }
 
-/// Cinder's metadata rules: an object of string values, keys 1–255 characters.
-fn metadata_map(v: Option<&Value>) -> Result<BTreeMap<String, String>, ApiError> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(BTreeMap::new()) };
-    let bad = || {
-        ApiError::bad_request(format!(
-            "Invalid input for field/attribute metadata. Value: {v}. Keys must be 1-255 characters and values strings of at most 255"
-        ))
-    };
-    let obj = v.as_object().ok_or_else(bad)?;
-    obj.iter()
-        .map(|(k, v)| match v.as_str() {
-            Some(s) if !k.is_empty() && k.chars().count() <= 255 && s.chars().count() <= 255 => {
-                Ok((k.clone(), s.to_owned()))
-            }
-            _ => Err(bad()),
-        })
-        .collect()
-}
-
 /// `GET/POST/PUT /volumes/{id}/metadata`: POST merges keys, PUT replaces them all.
 pub async fn metadata(m: &Manager, call: &Call<'_>, id: &str, write: Option<bool>) -> Result<HttpResponse, ApiError> {
     let all = match write {
@@ -113,19 +167,37 @@ pub async fn metadata(m: &Manager, call: &Call<'_>, id: &str, write: Option<bool
             let Some(given) = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get("metadata")) else {
                 return Err(ApiError::bad_request("Malformed request body: expected {\"metadata\": {...}}"));
             };
-            let meta = metadata_map(Some(given))?;
+            let meta = body::metadata(Some(given), false)?.unwrap_or_default();
             m.set_volume_metadata(&call.ctx, id, meta, replace).await?
         }
     };
     Ok(json_response(StatusCode::OK, &json!({"metadata": all})))
 }
 
-/// `POST /volumes/{id}/action` with `os-attach` or `os-detach` (their arguments are
-/// the hypervisor's business; Holdfast records only the status).
+/// `POST /volumes/{id}/action`: `os-extend` (`{"new_size": N}`), `os-attach` or
+/// `os-detach` (their arguments are the hypervisor's business; Holdfast records only
+/// the status).
 pub async fn action(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
     let v = body::parse(call.body)?;
-    let action = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.keys().next().cloned()).unwrap_or_default();
+    let Some((action, arg)) = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.iter().next()) else {
+        return Err(ApiError::bad_request("Malformed request body: expected one action"));
+    };
     let attached = match action.as_str() {
+        "os-extend" => {
+            let new_size = match arg.get("new_size") {
+                Some(Value::Number(n)) => n.as_i64(),
+                Some(Value::String(s)) => s.trim().parse().ok(),
+                _ => None,
+            }
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Invalid input for field/attribute new_size. Value: {arg}. new_size must be a positive whole number of GiB"
+                ))
+            })?;
+            m.extend_volume(&call.ctx, id, new_size).await?;
+            return Ok(accepted_empty());
+        }
         "os-attach" => true,
         "os-detach" => false,
         other => {

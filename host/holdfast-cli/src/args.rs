@@ -37,6 +37,11 @@ pub struct ClientArgs {
     )]
     pub project: String,
 
+    /// Token to authenticate with. Default: the server's admin token from
+    /// $HOLDFAST_DATA_DIR/admin-token (holdfast-data/admin-token), when readable
+    #[arg(long, env = "HOLDFAST_TOKEN", hide_env_values = true, value_name = "TOKEN", global = true, help_heading = HELP_HEADING)]
+    pub token: Option<String>,
+
     /// Output format: a readable table, or the server's JSON reply (pretty-printed) for scripts
     #[arg(
         long,
@@ -51,7 +56,12 @@ pub struct ClientArgs {
 
 impl Default for ClientArgs {
     fn default() -> Self {
-        Self { url: DEFAULT_URL.to_owned(), project: DEFAULT_PROJECT.to_owned(), format: OutputFormat::Table }
+        Self {
+            url: DEFAULT_URL.to_owned(),
+            project: DEFAULT_PROJECT.to_owned(),
+            token: None,
+            format: OutputFormat::Table,
+        }
     }
 }
 

@@ -251,7 +251,7 @@ mod tests {
             ("POST", "/v3/p/backups") => Reply::json(202, r#"{"backup": {"id": "b1", "name": "n", "links": []}}"#),
             _ => Reply::json(500, "unexpected"),
         });
-        let args = ClientArgs { url: stub.url(), project: "p".into(), format: OutputFormat::Json };
+        let args = ClientArgs { url: stub.url(), project: "p".into(), format: OutputFormat::Json, token: None };
         let cmd = BackupCommand::Create {
             volume: "db".into(),
             name: Some("n".into()),

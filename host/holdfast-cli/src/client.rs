@@ -28,7 +28,19 @@ pub struct Client {
     base: Url,
     /// The server URL as the user gave it, for error messages.
     server: String,
-    project: String,
+    /// Sent as `X-Auth-Token` when there is one.
+    token: Option<String>,
+}
+
+/// The token to send: `--token` / `HOLDFAST_TOKEN`, else the admin token a local
+/// server wrote in its data dir.
+fn token(args: &ClientArgs) -> Option<String> {
+    if let Some(t) = args.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        return Some(t.to_owned());
+    }
+    let dir = std::env::var_os("HOLDFAST_DATA_DIR").unwrap_or_else(|| "holdfast-data".into());
+    let text = std::fs::read_to_string(std::path::Path::new(&dir).join("admin-token")).ok()?;
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 impl Client {
@@ -45,7 +57,7 @@ impl Client {
             .user_agent(concat!("holdfast-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot set up the HTTP client")?;
-        Ok(Self { http, base, server, project: project.to_owned() })
+        Ok(Self { http, base, server, token: token(args) })
     }
 
     /// `{base}/{segments...}`, each segment percent-encoded (so names with
@@ -90,10 +102,9 @@ impl Client {
             .timeout(None)
             .build()
             .context("cannot set up the HTTP client")?;
-        let reply = http
-            .get(url)
+        let reply = self
+            .authed(http.get(url))
             .header("Accept", "text/event-stream")
-            .header("X-Auth-Token", format!("holdfast:{}", self.project))
             .header("OpenStack-API-Version", API_VERSION)
             .send()
             .map_err(|e| transport_error(&self.server, &e))?;
@@ -105,12 +116,17 @@ impl Client {
         Ok(reply)
     }
 
+    fn authed(&self, req: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
+        match &self.token {
+            Some(t) => req.header("X-Auth-Token", t),
+            None => req,
+        }
+    }
+
     fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value> {
         let mut req = self
-            .http
-            .request(method.clone(), url.clone())
+            .authed(self.http.request(method.clone(), url.clone()))
             .header("Accept", "application/json")
-            .header("X-Auth-Token", format!("holdfast:{}", self.project))
             .header("OpenStack-API-Version", API_VERSION)
             .header("X-Holdfast-Extensions", "true");
         if let Some(body) = body {
@@ -202,8 +218,13 @@ mod tests {
     use crate::stub::{Reply, Stub};
 
     fn client_for(url: &str) -> Client {
-        Client::new(&ClientArgs { url: url.to_owned(), project: "abc".to_owned(), ..ClientArgs::default() })
-            .expect("client")
+        Client::new(&ClientArgs {
+            url: url.to_owned(),
+            project: "abc".to_owned(),
+            token: Some("t0ken".into()),
+            ..ClientArgs::default()
+        })
+        .expect("client")
     }
 
     #[test]
@@ -249,7 +270,7 @@ mod tests {
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/v3/abc/volumes");
         assert_eq!(r.header("accept"), Some("application/json"));
-        assert_eq!(r.header("x-auth-token"), Some("holdfast:abc"));
+        assert_eq!(r.header("x-auth-token"), Some("t0ken"));
         assert_eq!(r.header("openstack-api-version"), Some("volume 3.64"));
         assert_eq!(r.json(), body);
     }

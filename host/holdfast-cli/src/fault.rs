@@ -22,7 +22,14 @@ pub struct ApiError {
 impl ApiError {
     /// Builds the error from a reply's status and raw body.
     pub fn from_reply(status: u16, body: &str) -> Self {
-        Self { status, message: fault_message(status, body) }
+        let mut message = fault_message(status, body);
+        if status == 401 {
+            message.push_str(
+                "; give a token with --token or HOLDFAST_TOKEN (a local server's admin token is in \
+                 <data-dir>/admin-token, read from $HOLDFAST_DATA_DIR or ./holdfast-data)",
+            );
+        }
+        Self { status, message }
     }
 
     /// True when the server answered 404 Not Found.
@@ -130,7 +137,8 @@ mod tests {
     #[test]
     fn flat_message_and_error_keys() {
         assert_eq!(line(400, r#"{"message": "flat"}"#), "flat (HTTP 400)");
-        assert_eq!(line(401, r#"{"error": "nope"}"#), "nope (HTTP 401)");
+        assert_eq!(line(403, r#"{"error": "nope"}"#), "nope (HTTP 403)");
+        assert!(line(401, r#"{"error": "nope"}"#).starts_with("nope; give a token with --token"));
     }
 
     #[test]

@@ -290,6 +290,25 @@ impl Db {
         Ok(q.fetch_one(&self.pool).await?.try_get("n")?)
     }
 
+    /// Rename / re-describe (Cinder's backup update). Returns whether the row exists.
+    pub async fn set_backup_text(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE backups SET display_name = $1, display_description = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(name)
+        .bind(description)
+        .bind(Timestamp::now().micros())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Save every column but `id` from `b`, stamping `updated_at`. Returns whether the row
     /// exists. Prefer the targeted writes above where they fit: this one can overwrite a
     /// concurrent status change.

@@ -5,7 +5,7 @@
 //! - [`Db`]: the pool; [`Db::connect`] takes `sqlite://PATH` or `postgres://...`.
 //! - [`volumes`]: the `volumes` table ([`Volume`](holdfast_types::Volume) rows).
 //! - [`backups`]: the `backups` table ([`Backup`](holdfast_types::Backup) rows).
-//! - [`volume_metadata`]: a volume's user key/value metadata.
+//! - [`metadata`]: user key/value metadata of volumes and backups.
 //! - [`scratch`]: throwaway PostgreSQL databases so test runs never collide.
 //! - [`DbError`]: what can go wrong.
 //!
@@ -15,14 +15,15 @@
 pub mod backups;
 mod error;
 pub mod events;
+pub mod metadata;
 mod row;
 pub mod scratch;
 pub mod snapshots;
-pub mod volume_metadata;
 pub mod volumes;
 
 pub use error::DbError;
 pub use events::EventFilter;
+pub use metadata::Owner as MetadataOwner;
 pub use scratch::{create_scratch_postgres, drop_scratch_postgres};
 
 use sqlx::any::AnyPoolOptions;

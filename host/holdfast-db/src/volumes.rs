@@ -98,6 +98,39 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Rename / re-describe (Cinder's volume update). Returns whether the row exists.
+    pub async fn set_volume_text(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE volumes SET name = $1, description = $2, updated_at = $3 WHERE id = $4")
+            .bind(name)
+            .bind(description)
+            .bind(Timestamp::now().micros())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// End an extend: the new size, and `extending` → `available` in one statement.
+    pub async fn finish_extend(&self, id: &str, size_bytes: u64) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE volumes SET size = $1, size_bytes = $2, status = $3, updated_at = $4 WHERE id = $5 AND status = $6",
+        )
+        .bind(holdfast_types::size_gib(size_bytes))
+        .bind(bigint("volume size_bytes", size_bytes)?)
+        .bind(VolumeStatus::Available.as_str())
+        .bind(Timestamp::now().micros())
+        .bind(id)
+        .bind(VolumeStatus::Extending.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Atomically move `id` to `to` if its status is one of `from`; `previous_status`, when
     /// given, is recorded in the same statement (`None` leaves it as is). Returns whether
     /// the row changed, i.e. whether this caller won the race.

@@ -1,10 +1,12 @@
 //! Create a backup: validate, flip the statuses, then stream the volume through the
 //! driver on a blocking thread.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use holdfast_db::MetadataOwner;
 use holdfast_plugin_host::{DriverComponent, OpContext};
 use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeStatus};
 use holdfast_volume::VolumeFile;
@@ -24,6 +26,16 @@ pub struct CreateBackup {
     pub incremental: bool,
     pub force: bool,
     pub snapshot_id: Option<String>,
+    /// User metadata (API ≥ 3.43).
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// `PUT /backups/{id}`: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateBackup {
+    pub name: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 /// What a backup reads: the live volume or a snapshot's copy of it.
@@ -144,6 +156,13 @@ impl Manager {
         };
         if let Err(e) = self.db.insert_backup(&backup).await {
             self.release(&hold, "error_backing-up").await;
+            return Err(e.into());
+        }
+        if !req.metadata.is_empty()
+            && let Err(e) = self.db.set_metadata(MetadataOwner::Backup, &backup.id, &req.metadata).await
+        {
+            self.db.remove_backup_row(&backup.id).await?;
+            self.release(&hold, from.as_str()).await;
             return Err(e.into());
         }
         if let Err(e) = self.confirm_quota(&backup).await {
@@ -359,13 +378,38 @@ impl Manager {
     /// A backup of the caller's project (not deleted).
     pub async fn get_backup(&self, ctx: &RequestContext, id: &str) -> Result<Backup, ManagerError> {
         match self.db.get_backup(id).await? {
-            Some(b) if !b.deleted && b.project_id == ctx.project_id => Ok(b),
+            Some(b) if !b.deleted && ctx.may_see(&b.project_id) => Ok(b),
             _ => Err(ManagerError::backup_not_found(id)),
         }
     }
 
-    pub async fn list_backups(&self, ctx: &RequestContext) -> Result<Vec<Backup>, ManagerError> {
-        Ok(self.db.list_backups(Some(&ctx.project_id)).await?)
+    /// A backup's user metadata.
+    pub async fn backup_metadata(&self, b: &Backup) -> Result<BTreeMap<String, String>, ManagerError> {
+        Ok(self.db.metadata(MetadataOwner::Backup, &b.id).await?)
+    }
+
+    /// Cinder's backup update (PUT, ≥ 3.9): only the fields given change; metadata is
+    /// replaced whole.
+    pub async fn update_backup(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        req: UpdateBackup,
+    ) -> Result<Backup, ManagerError> {
+        let b = self.get_backup(ctx, id).await?;
+        if req.name.is_some() || req.description.is_some() {
+            let name = req.name.unwrap_or(b.display_name.clone());
+            let description = req.description.unwrap_or(b.display_description.clone());
+            self.db.set_backup_text(id, name.as_deref(), description.as_deref()).await?;
+        }
+        if let Some(meta) = &req.metadata {
+            self.db.set_metadata(MetadataOwner::Backup, id, meta).await?;
+        }
+        self.get_backup(ctx, id).await
+    }
+
+    pub async fn list_backups(&self, ctx: &RequestContext, all_projects: bool) -> Result<Vec<Backup>, ManagerError> {
+        Ok(self.db.list_backups(ctx.list_scope(all_projects)).await?)
     }
 }
 

@@ -36,7 +36,7 @@ use holdfast_db::Db;
 use holdfast_plugin_host::{DriverComponent, DriverDescription};
 use tokio::sync::RwLock;
 
-pub use backup::CreateBackup;
+pub use backup::{CreateBackup, UpdateBackup};
 pub use error::ManagerError;
 pub use events::MAX_EVENT_LIMIT;
 pub use progress::{Operation, Progress};
@@ -44,13 +44,28 @@ pub use quota::{Quotas, Usage};
 pub use records::BackupRecord;
 pub use restore::{RestoreRequest, RestoreView};
 pub use snapshots::CreateSnapshot;
-pub use volumes::{CreateVolume, RegisterVolume};
+pub use volumes::{CreateVolume, RegisterVolume, UpdateVolume};
 
-/// Who is asking: Cinder's request context, reduced to what we store.
+/// Who is asking: Cinder's request context, reduced to what we store and check.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub project_id: String,
     pub user_id: String,
+    /// Cinder's admin context: reaches any project's resources by id.
+    pub is_admin: bool,
+}
+
+impl RequestContext {
+    /// Whether a resource of `project_id` is visible to this caller (others answer 404).
+    pub fn may_see(&self, project_id: &str) -> bool {
+        self.is_admin || project_id == self.project_id
+    }
+
+    /// The project a listing is limited to: the caller's, or none for an admin who
+    /// asked for every project (`all_tenants`).
+    pub fn list_scope(&self, all_projects: bool) -> Option<&str> {
+        if self.is_admin && all_projects { None } else { Some(&self.project_id) }
+    }
 }
 
 #[derive(Debug, Clone)]

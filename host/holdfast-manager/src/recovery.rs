@@ -8,6 +8,7 @@
 //! | backup `deleting` | the delete is run again |
 //! | volume `backing-up` | → its previous status (`available`) |
 //! | volume `restoring-backup` | → `error_restoring` |
+//! | volume `extending` | → `available`, size from the file's length |
 //! | snapshot `creating` / `backing-up` / `deleting` | partial copy removed, → `error` / → `available` / delete finished |
 
 use std::sync::Arc;
@@ -77,6 +78,11 @@ impl Manager {
                     self.db
                         .transition_volume(&v.id, &[VolumeStatus::RestoringBackup], VolumeStatus::ErrorRestoring, None)
                         .await?;
+                }
+                VolumeStatus::Extending => {
+                    // The file is the truth: it grew or it did not.
+                    let len = std::fs::metadata(&v.path).map(|m| m.len()).unwrap_or(v.size_bytes);
+                    self.db.finish_extend(&v.id, len.max(v.size_bytes)).await?;
                 }
                 VolumeStatus::Creating | VolumeStatus::Deleting => {
                     self.db.transition_volume(&v.id, &[v.status], VolumeStatus::Error, None).await?;

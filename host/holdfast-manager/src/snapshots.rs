@@ -113,13 +113,17 @@ impl Manager {
     /// A snapshot of the caller's project.
     pub async fn get_snapshot(&self, ctx: &RequestContext, id: &str) -> Result<Snapshot, ManagerError> {
         match self.db.get_snapshot(id).await? {
-            Some(s) if s.project_id == ctx.project_id => Ok(s),
+            Some(s) if ctx.may_see(&s.project_id) => Ok(s),
             _ => Err(ManagerError::snapshot_not_found(id)),
         }
     }
 
-    pub async fn list_snapshots(&self, ctx: &RequestContext) -> Result<Vec<Snapshot>, ManagerError> {
-        Ok(self.db.list_snapshots(Some(&ctx.project_id)).await?)
+    pub async fn list_snapshots(
+        &self,
+        ctx: &RequestContext,
+        all_projects: bool,
+    ) -> Result<Vec<Snapshot>, ManagerError> {
+        Ok(self.db.list_snapshots(ctx.list_scope(all_projects)).await?)
     }
 
     /// Delete a snapshot that is `available` or `error` (not while a backup reads it).

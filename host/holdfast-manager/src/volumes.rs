@@ -24,6 +24,14 @@ pub struct RegisterVolume {
     pub description: Option<String>,
 }
 
+/// `PUT /volumes/{id}`: `None` leaves a field as it is; metadata is replaced whole.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateVolume {
+    pub name: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
 /// Largest volume `create` makes (sparse, but a typo should not make a 1 PiB file).
 pub const MAX_VOLUME_GIB: i64 = 16 * 1024;
 
@@ -131,10 +139,72 @@ impl Manager {
         Ok(v)
     }
 
+    /// Cinder's volume update: rename, re-describe, replace the metadata.
+    pub async fn update_volume(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        req: UpdateVolume,
+    ) -> Result<Volume, ManagerError> {
+        let v = self.get_volume(ctx, id).await?;
+        if req.name.is_some() || req.description.is_some() {
+            let name = req.name.unwrap_or(v.name.clone());
+            let description = req.description.unwrap_or(v.description.clone());
+            self.db.set_volume_text(id, name.as_deref(), description.as_deref()).await?;
+        }
+        if let Some(meta) = &req.metadata {
+            self.db.set_volume_metadata(id, meta).await?;
+        }
+        self.get_volume(ctx, id).await
+    }
+
+    /// Cinder's `os-extend`: grow an `available` volume Holdfast created to `new_size`
+    /// GiB. The status is `extending` while the file grows (a backup cannot start);
+    /// a crash in between is finished by [`Manager::recover`] from the file's length.
+    pub async fn extend_volume(&self, ctx: &RequestContext, id: &str, new_size: i64) -> Result<(), ManagerError> {
+        let v = self.get_volume(ctx, id).await?;
+        if new_size <= v.size {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid input received: New size for extend must be greater than current size. (current: {}, extended: {new_size}).",
+                v.size
+            )));
+        }
+        if new_size > MAX_VOLUME_GIB {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid input received: volume size must be at most {MAX_VOLUME_GIB} GiB, got {new_size}"
+            )));
+        }
+        if !v.managed_file {
+            return Err(ManagerError::Invalid(format!(
+                "Invalid volume: volume {id} was adopted from {}; Holdfast extends only volumes it created",
+                v.path
+            )));
+        }
+        if !self.db.transition_volume(id, &[VolumeStatus::Available], VolumeStatus::Extending, None).await? {
+            let now = self.get_volume(ctx, id).await?;
+            return Err(ManagerError::Invalid(format!(
+                "Invalid volume: Volume {id} status must be available to extend, but current status is: {}.",
+                now.status.as_str()
+            )));
+        }
+        let bytes = new_size as u64 * GIB;
+        let grown = std::fs::OpenOptions::new().write(true).open(&v.path).and_then(|f| {
+            f.set_len(bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = grown {
+            self.db.transition_volume(id, &[VolumeStatus::Extending], VolumeStatus::Available, None).await?;
+            return Err(ManagerError::Internal(format!("extending {}: {e}", v.path)));
+        }
+        self.db.finish_extend(id, bytes).await?;
+        tracing::info!(volume_id = %id, size_gib = new_size, "volume extended");
+        Ok(())
+    }
+
     /// A volume of the caller's project.
     pub async fn get_volume(&self, ctx: &RequestContext, id: &str) -> Result<Volume, ManagerError> {
         match self.db.get_volume(id).await? {
-            Some(v) if v.project_id == ctx.project_id => Ok(v),
+            Some(v) if ctx.may_see(&v.project_id) => Ok(v),
             _ => Err(ManagerError::volume_not_found(id)),
         }
     }
@@ -188,8 +258,8 @@ impl Manager {
         self.get_volume(ctx, id).await
     }
 
-    pub async fn list_volumes(&self, ctx: &RequestContext) -> Result<Vec<Volume>, ManagerError> {
-        Ok(self.db.list_volumes(Some(&ctx.project_id)).await?)
+    pub async fn list_volumes(&self, ctx: &RequestContext, all_projects: bool) -> Result<Vec<Volume>, ManagerError> {
+        Ok(self.db.list_volumes(ctx.list_scope(all_projects)).await?)
     }
 
     /// Delete a volume. Files Holdfast created are removed; adopted files and devices

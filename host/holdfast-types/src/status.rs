@@ -61,6 +61,7 @@ status_enum!(
         Deleting => "deleting",
         Error => "error",
         ErrorRestoring => "error_restoring",
+        Extending => "extending",
     }
 );
 

@@ -207,7 +207,8 @@ async fn bench(args: BenchArgs) -> Result<()> {
         event_retention: None,
     };
     let m = Manager::new(db, cfg, driver).await;
-    let ctx = RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into() };
+    let ctx =
+        RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };
     let vol =
         m.register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() }).await?;
 

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the backup service: HTTP API, manager and the backup driver.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create, adopt, list and delete volumes (talks to a running server).
     Volume {
         #[command(flatten)]
@@ -59,7 +59,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Volume { client, command } => holdfast_cli::run_volume(&client, command),
         Command::Backup { client, command } => holdfast_cli::run_backup(&client, command),
         Command::Snapshot { client, command } => holdfast_cli::run_snapshot(&client, command),

@@ -58,6 +58,81 @@ pub struct ServeArgs {
     /// Availability zone this backup service reports.
     #[arg(long, default_value = "nova")]
     pub availability_zone: String,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// How callers are authenticated (`--auth`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Tokens from <data-dir>/admin-token (written on first start) and --token-file.
+    Token,
+    /// Each token validated by Keystone (--keystone-url and the service user).
+    Keystone,
+    /// Development only: Cinder's noauth, token USER:PROJECT, every caller an admin.
+    Noauth,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AuthArgs {
+    /// token (default), keystone or noauth.
+    #[arg(long, value_enum, env = "HOLDFAST_AUTH", default_value = "token")]
+    pub auth: AuthMode,
+    /// With --auth token: more tokens, one a line: TOKEN USER PROJECT ROLES
+    /// (ROLES: comma list of admin, member, reader). Re-read when it changes.
+    #[arg(long, env = "HOLDFAST_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// With --auth keystone: Keystone's URL, e.g. http://127.0.0.1:5000/v3.
+    #[arg(long, env = "HOLDFAST_KEYSTONE_URL", value_name = "URL")]
+    pub keystone_url: Option<String>,
+    /// Service user Holdfast validates tokens as (needs the `service` or admin role).
+    #[arg(long, env = "HOLDFAST_KEYSTONE_USER", default_value = "holdfast")]
+    pub keystone_user: String,
+    /// The service user's password (prefer the environment variable to the flag).
+    #[arg(long, env = "HOLDFAST_KEYSTONE_PASSWORD", hide_env_values = true)]
+    pub keystone_password: Option<String>,
+    /// Project the service user logs in to.
+    #[arg(long, env = "HOLDFAST_KEYSTONE_PROJECT", default_value = "service")]
+    pub keystone_project: String,
+    /// Domain of the service user and its project.
+    #[arg(long, env = "HOLDFAST_KEYSTONE_DOMAIN", default_value = "Default")]
+    pub keystone_domain: String,
+}
+
+fn auth(args: &AuthArgs, data_dir: &Path) -> Result<holdfast_api::Auth> {
+    use holdfast_api::auth::{keystone, tokens};
+    Ok(match args.auth {
+        AuthMode::Noauth => {
+            tracing::warn!("--auth noauth: every caller is an admin of any project it names (development only)");
+            holdfast_api::Auth::Noauth
+        }
+        AuthMode::Token => {
+            let (store, created) = tokens::TokenStore::open(data_dir, args.token_file.clone())?;
+            let path = data_dir.join("admin-token");
+            if created {
+                tracing::info!(file = %path.display(), "wrote a new admin token (mode 0600); the CLI reads it from there");
+            } else {
+                tracing::info!(file = %path.display(), "admin token");
+            }
+            holdfast_api::Auth::Tokens(store)
+        }
+        AuthMode::Keystone => {
+            let Some(url) = &args.keystone_url else { bail!("--auth keystone needs --keystone-url") };
+            let Some(password) = &args.keystone_password else {
+                bail!("--auth keystone needs the service user's password (HOLDFAST_KEYSTONE_PASSWORD)")
+            };
+            let creds = keystone::ServiceCredentials {
+                user: args.keystone_user.clone(),
+                password: password.clone(),
+                project: args.keystone_project.clone(),
+                user_domain: args.keystone_domain.clone(),
+                project_domain: args.keystone_domain.clone(),
+            };
+            let k = keystone::Keystone::new(url, creds);
+            tracing::info!(keystone = %k.url(), user = %args.keystone_user, "tokens are validated by Keystone");
+            holdfast_api::Auth::Keystone(k)
+        }
+    })
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -83,6 +158,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         Some(d) => std::path::absolute(d).with_context(|| format!("backup dir {}", d.display()))?,
         None => absolute(&data_dir.join("backups"))?,
     };
+    let auth = auth(&args.auth, &data_dir)?;
     let url =
         args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("holdfast.db").display()));
     let db = Db::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
@@ -133,12 +209,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     .await;
     manager.recover().await.context("recovering operations a previous run left unfinished")?;
 
+    let api_mode = auth.mode();
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), backups = %backup_dir.display(), driver = %name, "holdfast is serving");
+    tracing::info!(%addr, auth = api_mode, data_dir = %data_dir.display(), backups = %backup_dir.display(), driver = %name, "holdfast is serving");
     // Scripts and tests read this line to find the port.
     println!("holdfast listening on http://{addr}");
-    let api = holdfast_api::Api::new(Arc::clone(&manager));
+    let api = holdfast_api::Api::new(Arc::clone(&manager), auth);
     holdfast_api::serve(listener, api, shutdown_signal()).await?;
     tracing::info!("holdfast stopped");
     Ok(())
