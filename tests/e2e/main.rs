@@ -10,6 +10,7 @@ mod auth;
 mod clients;
 mod crash;
 mod events;
+mod hardening;
 mod incremental;
 mod metadata;
 mod records;

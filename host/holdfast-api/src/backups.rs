@@ -146,7 +146,7 @@ pub async fn delete(m: &Arc<Manager>, call: &Call<'_>, id: &str) -> Result<HttpR
 }
 
 pub async fn restore(m: &Arc<Manager>, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
-    let v = if call.body.is_empty() { json!({"restore": {}}) } else { body::parse(call.body)? };
+    let v = body::parse(call.body)?;
     // `{"restore": null}` crashes Cinder with a 500; we take it as `{}`.
     let r = body::envelope(&v, "restore", true)?.cloned().unwrap_or_default();
     body::only_keys(&r, "restore", &["volume_id", "name"])?;

@@ -10,6 +10,22 @@ use crate::error::ApiError;
 /// Largest request body we read (Cinder bodies are a few hundred bytes).
 pub const MAX_BODY: usize = 1 << 20;
 
+/// A body must be JSON (Cinder: "Invalid content type"); a missing header is taken
+/// as JSON, as Cinder's default content type.
+pub fn check_content_type(headers: &hyper::HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let Some(ct) = headers.get(hyper::header::CONTENT_TYPE) else { return Ok(()) };
+    let ct = ct.to_str().unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/json") || media.to_ascii_lowercase().ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!("Invalid content type {ct}.")))
+    }
+}
+
 pub fn parse(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|_| ApiError::bad_request("Malformed request body"))
 }

@@ -179,6 +179,7 @@ impl Api {
                 )));
             }
             policy::authorize(&route.endpoint, body, id.roles)?;
+            body::check_content_type(headers, body)?;
             id
         };
         tracing::Span::current().record("user", &identity.user_id);

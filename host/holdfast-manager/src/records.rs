@@ -78,6 +78,112 @@ fn invalid_record(why: &str) -> ManagerError {
     ManagerError::Invalid(format!("Invalid input received: {why}"))
 }
 
+/// A decoded export record whose every field has been checked.
+#[derive(Debug)]
+struct ParsedRecord {
+    id: String,
+    size: i64,
+    size_bytes: u64,
+    volume_id: Option<String>,
+    display_name: Option<String>,
+    display_description: Option<String>,
+    container: Option<String>,
+    service_metadata: Option<String>,
+    object_count: i64,
+    parent_id: Option<String>,
+    num_dependent_backups: i64,
+    snapshot_id: Option<String>,
+    data_timestamp: Option<Timestamp>,
+    created_at: Option<Timestamp>,
+    driver_info: Value,
+}
+
+/// Cinder's required keys and types, plus what a hostile record could abuse: ids must
+/// be UUIDs, sizes and counts in range, the container and object prefix plain
+/// relative names (no `..`, no `/` in the prefix).
+fn parse_record(r: &Value) -> Result<ParsedRecord, ManagerError> {
+    let missing = |k: &str| invalid_record(&format!("Provided backup record is missing {k}"));
+    let bad = |k: &str, why: &str| invalid_record(&format!("the backup record's {k} {why}"));
+    let text = |k: &str, max: usize| -> Result<Option<String>, ManagerError> {
+        match r.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.chars().count() <= max && !s.contains('\0') => Ok(Some(s.clone())),
+            Some(_) => Err(bad(k, &format!("must be a string of at most {max} characters"))),
+        }
+    };
+    let uuid = |k: &str| -> Result<Option<String>, ManagerError> {
+        match text(k, 36)? {
+            None => Ok(None),
+            Some(s) => uuid::Uuid::parse_str(&s).map(|u| Some(u.to_string())).map_err(|_| bad(k, "is not a UUID")),
+        }
+    };
+    let count = |k: &str| -> Result<Option<i64>, ManagerError> {
+        match r.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v.as_i64().filter(|n| *n >= 0).map(Some).ok_or_else(|| bad(k, "must be a whole number ≥ 0")),
+        }
+    };
+    let time = |k: &str| -> Result<Option<Timestamp>, ManagerError> {
+        match text(k, 64)? {
+            None => Ok(None),
+            Some(s) => Timestamp::parse(&s).map(Some).ok_or_else(|| bad(k, "is not a date and time")),
+        }
+    };
+    let id = match r.get("id") {
+        None | Some(Value::Null) => return Err(invalid_record("Provided backup record is missing an id")),
+        Some(_) => uuid("id")?.ok_or_else(|| missing("an id"))?,
+    };
+    let size = count("size")?.ok_or_else(|| missing("a size"))?;
+    if !(1..=crate::volumes::MAX_VOLUME_GIB).contains(&size) {
+        return Err(bad("size", &format!("must be between 1 and {} GiB", crate::volumes::MAX_VOLUME_GIB)));
+    }
+    for k in ["display_name", "display_description", "container", "service_metadata", "object_count"] {
+        if r.get(k).is_none() {
+            return Err(invalid_record(&format!("the backup record is missing fields: {k}")));
+        }
+    }
+    let container = text("container", 255)?;
+    if let Some(c) = &container
+        && !holdfast_types::is_valid_container(c)
+    {
+        return Err(bad("container", "must be a relative path without '.', '..' or empty parts"));
+    }
+    let service_metadata = text("service_metadata", 255)?;
+    if service_metadata.as_deref().is_some_and(|p| p.is_empty() || p.contains('/') || p.starts_with('.')) {
+        return Err(bad("service_metadata", "must be a plain object prefix"));
+    }
+    let size_bytes = match r.get("holdfast:size_bytes") {
+        None | Some(Value::Null) => size as u64 * GIB,
+        Some(v) => v
+            .as_u64()
+            // Volumes are whole MiB, and the size in GiB is this length rounded up.
+            .filter(|n| n % (1 << 20) == 0 && *n > (size as u64 - 1) * GIB && *n <= size as u64 * GIB)
+            .ok_or_else(|| bad("holdfast:size_bytes", "does not fit its size"))?,
+    };
+    let driver_info = match r.get("driver_info") {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(bad("driver_info", "must be an object")),
+    };
+    Ok(ParsedRecord {
+        id,
+        size,
+        size_bytes,
+        volume_id: uuid("volume_id")?,
+        display_name: text("display_name", 255)?,
+        display_description: text("display_description", 255)?,
+        container,
+        service_metadata,
+        object_count: count("object_count")?.unwrap_or(0),
+        parent_id: uuid("parent_id")?,
+        num_dependent_backups: count("num_dependent_backups")?.unwrap_or(0),
+        snapshot_id: uuid("snapshot_id")?,
+        data_timestamp: time("data_timestamp")?,
+        created_at: time("created_at")?,
+        driver_info,
+    })
+}
+
 impl Manager {
     pub async fn export_record(&self, ctx: &RequestContext, id: &str) -> Result<BackupRecord, ManagerError> {
         let (driver, desc) = self.driver().await?;
@@ -116,20 +222,15 @@ impl Manager {
             .ok()
             .filter(Value::is_object)
             .ok_or_else(|| invalid_record("Can't decode/parse backup record"))?;
-        let id = record
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid_record("Provided backup record is missing an id"))?;
-        let size = record
-            .get("size")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| invalid_record("Provided backup record is missing a size"))?;
-        if uuid::Uuid::parse_str(id).is_err() {
-            return Err(invalid_record("the record's id is not a UUID"));
+        // Everything is checked before the 201: a bad record changes nothing.
+        let parsed = parse_record(&record)?;
+        if service.trim().is_empty() || !desc.service.starts_with(service) {
+            return Err(invalid_record(&format!(
+                "backup_service {service:?} is not a service of this host (it runs {})",
+                desc.service
+            )));
         }
-        if !desc.service.starts_with(service) {
-            return Err(ManagerError::ServiceDown(format!("Service {service} could not be found.")));
-        }
+        let (id, size) = (parsed.id.as_str(), parsed.size);
         self.check_quota(&ctx.project_id, size).await?;
         let existing = self.db.get_backup(id).await?;
         if existing.as_ref().is_some_and(|b| !b.deleted) {
@@ -146,7 +247,7 @@ impl Manager {
             display_name: None,
             display_description: None,
             size,
-            size_bytes: size.max(0) as u64 * GIB,
+            size_bytes: parsed.size_bytes,
             object_count: 0,
             container: None,
             service: None,
@@ -169,44 +270,31 @@ impl Manager {
             self.db.insert_backup(&row).await?;
         }
         let span = tracing::info_span!("import", backup_id = %id);
-        tokio::spawn(self.clone().finish_import(row.clone(), record).instrument(span));
+        tokio::spawn(self.clone().finish_import(row.clone(), parsed).instrument(span));
         Ok(row)
     }
 
-    async fn finish_import(self: Arc<Self>, row: Backup, record: Value) {
+    async fn finish_import(self: Arc<Self>, row: Backup, r: ParsedRecord) {
         let id = row.id.clone();
         let mut row = row;
         let this = self.clone();
         let result = async move {
             let (driver, desc) = this.driver().await.map_err(|e| e.to_string())?;
-            let s = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_owned);
-            let i = |k: &str| record.get(k).and_then(Value::as_i64);
-            let t = |k: &str| record.get(k).and_then(Value::as_str).and_then(Timestamp::parse);
-            for k in
-                ["display_name", "display_description", "container", "size", "service_metadata", "object_count", "id"]
-            {
-                if record.get(k).is_none() {
-                    return Err(format!("the backup record is missing fields: {k}"));
-                }
-            }
-            row.volume_id = s("volume_id").unwrap_or(row.volume_id);
-            row.display_name = s("display_name");
-            row.display_description = s("display_description");
-            row.container = s("container");
-            row.service_metadata = s("service_metadata");
-            row.object_count = i("object_count").unwrap_or(0);
-            row.parent_id = s("parent_id");
-            row.num_dependent_backups = i("num_dependent_backups").unwrap_or(0);
-            row.snapshot_id = s("snapshot_id");
-            row.data_timestamp = t("data_timestamp");
-            row.created_at = t("created_at").unwrap_or(row.created_at);
-            if let Some(n) = record.get("holdfast:size_bytes").and_then(Value::as_u64) {
-                row.size_bytes = n;
-            }
+            row.volume_id = r.volume_id.unwrap_or(row.volume_id);
+            row.display_name = r.display_name;
+            row.display_description = r.display_description;
+            row.container = r.container;
+            row.service_metadata = r.service_metadata;
+            row.object_count = r.object_count;
+            row.parent_id = r.parent_id;
+            row.num_dependent_backups = r.num_dependent_backups;
+            row.snapshot_id = r.snapshot_id;
+            row.data_timestamp = r.data_timestamp;
+            row.created_at = r.created_at.unwrap_or(row.created_at);
             row.service = Some(desc.service);
             row.availability_zone = Some(this.config.availability_zone.clone());
             row.host = Some(this.config.host.clone());
-            let info = record.get("driver_info").cloned().unwrap_or(json!({})).to_string();
+            let info = r.driver_info.to_string();
             let job = row.clone();
             tokio::task::spawn_blocking(move || driver.import_record(&job, &info))
                 .await
@@ -214,7 +302,7 @@ impl Manager {
                 .map_err(|e| e.to_string())?;
             row.status = BackupStatus::Available;
             this.db.update_backup(&row).await.map_err(|e| e.to_string())?;
-            Ok(())
+            Ok::<(), String>(())
         };
         match result.await {
             Ok(()) => tracing::info!("backup record imported"),
