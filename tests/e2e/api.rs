@@ -66,3 +66,47 @@ fn cinder_shapes_and_errors() {
     assert_eq!(st, 202);
     assert!(src.exists(), "deleting an adopted volume keeps the operator's file");
 }
+
+#[test]
+fn listing_filters_sorts_and_pages_in_sql() {
+    let s = Server::start(&Database::Sqlite, &[]);
+    let (_, vol) = s.mixed_volume("v", 4 * MIB, 3);
+    let mut ids = Vec::new();
+    for name in ["b-one", "b-two", "b-three"] {
+        let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": name}}));
+        assert_eq!(st, 202, "{b}");
+        let id = b["backup"]["id"].as_str().unwrap().to_owned();
+        s.wait_backup(&id, &["available"]);
+        ids.push(id);
+    }
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["backups"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, l) = s.get("/backups?sort=name:asc");
+    assert_eq!(names(&l), ["b-one", "b-three", "b-two"]);
+    let (_, l) = s.get("/backups/detail?name~=t&sort=display_name:desc&with_count=true");
+    assert_eq!(names(&l), ["b-two", "b-three"]);
+    assert_eq!(l["count"], 2);
+    // Pages by marker follow the next link to the end.
+    let (_, p1) = s.get("/backups?limit=2");
+    assert_eq!(names(&p1), ["b-three", "b-two"]);
+    let next = p1["backups_links"][0]["href"].as_str().unwrap().to_owned();
+    let (_, p2) = s.get(&next);
+    assert_eq!(names(&p2), ["b-one"]);
+    assert!(p2.get("backups_links").is_none());
+    for bad in [
+        "limit=-1",
+        "limit=x",
+        "offset=-2",
+        "sort=foo:asc",
+        "sort=name:sideways",
+        "sort=id&sort_key=id",
+        "colour=red",
+        "with_count=maybe",
+    ] {
+        let (st, e) = s.get(&format!("/backups/detail?{bad}"));
+        assert_eq!(st, 400, "{bad}: {e}");
+    }
+    let (st, _) = s.get("/backups?marker=5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90");
+    assert_eq!(st, 404);
+}

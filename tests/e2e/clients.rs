@@ -15,33 +15,49 @@ use serde_json::Value;
 
 use crate::support::{Database, Server, sha256_file};
 
-/// Keystone's port for this test (not 5000, which a developer's own Keystone may hold).
-const KEYSTONE_PORT: &str = "35357";
-
 struct Cloud {
     env: Value,
     server: Server,
+    dir: PathBuf,
+}
+
+impl Drop for Cloud {
+    /// Keystone runs detached: stop it, pass or fail.
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).output();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/openstack-env.sh")
+}
+
+/// A port nothing listens on now (not 5000, which a developer's own Keystone may hold).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Cloud {
     fn start() -> Cloud {
-        let keystone = format!("http://127.0.0.1:{KEYSTONE_PORT}");
+        let port = free_port().to_string();
+        let keystone = format!("http://127.0.0.1:{port}");
         let server = Server::start(
             &Database::Sqlite,
             &["--auth", "keystone", "--keystone-url", &keystone, "--keystone-password", "holdfast-pw"],
         );
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openstack");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/openstack-env.sh");
+        // Stop a Keystone a killed earlier run left behind, then set up afresh.
+        let _ = Command::new("bash").arg(script()).arg("stop").arg(&dir).output();
         let out = Command::new("bash")
-            .arg(&script)
+            .arg(script())
             .arg(&dir)
             .arg(&server.url)
-            .env("KEYSTONE_PORT", KEYSTONE_PORT)
+            .env("KEYSTONE_PORT", &port)
             .output()
             .expect("running scripts/openstack-env.sh");
         assert!(out.status.success(), "scripts/openstack-env.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
         let env: Value = serde_json::from_slice(&std::fs::read(dir.join("env.json")).unwrap()).unwrap();
-        Cloud { env, server }
+        Cloud { env, server, dir }
     }
 
     fn project(&self, name: &str) -> &str {

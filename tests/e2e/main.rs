@@ -13,6 +13,7 @@ mod events;
 mod hardening;
 mod incremental;
 mod metadata;
+mod operator;
 mod records;
 mod service;
 mod skeleton;

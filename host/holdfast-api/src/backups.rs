@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use holdfast_db::{BackupQuery, BackupSortKey, SortDir};
 use holdfast_manager::{CreateBackup, Manager, RestoreRequest, UpdateBackup};
 use holdfast_types::Backup;
 use hyper::StatusCode;
@@ -15,46 +16,106 @@ use crate::{Call, HttpResponse};
 /// Cinder's `osapi_max_limit`.
 const MAX_LIMIT: usize = 1000;
 
-pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
-    let limit = match call.query("limit") {
-        None => MAX_LIMIT,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if n >= 0 => (n as usize).min(MAX_LIMIT),
-            Ok(_) => return Err(ApiError::bad_request("limit param must be positive")),
-            Err(_) => return Err(ApiError::bad_request("limit param must be an integer")),
+/// Query parameters that are not filters.
+const LIST_PARAMS: &[&str] =
+    &["limit", "marker", "offset", "sort", "sort_key", "sort_dir", "all_tenants", "with_count"];
+
+fn non_negative(call: &Call<'_>, key: &str) -> Result<Option<i64>, ApiError> {
+    match call.query(key) {
+        None => Ok(None),
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Some(n)),
+            Ok(_) => Err(ApiError::bad_request(format!("{key} param must be positive"))),
+            Err(_) => Err(ApiError::bad_request(format!("{key} param must be an integer"))),
         },
+    }
+}
+
+/// Cinder's `sort=key[:dir],…` (or the legacy `sort_key` / `sort_dir`).
+fn sort_keys(call: &Call<'_>) -> Result<Vec<(BackupSortKey, SortDir)>, ApiError> {
+    let legacy = call.query("sort_key").is_some() || call.query("sort_dir").is_some();
+    let spec = match (call.query("sort"), legacy) {
+        (Some(_), true) => {
+            return Err(ApiError::bad_request(
+                "Invalid input received: The 'sort_key' and 'sort_dir' parameters are deprecated and cannot be used with the 'sort' parameter.",
+            ));
+        }
+        (Some(s), false) => s.to_owned(),
+        (None, true) => {
+            format!("{}:{}", call.query("sort_key").unwrap_or("created_at"), call.query("sort_dir").unwrap_or("desc"))
+        }
+        (None, false) => return Ok(Vec::new()),
     };
-    let mut all: Vec<Backup> = m.list_backups(&call.ctx, all_tenants(call)?).await?;
-    for (key, field) in [("name", 0), ("status", 1), ("volume_id", 2)] {
-        if let Some(want) = call.query(key) {
-            all.retain(|b| match field {
-                0 => b.display_name.as_deref() == Some(want),
-                1 => b.status.as_str() == want,
-                _ => b.volume_id == want,
-            });
+    spec.split(',')
+        .map(|part| {
+            let (key, dir) = part.trim().split_once(':').unwrap_or((part.trim(), "desc"));
+            let key = BackupSortKey::parse(key.trim(), call.version.at_least(3, 37))
+                .ok_or_else(|| ApiError::bad_request("Invalid input received: Invalid sort key"))?;
+            let dir = match dir.trim() {
+                "asc" => SortDir::Asc,
+                "desc" => SortDir::Desc,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'.",
+                    ));
+                }
+            };
+            Ok((key, dir))
+        })
+        .collect()
+}
+
+pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
+    let all = all_tenants(call)?;
+    let limit = non_negative(call, "limit")?.map_or(MAX_LIMIT, |n| (n as usize).min(MAX_LIMIT));
+    let offset = non_negative(call, "offset")?.unwrap_or(0);
+    let with_count = call.version.at_least(3, 45)
+        && match call.query("with_count") {
+            None => false,
+            Some(v) => body::bool_string(v)
+                .ok_or_else(|| ApiError::bad_request(format!("with_count must be a boolean, got '{v}'.")))?,
+        };
+    let like_ok = call.version.at_least(3, 34);
+    // Cinder ≥ 3.31 refuses filters it does not know; older versions drop them.
+    if call.version.at_least(3, 31) {
+        let known = |k: &str| {
+            LIST_PARAMS.contains(&k) || ["name", "status", "volume_id"].contains(&k) || (like_ok && k == "name~")
+        };
+        let bad: Vec<&str> = call.query.iter().map(|(k, _)| k.as_str()).filter(|k| !known(k)).collect();
+        if !bad.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "Invalid input received: Invalid filters {} are found in query options.",
+                bad.join(",")
+            )));
         }
     }
-    let total = all.len();
-    if let Some(marker) = call.query("marker") {
-        let pos = all
-            .iter()
-            .position(|b| b.id == marker)
-            .ok_or_else(|| ApiError::not_found(format!("Marker {marker} could not be found.")))?;
-        all.drain(..=pos);
-    }
-    all.truncate(limit);
-    let mut items: Vec<Value> = Vec::with_capacity(all.len());
-    for b in &all {
-        items.push(if detail { detail_view(m, call, b).await? } else { views::backup_summary(call, b) });
-    }
+    let query = BackupQuery {
+        name: call.query("name").map(str::to_owned),
+        name_like: call.query("name~").filter(|_| like_ok).map(str::to_owned),
+        status: call.query("status").map(str::to_owned),
+        volume_id: call.query("volume_id").map(str::to_owned),
+        sort: sort_keys(call)?,
+        offset,
+        limit: limit as i64,
+        ..BackupQuery::default()
+    };
+    let (page, count) = m.backup_page(&call.ctx, all, query, call.query("marker"), with_count).await?;
+    let metadata = if detail && call.version.at_least(3, 43) { Some(m.backups_metadata(&page).await?) } else { None };
+    let empty = Default::default();
+    let items: Vec<Value> = page
+        .iter()
+        .map(|b| match (&metadata, detail) {
+            (Some(md), _) => views::backup_detail(call, b, Some(md.get(&b.id).unwrap_or(&empty))),
+            (None, true) => views::backup_detail(call, b, None),
+            (None, false) => views::backup_summary(call, b),
+        })
+        .collect();
     let mut out = json!({"backups": items});
-    if call.version.at_least(3, 45)
-        && call.query("with_count").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-    {
-        out["count"] = json!(total);
+    if let Some(n) = count {
+        out["count"] = json!(n);
     }
-    if call.query("limit").is_some() && limit > 0 && all.len() == limit {
-        let last = &all[limit - 1].id;
+    if call.query("limit").is_some() && limit > 0 && page.len() == limit {
+        let last = &page[limit - 1].id;
         let path = if detail { "backups/detail" } else { "backups" };
         let mut query: Vec<String> =
             call.query.iter().filter(|(k, _)| k != "marker").map(|(k, v)| format!("{k}={v}")).collect();

@@ -16,6 +16,7 @@ mod body;
 pub mod error;
 mod events;
 pub mod microversion;
+mod operator;
 pub mod policy;
 pub mod router;
 pub mod server;
@@ -52,7 +53,7 @@ pub struct Call<'a> {
     pub roles: Roles,
     pub config: &'a ManagerConfig,
     pub version: Version,
-    /// `http://host:port` as the client addressed us (for links).
+    /// `--public-url` (Cinder's `public_endpoint`), for links; never the request's Host.
     pub base_url: String,
     /// Whether the URL carried the project id (links keep the same shape).
     pub project_in_url: bool,
@@ -98,14 +99,23 @@ impl Call<'_> {
 pub struct Api {
     pub manager: Arc<Manager>,
     auth: Auth,
+    /// Scheme, host and path prefix clients reach us at (no trailing slash).
+    public_url: String,
+    latency: holdfast_manager::metrics::Histograms,
     /// Set when the server stops accepting: open event streams end, so shutdown does
     /// not wait on clients that would never hang up.
     closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Api {
-    pub fn new(manager: Arc<Manager>, auth: Auth) -> Arc<Api> {
-        Arc::new(Api { manager, auth, closing: tokio::sync::watch::channel(false).0 })
+    pub fn new(manager: Arc<Manager>, auth: Auth, public_url: &str) -> Arc<Api> {
+        Arc::new(Api {
+            manager,
+            auth,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            latency: Default::default(),
+            closing: tokio::sync::watch::channel(false).0,
+        })
     }
 
     fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
@@ -126,11 +136,12 @@ impl Api {
         body: &[u8],
     ) -> HttpResponse {
         let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let started = std::time::Instant::now();
         let span = tracing::info_span!("http", %method, path = %path_and_query, request_id = %request_id, user = tracing::field::Empty);
         // `instrument`, not `span.enter()`: an entered guard held across `.await` leaves
         // the span on whichever thread the task last ran on, and tracing's registry then
         // panics cloning it once closed (seen as dropped connections under load).
-        async {
+        let response = async {
             let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
             let version = match microversion::negotiate(headers) {
                 Ok(v) => v,
@@ -149,7 +160,16 @@ impl Api {
             error::with_headers(response, Some(version), &request_id)
         }
         .instrument(span)
-        .await
+        .await;
+        self.observe(method, path_and_query, response.status(), started);
+        response
+    }
+
+    fn observe(&self, method: &Method, path_and_query: &str, status: StatusCode, started: std::time::Instant) {
+        let path = path_and_query.split_once('?').map_or(path_and_query, |(p, _)| p);
+        let endpoint = router::route(method, path).map_or("unrouted", |r| r.endpoint.name());
+        let class = format!("{}xx", status.as_u16() / 100);
+        self.latency.observe(format!("endpoint=\"{endpoint}\",status=\"{class}\""), started.elapsed().as_secs_f64());
     }
 
     async fn route(
@@ -162,8 +182,7 @@ impl Api {
         version: Version,
     ) -> Result<HttpResponse, ApiError> {
         let route = router::route(method, path)?;
-        let host = headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8776");
-        let base_url = format!("http://{host}");
+        let base_url = self.public_url.clone();
         let project_in_url = route.project.is_some();
         let identity = if policy::rule(&route.endpoint, body).1 == policy::Need::Nothing {
             // Version documents: clients discover before they have a token.

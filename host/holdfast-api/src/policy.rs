@@ -45,7 +45,6 @@ pub fn rule(endpoint: &Endpoint, body: &[u8]) -> (&'static str, Need) {
         DeleteVolume(_) => ("volume:delete", Member),
         VolumeAction(_) => match action_key(body).as_deref() {
             Some("os-extend") => ("volume:extend", Member),
-            Some("os-reset_status") => ("volume_extension:volume_admin_actions:reset_status", Admin),
             Some("os-attach" | "os-detach") => ("volume_extension:volume_actions:attach", Member),
             _ => ("volume:get", Reader),
         },
@@ -59,6 +58,10 @@ pub fn rule(endpoint: &Endpoint, body: &[u8]) -> (&'static str, Need) {
         ListEvents | StreamEvents => ("holdfast:events", Reader),
         ListServices => ("volume_extension:services:index", Admin),
         Limits => ("limits_extension:used_limits", Reader),
+        // Operators' endpoints: no tenant data (counts, up/down, the API's shape).
+        Health => ("holdfast:health", Nothing),
+        Metrics => ("holdfast:metrics", Nothing),
+        OpenApi => ("holdfast:openapi", Nothing),
     }
 }
 

@@ -4,7 +4,7 @@
 use hyper::{Method, StatusCode};
 
 use crate::error::ApiError;
-use crate::{Api, Call, HttpResponse, backups, events, services, snapshots, versions, volumes};
+use crate::{Api, Call, HttpResponse, backups, events, operator, services, snapshots, versions, volumes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -51,6 +51,54 @@ pub enum Endpoint {
     StreamEvents,
     ListServices,
     Limits,
+    /// `GET /healthz`: the database and the backup service (no token).
+    Health,
+    /// `GET /metrics`: Prometheus text (no token).
+    Metrics,
+    /// `GET /openapi.json`: this API's OpenAPI document (no token).
+    OpenApi,
+}
+
+impl Endpoint {
+    /// The variant's name, without ids: a label for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        use Endpoint::*;
+        match self {
+            Versions { .. } => "versions",
+            ListBackups { detail: false } => "list_backups",
+            ListBackups { detail: true } => "list_backups_detail",
+            CreateBackup => "create_backup",
+            ShowBackup(_) => "show_backup",
+            UpdateBackup(_) => "update_backup",
+            DeleteBackup(_) => "delete_backup",
+            RestoreBackup(_) => "restore_backup",
+            BackupAction(_) => "backup_action",
+            BackupProgress(_) => "backup_progress",
+            ExportRecord(_) => "export_record",
+            ImportRecord => "import_record",
+            ListVolumes { detail: false } => "list_volumes",
+            ListVolumes { detail: true } => "list_volumes_detail",
+            CreateVolume => "create_volume",
+            ShowVolume(_) => "show_volume",
+            UpdateVolume(_) => "update_volume",
+            DeleteVolume(_) => "delete_volume",
+            VolumeAction(_) => "volume_action",
+            ManageVolume => "manage_volume",
+            VolumeMetadata(..) => "volume_metadata",
+            ListSnapshots { detail: false } => "list_snapshots",
+            ListSnapshots { detail: true } => "list_snapshots_detail",
+            CreateSnapshot => "create_snapshot",
+            ShowSnapshot(_) => "show_snapshot",
+            DeleteSnapshot(_) => "delete_snapshot",
+            ListEvents => "list_events",
+            StreamEvents => "stream_events",
+            ListServices => "list_services",
+            Limits => "limits",
+            Health => "health",
+            Metrics => "metrics",
+            OpenApi => "openapi",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -74,6 +122,9 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     let get = method == Method::GET;
     let (project, rest): (Option<String>, &[&str]) = match segs.as_slice() {
         [] if get => return Ok(Route { project: None, endpoint: Versions { root: true } }),
+        ["healthz"] if get => return Ok(Route { project: None, endpoint: Health }),
+        ["metrics"] if get => return Ok(Route { project: None, endpoint: Metrics }),
+        ["openapi.json"] if get => return Ok(Route { project: None, endpoint: OpenApi }),
         ["v3"] if get => return Ok(Route { project: None, endpoint: Versions { root: false } }),
         ["v3", p] if get && is_project_id(p) => {
             return Ok(Route { project: Some((*p).to_owned()), endpoint: Versions { root: false } });
@@ -161,6 +212,9 @@ pub async fn handle(api: &Api, endpoint: Endpoint, call: &Call<'_>) -> Result<Ht
         Endpoint::StreamEvents => events::stream(m, call, api.closing()).await,
         Endpoint::ListServices => services::list(m, call).await,
         Endpoint::Limits => services::limits(m, call).await,
+        Endpoint::Health => operator::health(m).await,
+        Endpoint::Metrics => Ok(operator::metrics(api)),
+        Endpoint::OpenApi => Ok(operator::openapi()),
     }
 }
 

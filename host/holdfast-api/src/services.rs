@@ -19,22 +19,29 @@ pub async fn limits(m: &Manager, call: &Call<'_>) -> Result<HttpResponse, ApiErr
     Ok(json_response(StatusCode::OK, &body))
 }
 
-pub async fn list(m: &Manager, _call: &Call<'_>) -> Result<HttpResponse, ApiError> {
+pub async fn list(m: &Manager, call: &Call<'_>) -> Result<HttpResponse, ApiError> {
     let (driver, state) = m.service_status().await;
     let cfg = m.config();
     let (up, reason) = match &state {
         Ok(_) => ("up", None),
         Err(e) => ("down", Some(e.clone())),
     };
-    let body = serde_json::json!({"services": [{
+    let mut service = serde_json::json!({
         "binary": "cinder-backup",
         "host": cfg.host,
         "zone": cfg.availability_zone,
         "status": "enabled",
         "state": up,
+        "updated_at": holdfast_types::Timestamp::now().api(),
         "disabled_reason": reason,
-        "holdfast:driver": driver,
-        "holdfast:service": state.ok().map(|d| d.service),
-    }]});
+    });
+    if call.version.at_least(3, 7) {
+        service["cluster"] = serde_json::Value::Null;
+    }
+    if call.extensions() {
+        service["holdfast:driver"] = driver.into();
+        service["holdfast:service"] = state.ok().map(|d| d.service).into();
+    }
+    let body = serde_json::json!({"services": [service]});
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -17,6 +17,8 @@ use crate::{Db, DbError, placeholders};
 pub const FAIL_REASON_MAX_CHARS: usize = 255;
 
 /// Every column, in the order [`parse_backup`] and [`Db::insert_backup`] use.
+#[macro_export]
+#[doc(hidden)]
 macro_rules! backup_columns {
     () => {
         "id, project_id, user_id, volume_id, snapshot_id, status, display_name, \
@@ -30,39 +32,17 @@ macro_rules! backup_columns {
 impl Db {
     /// Insert a new row verbatim (timestamps as given). Fails on a duplicate id.
     pub async fn insert_backup(&self, b: &Backup) -> Result<(), DbError> {
-        sqlx::query(concat!(
-            "INSERT INTO backups (",
-            backup_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19, $20, $21, $22, $23, $24, $25)"
-        ))
-        .bind(&b.id)
-        .bind(&b.project_id)
-        .bind(&b.user_id)
-        .bind(&b.volume_id)
-        .bind(b.snapshot_id.as_deref())
-        .bind(b.status.as_str())
-        .bind(b.display_name.as_deref())
-        .bind(b.display_description.as_deref())
-        .bind(b.size)
-        .bind(bigint("backup size_bytes", b.size_bytes)?)
-        .bind(b.object_count)
-        .bind(b.container.as_deref())
-        .bind(b.service.as_deref())
-        .bind(b.service_metadata.as_deref())
-        .bind(b.parent_id.as_deref())
-        .bind(b.num_dependent_backups)
-        .bind(b.availability_zone.as_deref())
-        .bind(b.host.as_deref())
-        .bind(b.fail_reason.as_deref())
-        .bind(b.restore_volume_id.as_deref())
-        .bind(b.data_timestamp.map(Timestamp::micros))
-        .bind(b.created_at.micros())
-        .bind(b.updated_at.map(Timestamp::micros))
-        .bind(b.deleted_at.map(Timestamp::micros))
-        .bind(flag(b.deleted))
-        .execute(&self.pool)
-        .await?;
+        insert_query(b)?.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Insert many rows in one transaction (imports of many records, benchmarks).
+    pub async fn insert_backups(&self, rows: &[Backup]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        for b in rows {
+            insert_query(b)?.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -383,7 +363,42 @@ impl Db {
     }
 }
 
-fn parse_backup(row: &AnyRow) -> Result<Backup, DbError> {
+/// The INSERT of every column of `b`, bound.
+fn insert_query(b: &Backup) -> Result<sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>, DbError> {
+    Ok(sqlx::query(concat!(
+        "INSERT INTO backups (",
+        backup_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+    ))
+    .bind(&b.id)
+    .bind(&b.project_id)
+    .bind(&b.user_id)
+    .bind(&b.volume_id)
+    .bind(b.snapshot_id.as_deref())
+    .bind(b.status.as_str())
+    .bind(b.display_name.as_deref())
+    .bind(b.display_description.as_deref())
+    .bind(b.size)
+    .bind(bigint("backup size_bytes", b.size_bytes)?)
+    .bind(b.object_count)
+    .bind(b.container.as_deref())
+    .bind(b.service.as_deref())
+    .bind(b.service_metadata.as_deref())
+    .bind(b.parent_id.as_deref())
+    .bind(b.num_dependent_backups)
+    .bind(b.availability_zone.as_deref())
+    .bind(b.host.as_deref())
+    .bind(b.fail_reason.as_deref())
+    .bind(b.restore_volume_id.as_deref())
+    .bind(b.data_timestamp.map(Timestamp::micros))
+    .bind(b.created_at.micros())
+    .bind(b.updated_at.map(Timestamp::micros))
+    .bind(b.deleted_at.map(Timestamp::micros))
+    .bind(flag(b.deleted)))
+}
+
+pub(crate) fn parse_backup(row: &AnyRow) -> Result<Backup, DbError> {
     let r = Reader::new(row, "backups")?;
     Ok(Backup {
         id: r.id(),

@@ -12,6 +12,7 @@
 //! Storage conventions (portable across both engines, readable through `Any`):
 //! timestamps are BIGINT microseconds, booleans BIGINT 0/1, statuses TEXT.
 
+pub mod backup_query;
 pub mod backups;
 mod error;
 pub mod events;
@@ -21,6 +22,7 @@ pub mod scratch;
 pub mod snapshots;
 pub mod volumes;
 
+pub use backup_query::{BackupQuery, BackupSortKey, SortDir};
 pub use error::DbError;
 pub use events::EventFilter;
 pub use metadata::Owner as MetadataOwner;
@@ -146,6 +148,14 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 /// `$first, $first+1, ...` for `n` bound values: the SQL for `IN (...)` over a slice.
+impl Db {
+    /// One round trip to the database (health checks).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

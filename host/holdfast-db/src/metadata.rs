@@ -46,6 +46,31 @@ impl Db {
         Ok(())
     }
 
+    /// The metadata of many owners at once (a listing page), in one query.
+    pub async fn metadata_many(
+        &self,
+        owner: Owner,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, BTreeMap<String, String>>, DbError> {
+        let mut out: std::collections::HashMap<String, BTreeMap<String, String>> = Default::default();
+        let (table, col) = owner.table();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {col}, key, value FROM {table} WHERE {col} IN ({})",
+                crate::placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let (id, k, v): (String, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+                out.entry(id).or_default().insert(k, v);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn volume_metadata(&self, volume_id: &str) -> Result<BTreeMap<String, String>, DbError> {
         self.metadata(Owner::Volume, volume_id).await
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use holdfast_db::MetadataOwner;
+use holdfast_db::{BackupQuery, MetadataOwner};
 use holdfast_plugin_host::{DriverComponent, OpContext};
 use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeStatus};
 use holdfast_volume::VolumeFile;
@@ -213,7 +213,9 @@ impl Manager {
     async fn run_backup(self: Arc<Self>, job: Job, driver: Arc<DriverComponent>) {
         let Job { backup, parent, vol, source, hold } = job;
         self.notify(&backup.id, "backup.create.start", json!({})).await;
+        let queued = self.metrics.queued();
         let _slot = self.operations.clone().acquire_owned().await;
+        drop(queued);
         let started = Instant::now();
         let running = self.progress.start(&backup.id, Operation::Create, source.size_bytes);
         let watcher = self.watch_progress(&backup.id, Operation::Create);
@@ -241,10 +243,13 @@ impl Manager {
         let path = PathBuf::from(&source.path);
         let job = backup.clone();
         let span = tracing::Span::current();
+        let metrics = self.metrics.clone();
         let result = tokio::task::spawn_blocking(move || {
             let _in = span.enter();
             let file = VolumeFile::open_read(&path).map_err(|e| format!("cannot read volume: {e}"))?;
-            driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
+            metrics.time_driver(driver.name(), "backup", || {
+                driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
+            })
         })
         .await
         .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
@@ -271,6 +276,7 @@ impl Manager {
                     .await;
                 match finished {
                     Ok(true) => {
+                        self.metrics.transferred("backup", source.size_bytes, secs);
                         tracing::info!(
                             objects = r.object_count,
                             seconds = secs,
@@ -408,8 +414,37 @@ impl Manager {
         self.get_backup(ctx, id).await
     }
 
-    pub async fn list_backups(&self, ctx: &RequestContext, all_projects: bool) -> Result<Vec<Backup>, ManagerError> {
-        Ok(self.db.list_backups(ctx.list_scope(all_projects)).await?)
+    /// One page of the caller's backups (every project's for an admin asking with
+    /// `all_projects`), filtered, sorted and cut in SQL; with the total when asked.
+    /// `marker` is the id the previous page ended on.
+    pub async fn backup_page(
+        &self,
+        ctx: &RequestContext,
+        all_projects: bool,
+        mut query: BackupQuery,
+        marker: Option<&str>,
+        with_count: bool,
+    ) -> Result<(Vec<Backup>, Option<i64>), ManagerError> {
+        query.project_id = ctx.list_scope(all_projects).map(str::to_owned);
+        if let Some(id) = marker {
+            let m = self
+                .db
+                .get_backup(id)
+                .await?
+                .filter(|b| !b.deleted && query.project_id.as_ref().is_none_or(|p| *p == b.project_id));
+            query.marker = Some(m.ok_or_else(|| ManagerError::NotFound(format!("Marker {id} could not be found.")))?);
+        }
+        let count = if with_count { Some(self.db.count_backups(&query).await?) } else { None };
+        Ok((self.db.query_backups(&query).await?, count))
+    }
+
+    /// User metadata of a page of backups, in one query.
+    pub async fn backups_metadata(
+        &self,
+        backups: &[Backup],
+    ) -> Result<std::collections::HashMap<String, BTreeMap<String, String>>, ManagerError> {
+        let ids: Vec<&str> = backups.iter().map(|b| b.id.as_str()).collect();
+        Ok(self.db.metadata_many(MetadataOwner::Backup, &ids).await?)
     }
 }
 

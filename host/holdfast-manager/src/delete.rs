@@ -45,9 +45,12 @@ impl Manager {
             Some(driver) => {
                 let job = backup.clone();
                 let span = tracing::Span::current();
+                let metrics = self.metrics.clone();
                 tokio::task::spawn_blocking(move || {
                     let _in = span.enter();
-                    driver.delete(OpContext::default(), &job).map_err(|e| e.to_string())
+                    metrics.time_driver(driver.name(), "delete", || {
+                        driver.delete(OpContext::default(), &job).map_err(|e| e.to_string())
+                    })
                 })
                 .await
                 .unwrap_or_else(|e| Err(format!("delete task failed: {e}")))

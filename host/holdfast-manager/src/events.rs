@@ -100,6 +100,7 @@ impl Manager {
             tracing::warn!(error = %e, event_type, "could not record a notification");
         }
         tracing::debug!(event_type, backup_id, "notification");
+        self.metrics.notified(event_type);
         let _ = self.events.tx.send(event); // no subscribers is fine
     }
 

@@ -21,6 +21,7 @@ mod backup;
 mod delete;
 mod error;
 mod events;
+pub mod metrics;
 mod progress;
 mod quota;
 mod records;
@@ -106,6 +107,7 @@ pub struct Manager {
     events: events::Notifier,
     /// Held by a create from its quota check to its insert (see [`quota`]).
     quota_lock: tokio::sync::Mutex<()>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Manager {
@@ -131,6 +133,7 @@ impl Manager {
             operations,
             events: events::Notifier::new(last_event),
             quota_lock: tokio::sync::Mutex::new(()),
+            metrics: Arc::default(),
         });
         if let Some(keep) = m.config.event_retention {
             events::spawn_pruner(Arc::downgrade(&m), keep, interval);
@@ -189,6 +192,15 @@ impl Manager {
     pub async fn service_status(&self) -> (String, Result<DriverDescription, String>) {
         let s = self.service.read().await;
         (s.driver.name().to_owned(), s.state.clone())
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Whether the database answers (for `/healthz`).
+    pub async fn database_ok(&self) -> Result<(), String> {
+        self.db.ping().await.map_err(|e| e.to_string())
     }
 
     pub fn progress(&self, backup_id: &str) -> Option<Progress> {

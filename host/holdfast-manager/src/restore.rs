@@ -184,7 +184,9 @@ impl Manager {
         driver: Arc<DriverComponent>,
     ) {
         self.notify(&backup.id, "backup.restore.start", json!({"volume_id": target.id})).await;
+        let queued = self.metrics.queued();
         let _slot = self.operations.clone().acquire_owned().await;
+        drop(queued);
         let started = Instant::now();
         let total: u64 = chain.iter().map(|b| b.size_bytes).sum();
         let running = self.progress.start(&backup.id, Operation::Restore, total);
@@ -198,10 +200,13 @@ impl Manager {
         };
         let path = PathBuf::from(&target.path);
         let span = tracing::Span::current();
+        let metrics = self.metrics.clone();
         let result = tokio::task::spawn_blocking(move || {
             let _in = span.enter();
             let file = VolumeFile::open_write(&path).map_err(|e| format!("cannot open the target volume: {e}"))?;
-            driver.restore(op, &chain, file, is_new).map_err(|e| e.to_string())
+            metrics.time_driver(driver.name(), "restore", || {
+                driver.restore(op, &chain, file, is_new).map_err(|e| e.to_string())
+            })
         })
         .await
         .unwrap_or_else(|e| Err(format!("restore task failed: {e}")));
@@ -213,6 +218,7 @@ impl Manager {
         let (volume_status, fail) = match &result {
             Ok(_) => {
                 let secs = started.elapsed().as_secs_f64();
+                self.metrics.transferred("restore", backup.size_bytes, secs);
                 tracing::info!(
                     seconds = secs,
                     mb_per_s = backup.size_bytes as f64 / 1e6 / secs.max(1e-9),

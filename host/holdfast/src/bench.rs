@@ -37,6 +37,16 @@ pub struct BenchArgs {
     /// Also time `restic backup` and `restic restore` of the same file (needs restic on PATH).
     #[arg(long)]
     pub with_restic: bool,
+    /// Instead: time the backup list API (GET /backups/detail?limit=1000, first and deep
+    /// pages) on a database of --api-backups backups while four 1 GiB backups run.
+    #[arg(long)]
+    pub api: bool,
+    /// Backups in the database for --api.
+    #[arg(long, default_value_t = 100_000)]
+    pub api_backups: usize,
+    /// Timed requests per page for --api.
+    #[arg(long, default_value_t = 200)]
+    pub api_requests: usize,
 }
 
 struct XorShift(u64);
@@ -102,7 +112,7 @@ fn fill_run(rng: &mut XorShift, buf: &mut [u8]) {
     }
 }
 
-fn generate(path: &Path, size: u64) -> Result<()> {
+pub(crate) fn generate(path: &Path, size: u64) -> Result<()> {
     let mut f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     let mut buf = vec![0u8; RUN];
@@ -151,6 +161,17 @@ fn mib(b: u64) -> f64 {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.api {
+        let tmp;
+        let dir = match &args.dir {
+            Some(d) => d.clone(),
+            None => {
+                tmp = tempfile::Builder::new().prefix("holdfast-bench-api").tempdir_in(".")?;
+                tmp.path().to_owned()
+            }
+        };
+        return crate::bench_api::run(&dir, args.api_backups, args.api_requests.max(1));
+    }
     if args.size_gib == 0 {
         bail!("--size-gib must be at least 1");
     }

@@ -2,6 +2,7 @@
 //! benchmark (`bench`). `anyhow` lives here, at the edge; the libraries use typed errors.
 
 mod bench;
+mod bench_api;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Where compiled drivers are kept between restarts. Default: <data-dir>/cache.
     #[arg(long, value_name = "DIR")]
     pub compile_cache: Option<PathBuf>,
+    /// URL clients reach the API at, used in links (Cinder's public_endpoint), e.g.
+    /// https://backup.example.com:8776. Default: http://<the listening address>.
+    #[arg(long, env = "HOLDFAST_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
     /// Availability zone this backup service reports.
     #[arg(long, default_value = "nova")]
     pub availability_zone: String,
@@ -159,6 +163,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None => absolute(&data_dir.join("backups"))?,
     };
     let auth = auth(&args.auth, &data_dir)?;
+    if let Some(u) = &args.public_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        bail!("--public-url {u:?} must start with http:// or https://");
+    }
     let url =
         args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("holdfast.db").display()));
     let db = Db::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
@@ -215,7 +224,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(%addr, auth = api_mode, data_dir = %data_dir.display(), backups = %backup_dir.display(), driver = %name, "holdfast is serving");
     // Scripts and tests read this line to find the port.
     println!("holdfast listening on http://{addr}");
-    let api = holdfast_api::Api::new(Arc::clone(&manager), auth);
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let api = holdfast_api::Api::new(Arc::clone(&manager), auth, &public_url);
     holdfast_api::serve(listener, api, shutdown_signal()).await?;
     tracing::info!("holdfast stopped");
     Ok(())

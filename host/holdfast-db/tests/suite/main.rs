@@ -9,6 +9,7 @@ mod backup_writes;
 mod backups;
 mod concurrency;
 mod events;
+mod listing;
 mod snapshots;
 mod volumes;
 
@@ -27,6 +28,7 @@ async fn test_suite(db: Db) {
     concurrency::suite(&db).await;
     snapshots::suite(&db).await;
     events::suite(&db).await;
+    listing::suite(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,181 @@
+//! `holdfast bench --api`: how fast the backup list answers at scale. A database
+//! of `--api-backups` backups (100,000 by default) in one project, a real `holdfast
+//! serve` child process on it, four 1 GiB backups running in that server, and this
+//! process as the load tool on loopback: `GET /backups/detail?limit=1000` (the first
+//! page) and a page deep in the list (a marker near the end), timed per request.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use holdfast_db::Db;
+use holdfast_types::{Backup, BackupStatus, GIB, Timestamp};
+use serde_json::{Value, json};
+
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "bench-admin-token";
+
+struct Child_(Child);
+
+impl Drop for Child_ {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn row(i: usize, base: i64) -> Backup {
+    Backup {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: PROJECT.into(),
+        user_id: "bench".into(),
+        volume_id: uuid::Uuid::new_v4().to_string(),
+        snapshot_id: None,
+        status: BackupStatus::Available,
+        display_name: Some(format!("nightly-{i}")),
+        display_description: Some("benchmark row".into()),
+        size: 1,
+        size_bytes: GIB,
+        object_count: 128,
+        container: Some("c".into()),
+        service: Some("cinder.backup.drivers.posix.PosixBackupDriver".into()),
+        service_metadata: Some(format!("volume_x_backup_{i}")),
+        parent_id: None,
+        num_dependent_backups: 0,
+        availability_zone: Some("nova".into()),
+        host: Some("bench".into()),
+        fail_reason: None,
+        restore_volume_id: None,
+        data_timestamp: Some(Timestamp(base + i as i64)),
+        created_at: Timestamp(base + i as i64 * 1000),
+        updated_at: None,
+        deleted_at: None,
+        deleted: false,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn run(dir: &Path, backups: usize, requests: usize) -> Result<()> {
+    let data = dir.join("data");
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&data)?;
+    std::fs::create_dir_all(&inputs)?;
+    let db_url = format!("sqlite://{}", data.join("holdfast.db").display());
+    let rt = tokio::runtime::Runtime::new()?;
+    let t = Instant::now();
+    let base = Timestamp::now().micros() - backups as i64 * 1000;
+    rt.block_on(async {
+        let db = Db::connect(&db_url).await?;
+        let rows: Vec<Backup> = (0..backups).map(|i| row(i, base)).collect();
+        for chunk in rows.chunks(10_000) {
+            db.insert_backups(chunk).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    println!("database: {backups} backups inserted in {:.1} s", t.elapsed().as_secs_f64());
+
+    let tokens = dir.join("tokens");
+    std::fs::write(&tokens, format!("{TOKEN} bench {PROJECT} admin\n"))?;
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--max-operations", "4"])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--token-file")
+        .arg(&tokens)
+        .arg("--manage-root")
+        .arg(&inputs)
+        .env("HOLDFAST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting holdfast serve")?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let server = Child_(child);
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("holdfast listening on ").map(str::to_owned))
+        .context("the server exited before listening")?;
+    let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let api = |path: &str| format!("{url}/v3/{PROJECT}{path}");
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| -> Result<Value> {
+        let mut req = http
+            .request(method, api(path))
+            .header("X-Auth-Token", TOKEN)
+            .header("OpenStack-API-Version", "volume 3.64");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send()?;
+        let status = r.status();
+        let v: Value = r.json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: {status} {v}");
+        }
+        Ok(v)
+    };
+
+    // Four 1 GiB backups running while we measure.
+    let mut running = Vec::new();
+    for i in 0..4 {
+        let path = inputs.join(format!("vol{i}.raw"));
+        crate::bench::generate(&path, GIB)?;
+        let v = call(
+            reqwest::Method::POST,
+            "/os-volume-manage",
+            Some(json!({"volume": {"ref": {"source-name": path}, "name": format!("load{i}")}})),
+        )?;
+        let vid = v["volume"]["id"].as_str().context("volume id")?.to_owned();
+        let b = call(reqwest::Method::POST, "/backups", Some(json!({"backup": {"volume_id": vid}})))?;
+        running.push(b["backup"]["id"].as_str().context("backup id")?.to_owned());
+    }
+
+    // A marker 90 % of the way down the default order (newest first).
+    let deep = backups * 9 / 10;
+    let marker_row = backups - 1 - deep;
+    let marker = rt.block_on(async {
+        let db = Db::connect(&db_url).await?;
+        let q = holdfast_db::BackupQuery { offset: deep as i64, limit: 1, ..Default::default() };
+        let page = db.query_backups(&q).await?;
+        anyhow::Ok(page.into_iter().next().map(|b| b.id))
+    })?;
+    let marker = marker.with_context(|| format!("no row {marker_row}"))?;
+    for (label, path) in [
+        ("first page", "/backups/detail?limit=1000".to_owned()),
+        ("deep page (marker at 90 %)", format!("/backups/detail?limit=1000&marker={marker}")),
+    ] {
+        let mut ms = Vec::with_capacity(requests);
+        let mut still_running = 0;
+        for i in 0..requests {
+            let t = Instant::now();
+            let v = call(reqwest::Method::GET, &path, None)?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            let n = v["backups"].as_array().map_or(0, Vec::len);
+            if n != 1000 {
+                bail!("{path} returned {n} backups, not 1000");
+            }
+            if i == requests - 1 {
+                for id in &running {
+                    let b = call(reqwest::Method::GET, &format!("/backups/{id}"), None)?;
+                    still_running += usize::from(b["backup"]["status"] == "creating");
+                }
+            }
+        }
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "GET /backups/detail?limit=1000, {label}: {requests} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (target p99 < 50 ms); 1 GiB backups still running at the end: {still_running}/4",
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99),
+            ms[ms.len() - 1],
+        );
+    }
+    drop(server);
+    Ok(())
+}
