@@ -18,3 +18,4 @@ mod records;
 mod service;
 mod skeleton;
 mod snapshots;
+mod walkthrough;

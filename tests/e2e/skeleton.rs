@@ -51,7 +51,14 @@ fn backup_restore_delete_round_trip_through_the_cli() {
         let new_id = restored["id"].as_str().unwrap();
         assert_ne!(new_id, vol_id);
         assert_eq!(restored["status"], "available");
-        assert_eq!(restored["name"], "source", "the auto-created volume takes the source volume's name");
+        // The CLI names the new volume after the backup, so `source` stays unambiguous…
+        assert_eq!(restored["name"], format!("{id}-restored"));
+        // …while a Cinder client that names nothing gets Cinder's rule: the source's name.
+        let (st, r) = s.post(&format!("/backups/{id}/restore"), serde_json::json!({"restore": {}}));
+        assert_eq!(st, 202, "{r}");
+        let cinder_named = s.wait_volume(r["restore"]["volume_id"].as_str().unwrap(), &["available"]);
+        assert_eq!(cinder_named["name"], "source", "the auto-created volume takes the source volume's name");
+        s.wait_backup(&id, &["available"]);
         assert_eq!(sha256_file(std::path::Path::new(restored["holdfast:path"].as_str().unwrap())), want, "{db:?}");
 
         // Restore onto an existing volume full of other data: same bytes.

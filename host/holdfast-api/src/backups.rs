@@ -278,6 +278,7 @@ pub async fn progress(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResp
             "operation": p.operation.as_str(),
             "bytes_done": p.bytes_done,
             "bytes_total": p.bytes_total,
+            "bytes_moved": p.bytes_moved,
             "percent": if p.bytes_total == 0 { 0.0 } else { 100.0 * p.bytes_done as f64 / p.bytes_total as f64 },
         }}),
         None => {

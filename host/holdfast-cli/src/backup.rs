@@ -91,7 +91,7 @@ pub enum BackupCommand {
         /// Existing volume to overwrite (id or unique name); a new volume is created if omitted
         #[arg(long, value_name = "VOLUME")]
         volume: Option<String>,
-        /// Name for the new volume (only used without --volume)
+        /// Name for the new volume (only used without --volume). Default: BACKUP-restored
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
         /// Wait until the restore finishes, showing progress on stderr
@@ -185,6 +185,12 @@ fn execute(args: &ClientArgs, cmd: BackupCommand) -> Result<()> {
         BackupCommand::Restore { backup, volume, name, wait } => {
             let id = resolve(&client, Kind::Backup, &backup)?.id;
             let volume_id = volume.map(|v| resolve(&client, Kind::Volume, &v).map(|found| found.id)).transpose()?;
+            // Cinder names an unnamed new volume after the source volume, so the next
+            // command by that name would find two: give it a name of its own.
+            let name = match (&volume_id, name) {
+                (None, None) => Some(format!("{backup}-restored")),
+                (_, name) => name,
+            };
             let body = json!({"restore": {"volume_id": volume_id, "name": name}});
             let reply = client.post(&["backups", &id, "restore"], &body)?;
             if wait {

@@ -58,7 +58,8 @@ fn execute(args: &ClientArgs, cmd: EventCommand) -> Result<()> {
                 output::json(&reply)
             } else {
                 let events = reply["events"].as_array().cloned().unwrap_or_default();
-                events.iter().map(line).collect::<Vec<_>>().join("")
+                let rows: String = events.iter().map(line).collect();
+                format!("{HEADER}{rows}")
             };
             output::emit(&text)
         }
@@ -98,6 +99,9 @@ fn watch(reader: impl BufRead, format: OutputFormat, until_end: bool) -> Result<
 }
 
 /// `TIME  EVENT  BACKUP  STATUS  [PERCENT | REASON]`, one line.
+/// The column titles over `event list` (the widths of [`line`]'s fields).
+const HEADER: &str = "Time                        Event                        Backup                                Status  Progress/Reason\n";
+
 fn line(e: &Value) -> String {
     let p = &e["payload"];
     let mut text = format!(

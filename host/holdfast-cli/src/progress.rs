@@ -23,6 +23,10 @@ pub struct Progress {
     pub bytes_total: u64,
     #[serde(default)]
     pub percent: Option<f64>,
+    /// Data bytes actually read or written: holes and zero runs excluded, so the
+    /// MB/s shown is the data that moved (absent from older servers).
+    #[serde(default)]
+    pub bytes_moved: Option<u64>,
 }
 
 impl Progress {
@@ -124,12 +128,14 @@ pub fn format_eta(remaining: u64, bytes_per_sec: Option<f64>) -> String {
 
 /// The text next to the bar: ` 42.5%    123.4 MB/s  ETA 00:12`, padded so
 /// the bar keeps its width while the numbers change.
-pub fn status_line(progress: &Progress, bytes_per_sec: Option<f64>) -> String {
+/// `percent  MB/s  ETA`: the rate is of data moved, the ETA from how fast the whole
+/// volume (holes too) goes by.
+pub fn status_line(progress: &Progress, data_per_sec: Option<f64>, volume_per_sec: Option<f64>) -> String {
     format!(
         "{:>6}  {:>12}  {}",
         format_percent(progress.percent()),
-        format_rate(bytes_per_sec),
-        format_eta(progress.remaining(), bytes_per_sec)
+        format_rate(data_per_sec),
+        format_eta(progress.remaining(), volume_per_sec)
     )
 }
 
@@ -156,7 +162,13 @@ mod tests {
 
     #[test]
     fn percent_prefers_server_then_bytes() {
-        let mut p = Progress { operation: Some("restore".into()), bytes_done: 1, bytes_total: 4, percent: Some(30.0) };
+        let mut p = Progress {
+            operation: Some("restore".into()),
+            bytes_done: 1,
+            bytes_total: 4,
+            percent: Some(30.0),
+            bytes_moved: None,
+        };
         assert_eq!(p.percent(), 30.0);
         p.percent = None;
         assert_eq!(p.percent(), 25.0);
@@ -164,7 +176,13 @@ mod tests {
         assert_eq!(p.percent(), 25.0);
         p.percent = Some(140.0);
         assert_eq!(p.percent(), 100.0);
-        p = Progress { operation: Some("delete".into()), bytes_done: 0, bytes_total: 0, percent: None };
+        p = Progress {
+            operation: Some("delete".into()),
+            bytes_done: 0,
+            bytes_total: 0,
+            percent: None,
+            bytes_moved: None,
+        };
         assert_eq!(p.percent(), 0.0);
     }
 
@@ -225,12 +243,15 @@ mod tests {
     #[test]
     fn status_line_combines_everything() {
         let p = Progress {
+            bytes_moved: None,
             operation: Some("create".into()),
             bytes_done: 50_000_000,
             bytes_total: 100_000_000,
             percent: Some(50.0),
         };
-        assert_eq!(status_line(&p, Some(10e6)), " 50.0%     10.0 MB/s  ETA 00:05");
-        assert_eq!(status_line(&p, None), " 50.0%       -- MB/s  ETA --:--");
+        assert_eq!(status_line(&p, Some(10e6), Some(10e6)), " 50.0%     10.0 MB/s  ETA 00:05");
+        assert_eq!(status_line(&p, None, None), " 50.0%       -- MB/s  ETA --:--");
+        // Sparse data: 2 MB/s of data moved while the volume goes by at 10 MB/s.
+        assert_eq!(status_line(&p, Some(2e6), Some(10e6)), " 50.0%      2.0 MB/s  ETA 00:05");
     }
 }

@@ -64,6 +64,7 @@ pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Val
             bytes_done: total / 100 * pct,
             bytes_total: total,
             percent: Some(pct as f64),
+            bytes_moved: None,
         })
     };
     let last = std::cell::Cell::new(None);
@@ -86,10 +87,11 @@ pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Val
 /// Waits until `backups/{id}` answers 404.
 pub fn backup_deleted(client: &Client, id: &str, show_bar: bool) -> Result<()> {
     let prefix = format!("Deleting backup {}", short_id(id));
+    // A delete removes objects: there is no byte count to draw, only the status.
     poll(
         prefix,
         show_bar,
-        || fetch_progress(client, id),
+        || None,
         || {
             let reply = match client.get(&["backups", id]) {
                 Err(e) if is_not_found(&e) => return Ok(Step::Done(())),
@@ -177,7 +179,7 @@ fn poll<T>(
             Err(e) => break Err(e),
         }
     };
-    display.finish();
+    display.finish(outcome.is_ok());
     outcome
 }
 
@@ -192,10 +194,14 @@ fn fetch_progress(client: &Client, backup_id: &str) -> Option<Progress> {
 /// The stderr progress bar plus the throughput measurement feeding it.
 struct Display {
     bar: ProgressBar,
+    /// Data bytes moved (MB/s) and volume bytes covered (ETA).
     meter: RateMeter,
+    covered: RateMeter,
     started: Instant,
     /// Operation of the last progress report; `None` while spinning.
     operation: Option<String>,
+    /// The last report drawn, to end the bar at 100 % on success.
+    last: Option<Progress>,
 }
 
 impl Display {
@@ -209,13 +215,21 @@ impl Display {
         bar.set_style(style(SPIN_TEMPLATE));
         bar.set_message("(starting)");
         bar.enable_steady_tick(Duration::from_millis(100));
-        Self { bar, meter: RateMeter::default(), started: Instant::now(), operation: None }
+        Self {
+            bar,
+            meter: RateMeter::default(),
+            covered: RateMeter::default(),
+            started: Instant::now(),
+            operation: None,
+            last: None,
+        }
     }
 
     fn update(&mut self, progress: Option<&Progress>, status: &str) {
         let Some(progress) = progress else {
             if self.operation.take().is_some() {
                 self.meter.clear();
+                self.covered.clear();
                 self.bar.set_style(style(SPIN_TEMPLATE));
             }
             self.bar.set_message(format!("({status})"));
@@ -224,16 +238,30 @@ impl Display {
         if self.operation != progress.operation {
             self.operation.clone_from(&progress.operation);
             self.meter.clear();
+            self.covered.clear();
             self.bar.set_style(style(BAR_TEMPLATE));
         }
-        self.meter.record(self.started.elapsed(), progress.bytes_done);
+        let at = self.started.elapsed();
+        self.meter.record(at, progress.bytes_moved.unwrap_or(progress.bytes_done));
+        self.covered.record(at, progress.bytes_done);
         // Truncation is fine: percent() is within 0..=100.
         self.bar.set_position((progress.percent() * 10.0).round() as u64);
-        self.bar.set_message(status_line(progress, self.meter.rate()));
+        self.bar.set_message(status_line(progress, self.meter.rate(), self.covered.rate()));
+        self.last = Some(progress.clone());
     }
 
-    fn finish(&self) {
-        self.bar.finish_and_clear();
+    /// On success a bar that was drawn ends at 100 % (the last poll may have come
+    /// just before the end) and stays on screen; a spinner or a failure is cleared.
+    fn finish(&self, success: bool) {
+        match (&self.last, success) {
+            (Some(last), true) => {
+                let done = Progress { bytes_done: last.bytes_total, percent: Some(100.0), ..last.clone() };
+                self.bar.set_position(BAR_LEN);
+                self.bar.set_message(status_line(&done, self.meter.rate(), None));
+                self.bar.finish();
+            }
+            _ => self.bar.finish_and_clear(),
+        }
     }
 }
 

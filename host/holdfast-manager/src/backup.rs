@@ -228,6 +228,7 @@ impl Manager {
         };
         let op = OpContext {
             done: running.done,
+            moved: running.moved,
             cancel: running.cancel,
             on_location: Some(Box::new(on_location)),
             workers: self.config.workers,

@@ -29,11 +29,14 @@ pub struct Progress {
     pub operation: Operation,
     pub bytes_done: u64,
     pub bytes_total: u64,
+    /// Data bytes actually read or written (holes and zero runs excluded).
+    pub bytes_moved: u64,
 }
 
 struct Entry {
     operation: Operation,
     done: Arc<AtomicU64>,
+    moved: Arc<AtomicU64>,
     cancel: Arc<AtomicBool>,
     total: u64,
 }
@@ -41,6 +44,7 @@ struct Entry {
 /// Handles of one running operation: its progress counter and its cancel flag.
 pub(crate) struct Running {
     pub done: Arc<AtomicU64>,
+    pub moved: Arc<AtomicU64>,
     pub cancel: Arc<AtomicBool>,
 }
 
@@ -51,10 +55,11 @@ impl Tracker {
     /// Register an operation; returns the counter the driver host advances and the
     /// flag that cancels it.
     pub fn start(&self, backup_id: &str, operation: Operation, total: u64) -> Running {
-        let (done, cancel) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-        let entry = Entry { operation, done: done.clone(), cancel: cancel.clone(), total };
+        let (done, moved, cancel) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let entry = Entry { operation, done: done.clone(), moved: moved.clone(), cancel: cancel.clone(), total };
         self.0.lock().expect("progress lock").insert(backup_id.to_owned(), entry);
-        Running { done, cancel }
+        Running { done, moved, cancel }
     }
 
     /// Ask the running operation on `backup_id` to stop; false if none runs.
@@ -73,6 +78,7 @@ impl Tracker {
             operation: e.operation,
             bytes_done: e.done.load(Ordering::Relaxed).min(e.total),
             bytes_total: e.total,
+            bytes_moved: e.moved.load(Ordering::Relaxed),
         })
     }
 }

@@ -194,6 +194,7 @@ impl Manager {
         let cancel = running.cancel.clone();
         let op = OpContext {
             done: running.done,
+            moved: running.moved,
             cancel: running.cancel,
             workers: self.config.workers,
             ..OpContext::default()

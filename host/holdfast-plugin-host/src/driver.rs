@@ -75,8 +75,11 @@ pub struct OpContext {
     /// Set to stop the operation: the driver sees it through `host.cancelled`, and a
     /// guest that never asks is interrupted at the next epoch tick.
     pub cancel: Arc<AtomicBool>,
-    /// Bytes of volume processed so far.
+    /// Bytes of volume processed so far (holes and zero runs included: progress).
     pub done: Arc<AtomicU64>,
+    /// Bytes of data actually read from or written to the volume (holes and all-zero
+    /// runs excluded: throughput).
+    pub moved: Arc<AtomicU64>,
     /// Called when the driver records where its objects live (persist it before data).
     pub on_location: Option<LocationCallback>,
     /// Host worker threads for hashing/compressing or restoring.
@@ -88,9 +91,37 @@ impl Default for OpContext {
         OpContext {
             cancel: Arc::new(AtomicBool::new(false)),
             done: Arc::new(AtomicU64::new(0)),
+            moved: Arc::new(AtomicU64::new(0)),
             on_location: None,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
         }
+    }
+}
+
+/// The restore target, counting the data bytes written (zero runs become holes and
+/// are not counted).
+struct CountingSink {
+    inner: VolumeFile,
+    moved: Arc<AtomicU64>,
+}
+
+impl holdfast_chunk::ChunkSink for CountingSink {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.inner.write_at(offset, data)?;
+        self.moved.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn zero_range(&self, offset: u64, len: u64) -> std::io::Result<()> {
+        self.inner.zero_range(offset, len)
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        self.inner.sync()
     }
 }
 
@@ -244,9 +275,9 @@ impl DriverComponent {
         volume_is_new: bool,
     ) -> Result<RestoreOutcome, PluginError> {
         let workers = op.workers;
+        let sink = Arc::new(CountingSink { inner: target, moved: op.moved.clone() });
         let (mut store, bindings, _) = self.instance(op)?;
-        let writer =
-            RestoreWriter::new(Arc::new(target), workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
+        let writer = RestoreWriter::new(sink, workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
         let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
         let layers: Vec<BackupInfo> = chain.iter().map(info).collect();
         let handle = wasmtime::component::Resource::<TargetRes>::new_borrow(target.rep());

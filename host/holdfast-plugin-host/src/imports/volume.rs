@@ -105,6 +105,9 @@ impl HostChunkStream for HostState {
         match next {
             Ok(Some(chunk)) => {
                 self.op.done.fetch_add(chunk.length, Ordering::Relaxed);
+                if !chunk.is_zero {
+                    self.op.moved.fetch_add(chunk.length, Ordering::Relaxed);
+                }
                 self.live_chunks += 1;
                 Ok(Ok(Some(self.table.push(ChunkRes { chunk })?)))
             }
