@@ -109,4 +109,22 @@ fn listing_filters_sorts_and_pages_in_sql() {
     }
     let (st, _) = s.get("/backups?marker=5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90");
     assert_eq!(st, 404);
+    // Volumes and snapshots take the same parameters, with the same errors.
+    s.post("/volumes", json!({"volume": {"size": 1, "name": "a-second"}}));
+    let (_, v) = s.get("/volumes?sort=name:asc&limit=1");
+    assert_eq!(v["volumes"].as_array().unwrap().len(), 1);
+    assert_eq!(v["volumes"][0]["name"], "a-second");
+    let (_, v) = s.get(&format!("/volumes?sort=name:asc&marker={}", v["volumes"][0]["id"].as_str().unwrap()));
+    assert_eq!(v["volumes"][0]["name"], "v");
+    for bad in [
+        "/volumes?limit=-1",
+        "/volumes/detail?limit=x",
+        "/volumes?sort=foo:bar",
+        "/snapshots?limit=x",
+        "/snapshots?sort=size:up",
+        "/volumes?colour=red",
+    ] {
+        let (st, e) = s.get(bad);
+        assert_eq!(st, 400, "{bad}: {e}");
+    }
 }

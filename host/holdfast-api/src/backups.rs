@@ -10,26 +10,9 @@ use serde_json::{Value, json};
 
 use crate::body;
 use crate::error::{ApiError, accepted_empty, json_response};
+use crate::paging;
 use crate::views;
 use crate::{Call, HttpResponse};
-
-/// Cinder's `osapi_max_limit`.
-const MAX_LIMIT: usize = 1000;
-
-/// Query parameters that are not filters.
-const LIST_PARAMS: &[&str] =
-    &["limit", "marker", "offset", "sort", "sort_key", "sort_dir", "all_tenants", "with_count"];
-
-fn non_negative(call: &Call<'_>, key: &str) -> Result<Option<i64>, ApiError> {
-    match call.query(key) {
-        None => Ok(None),
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Ok(Some(n)),
-            Ok(_) => Err(ApiError::bad_request(format!("{key} param must be positive"))),
-            Err(_) => Err(ApiError::bad_request(format!("{key} param must be an integer"))),
-        },
-    }
-}
 
 /// Cinder's `sort=key[:dir],…` (or the legacy `sort_key` / `sort_dir`).
 fn sort_keys(call: &Call<'_>) -> Result<Vec<(BackupSortKey, SortDir)>, ApiError> {
@@ -67,8 +50,8 @@ fn sort_keys(call: &Call<'_>) -> Result<Vec<(BackupSortKey, SortDir)>, ApiError>
 
 pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
     let all = all_tenants(call)?;
-    let limit = non_negative(call, "limit")?.map_or(MAX_LIMIT, |n| (n as usize).min(MAX_LIMIT));
-    let offset = non_negative(call, "offset")?.unwrap_or(0);
+    let limit = paging::non_negative(call, "limit")?.map_or(paging::MAX_LIMIT, |n| (n as usize).min(paging::MAX_LIMIT));
+    let offset = paging::non_negative(call, "offset")?.unwrap_or(0);
     let with_count = call.version.at_least(3, 45)
         && match call.query("with_count") {
             None => false,
@@ -77,18 +60,10 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
         };
     let like_ok = call.version.at_least(3, 34);
     // Cinder ≥ 3.31 refuses filters it does not know; older versions drop them.
-    if call.version.at_least(3, 31) {
-        let known = |k: &str| {
-            LIST_PARAMS.contains(&k) || ["name", "status", "volume_id"].contains(&k) || (like_ok && k == "name~")
-        };
-        let bad: Vec<&str> = call.query.iter().map(|(k, _)| k.as_str()).filter(|k| !known(k)).collect();
-        if !bad.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "Invalid input received: Invalid filters {} are found in query options.",
-                bad.join(",")
-            )));
-        }
-    }
+    paging::check_filters(
+        call,
+        if like_ok { &["name", "status", "volume_id", "name~"] } else { &["name", "status", "volume_id"] },
+    )?;
     let query = BackupQuery {
         name: call.query("name").map(str::to_owned),
         name_like: call.query("name~").filter(|_| like_ok).map(str::to_owned),

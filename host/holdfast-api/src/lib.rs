@@ -17,6 +17,7 @@ pub mod error;
 mod events;
 pub mod microversion;
 mod operator;
+mod paging;
 pub mod policy;
 pub mod router;
 pub mod server;

@@ -8,10 +8,12 @@ use serde_json::json;
 
 use crate::body;
 use crate::error::{ApiError, accepted_empty, json_response};
+use crate::paging::{self, SortValue};
 use crate::views;
 use crate::{Call, HttpResponse};
 
 pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
+    paging::check_filters(call, &["name", "status", "volume_id"])?;
     let mut snaps = m.list_snapshots(&call.ctx, crate::backups::all_tenants(call)?).await?;
     if let Some(vol) = call.query("volume_id") {
         snaps.retain(|s| s.volume_id == vol);
@@ -22,6 +24,8 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
     if let Some(status) = call.query("status") {
         snaps.retain(|s| s.status.as_str() == status);
     }
+    let snaps: Vec<_> =
+        paging::apply(call, snaps.into_iter().map(Listed).collect())?.into_iter().map(|l| l.0).collect();
     let items: Vec<_> = snaps.iter().map(|s| views::snapshot(call, s, detail, m.snapshot_progress(&s.id))).collect();
     Ok(json_response(StatusCode::OK, &json!({"snapshots": items})))
 }
@@ -64,4 +68,26 @@ pub async fn show(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse
 pub async fn delete(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
     m.delete_snapshot(&call.ctx, id).await?;
     Ok(accepted_empty())
+}
+
+/// A snapshot as the list parameters see it.
+struct Listed(holdfast_types::Snapshot);
+
+impl paging::Row for Listed {
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    fn sort_value(&self, key: &str) -> Option<SortValue> {
+        let s = &self.0;
+        Some(match key {
+            "created_at" => SortValue::Int(s.created_at.micros()),
+            "updated_at" => SortValue::Int(s.updated_at.map_or(0, |t| t.micros())),
+            "id" => SortValue::Text(s.id.clone()),
+            "name" | "display_name" => SortValue::Text(s.name.clone().unwrap_or_default()),
+            "status" => SortValue::Text(s.status.as_str().to_owned()),
+            "size" => SortValue::Int(s.size),
+            _ => return None,
+        })
+    }
 }

@@ -6,10 +6,12 @@ use serde_json::{Value, json};
 
 use crate::body;
 use crate::error::{ApiError, accepted_empty, json_response};
+use crate::paging::{self, SortValue};
 use crate::views;
 use crate::{Call, HttpResponse};
 
 pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResponse, ApiError> {
+    paging::check_filters(call, &["name", "status"])?;
     let mut vols = m.list_volumes(&call.ctx, crate::backups::all_tenants(call)?).await?;
     if let Some(name) = call.query("name") {
         vols.retain(|v| v.name.as_deref() == Some(name));
@@ -17,6 +19,8 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
     if let Some(status) = call.query("status") {
         vols.retain(|v| v.status.as_str() == status);
     }
+    let vols = paging::apply(call, vols.into_iter().map(Listed).collect())?;
+    let vols: Vec<_> = vols.into_iter().map(|l| l.0).collect();
     let mut items = Vec::with_capacity(vols.len());
     for v in &vols {
         let full = views::volume(call, v, &m.metadata_of(v).await?);
@@ -208,4 +212,26 @@ pub async fn action(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpRespon
     };
     m.set_attached(&call.ctx, id, attached).await?;
     Ok(accepted_empty())
+}
+
+/// A volume as the list parameters see it.
+struct Listed(holdfast_types::Volume);
+
+impl paging::Row for Listed {
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    fn sort_value(&self, key: &str) -> Option<SortValue> {
+        let v = &self.0;
+        Some(match key {
+            "created_at" => SortValue::Int(v.created_at.micros()),
+            "updated_at" => SortValue::Int(v.updated_at.map_or(0, |t| t.micros())),
+            "id" => SortValue::Text(v.id.clone()),
+            "name" | "display_name" => SortValue::Text(v.name.clone().unwrap_or_default()),
+            "status" => SortValue::Text(v.status.as_str().to_owned()),
+            "size" => SortValue::Int(v.size),
+            _ => return None,
+        })
+    }
 }
