@@ -77,28 +77,45 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
     let (page, count) = m.backup_page(&call.ctx, all, query, call.query("marker"), with_count).await?;
     let metadata = if detail && call.version.at_least(3, 43) { Some(m.backups_metadata(&page).await?) } else { None };
     let empty = Default::default();
-    let items: Vec<Value> = page
+    let items: Vec<ListItem<'_>> = page
         .iter()
         .map(|b| match (&metadata, detail) {
-            (Some(md), _) => views::backup_detail(call, b, Some(md.get(&b.id).unwrap_or(&empty))),
-            (None, true) => views::backup_detail(call, b, None),
-            (None, false) => views::backup_summary(call, b),
+            (Some(md), _) => {
+                ListItem::Detail(views::backup_detail_view(call, b, Some(md.get(&b.id).unwrap_or(&empty))))
+            }
+            (None, true) => ListItem::Detail(views::backup_detail_view(call, b, None)),
+            (None, false) => ListItem::Summary(views::backup_summary_view(call, b)),
         })
         .collect();
-    let mut out = json!({"backups": items});
-    if let Some(n) = count {
-        out["count"] = json!(n);
-    }
-    if call.query("limit").is_some() && limit > 0 && page.len() == limit {
+    let next = (call.query("limit").is_some() && limit > 0 && page.len() == limit).then(|| {
         let last = &page[limit - 1].id;
         let path = if detail { "backups/detail" } else { "backups" };
         let mut query: Vec<String> =
             call.query.iter().filter(|(k, _)| k != "marker").map(|(k, v)| format!("{k}={v}")).collect();
         query.push(format!("marker={last}"));
-        out["backups_links"] =
-            json!([{"rel": "next", "href": format!("{}/{path}?{}", call.api_base(), query.join("&"))}]);
-    }
-    Ok(json_response(StatusCode::OK, &out))
+        json!([{"rel": "next", "href": format!("{}/{path}?{}", call.api_base(), query.join("&"))}])
+    });
+    Ok(crate::error::serialized_response(StatusCode::OK, &ListBody { backups: items, backups_links: next, count }))
+}
+
+/// One list reply, serialised without an intermediate JSON tree.
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    backups: Vec<ListItem<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backups_links: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<i64>,
+}
+
+// A page holds one kind only; boxing would add an allocation per row, which is what
+// this type exists to avoid.
+#[allow(clippy::large_enum_variant)]
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum ListItem<'a> {
+    Summary(views::BackupSummary<'a>),
+    Detail(views::BackupDetail<'a>),
 }
 
 pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, ApiError> {

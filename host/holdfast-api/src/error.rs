@@ -77,6 +77,11 @@ impl From<ManagerError> for ApiError {
 }
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    serialized_response(status, body)
+}
+
+/// A JSON reply from anything serialisable (large lists skip the `Value` tree).
+pub fn serialized_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut r = Response::new(Full::new(Bytes::from(bytes)).boxed());
     *r.status_mut() = status;

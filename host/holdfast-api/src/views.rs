@@ -4,64 +4,123 @@ use holdfast_manager::RestoreView;
 use holdfast_types::{Backup, Snapshot, Timestamp, Volume};
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::Call;
 
 fn links(call: &Call<'_>, collection: &str, id: &str) -> Value {
-    json!([
-        {"rel": "self", "href": format!("{}/{collection}/{id}", call.api_base())},
-        {"rel": "bookmark", "href": format!("{}/{collection}/{id}", call.bookmark_base())},
-    ])
+    serde_json::to_value(link_pair(call, collection, id)).unwrap_or(Value::Null)
 }
 
 fn time(t: Option<Timestamp>) -> Value {
     t.map(|t| Value::String(t.api())).unwrap_or(Value::Null)
 }
 
+/// A `self` + `bookmark` pair, serialised without building a JSON tree.
+#[derive(Serialize)]
+pub struct Link {
+    rel: &'static str,
+    href: String,
+}
+
+fn link_pair(call: &Call<'_>, collection: &str, id: &str) -> [Link; 2] {
+    [
+        Link { rel: "self", href: format!("{}/{collection}/{id}", call.api_base()) },
+        Link { rel: "bookmark", href: format!("{}/{collection}/{id}", call.bookmark_base()) },
+    ]
+}
+
 /// Exactly `id`, `name`, `links` (tempest forbids more).
+#[derive(Serialize)]
+pub struct BackupSummary<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+    links: [Link; 2],
+}
+
+pub fn backup_summary_view<'a>(call: &Call<'_>, b: &'a Backup) -> BackupSummary<'a> {
+    BackupSummary { id: &b.id, name: b.display_name.as_deref(), links: link_pair(call, "backups", &b.id) }
+}
+
 pub fn backup_summary(call: &Call<'_>, b: &Backup) -> Value {
-    json!({"id": b.id, "name": b.display_name, "links": links(call, "backups", &b.id)})
+    serde_json::to_value(backup_summary_view(call, b)).unwrap_or(Value::Null)
+}
+
+/// Cinder's detail view, keys in Cinder's order. A struct, not a `json!` tree: a
+/// 1000-backup page is serialised straight into the reply.
+#[derive(Serialize)]
+pub struct BackupDetail<'a> {
+    id: &'a str,
+    status: &'static str,
+    size: i64,
+    object_count: i64,
+    availability_zone: Option<&'a str>,
+    container: Option<&'a str>,
+    created_at: String,
+    updated_at: Option<String>,
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    fail_reason: Option<&'a str>,
+    volume_id: &'a str,
+    links: [Link; 2],
+    is_incremental: bool,
+    has_dependent_backups: bool,
+    snapshot_id: Option<&'a str>,
+    data_timestamp: Option<String>,
+    /// From 3.43.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a BTreeMap<String, String>>,
+    /// `backup:backup_project_attribute` (admins), from 3.18.
+    #[serde(rename = "os-backup-project-attr:project_id", skip_serializing_if = "Option::is_none")]
+    project_id: Option<&'a str>,
+    /// Admins, from 3.56.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<&'a str>,
+    /// Stored but not in Cinder's view (tempest forbids extra keys): only for clients
+    /// that ask, such as Holdfast's own CLI.
+    #[serde(rename = "holdfast:parent_id", skip_serializing_if = "Option::is_none")]
+    parent_id: Option<Option<&'a str>>,
+    #[serde(rename = "holdfast:num_dependent_backups", skip_serializing_if = "Option::is_none")]
+    num_dependent_backups: Option<i64>,
 }
 
 /// Cinder's detail view for the request's microversion; `metadata` is given from 3.43.
+pub fn backup_detail_view<'a>(
+    call: &Call<'_>,
+    b: &'a Backup,
+    metadata: Option<&'a BTreeMap<String, String>>,
+) -> BackupDetail<'a> {
+    let admin = call.roles.admin;
+    let ext = call.extensions();
+    BackupDetail {
+        id: &b.id,
+        status: b.status.as_str(),
+        size: b.size,
+        object_count: b.object_count,
+        availability_zone: b.availability_zone.as_deref(),
+        container: b.container.as_deref(),
+        created_at: b.created_at.api(),
+        updated_at: b.updated_at.map(Timestamp::api),
+        name: b.display_name.as_deref(),
+        description: b.display_description.as_deref(),
+        fail_reason: b.fail_reason.as_deref(),
+        volume_id: &b.volume_id,
+        links: link_pair(call, "backups", &b.id),
+        is_incremental: b.is_incremental(),
+        has_dependent_backups: b.num_dependent_backups > 0,
+        snapshot_id: b.snapshot_id.as_deref(),
+        data_timestamp: b.data_timestamp.map(Timestamp::api),
+        metadata,
+        project_id: (admin && call.version.at_least(3, 18)).then_some(b.project_id.as_str()),
+        user_id: (admin && call.version.at_least(3, 56)).then_some(b.user_id.as_str()),
+        parent_id: ext.then_some(b.parent_id.as_deref()),
+        num_dependent_backups: ext.then_some(b.num_dependent_backups),
+    }
+}
+
 pub fn backup_detail(call: &Call<'_>, b: &Backup, metadata: Option<&BTreeMap<String, String>>) -> Value {
-    let mut v = json!({
-        "id": b.id,
-        "status": b.status.as_str(),
-        "size": b.size,
-        "object_count": b.object_count,
-        "availability_zone": b.availability_zone,
-        "container": b.container,
-        "created_at": b.created_at.api(),
-        "updated_at": time(b.updated_at),
-        "name": b.display_name,
-        "description": b.display_description,
-        "fail_reason": b.fail_reason,
-        "volume_id": b.volume_id,
-        "links": links(call, "backups", &b.id),
-        "is_incremental": b.is_incremental(),
-        "has_dependent_backups": b.num_dependent_backups > 0,
-        "snapshot_id": b.snapshot_id,
-        "data_timestamp": time(b.data_timestamp),
-    });
-    if let Some(meta) = metadata {
-        v["metadata"] = json!(meta);
-    }
-    // `backup:backup_project_attribute`: admins only.
-    if call.roles.admin && call.version.at_least(3, 18) {
-        v["os-backup-project-attr:project_id"] = json!(b.project_id);
-    }
-    if call.roles.admin && call.version.at_least(3, 56) {
-        v["user_id"] = json!(b.user_id);
-    }
-    // Stored but not in Cinder's view (tempest forbids extra keys): only for clients
-    // that ask, such as Holdfast's own CLI.
-    if call.extensions() {
-        v["holdfast:parent_id"] = json!(b.parent_id);
-        v["holdfast:num_dependent_backups"] = json!(b.num_dependent_backups);
-    }
-    v
+    serde_json::to_value(backup_detail_view(call, b, metadata)).unwrap_or(Value::Null)
 }
 
 pub fn restore(r: &RestoreView) -> Value {

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod digest;
 pub mod piece;
 pub mod pipeline;
+pub mod priority;
 pub mod restore;
 
 pub use buffer::{ALIGN, AlignedBuf};

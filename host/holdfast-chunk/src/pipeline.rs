@@ -118,6 +118,7 @@ impl ChunkStream {
             let (pool_tx, pool_rx, work_tx, bufs_made) =
                 (pool_tx.clone(), pool_rx.clone(), work_tx.clone(), bufs_made.clone());
             let spawn = std::thread::Builder::new().name(format!("hf-read-{r}")).spawn(move || {
+                crate::priority::lower_this_thread();
                 // Reader r takes chunks r, r + READERS, …: several O_DIRECT requests in flight.
                 for seq in (r..total).step_by(READERS) {
                     while seq >= consumed.load(Ordering::Acquire) + window {
@@ -164,6 +165,7 @@ impl ChunkStream {
             let (work_rx, done_tx, zeros, stop) = (work_rx.clone(), done_tx.clone(), zeros.clone(), stop.clone());
             let opts = opts.clone();
             let spawn = std::thread::Builder::new().name(format!("hf-hash-{i}")).spawn(move || {
+                crate::priority::lower_this_thread();
                 let mut compressor = Compressor::new();
                 while let Ok((seq, offset, buf, read)) = work_rx.recv() {
                     if stop.load(Ordering::Relaxed) {

@@ -84,6 +84,7 @@ impl RestoreWriter {
             let (rx, state, sink, written, first_error) =
                 (rx.clone(), state.clone(), sink.clone(), written.clone(), first_error.clone());
             std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
+                crate::priority::lower_this_thread();
                 let mut buf = AlignedBuf::new(GRANULE);
                 while let Ok(job) = rx.recv() {
                     let (offset, length) = (job.offset, job.length);

@@ -245,7 +245,7 @@ impl Manager {
         let job = backup.clone();
         let span = tracing::Span::current();
         let metrics = self.metrics.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let result = crate::data_thread::run("hf-backup", move || {
             let _in = span.enter();
             let file = VolumeFile::open_read(&path).map_err(|e| format!("cannot read volume: {e}"))?;
             metrics.time_driver(driver.name(), "backup", || {

@@ -18,6 +18,7 @@
 
 mod admin;
 mod backup;
+mod data_thread;
 mod delete;
 mod error;
 mod events;

@@ -202,7 +202,7 @@ impl Manager {
         let path = PathBuf::from(&target.path);
         let span = tracing::Span::current();
         let metrics = self.metrics.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let result = crate::data_thread::run("hf-restore", move || {
             let _in = span.enter();
             let file = VolumeFile::open_write(&path).map_err(|e| format!("cannot open the target volume: {e}"))?;
             metrics.time_driver(driver.name(), "restore", || {

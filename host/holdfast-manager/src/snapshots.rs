@@ -81,7 +81,7 @@ impl Manager {
         let target = PathBuf::from(&snap.path);
         let running = self.progress.start(&snap.id, Operation::Snapshot, snap.size_bytes);
         let (to_path, done) = (target.clone(), running.done);
-        let copy = tokio::task::spawn_blocking(move || {
+        let copy = crate::data_thread::run("hf-snapshot", move || {
             point_in_time_copy(&source, &to_path, |n| done.store(n, Ordering::Relaxed)).map_err(|e| e.to_string())
         })
         .await
