@@ -94,6 +94,13 @@ fn listing_filters_sorts_and_pages_in_sql() {
     let (_, p2) = s.get(&next);
     assert_eq!(names(&p2), ["b-one"]);
     assert!(p2.get("backups_links").is_none());
+    // Filter values survive into the next link encoded (`&` would split them).
+    let (_, p) = s.get("/backups?name~=b-&sort=name:asc&limit=1&status=available");
+    let next = p["backups_links"][0]["href"].as_str().unwrap().to_owned();
+    assert!(next.contains("name~=b-"), "{next}");
+    let (st, p2) = s.get(&next);
+    assert_eq!(st, 200, "{p2}");
+    assert_eq!(names(&p2), ["b-three"]);
     for bad in [
         "limit=-1",
         "limit=x",

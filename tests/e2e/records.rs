@@ -15,7 +15,8 @@ fn records_rebuild_a_lost_database() {
         let src = old.input("v.raw");
         write_mixed_volume(&src, 32 * MIB, 9);
         let vol = old.register(&src, "v");
-        let (_, b) = old.post("/backups", json!({"backup": {"volume_id": vol, "name": "full"}}));
+        let (_, b) =
+            old.post("/backups", json!({"backup": {"volume_id": vol, "name": "full", "metadata": {"tier": "gold"}}}));
         let full = b["backup"]["id"].as_str().unwrap().to_owned();
         old.wait_backup(&full, &["available"]);
         std::fs::OpenOptions::new()
@@ -58,6 +59,8 @@ fn records_rebuild_a_lost_database() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let imported = new.wait_backup(&inc, &["available", "error"]);
         assert_eq!(imported["status"], "available", "{imported}");
+        // User metadata travels in the record.
+        assert_eq!(new.wait_backup(&full, &["available"])["metadata"], json!({"tier": "gold"}), "{db:?}");
         assert_eq!(imported["name"], "inc");
         assert_eq!(imported["is_incremental"], true);
         new.wait_backup(&full, &["available"]);

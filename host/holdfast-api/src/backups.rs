@@ -87,11 +87,16 @@ pub async fn list(m: &Manager, call: &Call<'_>, detail: bool) -> Result<HttpResp
             (None, false) => ListItem::Summary(views::backup_summary_view(call, b)),
         })
         .collect();
-    let next = (call.query("limit").is_some() && limit > 0 && page.len() == limit).then(|| {
+    // Cinder links the next page whenever this one is full, `limit` given or not.
+    let next = (limit > 0 && page.len() == limit).then(|| {
         let last = &page[limit - 1].id;
         let path = if detail { "backups/detail" } else { "backups" };
-        let mut query: Vec<String> =
-            call.query.iter().filter(|(k, _)| k != "marker").map(|(k, v)| format!("{k}={v}")).collect();
+        let mut query: Vec<String> = call
+            .query
+            .iter()
+            .filter(|(k, _)| k != "marker")
+            .map(|(k, v)| format!("{}={}", crate::percent_encode(k), crate::percent_encode(v)))
+            .collect();
         query.push(format!("marker={last}"));
         json!([{"rel": "next", "href": format!("{}/{path}?{}", call.api_base(), query.join("&"))}])
     });

@@ -232,6 +232,19 @@ fn parse_query(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Query-string encoding for links we build from decoded parameters.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
@@ -265,5 +278,8 @@ mod tests {
             vec![("sort".into(), "created_at:asc".into()), ("name".into(), "a b".into()), ("x".into(), "".into())]
         );
         assert_eq!(percent_decode("100%"), "100%");
+        for s in ["a&b", "x+y z", "name~", "ü/%"] {
+            assert_eq!(percent_decode(&percent_encode(s)), s);
+        }
     }
 }

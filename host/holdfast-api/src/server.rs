@@ -73,7 +73,9 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>, shutdown: impl Future<O
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
+                        // Out of descriptors (EMFILE) or similar: pause instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
                     }
                 };

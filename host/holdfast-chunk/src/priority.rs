@@ -7,11 +7,15 @@
 /// Niceness of data-path threads (Linux: per thread).
 pub const DATA_NICE: i32 = 10;
 
-/// Lower the calling thread's priority to [`DATA_NICE`]. Raising niceness needs no
+/// Lower the calling thread's priority to at least [`DATA_NICE`] (never raise it: a
+/// host started at nice 15 keeps its data threads at 15). Raising niceness needs no
 /// privilege; a failure only leaves the thread at its old priority.
 pub fn lower_this_thread() {
-    // SAFETY: setpriority has no memory effects; `who = 0` is the calling thread on Linux.
-    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, DATA_NICE) };
+    // SAFETY: getpriority/setpriority have no memory effects; `who = 0` is the calling
+    // thread on Linux. getpriority may legitimately return -1, so errno is not checked:
+    // the worst case is setting exactly DATA_NICE.
+    let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, now.max(DATA_NICE)) };
     if r != 0 {
         tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a data thread's priority");
     }

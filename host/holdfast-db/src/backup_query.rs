@@ -153,9 +153,11 @@ impl BackupQuery {
             }
         }
         if let Some(like) = &self.name_like {
-            let escaped = like.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            // Case-insensitive on both engines (SQLite's LIKE is, PostgreSQL's is not);
+            // `!` escapes the wildcards (a backslash depends on PostgreSQL settings).
+            let escaped = like.to_lowercase().replace('!', "!!").replace('%', "!%").replace('_', "!_");
             let p = sql.bind(Bind::Text(format!("%{escaped}%")));
-            sql.text.push_str(&format!(" AND display_name LIKE {p} ESCAPE '\\'"));
+            sql.text.push_str(&format!(" AND LOWER(display_name) LIKE {p} ESCAPE '!'"));
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use holdfast_db::MetadataOwner;
 use holdfast_types::{Backup, BackupStatus, GIB, Timestamp};
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -24,7 +25,7 @@ fn time(t: Option<Timestamp>) -> Value {
 }
 
 /// The record's JSON, keys in Cinder's order, Python's `", "`/`": "` separators.
-fn record_json(b: &Backup, driver_info: Value) -> String {
+fn record_json(b: &Backup, metadata: &std::collections::BTreeMap<String, String>, driver_info: Value) -> String {
     let fields: Vec<(&str, Value)> = vec![
         ("driver_info", driver_info),
         ("id", json!(b.id)),
@@ -49,7 +50,7 @@ fn record_json(b: &Backup, driver_info: Value) -> String {
         ("snapshot_id", json!(b.snapshot_id)),
         ("data_timestamp", time(b.data_timestamp)),
         ("restore_volume_id", json!(b.restore_volume_id)),
-        ("metadata", json!({})),
+        ("metadata", json!(metadata)),
         ("encryption_key_id", Value::Null),
         ("created_at", time(Some(b.created_at))),
         ("updated_at", time(b.updated_at)),
@@ -81,6 +82,7 @@ fn invalid_record(why: &str) -> ManagerError {
 /// A decoded export record whose every field has been checked.
 #[derive(Debug)]
 struct ParsedRecord {
+    metadata: std::collections::BTreeMap<String, String>,
     id: String,
     size: i64,
     size_bytes: u64,
@@ -160,12 +162,38 @@ fn parse_record(r: &Value) -> Result<ParsedRecord, ManagerError> {
             .filter(|n| n % (1 << 20) == 0 && *n > (size as u64 - 1) * GIB && *n <= size as u64 * GIB)
             .ok_or_else(|| bad("holdfast:size_bytes", "does not fit its size"))?,
     };
+    // Cinder's backup metadata rules (keys `^[a-zA-Z0-9-_:. /]{1,255}$`, string values ≤ 255).
+    let metadata = match r.get("metadata") {
+        None | Some(Value::Null) => Default::default(),
+        Some(Value::Object(m)) => {
+            let key_ok = |k: &str| {
+                (1..=255).contains(&k.chars().count())
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:. /".contains(&b))
+            };
+            let mut out = std::collections::BTreeMap::new();
+            for (k, v) in m {
+                match v.as_str() {
+                    Some(s) if key_ok(k) && s.chars().count() <= 255 => {
+                        out.insert(k.clone(), s.to_owned());
+                    }
+                    _ => return Err(bad("metadata", "must map short plain keys to strings of at most 255 characters")),
+                }
+            }
+            out
+        }
+        Some(_) => return Err(bad("metadata", "must be an object")),
+    };
     let driver_info = match r.get("driver_info") {
         None | Some(Value::Null) => json!({}),
         Some(v @ Value::Object(_)) => v.clone(),
         Some(_) => return Err(bad("driver_info", "must be an object")),
     };
+    let parent_id = uuid("parent_id")?;
+    if parent_id.as_deref() == Some(id.as_str()) {
+        return Err(bad("parent_id", "is the backup itself"));
+    }
     Ok(ParsedRecord {
+        metadata,
         id,
         size,
         size_bytes,
@@ -175,7 +203,7 @@ fn parse_record(r: &Value) -> Result<ParsedRecord, ManagerError> {
         container,
         service_metadata,
         object_count: count("object_count")?.unwrap_or(0),
-        parent_id: uuid("parent_id")?,
+        parent_id,
         num_dependent_backups: count("num_dependent_backups")?.unwrap_or(0),
         snapshot_id: uuid("snapshot_id")?,
         data_timestamp: time("data_timestamp")?,
@@ -201,7 +229,8 @@ impl Manager {
             .filter(Value::is_object)
             .ok_or_else(|| ManagerError::Internal(format!("driver export_record returned no JSON object: {info}")))?;
         let service = b.service.clone().unwrap_or(desc.service);
-        Ok(BackupRecord { backup_service: service, backup_url: B64.encode(record_json(&b, driver_info)) })
+        let metadata = self.db.metadata(MetadataOwner::Backup, &b.id).await?;
+        Ok(BackupRecord { backup_service: service, backup_url: B64.encode(record_json(&b, &metadata, driver_info)) })
     }
 
     /// Accept a record (201 with the row `creating`); the driver check and the copy of
@@ -269,6 +298,8 @@ impl Manager {
         } else {
             self.db.insert_backup(&row).await?;
         }
+        // Replaces whatever a soft-deleted row of the same id left behind.
+        self.db.set_metadata(MetadataOwner::Backup, id, &parsed.metadata).await?;
         let span = tracing::info_span!("import", backup_id = %id);
         tokio::spawn(self.clone().finish_import(row.clone(), parsed).instrument(span));
         Ok(row)
@@ -349,7 +380,7 @@ mod tests {
             deleted_at: None,
             deleted: false,
         };
-        let text = record_json(&b, json!({}));
+        let text = record_json(&b, &Default::default(), json!({}));
         assert!(text.starts_with("{\"driver_info\": {}, \"id\": \""), "{text}");
         assert!(B64.encode(&text).starts_with("eyJkcml2ZXJfaW5mbyI6IHt9LCAiaWQiOiAi"));
         assert!(text.contains("\"created_at\": \"2025-03-01T12:00:00Z\""));

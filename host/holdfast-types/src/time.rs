@@ -71,7 +71,13 @@ impl Timestamp {
         let (hms, frac) = clock.split_once('.').unwrap_or((clock, "0"));
         let mut cp = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
         let (h, mi, s) = (cp.next()??, cp.next()??, cp.next()??);
-        if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        if !(1..=9999).contains(&y)
+            || !(1..=12).contains(&mo)
+            || !(1..=31).contains(&d)
+            || !(0..=23).contains(&h)
+            || !(0..=59).contains(&mi)
+            || !(0..=60).contains(&s)
+        {
             return None;
         }
         let mut micros: i64 = format!("{frac:0<6}").get(..6)?.parse().ok()?;
@@ -130,5 +136,7 @@ mod tests {
         assert_eq!(Timestamp::parse("2025-03-01T12:00:00Z"), Some(Timestamp(1_740_830_400_000_000)));
         assert_eq!(Timestamp::parse("2025-13-01T12:00:00Z"), None);
         assert_eq!(Timestamp::parse("yesterday"), None);
+        assert_eq!(Timestamp::parse("300000000-01-01T00:00:00Z"), None, "would overflow");
+        assert_eq!(Timestamp::parse("2025-01-01T-1:00:00Z"), None);
     }
 }

@@ -52,7 +52,12 @@ fn unavailable(why: impl std::fmt::Display) -> ApiError {
 impl Keystone {
     pub fn new(url: &str, creds: ServiceCredentials) -> Keystone {
         let url = url.trim_end_matches('/').trim_end_matches("/v3").trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder().timeout(TIMEOUT).build().unwrap_or_default();
+        // No redirects: they would carry our token and password to wherever they point.
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
         Keystone { url, creds, http, service_token: Mutex::new(None), cache: Default::default() }
     }
 

@@ -114,7 +114,12 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 fn parse_file(path: &Path) -> Result<HashMap<Digest32, Identity>, TokenFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TokenFileError::Io { path: path.into(), source })?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        // Removing the file revokes every token in it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(TokenFileError::Io { path: path.into(), source }),
+    };
     parse(&text).map_err(|(line, why)| TokenFileError::Syntax { path: path.into(), line, why })
 }
 
@@ -185,5 +190,10 @@ mod tests {
         again.state.lock().unwrap().checked = None;
         assert!(again.lookup("new-token").is_some());
         assert!(again.lookup("member-token").is_none());
+        // Deleting the file revokes its tokens (the admin token stays).
+        std::fs::remove_file(&file).unwrap();
+        again.state.lock().unwrap().checked = None;
+        assert!(again.lookup("new-token").is_none());
+        assert!(again.lookup(admin.trim()).is_some());
     }
 }

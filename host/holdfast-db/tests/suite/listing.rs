@@ -39,6 +39,8 @@ pub async fn suite(db: &Db) {
     let f = db.count_backups(&q(|q| q.name = Some("beta".into()))).await.unwrap();
     assert_eq!(f, 7, "lb-07 is deleted");
     assert_eq!(db.count_backups(&q(|q| q.name_like = Some("rce".into()))).await.unwrap(), 8);
+    assert_eq!(db.count_backups(&q(|q| q.name_like = Some("RCe".into()))).await.unwrap(), 8, "case-insensitive");
+    assert_eq!(db.count_backups(&q(|q| q.name_like = Some("!".into()))).await.unwrap(), 0);
     assert_eq!(db.count_backups(&q(|q| q.name_like = Some("%".into()))).await.unwrap(), 0);
     assert_eq!(db.count_backups(&q(|q| q.status = Some("error".into()))).await.unwrap(), 11);
 
