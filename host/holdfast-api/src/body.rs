@@ -105,12 +105,10 @@ pub fn metadata(v: Option<&Value>, null_ok: bool) -> Result<Option<BTreeMap<Stri
     let Some(obj) = v.as_object() else {
         return Err(invalid("metadata", v, &format!("{v} is not of type 'object'")));
     };
-    let key_ok = |k: &str| {
-        (1..=255).contains(&k.chars().count()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:. /".contains(&b))
-    };
+    use holdfast_types::{is_valid_metadata_key as key_ok, is_valid_metadata_value as value_ok};
     obj.iter()
         .map(|(k, val)| match val.as_str() {
-            Some(s) if key_ok(k) && s.chars().count() <= 255 => Ok((k.clone(), s.to_owned())),
+            Some(s) if key_ok(k) && value_ok(s) => Ok((k.clone(), s.to_owned())),
             Some(_) if !key_ok(k) => Err(invalid(
                 "metadata",
                 v,

@@ -142,13 +142,16 @@ impl Api {
         // `instrument`, not `span.enter()`: an entered guard held across `.await` leaves
         // the span on whichever thread the task last ran on, and tracing's registry then
         // panics cloning it once closed (seen as dropped connections under load).
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        // Routed once: the handler and the latency metric's label both use it.
+        let routed = router::route(method, path);
+        let endpoint = routed.as_ref().map_or("unrouted", |r| r.endpoint.name());
         let response = async {
-            let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
             let version = match microversion::negotiate(headers) {
                 Ok(v) => v,
                 Err(e) => return error::with_headers(e.response(), None, &request_id),
             };
-            let result = self.route(method, path, query, headers, body, version).await;
+            let result = self.route(routed, query, headers, body, version).await;
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -162,27 +165,24 @@ impl Api {
         }
         .instrument(span)
         .await;
-        self.observe(method, path_and_query, response.status(), started);
+        self.observe(endpoint, response.status(), started);
         response
     }
 
-    fn observe(&self, method: &Method, path_and_query: &str, status: StatusCode, started: std::time::Instant) {
-        let path = path_and_query.split_once('?').map_or(path_and_query, |(p, _)| p);
-        let endpoint = router::route(method, path).map_or("unrouted", |r| r.endpoint.name());
+    fn observe(&self, endpoint: &str, status: StatusCode, started: std::time::Instant) {
         let class = format!("{}xx", status.as_u16() / 100);
         self.latency.observe(format!("endpoint=\"{endpoint}\",status=\"{class}\""), started.elapsed().as_secs_f64());
     }
 
     async fn route(
         &self,
-        method: &Method,
-        path: &str,
+        routed: Result<router::Route, ApiError>,
         query: &str,
         headers: &HeaderMap,
         body: &[u8],
         version: Version,
     ) -> Result<HttpResponse, ApiError> {
-        let route = router::route(method, path)?;
+        let route = routed?;
         let base_url = self.public_url.clone();
         let project_in_url = route.project.is_some();
         let identity = if policy::rule(&route.endpoint, body).1 == policy::Need::Nothing {

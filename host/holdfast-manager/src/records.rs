@@ -166,14 +166,12 @@ fn parse_record(r: &Value) -> Result<ParsedRecord, ManagerError> {
     let metadata = match r.get("metadata") {
         None | Some(Value::Null) => Default::default(),
         Some(Value::Object(m)) => {
-            let key_ok = |k: &str| {
-                (1..=255).contains(&k.chars().count())
-                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:. /".contains(&b))
-            };
             let mut out = std::collections::BTreeMap::new();
             for (k, v) in m {
                 match v.as_str() {
-                    Some(s) if key_ok(k) && s.chars().count() <= 255 => {
+                    Some(s)
+                        if holdfast_types::is_valid_metadata_key(k) && holdfast_types::is_valid_metadata_value(s) =>
+                    {
                         out.insert(k.clone(), s.to_owned());
                     }
                     _ => return Err(bad("metadata", "must map short plain keys to strings of at most 255 characters")),

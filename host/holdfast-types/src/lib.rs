@@ -8,6 +8,9 @@ pub mod record;
 pub mod status;
 pub mod time;
 
-pub use record::{Backup, Event, GIB, MIB, Snapshot, Volume, is_valid_container, size_gib};
+pub use record::{
+    Backup, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key, is_valid_metadata_value,
+    size_gib,
+};
 pub use status::{BackupStatus, SnapshotStatus, UnknownStatus, VolumeStatus};
 pub use time::Timestamp;

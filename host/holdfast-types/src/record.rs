@@ -21,6 +21,17 @@ pub fn is_valid_container(c: &str) -> bool {
         || c.chars().any(char::is_control))
 }
 
+/// Cinder's user-metadata rule (volumes and backups): keys match
+/// `^[a-zA-Z0-9-_:. /]{1,255}$`, values are strings of at most 255 characters. The API
+/// checks request bodies with it and the manager checks imported records.
+pub fn is_valid_metadata_key(k: &str) -> bool {
+    (1..=255).contains(&k.chars().count()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:. /".contains(&b))
+}
+
+pub fn is_valid_metadata_value(v: &str) -> bool {
+    v.chars().count() <= 255
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Volume {
     pub id: String,
