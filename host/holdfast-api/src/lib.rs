@@ -23,6 +23,7 @@ pub mod router;
 pub mod server;
 mod services;
 mod snapshots;
+mod stall;
 mod versions;
 mod views;
 mod volumes;

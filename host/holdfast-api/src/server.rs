@@ -3,7 +3,7 @@
 //!
 //! A slow or idle client holds nothing for ever: request headers must arrive within
 //! [`HEADER_TIMEOUT`] (which also ends idle keep-alive connections), a body within
-//! [`BODY_TIMEOUT`], and at most [`MAX_CONNECTIONS`] connections are open at once
+//! [`BODY_TIMEOUT`], a reply must keep moving ([`crate::stall::WRITE_STALL`]), and at most [`MAX_CONNECTIONS`] connections are open at once
 //! (further clients wait in the kernel's accept queue).
 
 use std::convert::Infallible;
@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::body::MAX_BODY;
 use crate::error::ApiError;
+use crate::stall::{WRITE_STALL, WriteDeadline};
 use crate::{Api, HttpResponse};
 
 /// How long shutdown waits for open connections.
@@ -86,7 +87,7 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>, shutdown: impl Future<O
                     let conn = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_TIMEOUT)
-                        .serve_connection(TokioIo::new(stream), svc);
+                        .serve_connection(TokioIo::new(WriteDeadline::new(stream, WRITE_STALL)), svc);
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }

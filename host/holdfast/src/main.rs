@@ -4,6 +4,7 @@
 mod bench;
 mod bench_api;
 mod serve;
+mod sqlite_alloc;
 
 use clap::{Parser, Subcommand};
 
@@ -64,6 +65,7 @@ enum Command {
 }
 
 fn main() {
+    sqlite_alloc::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
