@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use holdfast_db::{BackupQuery, MetadataOwner};
-use holdfast_plugin_host::{DriverComponent, OpContext};
+use holdfast_driver::OpContext;
+
+use crate::Driver;
 use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeStatus};
 use holdfast_volume::VolumeFile;
 use serde_json::json;
@@ -177,7 +179,7 @@ impl Manager {
             backup_id = %backup.id,
             volume_id = %vol.id,
             snapshot_id = backup.snapshot_id.as_deref(),
-            driver = driver.name()
+            driver = %driver.id().name
         );
         let job = Job { backup: backup.clone(), parent, vol, source, hold };
         tokio::spawn(self.clone().run_backup(job, driver).instrument(span));
@@ -210,7 +212,7 @@ impl Manager {
         Ok(Some(parent))
     }
 
-    async fn run_backup(self: Arc<Self>, job: Job, driver: Arc<DriverComponent>) {
+    async fn run_backup(self: Arc<Self>, job: Job, driver: Driver) {
         let Job { backup, parent, vol, source, hold } = job;
         self.notify(&backup.id, "backup.create.start", json!({})).await;
         let queued = self.metrics.queued();
@@ -248,8 +250,8 @@ impl Manager {
         let result = crate::data_thread::run("hf-backup", move || {
             let _in = span.enter();
             let file = VolumeFile::open_read(&path).map_err(|e| format!("cannot read volume: {e}"))?;
-            metrics.time_driver(driver.name(), "backup", || {
-                driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
+            metrics.time_driver(driver.id().name.as_str(), "backup", || {
+                driver.backup(op, &job, parent.as_ref(), Some(&meta), Arc::new(file)).map_err(|e| e.to_string())
             })
         })
         .await

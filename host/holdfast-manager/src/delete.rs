@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use holdfast_plugin_host::{DriverComponent, OpContext};
+use holdfast_driver::OpContext;
+
+use crate::Driver;
 use holdfast_types::{Backup, BackupStatus};
 use serde_json::json;
 use tracing::Instrument;
@@ -37,7 +39,7 @@ impl Manager {
         Ok(())
     }
 
-    pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Option<Arc<DriverComponent>>) {
+    pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Option<Driver>) {
         self.notify(&backup.id, "backup.delete.start", json!({})).await;
         self.progress.start(&backup.id, Operation::Delete, 0);
         let result = match driver {
@@ -48,7 +50,7 @@ impl Manager {
                 let metrics = self.metrics.clone();
                 tokio::task::spawn_blocking(move || {
                     let _in = span.enter();
-                    metrics.time_driver(driver.name(), "delete", || {
+                    metrics.time_driver(driver.id().name.as_str(), "delete", || {
                         driver.delete(OpContext::default(), &job).map_err(|e| e.to_string())
                     })
                 })

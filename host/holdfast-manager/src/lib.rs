@@ -29,13 +29,15 @@ mod records;
 pub mod recovery;
 mod restore;
 mod snapshots;
+#[cfg(test)]
+mod tests;
 mod volumes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use holdfast_db::Db;
-use holdfast_plugin_host::{DriverComponent, DriverDescription};
+use holdfast_driver::{BackupDriver, DriverDescription};
 use tokio::sync::RwLock;
 
 pub use backup::{CreateBackup, UpdateBackup};
@@ -92,9 +94,12 @@ pub struct ManagerConfig {
     pub event_retention: Option<std::time::Duration>,
 }
 
+/// A loaded backup driver, whatever runs it (the wasm plugin host, or a test's fake).
+pub type Driver = Arc<dyn BackupDriver>;
+
 /// The backup service state: the driver and whether its setup succeeded.
 pub struct Service {
-    pub driver: Arc<DriverComponent>,
+    pub driver: Driver,
     /// `Ok` once setup succeeded; the error text while the service is down.
     pub state: Result<DriverDescription, String>,
 }
@@ -116,8 +121,7 @@ impl Manager {
     /// check_for_setup_error). A failed setup leaves the service down, not the host:
     /// new backups are refused with the reason, and setup is retried every
     /// `periodic_interval` until it succeeds (Cinder's documented intent).
-    pub async fn new(db: Db, config: ManagerConfig, driver: DriverComponent) -> Arc<Manager> {
-        let driver = Arc::new(driver);
+    pub async fn new(db: Db, config: ManagerConfig, driver: Driver) -> Arc<Manager> {
         let state = Self::setup(&driver).await;
         let up = state.is_ok();
         let interval = config.periodic_interval;
@@ -158,15 +162,15 @@ impl Manager {
         m
     }
 
-    async fn setup(driver: &Arc<DriverComponent>) -> Result<DriverDescription, String> {
+    async fn setup(driver: &Driver) -> Result<DriverDescription, String> {
         let d = driver.clone();
         let state = tokio::task::spawn_blocking(move || d.setup().map_err(|e| e.to_string()))
             .await
             .unwrap_or_else(|e| Err(format!("driver setup panicked: {e}")));
         match &state {
-            Ok(desc) => tracing::info!(driver = driver.name(), service = %desc.service, "backup driver is up"),
+            Ok(desc) => tracing::info!(driver = %driver.id().name, service = %desc.service, "backup driver is up"),
             Err(e) => {
-                tracing::error!(driver = driver.name(), error = %e, "backup driver setup failed; service is down")
+                tracing::error!(driver = %driver.id().name, error = %e, "backup driver setup failed; service is down")
             }
         }
         state
@@ -181,7 +185,7 @@ impl Manager {
     }
 
     /// The driver and its description, or why the service is down.
-    async fn driver(&self) -> Result<(Arc<DriverComponent>, DriverDescription), ManagerError> {
+    async fn driver(&self) -> Result<(Driver, DriverDescription), ManagerError> {
         let s = self.service.read().await;
         match &s.state {
             Ok(d) => Ok((s.driver.clone(), d.clone())),
@@ -192,7 +196,7 @@ impl Manager {
     /// The driver's name and whether it is up (for the services listing).
     pub async fn service_status(&self) -> (String, Result<DriverDescription, String>) {
         let s = self.service.read().await;
-        (s.driver.name().to_owned(), s.state.clone())
+        (s.driver.id().name.as_str().to_owned(), s.state.clone())
     }
 
     pub fn metrics(&self) -> &metrics::Metrics {

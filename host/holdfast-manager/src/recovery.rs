@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use holdfast_plugin_host::OpContext;
+use holdfast_driver::OpContext;
 use holdfast_types::{BackupStatus, VolumeStatus};
 
 use crate::{Manager, ManagerError};

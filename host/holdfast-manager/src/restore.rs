@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use holdfast_plugin_host::{DriverComponent, OpContext};
+use holdfast_driver::OpContext;
+
+use crate::Driver;
 use holdfast_types::{Backup, BackupStatus, Volume, VolumeStatus};
 use holdfast_volume::VolumeFile;
 use serde_json::json;
@@ -106,7 +108,7 @@ impl Manager {
             volume_name: target.name.clone().unwrap_or_default(),
         };
         let span =
-            tracing::info_span!("restore", backup_id = %backup.id, volume_id = %target.id, driver = driver.name());
+            tracing::info_span!("restore", backup_id = %backup.id, volume_id = %target.id, driver = %driver.id().name);
         tokio::spawn(self.clone().run_restore(backup, chain, target, is_new, driver).instrument(span));
         Ok(view)
     }
@@ -181,7 +183,7 @@ impl Manager {
         chain: Vec<Backup>,
         target: Volume,
         is_new: bool,
-        driver: Arc<DriverComponent>,
+        driver: Driver,
     ) {
         self.notify(&backup.id, "backup.restore.start", json!({"volume_id": target.id})).await;
         let queued = self.metrics.queued();
@@ -205,8 +207,8 @@ impl Manager {
         let result = crate::data_thread::run("hf-restore", move || {
             let _in = span.enter();
             let file = VolumeFile::open_write(&path).map_err(|e| format!("cannot open the target volume: {e}"))?;
-            metrics.time_driver(driver.name(), "restore", || {
-                driver.restore(op, &chain, file, is_new).map_err(|e| e.to_string())
+            metrics.time_driver(driver.id().name.as_str(), "restore", || {
+                driver.restore(op, &chain, Arc::new(file), is_new).map_err(|e| e.to_string())
             })
         })
         .await

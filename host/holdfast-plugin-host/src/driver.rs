@@ -5,107 +5,44 @@
 //! poisons the instance that hit it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use holdfast_chunk::RestoreWriter;
+use holdfast_driver::{
+    BackupDriver, BackupResult, ChunkSink, ChunkSource, DriverDescription, DriverError, DriverFailure, DriverId,
+    Grants, OpContext, RestoreOutcome,
+};
 use holdfast_types::Backup;
-use holdfast_volume::VolumeFile;
 use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
 use crate::bindings::exports::holdfast::backup::driver::BackupOutcome;
-use crate::bindings::holdfast::backup::types::{BackupInfo, DriverError, Setting, Timestamp};
-use crate::bindings::{BackupDriver, BackupDriverPre};
+use crate::bindings::holdfast::backup::types::{BackupInfo, DriverError as WitDriverError, Setting, Timestamp};
+use crate::bindings::{BackupDriver as WitBackupDriver, BackupDriverPre};
 use crate::engine::engine;
-use crate::grants::Grants;
 use crate::imports::volume::{SourceRes, TargetRes};
 use crate::limits;
 use crate::state::HostState;
 
-#[derive(Debug, thiserror::Error)]
-pub enum PluginError {
-    #[error("driver {driver}: cannot load component: {message}")]
-    Load { driver: String, message: String },
-    #[error("driver {driver}: {message}")]
-    Host { driver: String, message: String },
-    #[error("driver {driver} trapped during {op}: {message}")]
-    Trap { driver: String, op: &'static str, message: String },
-    #[error("driver {driver} failed {op}: {error}")]
-    Driver { driver: String, op: &'static str, error: DriverFailure },
-}
-
-/// The driver's own error, as the WIT `driver-error` says it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DriverFailure {
-    #[error("invalid: {0}")]
-    Invalid(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("I/O error: {0}")]
-    Io(String),
-    #[error("cancelled")]
-    Cancelled,
-    #[error("{0}")]
-    Other(String),
-}
-
-impl From<DriverError> for DriverFailure {
-    fn from(e: DriverError) -> Self {
-        match e {
-            DriverError::Invalid(m) => DriverFailure::Invalid(m),
-            DriverError::NotFound(m) => DriverFailure::NotFound(m),
-            DriverError::Io(m) => DriverFailure::Io(m),
-            DriverError::Cancelled => DriverFailure::Cancelled,
-            DriverError::Other(m) => DriverFailure::Other(m),
-        }
-    }
-}
-
-impl PluginError {
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, PluginError::Driver { error: DriverFailure::Cancelled, .. })
-    }
-}
-
-/// Called with (container, object prefix) when a driver records where its objects go.
-pub type LocationCallback = Box<dyn FnMut(&str, &str) + Send>;
-
-/// Per-call context: how the host steers and observes one operation.
-pub struct OpContext {
-    /// Set to stop the operation: the driver sees it through `host.cancelled`, and a
-    /// guest that never asks is interrupted at the next epoch tick.
-    pub cancel: Arc<AtomicBool>,
-    /// Bytes of volume processed so far (holes and zero runs included: progress).
-    pub done: Arc<AtomicU64>,
-    /// Bytes of data actually read from or written to the volume (holes and all-zero
-    /// runs excluded: throughput).
-    pub moved: Arc<AtomicU64>,
-    /// Called when the driver records where its objects live (persist it before data).
-    pub on_location: Option<LocationCallback>,
-    /// Host worker threads for hashing/compressing or restoring.
-    pub workers: usize,
-}
-
-impl Default for OpContext {
-    fn default() -> Self {
-        OpContext {
-            cancel: Arc::new(AtomicBool::new(false)),
-            done: Arc::new(AtomicU64::new(0)),
-            moved: Arc::new(AtomicU64::new(0)),
-            on_location: None,
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-        }
+/// The WIT `driver-error`, as the contract types it.
+fn failure(e: WitDriverError) -> DriverFailure {
+    match e {
+        WitDriverError::Invalid(m) => DriverFailure::Invalid(m),
+        WitDriverError::NotFound(m) => DriverFailure::NotFound(m),
+        WitDriverError::Io(m) => DriverFailure::Io(m),
+        WitDriverError::Cancelled => DriverFailure::Cancelled,
+        WitDriverError::Other(m) => DriverFailure::Other(m),
     }
 }
 
 /// The restore target, counting the data bytes written (zero runs become holes and
 /// are not counted).
 struct CountingSink {
-    inner: VolumeFile,
+    inner: Arc<dyn ChunkSink>,
     moved: Arc<AtomicU64>,
 }
 
-impl holdfast_chunk::ChunkSink for CountingSink {
+impl ChunkSink for CountingSink {
     fn size(&self) -> u64 {
         self.inner.size()
     }
@@ -125,28 +62,9 @@ impl holdfast_chunk::ChunkSink for CountingSink {
     }
 }
 
-/// What `setup` told us about the driver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DriverDescription {
-    pub service: String,
-    pub supports_force_delete: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupResult {
-    pub container: String,
-    pub service_metadata: String,
-    pub object_count: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreOutcome {
-    /// Each chain layer's volume_meta text, full backup first.
-    pub volume_metas: Vec<Option<String>>,
-}
-
 /// A compiled driver with its grants and configuration.
 pub struct DriverComponent {
+    id: DriverId,
     name: String,
     pre: BackupDriverPre<HostState>,
     grants: Grants,
@@ -156,7 +74,7 @@ pub struct DriverComponent {
 impl DriverComponent {
     /// Compile and link a component. Fails if it is not a `backup-driver` for
     /// `holdfast:backup@0.1.0` or imports anything beyond WASI and our interfaces.
-    pub fn load(name: &str, bytes: &[u8], grants: Grants, config: Vec<(String, String)>) -> Result<Self, PluginError> {
+    pub fn load(name: &str, bytes: &[u8], grants: Grants, config: Vec<(String, String)>) -> Result<Self, DriverError> {
         Self::load_cached(name, bytes, grants, config, None)
     }
 
@@ -167,40 +85,43 @@ impl DriverComponent {
         grants: Grants,
         config: Vec<(String, String)>,
         cache: Option<&std::path::Path>,
-    ) -> Result<Self, PluginError> {
-        let load_err = |e: wasmtime::Error| PluginError::Load { driver: name.to_owned(), message: format!("{e:#}") };
+    ) -> Result<Self, DriverError> {
+        let load_err = |e: wasmtime::Error| DriverError::Load { driver: name.to_owned(), message: format!("{e:#}") };
         let component = crate::compile_cache::compile(bytes, cache).map_err(load_err)?;
         let mut linker: Linker<HostState> = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
-        BackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
+        WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
         let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
         let pre = BackupDriverPre::new(pre).map_err(load_err)?;
         let config = config.into_iter().map(|(key, value)| Setting { key, value }).collect();
-        Ok(DriverComponent { name: name.to_owned(), pre, grants, config })
+        let id = DriverId {
+            name: name.to_owned(),
+            // 0.1.0 components do not state their version; the SDK stamps it from 0.2.0.
+            version: "unversioned".to_owned(),
+            sha256: holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(bytes)),
+            wit_version: crate::WIT_VERSION.to_owned(),
+        };
+        Ok(DriverComponent { id, name: name.to_owned(), pre, grants, config })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
+    fn host_err(&self, message: impl Into<String>) -> DriverError {
+        DriverError::Host { driver: self.name.clone(), message: message.into() }
     }
 
-    fn host_err(&self, message: impl Into<String>) -> PluginError {
-        PluginError::Host { driver: self.name.clone(), message: message.into() }
-    }
-
-    fn trap(&self, op: &'static str, e: wasmtime::Error) -> PluginError {
+    fn trap(&self, op: &'static str, e: wasmtime::Error) -> DriverError {
         // The root cause says what the guest did ("wasm `unreachable` instruction
         // executed", "cancelled"); the backtrace goes to the log, not to fail_reason.
         tracing::warn!(driver = %self.name, op, error = ?e, "driver trapped");
-        PluginError::Trap { driver: self.name.clone(), op, message: e.root_cause().to_string() }
+        DriverError::Trap { driver: self.name.clone(), op, message: e.root_cause().to_string() }
     }
 
-    fn failed(&self, op: &'static str, e: DriverError) -> PluginError {
-        PluginError::Driver { driver: self.name.clone(), op, error: e.into() }
+    fn failed(&self, op: &'static str, e: WitDriverError) -> DriverError {
+        DriverError::Driver { driver: self.name.clone(), op, error: failure(e) }
     }
 
     /// A fresh instance, configured by the driver's `setup`.
-    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, BackupDriver, DriverDescription), PluginError> {
-        let wasi = self.grants.wasi_ctx().map_err(|m| self.host_err(m))?;
+    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, WitBackupDriver, DriverDescription), DriverError> {
+        let wasi = crate::grants::wasi_ctx(&self.grants).map_err(|m| self.host_err(m))?;
         let cancel = op.cancel.clone();
         let limits = StoreLimitsBuilder::new()
             .memory_size(limits::MEMORY_BYTES)
@@ -234,26 +155,28 @@ impl DriverComponent {
         let desc = DriverDescription { service: info.service, supports_force_delete: info.supports_force_delete };
         Ok((store, bindings, desc))
     }
+}
 
-    /// Cinder's do_setup + check_for_setup_error.
-    pub fn setup(&self) -> Result<DriverDescription, PluginError> {
+impl BackupDriver for DriverComponent {
+    fn id(&self) -> &DriverId {
+        &self.id
+    }
+
+    fn setup(&self) -> Result<DriverDescription, DriverError> {
         self.instance(OpContext::default()).map(|(_, _, d)| d)
     }
 
-    pub fn backup(
+    fn backup(
         &self,
         op: OpContext,
         backup: &Backup,
         parent: Option<&Backup>,
         volume_meta: Option<&str>,
-        volume: VolumeFile,
-    ) -> Result<BackupResult, PluginError> {
+        source: Arc<dyn ChunkSource>,
+    ) -> Result<BackupResult, DriverError> {
         let (mut store, bindings, _) = self.instance(op)?;
-        let source = store
-            .data_mut()
-            .table
-            .push(SourceRes { volume: Arc::new(volume) })
-            .map_err(|e| self.host_err(e.to_string()))?;
+        let source =
+            store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
         let parent = parent.map(info);
         let r = bindings.holdfast_backup_driver().call_backup(
             &mut store,
@@ -267,13 +190,13 @@ impl DriverComponent {
         Ok(BackupResult { container, service_metadata, object_count })
     }
 
-    pub fn restore(
+    fn restore(
         &self,
         op: OpContext,
         chain: &[Backup],
-        target: VolumeFile,
+        target: Arc<dyn ChunkSink>,
         volume_is_new: bool,
-    ) -> Result<RestoreOutcome, PluginError> {
+    ) -> Result<RestoreOutcome, DriverError> {
         let workers = op.workers;
         let sink = Arc::new(CountingSink { inner: target, moved: op.moved.clone() });
         let (mut store, bindings, _) = self.instance(op)?;
@@ -289,7 +212,7 @@ impl DriverComponent {
         Ok(RestoreOutcome { volume_metas: metas })
     }
 
-    pub fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), PluginError> {
+    fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
         let (mut store, bindings, _) = self.instance(op)?;
         bindings
             .holdfast_backup_driver()
@@ -298,7 +221,7 @@ impl DriverComponent {
             .map_err(|e| self.failed("delete", e))
     }
 
-    pub fn export_record(&self, backup: &Backup) -> Result<String, PluginError> {
+    fn export_record(&self, backup: &Backup) -> Result<String, DriverError> {
         let (mut store, bindings, _) = self.instance(OpContext::default())?;
         bindings
             .holdfast_backup_driver()
@@ -307,7 +230,7 @@ impl DriverComponent {
             .map_err(|e| self.failed("export-record", e))
     }
 
-    pub fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), PluginError> {
+    fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError> {
         let (mut store, bindings, _) = self.instance(OpContext::default())?;
         bindings
             .holdfast_backup_driver()

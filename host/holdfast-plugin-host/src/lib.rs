@@ -1,8 +1,8 @@
 //! The wasmtime host for backup-driver components; the only crate that knows wasmtime.
 //!
 //! - [`engine`]: engine configuration and the epoch ticker that lets the host stop a guest.
-//! - [`grants`]: what a driver may reach (default-deny: one preopened directory, no network).
-//! - [`driver`]: a loaded driver component and one call per Cinder driver operation.
+//! - [`grants`]: the WASI context a driver's [`holdfast_driver::Grants`] become (default-deny).
+//! - [`driver`]: a loaded driver component, implementing [`holdfast_driver::BackupDriver`].
 //! - `imports/`: one file per host interface of the WIT world (`host`, `volume`).
 //!
 //! Sandbox boundary: a guest gets exactly the WASI context built in [`grants`] plus
@@ -19,8 +19,8 @@ mod imports;
 pub mod limits;
 mod state;
 
-pub use driver::{
-    BackupResult, DriverComponent, DriverDescription, DriverFailure, OpContext, PluginError, RestoreOutcome,
-};
-pub use grants::Grants;
+pub use driver::DriverComponent;
+
+/// The WIT package this host implements (`wit/holdfast-backup@0.1.0`).
+pub const WIT_VERSION: &str = "0.1.0";
 pub use holdfast_chunk::Compression;

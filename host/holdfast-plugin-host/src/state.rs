@@ -4,7 +4,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::driver::OpContext;
+use holdfast_driver::OpContext;
 
 pub struct HostState {
     pub wasi: WasiCtx,

@@ -2,14 +2,15 @@
 
 use std::path::Path;
 
-use holdfast_plugin_host::{DriverComponent, Grants, OpContext, PluginError};
+use holdfast_driver::{BackupDriver, DriverError, Grants, OpContext};
+use holdfast_plugin_host::DriverComponent;
 use holdfast_types::{Backup, BackupStatus, Timestamp};
 use holdfast_volume::VolumeFile;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
 fn posix(dir: &Path, config: &[(&str, &str)]) -> DriverComponent {
-    let grants = Grants { backup_dir: Some(dir.to_owned()) };
+    let grants = Grants::backup_dir(dir.to_owned());
     let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config).unwrap()
 }
@@ -74,7 +75,7 @@ fn full_backup_matches_cinders_worked_example() {
             &b,
             None,
             Some("{\"version\": 2, \"volume-metadata\": {\"tier\": \"gold\"}}"),
-            VolumeFile::open_read(&vol).unwrap(),
+            std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap()),
         )
         .unwrap();
     assert_eq!(out.container, "9a/7f/9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8");
@@ -128,8 +129,14 @@ fn full_backup_matches_cinders_worked_example() {
     let mut done = b.clone();
     done.container = Some(out.container.clone());
     done.service_metadata = Some(out.service_metadata.clone());
-    let r =
-        driver.restore(OpContext::default(), &[done.clone()], VolumeFile::open_write(&target).unwrap(), false).unwrap();
+    let r = driver
+        .restore(
+            OpContext::default(),
+            &[done.clone()],
+            std::sync::Arc::new(VolumeFile::open_write(&target).unwrap()),
+            false,
+        )
+        .unwrap();
     assert_eq!(r.volume_metas.len(), 1);
     assert_eq!(std::fs::read(&target).unwrap(), image);
 
@@ -147,8 +154,15 @@ fn full_backup_matches_cinders_worked_example() {
         Timestamp(1_740_916_800_000_000),
     );
     inc.parent_id = Some(done.id.clone());
-    let out2 =
-        driver.backup(OpContext::default(), &inc, Some(&done), None, VolumeFile::open_read(&vol).unwrap()).unwrap();
+    let out2 = driver
+        .backup(
+            OpContext::default(),
+            &inc,
+            Some(&done),
+            None,
+            std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap()),
+        )
+        .unwrap();
     assert_eq!(out2.object_count, 2);
     let prefix2 =
         "volume_5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90_20250302120000_backup_b1e2c3d4-a5f6-4789-8abc-def012345678";
@@ -179,7 +193,12 @@ fn full_backup_matches_cinders_worked_example() {
     inc.service_metadata = Some(out2.service_metadata.clone());
     std::fs::write(&target, vec![0xEEu8; image.len()]).unwrap();
     let r = driver
-        .restore(OpContext::default(), &[done.clone(), inc.clone()], VolumeFile::open_write(&target).unwrap(), false)
+        .restore(
+            OpContext::default(),
+            &[done.clone(), inc.clone()],
+            std::sync::Arc::new(VolumeFile::open_write(&target).unwrap()),
+            false,
+        )
         .unwrap();
     assert_eq!(r.volume_metas.len(), 2);
     assert_eq!(std::fs::read(&target).unwrap(), image2);
@@ -195,7 +214,7 @@ fn full_backup_matches_cinders_worked_example() {
 fn a_missing_backup_directory_fails_setup_clearly() {
     let work = tempfile::tempdir().unwrap();
     let missing = work.path().join("nope");
-    let grants = Grants { backup_dir: Some(missing) };
+    let grants = Grants::backup_dir(missing);
     let err = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, vec![])
         .and_then(|d| d.setup())
         .unwrap_err();
@@ -207,12 +226,14 @@ fn a_trapping_driver_is_an_error_not_a_crash() {
     let work = tempfile::tempdir().unwrap();
     let vol = work.path().join("vol.raw");
     std::fs::write(&vol, vec![1u8; 4 << 20]).unwrap();
-    let grants = Grants { backup_dir: Some(work.path().to_owned()) };
+    let grants = Grants::backup_dir(work.path().to_owned());
     let d = DriverComponent::load("trap", holdfast_plugin_artifacts::HOSTILE_TRAP_MID_BACKUP_BYTES, grants, vec![])
         .unwrap();
     let b = backup_row("b1", "v1", 4 << 20, Timestamp::now());
-    let err = d.backup(OpContext::default(), &b, None, None, VolumeFile::open_read(&vol).unwrap()).unwrap_err();
-    assert!(matches!(err, PluginError::Trap { op: "backup", .. }), "{err}");
+    let err = d
+        .backup(OpContext::default(), &b, None, None, std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap()))
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Trap { op: "backup", .. }), "{err}");
     assert!(err.to_string().contains("unreachable"), "{err}");
     // The same component still works for the next call.
     d.setup().unwrap();
@@ -226,12 +247,14 @@ fn a_driver_reaches_only_its_granted_directory() {
     let granted = work.path().join("granted");
     std::fs::create_dir(&granted).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", granted.join("escape-link")).unwrap();
-    let grants = Grants { backup_dir: Some(granted.clone()) };
+    let grants = Grants::backup_dir(granted.clone());
     let d =
         DriverComponent::load("escape", holdfast_plugin_artifacts::HOSTILE_ESCAPE_FS_BYTES, grants, vec![]).unwrap();
     let b = backup_row("b1", "v1", 1 << 20, Timestamp::now());
-    let err =
-        d.backup(OpContext::default(), &b, None, None, VolumeFile::open_read(&vol).unwrap()).unwrap_err().to_string();
+    let err = d
+        .backup(OpContext::default(), &b, None, None, std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap()))
+        .unwrap_err()
+        .to_string();
     let attempts: Vec<&str> = err.split_whitespace().filter(|w| w.contains('=')).collect();
     assert_eq!(attempts.len(), 7, "{err}");
     assert!(attempts.iter().all(|a| a.ends_with("=blocked")), "{err}");
@@ -246,7 +269,7 @@ fn compiled_drivers_are_cached() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().join("cache");
     let load = || {
-        let grants = Grants { backup_dir: Some(store.path().to_owned()) };
+        let grants = Grants::backup_dir(store.path().to_owned());
         DriverComponent::load_cached("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, vec![], Some(&dir))
             .unwrap()
     };

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use holdfast_db::Db;
+use holdfast_driver::Grants;
 use holdfast_manager::{CreateBackup, Manager, ManagerConfig, RegisterVolume, RequestContext, RestoreRequest};
-use holdfast_plugin_host::{DriverComponent, Grants};
+use holdfast_plugin_host::DriverComponent;
 use holdfast_types::{BackupStatus, VolumeStatus};
 
 const RUN: usize = 4 << 20;
@@ -213,7 +214,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
     let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
     let backup_dir = dir.join("backups");
     std::fs::create_dir_all(&backup_dir)?;
-    let grants = Grants { backup_dir: Some(backup_dir.clone()) };
+    let grants = Grants::backup_dir(backup_dir.clone());
     let config = vec![("backup_compression_algorithm".to_owned(), args.compression.clone())];
     let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config)?;
     let cfg = ManagerConfig {
@@ -227,7 +228,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
         quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
         event_retention: None,
     };
-    let m = Manager::new(db, cfg, driver).await;
+    let m = Manager::new(db, cfg, Arc::new(driver)).await;
     let ctx =
         RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };
     let vol =

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use holdfast_db::Db;
+use holdfast_driver::Grants;
 use holdfast_manager::{Manager, ManagerConfig};
-use holdfast_plugin_host::{DriverComponent, Grants};
+use holdfast_plugin_host::DriverComponent;
 use tokio::net::TcpListener;
 
 #[derive(clap::Args, Debug)]
@@ -186,7 +187,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
         None => ("posix".to_owned(), holdfast_plugin_artifacts::POSIX_BYTES.to_vec()),
     };
-    let grants = Grants { backup_dir: Some(backup_dir.clone()) };
+    let grants = Grants::backup_dir(backup_dir.clone());
     let cache = args.compile_cache.clone().unwrap_or_else(|| data_dir.join("cache"));
     let driver = DriverComponent::load_cached(&name, &bytes, grants, config, Some(&cache))?;
 
@@ -213,7 +214,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             },
             event_retention: (args.event_retention > 0).then(|| std::time::Duration::from_secs(args.event_retention)),
         },
-        driver,
+        Arc::new(driver),
     )
     .await;
     manager.recover().await.context("recovering operations a previous run left unfinished")?;

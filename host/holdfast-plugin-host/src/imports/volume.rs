@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use holdfast_chunk::{ChunkStream, ProcessedChunk, ReadOptions as HostReadOptions, RestoreJob, RestoreWriter};
-use holdfast_volume::VolumeFile;
 use wasmtime::component::Resource;
 
 use crate::bindings::holdfast::backup::types::Compression as WitCompression;
@@ -17,7 +16,7 @@ use crate::state::HostState;
 use holdfast_chunk::Compression;
 
 pub struct SourceRes {
-    pub(crate) volume: Arc<VolumeFile>,
+    pub(crate) volume: Arc<dyn holdfast_chunk::ChunkSource>,
 }
 
 pub struct StreamRes {

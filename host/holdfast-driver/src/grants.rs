@@ -1,0 +1,34 @@
+//! What an operator grants a driver. Default-deny: nothing that is not listed here.
+
+use std::path::PathBuf;
+
+/// Where the posix-style backup directory appears inside a driver.
+pub const BACKUP_MOUNT: &str = "/backup";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// A host directory a driver may open, and where it sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    pub host_path: PathBuf,
+    pub guest_path: String,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    pub dirs: Vec<DirGrant>,
+}
+
+impl Grants {
+    /// One directory, read-write at [`BACKUP_MOUNT`]: what the posix driver needs.
+    pub fn backup_dir(path: impl Into<PathBuf>) -> Grants {
+        Grants {
+            dirs: vec![DirGrant { host_path: path.into(), guest_path: BACKUP_MOUNT.into(), access: Access::ReadWrite }],
+        }
+    }
+}

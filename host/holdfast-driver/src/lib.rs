@@ -1,0 +1,25 @@
+//! The backup-driver contract, apart from any runtime (Zed's `extension` beside
+//! `extension_host`): what the manager calls, and what a runtime — the wasmtime
+//! plugin host, or an in-process fake in tests — implements.
+//!
+//! - [`BackupDriver`]: Cinder's driver operations (setup, backup, restore, delete,
+//!   export and import of records) over host-owned volume data.
+//! - [`DriverId`]: which driver, which version, which bytes, which WIT.
+//! - [`Grants`]: what a driver may reach.
+//! - [`OpContext`]: how the host steers and observes one operation.
+//! - [`DriverError`]: what went wrong, typed, and whose fault it was.
+
+mod driver;
+mod error;
+mod grants;
+mod id;
+mod op;
+
+pub use driver::{BackupDriver, BackupResult, DriverDescription, RestoreOutcome};
+pub use error::{DriverError, DriverFailure};
+pub use grants::{Access, DirGrant, Grants};
+pub use id::DriverId;
+pub use op::{LocationCallback, OpContext};
+
+/// Re-exported so implementors need only this crate for the volume side.
+pub use holdfast_chunk::{ChunkSink, ChunkSource};

@@ -1,0 +1,33 @@
+//! [`OpContext`]: how the host steers and observes one driver operation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+/// Called with (container, object prefix) when a driver records where its objects go.
+pub type LocationCallback = Box<dyn FnMut(&str, &str) + Send>;
+
+pub struct OpContext {
+    /// Set to stop the operation; a driver that never looks is interrupted by its runtime.
+    pub cancel: Arc<AtomicBool>,
+    /// Bytes of volume processed so far (holes and zero runs included: progress).
+    pub done: Arc<AtomicU64>,
+    /// Bytes of data actually read from or written to the volume (holes and all-zero
+    /// runs excluded: throughput).
+    pub moved: Arc<AtomicU64>,
+    /// Called when the driver records where its objects live (persist it before data).
+    pub on_location: Option<LocationCallback>,
+    /// Host worker threads for hashing/compressing or restoring.
+    pub workers: usize,
+}
+
+impl Default for OpContext {
+    fn default() -> Self {
+        OpContext {
+            cancel: Arc::new(AtomicBool::new(false)),
+            done: Arc::new(AtomicU64::new(0)),
+            moved: Arc::new(AtomicU64::new(0)),
+            on_location: None,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Create, restore and delete through the manager, and what each failure leaves behind.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_db::Db;
+use holdfast_types::{BackupStatus, VolumeStatus};
+
+use super::fake::FakeDriver;
+use crate::{CreateBackup, Manager, ManagerConfig, ManagerError, RegisterVolume, RequestContext, RestoreRequest};
+
+const MIB4: usize = 4 << 20;
+
+struct Rig {
+    m: Arc<Manager>,
+    driver: Arc<FakeDriver>,
+    ctx: RequestContext,
+    dir: tempfile::TempDir,
+}
+
+async fn rig_with(driver: Arc<FakeDriver>) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    let config = ManagerConfig {
+        data_dir: dir.path().join("data"),
+        manage_roots: vec![dir.path().join("in")],
+        availability_zone: "nova".into(),
+        host: "test".into(),
+        workers: 2,
+        periodic_interval: Duration::from_millis(50),
+        max_operations: 2,
+        quotas: Default::default(),
+        event_retention: None,
+    };
+    let m = Manager::new(db, config, driver.clone()).await;
+    let ctx = RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true };
+    Rig { m, driver, ctx, dir }
+}
+
+async fn rig() -> Rig {
+    rig_with(FakeDriver::new()).await
+}
+
+impl Rig {
+    /// A 4 MiB volume file whose bytes depend on `seed`, adopted by the manager.
+    async fn volume(&self, name: &str, seed: u8) -> String {
+        let path = self.dir.path().join("in").join(name);
+        let data: Vec<u8> = (0..MIB4).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+        std::fs::write(&path, data).unwrap();
+        let req = RegisterVolume { path: path.display().to_string(), name: Some(name.into()), description: None };
+        self.m.register_volume(&self.ctx, req).await.unwrap().id
+    }
+
+    fn bytes(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("in").join(name)).unwrap()
+    }
+
+    async fn backup(&self, volume_id: &str) -> Result<String, ManagerError> {
+        let req = CreateBackup { volume_id: volume_id.into(), ..Default::default() };
+        Ok(self.m.create_backup(&self.ctx, req).await?.id)
+    }
+
+    /// Wait until the backup leaves `from`; its new status.
+    async fn settle(&self, id: &str, from: BackupStatus) -> Option<BackupStatus> {
+        for _ in 0..500 {
+            match self.m.get_backup(&self.ctx, id).await {
+                Ok(b) if b.status == from => tokio::time::sleep(Duration::from_millis(10)).await,
+                Ok(b) => return Some(b.status),
+                Err(ManagerError::NotFound(_)) => return None,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("backup {id} stayed {from}");
+    }
+
+    async fn volume_status(&self, id: &str) -> VolumeStatus {
+        self.m.get_volume(&self.ctx, id).await.unwrap().status
+    }
+
+    async fn volume_settles(&self, id: &str, from: VolumeStatus) -> VolumeStatus {
+        for _ in 0..500 {
+            let s = self.volume_status(id).await;
+            if s != from {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("volume {id} stayed {from}");
+    }
+}
+
+#[tokio::test]
+async fn a_backup_restores_bit_for_bit_and_deletes() {
+    let r = rig().await;
+    let src = r.volume("src", 1).await;
+    let dst = r.volume("dst", 2).await;
+    let id = r.backup(&src).await.unwrap();
+    assert_eq!(r.settle(&id, BackupStatus::Creating).await, Some(BackupStatus::Available));
+    assert_eq!(r.volume_status(&src).await, VolumeStatus::Available);
+    assert!(r.driver.stored(&id));
+
+    let req = RestoreRequest { volume_id: Some(dst.clone()), name: None };
+    r.m.restore_backup(&r.ctx, &id, req).await.unwrap();
+    assert_eq!(r.volume_settles(&dst, VolumeStatus::RestoringBackup).await, VolumeStatus::Available);
+    assert_eq!(r.settle(&id, BackupStatus::Restoring).await, Some(BackupStatus::Available));
+    assert!(r.bytes("dst") == r.bytes("src"), "restored bytes differ");
+
+    r.m.delete_backup(&r.ctx, &id).await.unwrap();
+    assert_eq!(r.settle(&id, BackupStatus::Deleting).await, None);
+    assert!(!r.driver.stored(&id));
+}
+
+#[tokio::test]
+async fn a_failed_backup_is_marked_error_with_the_reason() {
+    let r = rig().await;
+    let src = r.volume("src", 1).await;
+    r.driver.fail("backup");
+    let id = r.backup(&src).await.unwrap();
+    assert_eq!(r.settle(&id, BackupStatus::Creating).await, Some(BackupStatus::Error));
+    let b = r.m.get_backup(&r.ctx, &id).await.unwrap();
+    let reason = b.fail_reason.unwrap_or_default();
+    assert!(reason.contains("backup told to fail"), "{reason}");
+    assert_eq!(r.volume_status(&src).await, VolumeStatus::Available, "the volume is usable again");
+}
+
+#[tokio::test]
+async fn a_failed_restore_leaves_the_volume_error_restoring_and_the_backup_available() {
+    let r = rig().await;
+    let src = r.volume("src", 1).await;
+    let dst = r.volume("dst", 2).await;
+    let id = r.backup(&src).await.unwrap();
+    assert_eq!(r.settle(&id, BackupStatus::Creating).await, Some(BackupStatus::Available));
+    r.driver.fail("restore");
+    r.m.restore_backup(&r.ctx, &id, RestoreRequest { volume_id: Some(dst.clone()), name: None }).await.unwrap();
+    assert_eq!(r.volume_settles(&dst, VolumeStatus::RestoringBackup).await, VolumeStatus::ErrorRestoring);
+    assert_eq!(r.settle(&id, BackupStatus::Restoring).await, Some(BackupStatus::Available));
+}
+
+#[tokio::test]
+async fn a_driver_whose_setup_fails_keeps_the_service_down_until_a_retry_succeeds() {
+    let driver = FakeDriver::new();
+    driver.fail("setup");
+    let r = rig_with(driver).await;
+    let src = r.volume("src", 1).await;
+    let err = r.backup(&src).await.unwrap_err();
+    assert!(matches!(err, ManagerError::ServiceDown(ref why) if why.contains("setup told to fail")), "{err}");
+    assert_eq!(r.volume_status(&src).await, VolumeStatus::Available, "a refused create changes nothing");
+    r.driver.heal();
+    // Setup is retried every periodic_interval (50 ms here).
+    let mut id = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Ok(b) = r.backup(&src).await {
+            id = Some(b);
+            break;
+        }
+    }
+    let id = id.expect("the service came up");
+    assert_eq!(r.settle(&id, BackupStatus::Creating).await, Some(BackupStatus::Available));
+}
+
+#[tokio::test]
+async fn a_force_delete_cancels_a_running_backup() {
+    let r = rig().await;
+    let src = r.volume("src", 1).await;
+    r.driver.hold_backups(true);
+    let id = r.backup(&src).await.unwrap();
+    // Wait for the driver call to start (the progress tracker knows it).
+    for _ in 0..500 {
+        if r.m.progress(&id).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.m.force_delete(&r.ctx, &id).await.unwrap();
+    assert_eq!(r.settle(&id, BackupStatus::Deleting).await, None);
+    assert!(!r.driver.stored(&id));
+    assert_eq!(r.volume_settles(&src, VolumeStatus::BackingUp).await, VolumeStatus::Available);
+    r.driver.hold_backups(false);
+}
+
+#[tokio::test]
+async fn a_backing_up_volume_refuses_a_second_backup() {
+    let r = rig().await;
+    let src = r.volume("src", 1).await;
+    r.driver.hold_backups(true);
+    let id = r.backup(&src).await.unwrap();
+    let err = r.backup(&src).await.unwrap_err();
+    assert!(matches!(err, ManagerError::Invalid(_)), "{err}");
+    r.driver.hold_backups(false);
+    assert_eq!(r.settle(&id, BackupStatus::Creating).await, Some(BackupStatus::Available));
+}
