@@ -169,7 +169,7 @@ pub fn volume(call: &Call<'_>, v: &Volume, metadata: &BTreeMap<String, String>) 
         out["migration_status"] = Value::Null;
     }
     if call.operator_view() {
-        out["holdfast:path"] = json!(v.path);
+        out["holdfast:path"] = json!(v.location.to_string());
         out["holdfast:size_bytes"] = json!(v.size_bytes);
         out["holdfast:managed_file"] = json!(v.managed_file);
     }

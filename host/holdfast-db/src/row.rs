@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use holdfast_types::{Timestamp, UnknownStatus};
+use holdfast_types::{Timestamp, UnknownStatus, VolumeLocation};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -63,6 +63,11 @@ impl<'r> Reader<'r> {
 
     pub(crate) fn opt_ts(&self, col: &str) -> Result<Option<Timestamp>, DbError> {
         Ok(self.row.try_get::<Option<i64>, _>(col)?.map(Timestamp))
+    }
+
+    /// A volume location, stored as text ([`VolumeLocation::to_stored`]).
+    pub(crate) fn location(&self, col: &str) -> Result<VolumeLocation, DbError> {
+        VolumeLocation::parse_stored(&self.text(col)?).map_err(|e| self.corrupt(col, e))
     }
 
     pub(crate) fn status<S: FromStr<Err = UnknownStatus>>(&self, col: &str) -> Result<S, DbError> {

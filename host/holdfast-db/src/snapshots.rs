@@ -30,7 +30,7 @@ impl Db {
         .bind(s.status.as_str())
         .bind(s.size)
         .bind(bigint("snapshot size_bytes", s.size_bytes)?)
-        .bind(&s.path)
+        .bind(s.location.to_stored())
         .bind(s.created_at.micros())
         .bind(s.updated_at.map(Timestamp::micros))
         .execute(&self.pool)
@@ -121,7 +121,7 @@ fn parse_snapshot(row: &AnyRow) -> Result<Snapshot, DbError> {
         status: r.status("status")?,
         size: r.int("size")?,
         size_bytes: r.bytes("size_bytes")?,
-        path: r.text("path")?,
+        location: r.location("path")?,
         created_at: r.ts("created_at")?,
         updated_at: r.opt_ts("updated_at")?,
     })

@@ -36,7 +36,7 @@ impl Db {
         .bind(v.previous_status.as_deref())
         .bind(v.size)
         .bind(bigint("volume size_bytes", v.size_bytes)?)
-        .bind(&v.path)
+        .bind(v.location.to_stored())
         .bind(flag(v.managed_file))
         .bind(v.created_at.micros())
         .bind(v.updated_at.map(Timestamp::micros))
@@ -89,7 +89,7 @@ impl Db {
         .bind(v.previous_status.as_deref())
         .bind(v.size)
         .bind(bigint("volume size_bytes", v.size_bytes)?)
-        .bind(&v.path)
+        .bind(v.location.to_stored())
         .bind(flag(v.managed_file))
         .bind(Timestamp::now().micros())
         .bind(&v.id)
@@ -179,7 +179,7 @@ fn parse_volume(row: &AnyRow) -> Result<Volume, DbError> {
         previous_status: r.opt_text("previous_status")?,
         size: r.int("size")?,
         size_bytes: r.bytes("size_bytes")?,
-        path: r.text("path")?,
+        location: r.location("path")?,
         managed_file: r.flag("managed_file")?,
         created_at: r.ts("created_at")?,
         updated_at: r.opt_ts("updated_at")?,

@@ -2,7 +2,6 @@
 //! driver on a blocking thread.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,8 +9,7 @@ use holdfast_db::{BackupQuery, MetadataOwner};
 use holdfast_driver::OpContext;
 
 use crate::Driver;
-use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeStatus};
-use holdfast_volume::VolumeFile;
+use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeLocation, VolumeStatus};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -42,7 +40,7 @@ pub struct UpdateBackup {
 
 /// What a backup reads: the live volume or a snapshot's copy of it.
 struct Source {
-    path: String,
+    location: VolumeLocation,
     size: i64,
     size_bytes: u64,
     /// When a snapshot's data was taken (its `created_at`); `None` for the live volume.
@@ -110,9 +108,9 @@ impl Manager {
         };
         let source = match &snapshot {
             Some(s) => {
-                Source { path: s.path.clone(), size: s.size, size_bytes: s.size_bytes, taken: Some(s.created_at) }
+                Source { location: s.location.clone(), size: s.size, size_bytes: s.size_bytes, taken: Some(s.created_at) }
             }
-            None => Source { path: vol.path.clone(), size: vol.size, size_bytes: vol.size_bytes, taken: None },
+            None => Source { location: vol.location.clone(), size: vol.size, size_bytes: vol.size_bytes, taken: None },
         };
         let parent = if req.incremental { self.incremental_parent(ctx, &vol, &source).await? } else { None };
         if snapshot.is_none() {
@@ -243,15 +241,15 @@ impl Manager {
             }
         };
         let meta = volume_meta(&vol, &user);
-        let path = PathBuf::from(&source.path);
+        let (volumes, location) = (self.volumes.clone(), source.location.clone());
         let job = backup.clone();
         let span = tracing::Span::current();
         let metrics = self.metrics.clone();
         let result = crate::data_thread::run("hf-backup", move || {
             let _in = span.enter();
-            let file = VolumeFile::open_read(&path).map_err(|e| format!("cannot read volume: {e}"))?;
+            let file = volumes.open_read(&location).map_err(|e| format!("cannot read volume: {e}"))?;
             metrics.time_driver(driver.id().name.as_str(), "backup", || {
-                driver.backup(op, &job, parent.as_ref(), Some(&meta), Arc::new(file)).map_err(|e| e.to_string())
+                driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
             })
         })
         .await

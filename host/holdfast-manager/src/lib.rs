@@ -37,6 +37,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use holdfast_db::Db;
+use holdfast_volume::{FileBackend, VolumeBackend};
 use holdfast_driver::{BackupDriver, DriverDescription};
 use tokio::sync::RwLock;
 
@@ -114,6 +115,8 @@ pub struct Manager {
     /// Held by a create from its quota check to its insert (see [`quota`]).
     quota_lock: tokio::sync::Mutex<()>,
     metrics: Arc<metrics::Metrics>,
+    /// Where volume data lives and how it is opened (files and block devices today).
+    volumes: Arc<dyn VolumeBackend>,
 }
 
 impl Manager {
@@ -139,6 +142,7 @@ impl Manager {
             events: events::Notifier::new(last_event),
             quota_lock: tokio::sync::Mutex::new(()),
             metrics: Arc::default(),
+            volumes: Arc::new(FileBackend),
         });
         if let Some(keep) = m.config.event_retention {
             events::spawn_pruner(Arc::downgrade(&m), keep, interval);

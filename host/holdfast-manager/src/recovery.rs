@@ -81,7 +81,7 @@ impl Manager {
                 }
                 VolumeStatus::Extending => {
                     // The file is the truth: it grew or it did not.
-                    let len = std::fs::metadata(&v.path).map(|m| m.len()).unwrap_or(v.size_bytes);
+                    let len = self.volumes.size(&v.location).unwrap_or(v.size_bytes);
                     self.db.finish_extend(&v.id, len.max(v.size_bytes)).await?;
                 }
                 VolumeStatus::Creating | VolumeStatus::Deleting => {

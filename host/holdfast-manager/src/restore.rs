@@ -1,6 +1,5 @@
 //! Restore a backup onto an existing volume or onto a new one made for it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,7 +7,6 @@ use holdfast_driver::OpContext;
 
 use crate::Driver;
 use holdfast_types::{Backup, BackupStatus, Volume, VolumeStatus};
-use holdfast_volume::VolumeFile;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -201,14 +199,14 @@ impl Manager {
             workers: self.config.workers,
             ..OpContext::default()
         };
-        let path = PathBuf::from(&target.path);
+        let (volumes, location) = (self.volumes.clone(), target.location.clone());
         let span = tracing::Span::current();
         let metrics = self.metrics.clone();
         let result = crate::data_thread::run("hf-restore", move || {
             let _in = span.enter();
-            let file = VolumeFile::open_write(&path).map_err(|e| format!("cannot open the target volume: {e}"))?;
+            let file = volumes.open_write(&location).map_err(|e| format!("cannot open the target volume: {e}"))?;
             metrics.time_driver(driver.id().name.as_str(), "restore", || {
-                driver.restore(op, &chain, Arc::new(file), is_new).map_err(|e| e.to_string())
+                driver.restore(op, &chain, file, is_new).map_err(|e| e.to_string())
             })
         })
         .await

@@ -8,13 +8,12 @@
 //! | backup of it | `available` → `backing-up` → `available` | unchanged (Cinder does not look at it) |
 //! | delete | `available`/`error` → `deleting` → row and file gone / `error_deleting` | – |
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use holdfast_types::{Snapshot, SnapshotStatus, Timestamp};
-use holdfast_volume::{point_in_time_copy, remove_if_exists};
+use holdfast_types::{Snapshot, SnapshotStatus, Timestamp, VolumeLocation};
 use tracing::Instrument;
 
 use crate::progress::Operation;
@@ -56,7 +55,7 @@ impl Manager {
             .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
         let id = uuid::Uuid::new_v4().to_string();
         let snap = Snapshot {
-            path: dir.join(format!("{id}.raw")).to_string_lossy().into_owned(),
+            location: VolumeLocation::File(dir.join(format!("{id}.raw"))),
             id,
             project_id: ctx.project_id.clone(),
             user_id: ctx.user_id.clone(),
@@ -71,18 +70,18 @@ impl Manager {
         };
         self.db.insert_snapshot(&snap).await?;
         let span = tracing::info_span!("snapshot", snapshot_id = %snap.id, volume_id = %vol.id);
-        let (m, s, source) = (self.clone(), snap.clone(), PathBuf::from(&vol.path));
+        let (m, s, source) = (self.clone(), snap.clone(), vol.location.clone());
         tokio::spawn(async move { m.run_snapshot(s, source).await }.instrument(span));
         Ok(snap)
     }
 
-    async fn run_snapshot(self: Arc<Self>, snap: Snapshot, source: PathBuf) {
+    async fn run_snapshot(self: Arc<Self>, snap: Snapshot, source: VolumeLocation) {
         let started = Instant::now();
-        let target = PathBuf::from(&snap.path);
+        let target = snap.location.clone();
         let running = self.progress.start(&snap.id, Operation::Snapshot, snap.size_bytes);
-        let (to_path, done) = (target.clone(), running.done);
+        let (to, done, volumes) = (target.clone(), running.done, self.volumes.clone());
         let copy = crate::data_thread::run("hf-snapshot", move || {
-            point_in_time_copy(&source, &to_path, |n| done.store(n, Ordering::Relaxed)).map_err(|e| e.to_string())
+            volumes.snapshot(&source, &to, &mut |n| done.store(n, Ordering::Relaxed)).map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(format!("snapshot task failed: {e}")));
@@ -95,7 +94,7 @@ impl Manager {
             }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot copy failed");
-                remove_partial(&target);
+                self.remove_partial(&target);
                 SnapshotStatus::Error
             }
         };
@@ -141,9 +140,9 @@ impl Manager {
 
     /// Remove the copy, then the row (a crash in between is resumed by recovery).
     pub(crate) async fn finish_snapshot_delete(&self, s: &Snapshot) -> Result<(), ManagerError> {
-        if let Err(e) = remove_if_exists(Path::new(&s.path)) {
+        if let Err(e) = self.volumes.remove(&s.location) {
             self.db.transition_snapshot(&s.id, &[SnapshotStatus::Deleting], SnapshotStatus::ErrorDeleting).await?;
-            return Err(ManagerError::Internal(format!("removing {}: {e}", s.path)));
+            return Err(ManagerError::Internal(format!("removing {}: {e}", s.location)));
         }
         self.db.delete_snapshot(&s.id).await?;
         tracing::info!(snapshot_id = %s.id, "snapshot deleted");
@@ -157,7 +156,7 @@ impl Manager {
             match s.status {
                 SnapshotStatus::Creating => {
                     tracing::warn!(snapshot_id = %s.id, "snapshot copy was cut short by a restart");
-                    remove_partial(Path::new(&s.path));
+                    self.remove_partial(&s.location);
                     self.db.transition_snapshot(&s.id, &[s.status], SnapshotStatus::Error).await?;
                 }
                 SnapshotStatus::BackingUp => {
@@ -173,10 +172,10 @@ impl Manager {
         }
         Ok(())
     }
-}
 
-fn remove_partial(path: &Path) {
-    if let Err(e) = remove_if_exists(path) {
-        tracing::error!(path = %path.display(), error = %e, "could not remove a partial snapshot");
+    fn remove_partial(&self, at: &VolumeLocation) {
+        if let Err(e) = self.volumes.remove(at) {
+            tracing::error!(location = %at, error = %e, "could not remove a partial snapshot");
+        }
     }
 }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use holdfast_types::{GIB, Timestamp, Volume, VolumeStatus, size_gib};
-use holdfast_volume::{VolumeError, create_sparse, probe_size, remove_if_exists};
+use holdfast_types::{GIB, Timestamp, Volume, VolumeLocation, VolumeStatus, size_gib};
+use holdfast_volume::{VolumeError, probe_size};
 
 use crate::{Manager, ManagerError, RequestContext};
 
@@ -37,7 +37,7 @@ pub const MAX_VOLUME_GIB: i64 = 16 * 1024;
 
 fn new_volume(
     ctx: &RequestContext,
-    path: PathBuf,
+    location: VolumeLocation,
     size_bytes: u64,
     managed_file: bool,
     name: Option<String>,
@@ -53,7 +53,7 @@ fn new_volume(
         previous_status: None,
         size: size_gib(size_bytes),
         size_bytes,
-        path: path.to_string_lossy().into_owned(),
+        location,
         managed_file,
         created_at: Timestamp::now(),
         updated_at: None,
@@ -92,12 +92,13 @@ impl Manager {
         let dir = self.volumes_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
-        let mut v = new_volume(ctx, PathBuf::new(), size_bytes, true, name, description);
-        let path = dir.join(format!("{}.raw", v.id));
-        v.path = path.to_string_lossy().into_owned();
-        create_sparse(&path, size_bytes).map_err(|e| ManagerError::Internal(e.to_string()))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let location = VolumeLocation::File(dir.join(format!("{id}.raw")));
+        let mut v = new_volume(ctx, location, size_bytes, true, name, description);
+        v.id = id;
+        self.volumes.create(&v.location, size_bytes).map_err(|e| ManagerError::Internal(e.to_string()))?;
         if let Err(e) = self.db.insert_volume(&v).await {
-            let _ = std::fs::remove_file(&path);
+            let _ = self.volumes.remove(&v.location);
             return Err(e.into());
         }
         tracing::info!(volume_id = %v.id, size_bytes, "volume created");
@@ -129,11 +130,11 @@ impl Manager {
             }
             e => invalid(e.to_string()),
         })?;
-        let path_text = path.to_string_lossy();
-        if self.db.list_volumes(None).await?.iter().any(|v| v.path == path_text) {
+        let location = VolumeLocation::File(path.clone());
+        if self.db.list_volumes(None).await?.iter().any(|v| v.location == location) {
             return Err(invalid(format!("{} is already a volume", path.display())));
         }
-        let v = new_volume(ctx, path.clone(), size_bytes, false, req.name, req.description);
+        let v = new_volume(ctx, location, size_bytes, false, req.name, req.description);
         self.db.insert_volume(&v).await?;
         tracing::info!(volume_id = %v.id, path = %path.display(), size_bytes, "volume registered");
         Ok(v)
@@ -177,7 +178,7 @@ impl Manager {
         if !v.managed_file {
             return Err(ManagerError::Invalid(format!(
                 "Invalid volume: volume {id} was adopted from {}; Holdfast extends only volumes it created",
-                v.path
+                v.location
             )));
         }
         if !self.db.transition_volume(id, &[VolumeStatus::Available], VolumeStatus::Extending, None).await? {
@@ -188,13 +189,9 @@ impl Manager {
             )));
         }
         let bytes = new_size as u64 * GIB;
-        let grown = std::fs::OpenOptions::new().write(true).open(&v.path).and_then(|f| {
-            f.set_len(bytes)?;
-            f.sync_all()
-        });
-        if let Err(e) = grown {
+        if let Err(e) = self.volumes.extend(&v.location, bytes) {
             self.db.transition_volume(id, &[VolumeStatus::Extending], VolumeStatus::Available, None).await?;
-            return Err(ManagerError::Internal(format!("extending {}: {e}", v.path)));
+            return Err(ManagerError::Internal(format!("extending {}: {e}", v.location)));
         }
         self.db.finish_extend(id, bytes).await?;
         tracing::info!(volume_id = %id, size_gib = new_size, "volume extended");
@@ -280,10 +277,10 @@ impl Manager {
             )));
         }
         if v.managed_file
-            && let Err(e) = remove_if_exists(Path::new(&v.path))
+            && let Err(e) = self.volumes.remove(&v.location)
         {
             self.db.transition_volume(id, &[VolumeStatus::Deleting], VolumeStatus::Error, None).await?;
-            return Err(ManagerError::Internal(format!("removing {}: {e}", v.path)));
+            return Err(ManagerError::Internal(format!("removing {}: {e}", v.location)));
         }
         self.db.delete_volume(id).await?;
         tracing::info!(volume_id = %id, "volume deleted");

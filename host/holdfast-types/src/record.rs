@@ -45,8 +45,8 @@ pub struct Volume {
     pub size: i64,
     /// Exact length in bytes.
     pub size_bytes: u64,
-    /// Raw file or block device holding the data.
-    pub path: String,
+    /// Where the data lives (a raw file or block device today).
+    pub location: crate::VolumeLocation,
     /// True when Holdfast created the file (delete removes it); false when adopted.
     pub managed_file: bool,
     pub created_at: Timestamp,
@@ -67,8 +67,8 @@ pub struct Snapshot {
     /// Whole GiB of the volume when taken.
     pub size: i64,
     pub size_bytes: u64,
-    /// The copy's file.
-    pub path: String,
+    /// Where the copy lives.
+    pub location: crate::VolumeLocation,
     /// The moment the data was taken: a backup of this snapshot has this `data_timestamp`.
     pub created_at: Timestamp,
     pub updated_at: Option<Timestamp>,

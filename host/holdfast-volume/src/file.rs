@@ -25,6 +25,8 @@ pub enum VolumeError {
     Empty { path: PathBuf },
     #[error("{path}: already exists")]
     Exists { path: PathBuf },
+    #[error("{location}: not a location the {backend} volume backend serves")]
+    Unsupported { location: String, backend: &'static str },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {

@@ -6,12 +6,15 @@
 //! - Restores write data with O_DIRECT and turn zero stretches into holes
 //!   (FALLOC_FL_PUNCH_HOLE), or write zeros where a device cannot punch.
 //! - Snapshots are reflinks where the filesystem can, else sparse copies ([`point_in_time_copy`]).
+//! - [`VolumeBackend`] is the seam the manager uses; [`FileBackend`] serves files and devices.
 //! - [`VolumeFile`] implements the pipeline's [`ChunkSource`] and [`ChunkSink`].
 
+mod backend;
 mod copy;
 mod file;
 mod sys;
 
+pub use backend::{ChangedExtents, Extent, FileBackend, VolumeBackend};
 pub use copy::{CopyMethod, point_in_time_copy};
 pub use file::{VolumeError, VolumeFile, create_sparse, probe_size, remove_if_exists};
 pub use holdfast_chunk::{ChunkSink, ChunkSource};

@@ -261,7 +261,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
     let restore_rss = peak_rss();
 
     let restored = m.get_volume(&ctx, &r.volume_id).await?;
-    let same = files_equal(&vol_path, Path::new(&restored.path))?;
+    let same = files_equal(&vol_path, restored.location.as_file().context("the restored volume is not a file")?)?;
 
     // The disk's own ceiling for a scan: the same O_DIRECT reads, nothing else. These VMs'
     // disks swing 1–3 GB/s from minute to minute, so it is measured next to the scan.

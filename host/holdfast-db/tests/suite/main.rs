@@ -16,7 +16,7 @@ mod volumes;
 use std::time::Duration;
 
 use holdfast_db::{Db, DbKind, create_scratch_postgres, drop_scratch_postgres};
-use holdfast_types::{Backup, BackupStatus, Timestamp, Volume, VolumeStatus};
+use holdfast_types::{Backup, BackupStatus, Timestamp, Volume, VolumeLocation, VolumeStatus};
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -112,7 +112,7 @@ fn full_volume(id: &str, project: &str, created: i64) -> Volume {
         previous_status: Some("creating".into()),
         size: 3,
         size_bytes: 2 * (1 << 30) + 12345,
-        path: format!("/srv/holdfast/{id}.raw"),
+        location: VolumeLocation::File(format!("/srv/holdfast/{id}.raw").into()),
         managed_file: true,
         created_at: Timestamp(created),
         updated_at: Some(Timestamp(created + 1)),

@@ -1,7 +1,7 @@
 //! The `snapshots` table. Ids start `snap-`, projects `sp-`.
 
 use holdfast_db::Db;
-use holdfast_types::{Snapshot, SnapshotStatus, Timestamp};
+use holdfast_types::{Snapshot, SnapshotStatus, Timestamp, VolumeLocation};
 
 fn snapshot(id: &str, volume: &str, project: &str, created: i64) -> Snapshot {
     Snapshot {
@@ -14,7 +14,7 @@ fn snapshot(id: &str, volume: &str, project: &str, created: i64) -> Snapshot {
         status: SnapshotStatus::Creating,
         size: 1,
         size_bytes: 3 << 30,
-        path: format!("/data/snapshots/{id}.raw"),
+        location: VolumeLocation::File(format!("/data/snapshots/{id}.raw").into()),
         created_at: Timestamp(created),
         updated_at: None,
     }

@@ -1,7 +1,7 @@
 //! The `volumes` table. Ids start `vol-`, projects `vp-`.
 
 use holdfast_db::{Db, DbError};
-use holdfast_types::{Timestamp, Volume, VolumeStatus};
+use holdfast_types::{Timestamp, Volume, VolumeLocation, VolumeStatus};
 
 use crate::full_volume;
 
@@ -96,7 +96,7 @@ async fn updates_mutable_fields_only(db: &Db) {
         previous_status: None,
         size: 9,
         size_bytes: 9 << 30,
-        path: "/elsewhere".into(),
+        location: VolumeLocation::File("/elsewhere".into()),
         managed_file: false,
         updated_at: None,
         ..v.clone()
