@@ -1,4 +1,4 @@
-//! Cinder's compressions. zstd is Holdfast's default (5–10× faster than zlib at a
+//! Cinder's compressions ([`Compression`], named in `holdfast-types`). zstd is Holdfast's default (5–10× faster than zlib at a
 //! similar ratio here); zlib/gzip and bz2/bzip2 exist so Cinder backups stay readable
 //! and writable. `gzip` and `bzip2` are only names: Cinder records the configured
 //! name, and "gzip" data is a zlib (RFC 1950) stream, not a gzip file.
@@ -11,53 +11,18 @@ pub const ZSTD_LEVEL: i32 = 1;
 const ZLIB_LEVEL: u32 = 6;
 const BZ2_LEVEL: u32 = 9;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    None,
-    Zlib,
-    Gzip,
-    Bz2,
-    Bzip2,
-    Zstd,
-}
+pub use holdfast_types::Compression;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
-    #[error("unknown compression algorithm {0:?} (expected none, off, no, zlib, gzip, bz2, bzip2 or zstd)")]
-    Unknown(String),
+    #[error(transparent)]
+    Unknown(#[from] holdfast_types::UnknownCompression),
     #[error("{algo} compression failed: {source}")]
     Compress { algo: &'static str, source: std::io::Error },
     #[error("{algo} data is corrupt: {source}")]
     Corrupt { algo: &'static str, source: std::io::Error },
     #[error("object decompressed to {actual} bytes but its metadata says {expected}")]
     Length { expected: u64, actual: u64 },
-}
-
-impl Compression {
-    /// The name recorded in Cinder's metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Zlib => "zlib",
-            Compression::Gzip => "gzip",
-            Compression::Bz2 => "bz2",
-            Compression::Bzip2 => "bzip2",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    /// Parse a configured or recorded name, case-insensitively, with Cinder's aliases.
-    pub fn parse(name: &str) -> Result<Self, CodecError> {
-        Ok(match name.to_ascii_lowercase().as_str() {
-            "none" | "off" | "no" => Compression::None,
-            "zlib" => Compression::Zlib,
-            "gzip" => Compression::Gzip,
-            "bz2" => Compression::Bz2,
-            "bzip2" => Compression::Bzip2,
-            "zstd" => Compression::Zstd,
-            _ => return Err(CodecError::Unknown(name.to_owned())),
-        })
-    }
 }
 
 /// A per-thread compressor: keeps the zstd context between chunks (the bulk API
@@ -199,12 +164,5 @@ mod tests {
         let mut long = vec![0u8; input.len() + 1];
         assert!(decompress_into(Compression::Zlib, &packed, &mut long).is_err());
         assert!(decompress_into(Compression::Zstd, b"not zstd", &mut long).is_err());
-    }
-
-    #[test]
-    fn aliases_parse() {
-        assert_eq!(Compression::parse("OFF").unwrap(), Compression::None);
-        assert_eq!(Compression::parse("Zstd").unwrap(), Compression::Zstd);
-        assert!(Compression::parse("lz4").is_err());
     }
 }

@@ -107,9 +107,12 @@ impl Manager {
             None => None,
         };
         let source = match &snapshot {
-            Some(s) => {
-                Source { location: s.location.clone(), size: s.size, size_bytes: s.size_bytes, taken: Some(s.created_at) }
-            }
+            Some(s) => Source {
+                location: s.location.clone(),
+                size: s.size,
+                size_bytes: s.size_bytes,
+                taken: Some(s.created_at),
+            },
             None => Source { location: vol.location.clone(), size: vol.size, size_bytes: vol.size_bytes, taken: None },
         };
         let parent = if req.incremental { self.incremental_parent(ctx, &vol, &source).await? } else { None };

@@ -37,8 +37,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use holdfast_db::Db;
-use holdfast_volume::{FileBackend, VolumeBackend};
 use holdfast_driver::{BackupDriver, DriverDescription};
+use holdfast_volume::{FileBackend, VolumeBackend};
 use tokio::sync::RwLock;
 
 pub use backup::{CreateBackup, UpdateBackup};

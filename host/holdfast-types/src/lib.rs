@@ -2,18 +2,21 @@
 //!
 //! - [`status`]: backup and volume statuses, spelled as Cinder spells them.
 //! - [`record`]: the rows the manager works on ([`Backup`], [`Volume`]).
+//! - [`compression`]: Cinder's compression names ([`Compression`]).
 //! - [`location`]: where a volume's data lives ([`VolumeLocation`]).
 //! - [`time`]: UTC timestamps and the three ways Cinder prints them.
 
+pub mod compression;
 pub mod location;
 pub mod record;
 pub mod status;
 pub mod time;
 
+pub use compression::{Compression, UnknownCompression};
+pub use location::{UnknownLocation, VolumeLocation};
 pub use record::{
     Backup, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key, is_valid_metadata_value,
     size_gib,
 };
-pub use location::{UnknownLocation, VolumeLocation};
 pub use status::{BackupStatus, SnapshotStatus, UnknownStatus, VolumeStatus};
 pub use time::Timestamp;

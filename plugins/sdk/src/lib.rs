@@ -44,29 +44,43 @@ pub fn log(level: Level, message: impl AsRef<str>) {
     host::log(level, message.as_ref());
 }
 
+/// The WIT enum and the host's vocabulary (`holdfast_types::Compression`, where the
+/// names are spelled) convert one to one.
+impl From<Compression> for holdfast_types::Compression {
+    fn from(c: Compression) -> Self {
+        match c {
+            Compression::None => Self::None,
+            Compression::Zlib => Self::Zlib,
+            Compression::Gzip => Self::Gzip,
+            Compression::Bz2 => Self::Bz2,
+            Compression::Bzip2 => Self::Bzip2,
+            Compression::Zstd => Self::Zstd,
+        }
+    }
+}
+
+impl From<holdfast_types::Compression> for Compression {
+    fn from(c: holdfast_types::Compression) -> Self {
+        use holdfast_types::Compression as C;
+        match c {
+            C::None => Self::None,
+            C::Zlib => Self::Zlib,
+            C::Gzip => Self::Gzip,
+            C::Bz2 => Self::Bz2,
+            C::Bzip2 => Self::Bzip2,
+            C::Zstd => Self::Zstd,
+        }
+    }
+}
+
 impl Compression {
     /// Cinder's recorded name.
     pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Zlib => "zlib",
-            Compression::Gzip => "gzip",
-            Compression::Bz2 => "bz2",
-            Compression::Bzip2 => "bzip2",
-            Compression::Zstd => "zstd",
-        }
+        holdfast_types::Compression::from(self).name()
     }
 
     /// Parse a configured or recorded name with Cinder's aliases, case-insensitively.
     pub fn parse(name: &str) -> Option<Compression> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "none" | "off" | "no" => Compression::None,
-            "zlib" => Compression::Zlib,
-            "gzip" => Compression::Gzip,
-            "bz2" => Compression::Bz2,
-            "bzip2" => Compression::Bzip2,
-            "zstd" => Compression::Zstd,
-            _ => return None,
-        })
+        holdfast_types::Compression::parse(name).ok().map(Into::into)
     }
 }
