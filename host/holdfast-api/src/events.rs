@@ -34,7 +34,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub fn view(e: &Event) -> Value {
     json!({
         "id": e.id,
-        "event_type": e.event_type,
+        "event_type": e.event_type.to_string(),
         "priority": e.priority,
         "publisher_id": e.publisher_id,
         "backup_id": e.backup_id,

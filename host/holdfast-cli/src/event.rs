@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 
 use anyhow::{Context, Result};
+use holdfast_types::EventType;
 use serde_json::Value;
 
 use crate::args::{ClientArgs, OutputFormat};
@@ -89,8 +90,8 @@ fn watch(reader: impl BufRead, format: OutputFormat, until_end: bool) -> Result<
             let mut out = stdout.lock();
             out.write_all(text.as_bytes())?;
             out.flush()?;
-            let kind = event["event_type"].as_str().unwrap_or("");
-            if until_end && (kind.ends_with(".end") || kind.ends_with(".error")) {
+            let kind = event["event_type"].as_str().and_then(|k| k.parse::<EventType>().ok());
+            if until_end && kind.is_some_and(EventType::is_final) {
                 return Ok(());
             }
         }

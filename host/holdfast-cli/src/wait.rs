@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
+use holdfast_types::{BackupStatus, SnapshotStatus, VolumeStatus};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
@@ -43,9 +44,9 @@ pub fn backup_created(client: &Client, id: &str, show_bar: bool) -> Result<Value
             let reply = client.get(&["backups", id])?;
             let backup = &reply["backup"];
             match status(backup, "backup")? {
-                "available" => Ok(Step::Done(reply.clone())),
-                "error" => bail!("backup {id} failed: {}", fail_reason(backup)),
-                other => Ok(Step::Pending(other.to_owned())),
+                BackupStatus::Available => Ok(Step::Done(reply.clone())),
+                BackupStatus::Error => bail!("backup {id} failed: {}", fail_reason(backup)),
+                other => Ok(Step::Pending(other.to_string())),
             }
         },
     )
@@ -59,7 +60,7 @@ pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Val
     let copied = |s: &Value| {
         let pct: u64 = s["os-extended-snapshot-attributes:progress"].as_str()?.strip_suffix('%')?.parse().ok()?;
         let total = s["holdfast:size_bytes"].as_u64()?;
-        (s["status"] == "creating").then(|| Progress {
+        (s["status"] == SnapshotStatus::Creating.as_str()).then(|| Progress {
             operation: Some("snapshot".into()),
             bytes_done: total / 100 * pct,
             bytes_total: total,
@@ -76,9 +77,9 @@ pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Val
             let reply = client.get(&["snapshots", id])?;
             last.set(copied(&reply["snapshot"]));
             match status(&reply["snapshot"], "snapshot")? {
-                "available" => Ok(Step::Done(reply.clone())),
-                "error" => bail!("snapshot {id} failed: the copy could not be made (see the server log)"),
-                other => Ok(Step::Pending(other.to_owned())),
+                SnapshotStatus::Available => Ok(Step::Done(reply.clone())),
+                SnapshotStatus::Error => bail!("snapshot {id} failed: the copy could not be made (see the server log)"),
+                other => Ok(Step::Pending(other.to_string())),
             }
         },
     )
@@ -99,10 +100,10 @@ pub fn backup_deleted(client: &Client, id: &str, show_bar: bool) -> Result<()> {
             };
             let backup = &reply["backup"];
             match status(backup, "backup")? {
-                "error" | "error_deleting" => {
+                BackupStatus::Error | BackupStatus::ErrorDeleting => {
                     bail!("deleting backup {id} failed: {}", fail_reason(backup))
                 }
-                other => Ok(Step::Pending(other.to_owned())),
+                other => Ok(Step::Pending(other.to_string())),
             }
         },
     )
@@ -119,14 +120,14 @@ pub fn backup_restored(client: &Client, id: &str, volume_id: &str, show_bar: boo
         || {
             let reply = client.get(&["backups", id])?;
             let backup = &reply["backup"];
-            let backup_status = status(backup, "backup")?;
-            if backup_status == "restoring" {
-                return Ok(Step::Pending(backup_status.to_owned()));
+            let backup_status: BackupStatus = status(backup, "backup")?;
+            if backup_status == BackupStatus::Restoring {
+                return Ok(Step::Pending(backup_status.to_string()));
             }
             let volume_reply = client.get(&["volumes", volume_id])?;
             match status(&volume_reply["volume"], "volume")? {
-                "available" => Ok(Step::Done(volume_reply.clone())),
-                bad @ ("error_restoring" | "error") => {
+                VolumeStatus::Available => Ok(Step::Done(volume_reply.clone())),
+                bad @ (VolumeStatus::ErrorRestoring | VolumeStatus::Error) => {
                     let reason = given_reason(backup).unwrap_or_else(|| format!("volume status is {bad}"));
                     bail!("restore of backup {id} to volume {volume_id} failed: {reason}")
                 }
@@ -142,8 +143,10 @@ fn short_id(id: &str) -> &str {
 }
 
 /// The `status` string of a backup/volume object.
-fn status<'a>(object: &'a Value, what: &str) -> Result<&'a str> {
-    object["status"].as_str().ok_or_else(|| anyhow!("the server's {what} reply has no status"))
+/// The reply's status, typed (Cinder's statuses are a closed set).
+fn status<S: std::str::FromStr>(object: &Value, what: &str) -> Result<S> {
+    let text = object["status"].as_str().ok_or_else(|| anyhow!("the server's {what} reply has no status"))?;
+    text.parse().map_err(|_| anyhow!("the server's {what} reply has an unknown status {text:?}"))
 }
 
 /// A backup's `fail_reason`, or a stand-in when the server gave none.

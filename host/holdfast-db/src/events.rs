@@ -28,7 +28,7 @@ impl Db {
     pub async fn insert_event(&self, e: &Event) -> Result<(), DbError> {
         sqlx::query(concat!("INSERT INTO events (", event_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(&e.id)
-            .bind(&e.event_type)
+            .bind(e.event_type.to_string())
             .bind(&e.priority)
             .bind(&e.publisher_id)
             .bind(&e.project_id)
@@ -108,7 +108,7 @@ fn parse_event(row: &AnyRow) -> Result<Event, DbError> {
     let r = Reader::new(row, "events")?;
     Ok(Event {
         id: r.id(),
-        event_type: r.text("event_type")?,
+        event_type: r.status("event_type")?,
         priority: r.text("priority")?,
         publisher_id: r.text("publisher_id")?,
         project_id: r.text("project_id")?,

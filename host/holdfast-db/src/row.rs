@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use holdfast_types::{Timestamp, UnknownStatus, VolumeLocation};
+use holdfast_types::{Timestamp, VolumeLocation};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -70,8 +70,12 @@ impl<'r> Reader<'r> {
         VolumeLocation::parse_stored(&self.text(col)?).map_err(|e| self.corrupt(col, e))
     }
 
-    pub(crate) fn status<S: FromStr<Err = UnknownStatus>>(&self, col: &str) -> Result<S, DbError> {
-        self.text(col)?.parse().map_err(|e: UnknownStatus| self.corrupt(col, e))
+    /// A status or another closed vocabulary stored as its text.
+    pub(crate) fn status<S: FromStr>(&self, col: &str) -> Result<S, DbError>
+    where
+        S::Err: std::fmt::Display,
+    {
+        self.text(col)?.parse().map_err(|e: S::Err| self.corrupt(col, e))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use holdfast_types::BackupStatus;
+use holdfast_types::{BackupStatus, EventOp, EventPhase, EventType};
 use serde_json::json;
 
 use crate::{Manager, ManagerError, RequestContext};
@@ -23,14 +23,15 @@ impl Manager {
                 )));
             }
         };
-        self.notify(id, "backup.reset_status.start", json!({"new_status": to.as_str()})).await;
+        self.notify(id, EventType::new(EventOp::ResetStatus, EventPhase::Start), json!({"new_status": to.as_str()}))
+            .await;
         if !self.db.transition_backup(id, &[b.status], to).await? {
             return Err(ManagerError::Invalid("Invalid backup: its status changed meanwhile; try again".into()));
         }
         if self.progress.cancel(id) {
             tracing::info!(backup_id = %id, "reset-status cancels the running operation");
         }
-        self.notify(id, "backup.reset_status.end", json!({})).await;
+        self.notify(id, EventType::new(EventOp::ResetStatus, EventPhase::End), json!({})).await;
         Ok(())
     }
 

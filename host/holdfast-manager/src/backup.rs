@@ -9,7 +9,10 @@ use holdfast_db::{BackupQuery, MetadataOwner};
 use holdfast_driver::OpContext;
 
 use crate::Driver;
-use holdfast_types::{Backup, BackupStatus, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeLocation, VolumeStatus};
+use holdfast_types::{
+    Backup, BackupStatus, EventOp, EventPhase, EventType, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeLocation,
+    VolumeStatus,
+};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -215,7 +218,7 @@ impl Manager {
 
     async fn run_backup(self: Arc<Self>, job: Job, driver: Driver) {
         let Job { backup, parent, vol, source, hold } = job;
-        self.notify(&backup.id, "backup.create.start", json!({})).await;
+        self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Start), json!({})).await;
         let queued = self.metrics.queued();
         let _slot = self.operations.clone().acquire_owned().await;
         drop(queued);
@@ -288,8 +291,8 @@ impl Manager {
                             "backup available"
                         );
                         let progress = progress_event(Operation::Create);
-                        self.notify(&backup.id, &progress, json!({"backup_percent": 100})).await;
-                        self.notify(&backup.id, "backup.create.end", json!({})).await;
+                        self.notify(&backup.id, progress, json!({"backup_percent": 100})).await;
+                        self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::End), json!({})).await;
                     }
                     Ok(false) => {
                         tracing::warn!("the backup left `creating` meanwhile (force delete); not marked available");
@@ -307,7 +310,8 @@ impl Manager {
                     tracing::error!(error = %e, "could not record the backup's outcome");
                 }
                 self.release(&hold, "error_backing-up").await;
-                self.notify(&backup.id, "backup.create.error", json!({"reason": why})).await;
+                self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Error), json!({"reason": why}))
+                    .await;
             }
         }
         self.progress.finish(&backup.id);

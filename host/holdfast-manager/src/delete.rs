@@ -5,7 +5,7 @@ use std::sync::Arc;
 use holdfast_driver::OpContext;
 
 use crate::Driver;
-use holdfast_types::{Backup, BackupStatus};
+use holdfast_types::{Backup, BackupStatus, EventOp, EventPhase, EventType};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -40,7 +40,7 @@ impl Manager {
     }
 
     pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Option<Driver>) {
-        self.notify(&backup.id, "backup.delete.start", json!({})).await;
+        self.notify(&backup.id, EventType::new(EventOp::Delete, EventPhase::Start), json!({})).await;
         self.progress.start(&backup.id, Operation::Delete, 0);
         let result = match driver {
             None => Ok(()),
@@ -59,8 +59,8 @@ impl Manager {
             }
         };
         let event = match &result {
-            Ok(()) => ("backup.delete.end", json!({})),
-            Err(why) => ("backup.delete.error", json!({"reason": why})),
+            Ok(()) => (EventType::new(EventOp::Delete, EventPhase::End), json!({})),
+            Err(why) => (EventType::new(EventOp::Delete, EventPhase::Error), json!({"reason": why})),
         };
         let recorded = match result {
             Ok(()) => {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use holdfast_db::EventFilter;
-use holdfast_types::{Backup, Event, Timestamp};
+use holdfast_types::{Backup, Event, EventOp, EventPhase, EventType, Timestamp};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -77,19 +77,19 @@ fn payload(b: &Backup, host: &str, extra: Value) -> Value {
 impl Manager {
     /// Record and publish `event_type` for the backup as it is now in the database.
     /// Never fails the operation: a lost notification is logged, not raised.
-    pub(crate) async fn notify(&self, backup_id: &str, event_type: &str, extra: Value) {
+    pub(crate) async fn notify(&self, backup_id: &str, event_type: EventType, extra: Value) {
         let b = match self.db.get_backup(backup_id).await {
             Ok(Some(b)) => b,
             Ok(None) => return,
             Err(e) => {
-                tracing::warn!(error = %e, event_type, "could not read the backup for a notification");
+                tracing::warn!(error = %e, %event_type, "could not read the backup for a notification");
                 return;
             }
         };
         let event = Event {
             id: uuid::Uuid::new_v4().to_string(),
-            event_type: event_type.to_owned(),
-            priority: if event_type.ends_with(".error") { "ERROR" } else { "INFO" }.to_owned(),
+            event_type,
+            priority: event_type.priority().to_owned(),
             publisher_id: format!("backup.{}", self.config.host),
             project_id: b.project_id.clone(),
             backup_id: b.id.clone(),
@@ -97,9 +97,9 @@ impl Manager {
             created_at: self.events.tick(),
         };
         if let Err(e) = self.db.insert_event(&event).await {
-            tracing::warn!(error = %e, event_type, "could not record a notification");
+            tracing::warn!(error = %e, %event_type, "could not record a notification");
         }
-        tracing::debug!(event_type, backup_id, "notification");
+        tracing::debug!(%event_type, backup_id, "notification");
         self.metrics.notified(event_type);
         let _ = self.events.tx.send(event); // no subscribers is fine
     }
@@ -147,7 +147,7 @@ impl Manager {
                 let step = p.bytes_done * 10 / p.bytes_total * 10;
                 if step > reported && step < 100 {
                     reported = step;
-                    m.notify(&id, &progress_event(op), json!({"backup_percent": step})).await;
+                    m.notify(&id, progress_event(op), json!({"backup_percent": step})).await;
                 }
             }
         });
@@ -188,6 +188,12 @@ pub(crate) fn spawn_pruner(m: std::sync::Weak<Manager>, keep: Duration, interval
 }
 
 /// `backup.createprogress` / `backup.restoreprogress` (Cinder's names).
-pub(crate) fn progress_event(op: Operation) -> String {
-    format!("backup.{}progress", op.as_str())
+pub(crate) fn progress_event(op: Operation) -> EventType {
+    let op = match op {
+        Operation::Create => EventOp::Create,
+        Operation::Restore => EventOp::Restore,
+        // Only creates and restores are watched; snapshot copies notify nothing.
+        Operation::Delete | Operation::Snapshot => EventOp::Delete,
+    };
+    EventType::new(op, EventPhase::Progress)
 }

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
+use holdfast_types::{EventPhase, EventType};
+
 /// Upper bounds (seconds) of the latency buckets.
 const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0];
 
@@ -80,14 +82,14 @@ pub struct Metrics {
 
 impl Metrics {
     /// Count an operation's end from its notification (`backup.create.end`, …).
-    pub(crate) fn notified(&self, event_type: &str) {
-        let Some(rest) = event_type.strip_prefix("backup.") else { return };
-        let (kind, outcome) = match rest.rsplit_once('.') {
-            Some((kind, "end")) => (kind, "success"),
-            Some((kind, "error")) => (kind, "error"),
-            _ => return,
+    pub(crate) fn notified(&self, event_type: EventType) {
+        let outcome = match event_type.phase {
+            EventPhase::End => "success",
+            EventPhase::Error => "error",
+            EventPhase::Start | EventPhase::Progress => return,
         };
-        *self.operations.lock().unwrap_or_else(|e| e.into_inner()).entry((kind.to_owned(), outcome)).or_default() += 1;
+        let kind = event_type.op.as_str().to_owned();
+        *self.operations.lock().unwrap_or_else(|e| e.into_inner()).entry((kind, outcome)).or_default() += 1;
     }
 
     pub(crate) fn transferred(&self, direction: &'static str, bytes: u64, seconds: f64) {
@@ -156,10 +158,9 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let m = Metrics::default();
-        m.notified("backup.create.end");
-        m.notified("backup.create.end");
-        m.notified("backup.restore.error");
-        m.notified("backup.createprogress");
+        for name in ["backup.create.end", "backup.create.end", "backup.restore.error", "backup.createprogress"] {
+            m.notified(name.parse().unwrap());
+        }
         m.transferred("backup", 2_000_000, 1.0);
         {
             let _q = m.queued();

@@ -6,7 +6,7 @@ use std::time::Instant;
 use holdfast_driver::OpContext;
 
 use crate::Driver;
-use holdfast_types::{Backup, BackupStatus, Volume, VolumeStatus};
+use holdfast_types::{Backup, BackupStatus, EventOp, EventPhase, EventType, Volume, VolumeStatus};
 use serde_json::json;
 use tracing::Instrument;
 
@@ -183,7 +183,8 @@ impl Manager {
         is_new: bool,
         driver: Driver,
     ) {
-        self.notify(&backup.id, "backup.restore.start", json!({"volume_id": target.id})).await;
+        self.notify(&backup.id, EventType::new(EventOp::Restore, EventPhase::Start), json!({"volume_id": target.id}))
+            .await;
         let queued = self.metrics.queued();
         let _slot = self.operations.clone().acquire_owned().await;
         drop(queued);
@@ -239,9 +240,13 @@ impl Manager {
         };
         // Cinder sends `.end` after success or cancel; Holdfast adds `.error` on failure.
         let (event, extra) = match volume_status {
-            VolumeStatus::Available => ("backup.restore.end", json!({"volume_id": target.id})),
-            VolumeStatus::Error => ("backup.restore.end", json!({"volume_id": target.id, "cancelled": true})),
-            _ => ("backup.restore.error", json!({"volume_id": target.id, "reason": fail})),
+            VolumeStatus::Available => {
+                (EventType::new(EventOp::Restore, EventPhase::End), json!({"volume_id": target.id}))
+            }
+            VolumeStatus::Error => {
+                (EventType::new(EventOp::Restore, EventPhase::End), json!({"volume_id": target.id, "cancelled": true}))
+            }
+            _ => (EventType::new(EventOp::Restore, EventPhase::Error), json!({"volume_id": target.id, "reason": fail})),
         };
         let finish = async {
             self.db.transition_volume(&target.id, &[VolumeStatus::RestoringBackup], volume_status, None).await?;
@@ -265,7 +270,7 @@ impl Manager {
         }
         if volume_status == VolumeStatus::Available {
             let progress = progress_event(Operation::Restore);
-            self.notify(&backup.id, &progress, json!({"backup_percent": 100})).await;
+            self.notify(&backup.id, progress, json!({"backup_percent": 100})).await;
         }
         self.notify(&backup.id, event, extra).await;
         self.progress.finish(&backup.id);

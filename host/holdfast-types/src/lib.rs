@@ -3,16 +3,19 @@
 //! - [`status`]: backup and volume statuses, spelled as Cinder spells them.
 //! - [`record`]: the rows the manager works on ([`Backup`], [`Volume`]).
 //! - [`compression`]: Cinder's compression names ([`Compression`]).
+//! - [`event`]: notification names ([`EventType`]).
 //! - [`location`]: where a volume's data lives ([`VolumeLocation`]).
 //! - [`time`]: UTC timestamps and the three ways Cinder prints them.
 
 pub mod compression;
+pub mod event;
 pub mod location;
 pub mod record;
 pub mod status;
 pub mod time;
 
 pub use compression::{Compression, UnknownCompression};
+pub use event::{EventOp, EventPhase, EventType, UnknownEventType};
 pub use location::{UnknownLocation, VolumeLocation};
 pub use record::{
     Backup, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key, is_valid_metadata_value,

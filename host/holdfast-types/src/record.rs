@@ -79,7 +79,7 @@ pub struct Snapshot {
 pub struct Event {
     pub id: String,
     /// `backup.<operation>.<start|end|error>` or `backup.<operation>progress`.
-    pub event_type: String,
+    pub event_type: crate::EventType,
     /// `INFO`, or `ERROR` for `*.error` events.
     pub priority: String,
     /// `backup.<host>`.

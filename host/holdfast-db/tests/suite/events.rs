@@ -6,7 +6,7 @@ use holdfast_types::{Event, Timestamp};
 fn event(id: &str, project: &str, backup: &str, at: i64) -> Event {
     Event {
         id: id.into(),
-        event_type: "backup.create.start".into(),
+        event_type: "backup.create.start".parse().unwrap(),
         priority: "INFO".into(),
         publisher_id: "backup.h".into(),
         project_id: project.into(),
