@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod api;
 mod auth;
+mod backends;
 mod clients;
 mod crash;
 mod events;

@@ -355,8 +355,11 @@ pub fn write_mixed_volume(path: &Path, size: usize, seed: u64) {
 }
 
 pub fn sha256_file(path: &Path) -> String {
-    let data = std::fs::read(path).unwrap();
-    Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect()
+    sha256_bytes(&std::fs::read(path).unwrap())
+}
+
+pub fn sha256_bytes(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Every file under `dir`, relative paths.

@@ -134,8 +134,9 @@ pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, A
         allowed.push("availability_zone");
     }
     body::only_keys(&b, "backup", &allowed)?;
-    if let Some(az) = body::opt_string(&b, "availability_zone", 255)?
-        && az != m.config().availability_zone
+    let availability_zone = body::opt_string(&b, "availability_zone", 255)?;
+    if let Some(az) = &availability_zone
+        && !m.has_availability_zone(az).await
     {
         return Err(ApiError::bad_request(format!(
             "Invalid input received: availability zone {az} has no backup service"
@@ -150,6 +151,7 @@ pub async fn create(m: &Arc<Manager>, call: &Call<'_>) -> Result<HttpResponse, A
         force: body::opt_bool(&b, "force")?,
         snapshot_id: body::opt_uuid(&b, "snapshot_id")?,
         metadata: body::metadata(b.get("metadata"), true)?.unwrap_or_default(),
+        availability_zone,
     };
     let backup = m.create_backup(&call.ctx, req).await?;
     Ok(json_response(StatusCode::ACCEPTED, &json!({"backup": views::backup_summary(call, &backup)})))

@@ -15,21 +15,28 @@ use crate::{Api, HttpResponse};
 /// The API's OpenAPI document, kept in the repo and compiled in.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
-/// 200 when the database answers and the backup service is up, else 503; the body
-/// says which part is down and why.
+/// 200 when the database answers and every backup service is up, else 503; the
+/// body says which part is down and why.
 pub async fn health(m: &Manager) -> Result<HttpResponse, ApiError> {
     let database = m.database_ok().await;
-    let (driver, state) = m.service_status().await;
-    let healthy = database.is_ok() && state.is_ok();
+    let services = m.service_status().await;
+    let healthy = database.is_ok() && services.iter().all(|s| s.state.is_ok());
+    let services: Vec<_> = services
+        .into_iter()
+        .map(|s| {
+            json!({
+                "binary": "cinder-backup",
+                "backend": s.backend,
+                "driver": s.driver.name,
+                "state": if s.state.is_ok() { "up" } else { "down" },
+                "reason": s.state.err(),
+            })
+        })
+        .collect();
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
         "database": match &database { Ok(()) => "ok".to_owned(), Err(e) => e.clone() },
-        "services": [{
-            "binary": "cinder-backup",
-            "driver": driver,
-            "state": if state.is_ok() { "up" } else { "down" },
-            "reason": state.err(),
-        }],
+        "services": services,
     });
     Ok(json_response(if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body))
 }

@@ -19,29 +19,39 @@ pub async fn limits(m: &Manager, call: &Call<'_>) -> Result<HttpResponse, ApiErr
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// One `cinder-backup` service per backend, host `HOST@BACKEND` as Cinder names
+/// multi-backend services.
 pub async fn list(m: &Manager, call: &Call<'_>) -> Result<HttpResponse, ApiError> {
-    let (driver, state) = m.service_status().await;
     let cfg = m.config();
-    let (up, reason) = match &state {
-        Ok(_) => ("up", None),
-        Err(e) => ("down", Some(e.clone())),
-    };
-    let mut service = serde_json::json!({
-        "binary": "cinder-backup",
-        "host": cfg.host,
-        "zone": cfg.availability_zone,
-        "status": "enabled",
-        "state": up,
-        "updated_at": holdfast_types::Timestamp::now().api(),
-        "disabled_reason": reason,
-    });
-    if call.version.at_least(3, 7) {
-        service["cluster"] = serde_json::Value::Null;
+    let now = holdfast_types::Timestamp::now().api();
+    let mut services = Vec::new();
+    for s in m.service_status().await {
+        let (up, reason) = match &s.state {
+            Ok(_) => ("up", None),
+            Err(e) => ("down", Some(e.clone())),
+        };
+        let mut service = serde_json::json!({
+            "binary": "cinder-backup",
+            "host": format!("{}@{}", cfg.host, s.backend),
+            "zone": s.availability_zone,
+            "status": "enabled",
+            "state": up,
+            "updated_at": now,
+            "disabled_reason": reason,
+        });
+        if call.version.at_least(3, 7) {
+            service["cluster"] = serde_json::Value::Null;
+        }
+        if call.extensions() {
+            service["holdfast:driver"] = s.driver.name.clone().into();
+            service["holdfast:driver_version"] = s.driver.version.clone().into();
+            service["holdfast:driver_sha256"] = s.driver.sha256.clone().into();
+            service["holdfast:wit_version"] = s.driver.wit_version.clone().into();
+            service["holdfast:default"] = s.is_default.into();
+            service["holdfast:service"] = s.state.ok().map(|d| d.service).into();
+        }
+        services.push(service);
     }
-    if call.extensions() {
-        service["holdfast:driver"] = driver.into();
-        service["holdfast:service"] = state.ok().map(|d| d.service).into();
-    }
-    let body = serde_json::json!({"services": [service]});
+    let body = serde_json::json!({"services": services});
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -49,7 +49,11 @@ impl Db {
     /// Remove a row outright: only for a request refused right after its row went in
     /// (a quota race lost), which no operation or event has seen.
     pub async fn remove_backup_row(&self, id: &str) -> Result<bool, DbError> {
-        let done = sqlx::query("DELETE FROM backups WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM backup_origins WHERE backup_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM backup_metadata WHERE backup_id = $1").bind(id).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM backups WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

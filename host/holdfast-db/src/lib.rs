@@ -5,6 +5,7 @@
 //! - [`Db`]: the pool; [`Db::connect`] takes `sqlite://PATH` or `postgres://...`.
 //! - [`volumes`]: the `volumes` table ([`Volume`](holdfast_types::Volume) rows).
 //! - [`backups`]: the `backups` table ([`Backup`](holdfast_types::Backup) rows).
+//! - `origins`: which backend and driver build wrote each backup.
 //! - [`metadata`]: user key/value metadata of volumes and backups.
 //! - [`scratch`]: throwaway PostgreSQL databases so test runs never collide.
 //! - [`DbError`]: what can go wrong.
@@ -17,6 +18,7 @@ pub mod backups;
 mod error;
 pub mod events;
 pub mod metadata;
+mod origins;
 mod row;
 pub mod scratch;
 pub mod snapshots;

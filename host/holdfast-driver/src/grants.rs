@@ -1,6 +1,7 @@
 //! What an operator grants a driver. Default-deny: nothing that is not listed here.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Where the posix-style backup directory appears inside a driver.
 pub const BACKUP_MOUNT: &str = "/backup";
@@ -22,6 +23,15 @@ pub struct DirGrant {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     pub dirs: Vec<DirGrant>,
+    /// `host:port` endpoints the driver may reach (none by default; WIT 0.1.0 drivers
+    /// have no network at all).
+    pub network: Vec<String>,
+    /// Linear memory per instance; the runtime's default when `None`.
+    pub memory_bytes: Option<u64>,
+    /// Longest one driver call may run before it is interrupted; no limit when `None`.
+    pub call_timeout: Option<Duration>,
+    /// Instances running at once (further calls wait); no limit when `None`.
+    pub instances: Option<u32>,
 }
 
 impl Grants {
@@ -29,6 +39,7 @@ impl Grants {
     pub fn backup_dir(path: impl Into<PathBuf>) -> Grants {
         Grants {
             dirs: vec![DirGrant { host_path: path.into(), guest_path: BACKUP_MOUNT.into(), access: Access::ReadWrite }],
+            ..Grants::default()
         }
     }
 }

@@ -17,7 +17,7 @@ mod op;
 
 pub use driver::{BackupDriver, BackupResult, DriverDescription, RestoreOutcome};
 pub use error::{DriverError, DriverFailure};
-pub use grants::{Access, DirGrant, Grants};
+pub use grants::{Access, BACKUP_MOUNT, DirGrant, Grants};
 pub use id::DriverId;
 pub use op::{LocationCallback, OpContext};
 

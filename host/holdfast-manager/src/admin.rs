@@ -38,8 +38,9 @@ impl Manager {
     /// Delete whatever the status. A running backup or restore is cancelled first;
     /// the delete runs when it has stopped.
     pub async fn force_delete(self: &Arc<Self>, ctx: &RequestContext, id: &str) -> Result<(), ManagerError> {
-        let (driver, desc) = self.driver().await?;
         let b = self.get_backup(ctx, id).await?;
+        let chosen = self.backend_for(&b).await?;
+        let (driver, desc) = (chosen.driver, chosen.desc);
         if !desc.supports_force_delete {
             return Err(ManagerError::NotSupported("Operation not supported: force delete.".into()));
         }
@@ -64,7 +65,7 @@ impl Manager {
         if b.status != BackupStatus::Deleting || b.deleted {
             return;
         }
-        let driver = self.driver().await.ok().map(|(d, _)| d);
+        let driver = self.backend_for(&b).await.ok().map(|c| c.driver);
         Box::pin(self.clone().run_delete(b, driver)).await;
     }
 }

@@ -9,6 +9,7 @@ use holdfast_db::{BackupQuery, MetadataOwner};
 use holdfast_driver::OpContext;
 
 use crate::Driver;
+use crate::services::Chosen;
 use holdfast_types::{
     Backup, BackupStatus, EventOp, EventPhase, EventType, Snapshot, SnapshotStatus, Timestamp, Volume, VolumeLocation,
     VolumeStatus,
@@ -31,6 +32,8 @@ pub struct CreateBackup {
     pub snapshot_id: Option<String>,
     /// User metadata (API ≥ 3.43).
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// Picks the backend; `None` takes the default one.
+    pub availability_zone: Option<String>,
 }
 
 /// `PUT /backups/{id}`: `None` leaves a field as it is.
@@ -100,7 +103,8 @@ impl Manager {
         ctx: &RequestContext,
         req: CreateBackup,
     ) -> Result<Backup, ManagerError> {
-        let (driver, desc) = self.driver().await?;
+        let backend = self.backend_for_create(req.availability_zone.as_deref()).await?;
+        let (driver, desc) = (backend.driver.clone(), backend.desc.clone());
         if let Some(c) = &req.container {
             check_container(c)?;
         }
@@ -118,7 +122,7 @@ impl Manager {
             },
             None => Source { location: vol.location.clone(), size: vol.size, size_bytes: vol.size_bytes, taken: None },
         };
-        let parent = if req.incremental { self.incremental_parent(ctx, &vol, &source).await? } else { None };
+        let parent = if req.incremental { self.incremental_parent(ctx, &vol, &source, &backend).await? } else { None };
         if snapshot.is_none() {
             check_readable(vol.status, req.force, ("Backing up", "backed up"))?;
         }
@@ -150,7 +154,7 @@ impl Manager {
             service_metadata: None,
             parent_id: parent.as_ref().map(|p| p.id.clone()),
             num_dependent_backups: 0,
-            availability_zone: Some(self.config.availability_zone.clone()),
+            availability_zone: Some(backend.availability_zone.clone()),
             host: Some(self.config.host.clone()),
             fail_reason: None,
             restore_volume_id: None,
@@ -164,9 +168,14 @@ impl Manager {
             self.release(&hold, "error_backing-up").await;
             return Err(e.into());
         }
-        if !req.metadata.is_empty()
-            && let Err(e) = self.db.set_metadata(MetadataOwner::Backup, &backup.id, &req.metadata).await
-        {
+        // Where it is written is known before the driver writes anything.
+        let recorded = match self.db.set_backup_origin(&backup.id, &backend.origin()).await {
+            Ok(()) if !req.metadata.is_empty() => {
+                self.db.set_metadata(MetadataOwner::Backup, &backup.id, &req.metadata).await
+            }
+            other => other,
+        };
+        if let Err(e) = recorded {
             self.db.remove_backup_row(&backup.id).await?;
             self.release(&hold, from.as_str()).await;
             return Err(e.into());
@@ -183,6 +192,7 @@ impl Manager {
             backup_id = %backup.id,
             volume_id = %vol.id,
             snapshot_id = backup.snapshot_id.as_deref(),
+            backend = %backend.name,
             driver = %driver.id().name
         );
         let job = Job { backup: backup.clone(), parent, vol, source, hold };
@@ -200,15 +210,29 @@ impl Manager {
         ctx: &RequestContext,
         vol: &Volume,
         source: &Source,
+        backend: &Chosen,
     ) -> Result<Option<Backup>, ManagerError> {
         let none = || ManagerError::Invalid("Invalid backup: No backups available to do an incremental backup.".into());
         let backups = self.db.list_backups(Some(&ctx.project_id)).await?;
-        let parent = backups
+        let mut candidates: Vec<Backup> = backups
             .into_iter()
             .filter(|b| b.volume_id == vol.id && b.status == BackupStatus::Available)
             .filter(|b| source.taken.is_none_or(|taken| b.data_timestamp.is_some_and(|d| d < taken)))
-            .max_by_key(|b| (b.data_timestamp, b.created_at))
-            .ok_or_else(none)?;
+            .collect();
+        candidates.sort_by_key(|b| std::cmp::Reverse((b.data_timestamp, b.created_at)));
+        // An increment lives beside its parent: only backups this backend wrote qualify.
+        let mut parent = None;
+        for b in candidates {
+            let here = match self.db.backup_origin(&b.id).await? {
+                Some(o) => o.backend == backend.name,
+                None => backend.is_default,
+            };
+            if here {
+                parent = Some(b);
+                break;
+            }
+        }
+        let parent = parent.ok_or_else(none)?;
         if parent.size_bytes != source.size_bytes {
             tracing::info!(volume_id = %vol.id, parent = %parent.id, "volume size changed since the parent: full backup");
             return Ok(None);

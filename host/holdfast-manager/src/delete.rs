@@ -23,7 +23,7 @@ impl Manager {
         }
         // A backup that never reached a backend has nothing to delete: no driver needed.
         let driver = if backup.container.is_some() || backup.service_metadata.is_some() {
-            Some(self.driver().await?.0)
+            Some(self.backend_for(&backup).await?.driver)
         } else {
             None
         };

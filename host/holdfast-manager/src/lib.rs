@@ -28,6 +28,7 @@ mod quota;
 mod records;
 pub mod recovery;
 mod restore;
+mod services;
 mod snapshots;
 #[cfg(test)]
 mod tests;
@@ -37,7 +38,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use holdfast_db::Db;
-use holdfast_driver::{BackupDriver, DriverDescription};
+use holdfast_driver::BackupDriver;
 use holdfast_volume::{FileBackend, VolumeBackend};
 use tokio::sync::RwLock;
 
@@ -48,6 +49,7 @@ pub use progress::{Operation, Progress};
 pub use quota::{Quotas, Usage};
 pub use records::BackupRecord;
 pub use restore::{RestoreRequest, RestoreView};
+pub use services::{Backend, ServiceStatus};
 pub use snapshots::CreateSnapshot;
 pub use volumes::{CreateVolume, RegisterVolume, UpdateVolume};
 
@@ -98,17 +100,10 @@ pub struct ManagerConfig {
 /// A loaded backup driver, whatever runs it (the wasm plugin host, or a test's fake).
 pub type Driver = Arc<dyn BackupDriver>;
 
-/// The backup service state: the driver and whether its setup succeeded.
-pub struct Service {
-    pub driver: Driver,
-    /// `Ok` once setup succeeded; the error text while the service is down.
-    pub state: Result<DriverDescription, String>,
-}
-
 pub struct Manager {
     db: Db,
     config: ManagerConfig,
-    service: RwLock<Service>,
+    services: RwLock<services::Services>,
     progress: progress::Tracker,
     operations: Arc<tokio::sync::Semaphore>,
     events: events::Notifier,
@@ -120,23 +115,29 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Build the manager and run the driver's setup (Cinder's do_setup +
-    /// check_for_setup_error). A failed setup leaves the service down, not the host:
-    /// new backups are refused with the reason, and setup is retried every
+    /// Build the manager and run each backend's driver setup (Cinder's do_setup +
+    /// check_for_setup_error). A failed setup leaves that service down, not the host:
+    /// new backups there are refused with the reason, and setup is retried every
     /// `periodic_interval` until it succeeds (Cinder's documented intent).
-    pub async fn new(db: Db, config: ManagerConfig, driver: Driver) -> Arc<Manager> {
-        let state = Self::setup(&driver).await;
-        let up = state.is_ok();
+    /// `default_backend` takes backups that name no availability zone.
+    pub async fn new(db: Db, config: ManagerConfig, backends: Vec<Backend>, default_backend: &str) -> Arc<Manager> {
         let interval = config.periodic_interval;
         let operations = Arc::new(tokio::sync::Semaphore::new(config.max_operations.max(1)));
         let last_event = db.last_event_time().await.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not read the newest event time");
             None
         });
+        let mut by_name = std::collections::BTreeMap::new();
+        for backend in backends {
+            let state = Self::setup(&backend.driver).await;
+            by_name.insert(backend.name.clone(), services::Service { backend, state });
+        }
+        let down: Vec<String> = by_name.iter().filter(|(_, s)| s.state.is_err()).map(|(n, _)| n.clone()).collect();
+        let services = services::Services { default: default_backend.to_owned(), by_name };
         let m = Arc::new(Manager {
             db,
             config,
-            service: RwLock::new(Service { driver, state }),
+            services: RwLock::new(services),
             progress: Default::default(),
             operations,
             events: events::Notifier::new(last_event),
@@ -147,37 +148,10 @@ impl Manager {
         if let Some(keep) = m.config.event_retention {
             events::spawn_pruner(Arc::downgrade(&m), keep, interval);
         }
-        if !up {
-            let weak = Arc::downgrade(&m);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(interval).await;
-                    let Some(m) = weak.upgrade() else { return };
-                    let driver = m.service.read().await.driver.clone();
-                    let state = Self::setup(&driver).await;
-                    if state.is_ok() {
-                        m.service.write().await.state = state;
-                        return;
-                    }
-                    m.service.write().await.state = state;
-                }
-            });
+        for name in down {
+            m.retry_setup(name);
         }
         m
-    }
-
-    async fn setup(driver: &Driver) -> Result<DriverDescription, String> {
-        let d = driver.clone();
-        let state = tokio::task::spawn_blocking(move || d.setup().map_err(|e| e.to_string()))
-            .await
-            .unwrap_or_else(|e| Err(format!("driver setup panicked: {e}")));
-        match &state {
-            Ok(desc) => tracing::info!(driver = %driver.id().name, service = %desc.service, "backup driver is up"),
-            Err(e) => {
-                tracing::error!(driver = %driver.id().name, error = %e, "backup driver setup failed; service is down")
-            }
-        }
-        state
     }
 
     pub fn db(&self) -> &Db {
@@ -186,21 +160,6 @@ impl Manager {
 
     pub fn config(&self) -> &ManagerConfig {
         &self.config
-    }
-
-    /// The driver and its description, or why the service is down.
-    async fn driver(&self) -> Result<(Driver, DriverDescription), ManagerError> {
-        let s = self.service.read().await;
-        match &s.state {
-            Ok(d) => Ok((s.driver.clone(), d.clone())),
-            Err(e) => Err(ManagerError::ServiceDown(e.clone())),
-        }
-    }
-
-    /// The driver's name and whether it is up (for the services listing).
-    pub async fn service_status(&self) -> (String, Result<DriverDescription, String>) {
-        let s = self.service.read().await;
-        (s.driver.id().name.as_str().to_owned(), s.state.clone())
     }
 
     pub fn metrics(&self) -> &metrics::Metrics {

@@ -11,6 +11,7 @@ use holdfast_types::{Backup, BackupStatus, GIB, Timestamp};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+use crate::services::Chosen;
 use crate::{Manager, ManagerError, RequestContext};
 
 /// What `export_record` returns.
@@ -212,8 +213,9 @@ fn parse_record(r: &Value) -> Result<ParsedRecord, ManagerError> {
 
 impl Manager {
     pub async fn export_record(&self, ctx: &RequestContext, id: &str) -> Result<BackupRecord, ManagerError> {
-        let (driver, desc) = self.driver().await?;
         let b = self.get_backup(ctx, id).await?;
+        let chosen = self.backend_for(&b).await?;
+        let (driver, desc) = (chosen.driver, chosen.desc);
         if b.status != BackupStatus::Available {
             return Err(ManagerError::Invalid("Invalid backup: Backup status must be available".into()));
         }
@@ -239,7 +241,6 @@ impl Manager {
         service: &str,
         url: &str,
     ) -> Result<Backup, ManagerError> {
-        let (_, desc) = self.driver().await?;
         let bytes = B64.decode(url.trim()).map_err(|_| {
             ManagerError::Invalid(format!(
                 "Invalid input for field/attribute backup_url. Value: {url}. '{url}' is not a 'base64'"
@@ -251,12 +252,18 @@ impl Manager {
             .ok_or_else(|| invalid_record("Can't decode/parse backup record"))?;
         // Everything is checked before the 201: a bad record changes nothing.
         let parsed = parse_record(&record)?;
-        if service.trim().is_empty() || !desc.service.starts_with(service) {
+        let services: Vec<String> =
+            self.service_status().await.into_iter().filter_map(|s| s.state.ok().map(|d| d.service)).collect();
+        let backend = match service.trim() {
+            "" => None,
+            s => self.backend_for_service(s).await.ok(),
+        };
+        let Some(backend) = backend else {
             return Err(invalid_record(&format!(
                 "backup_service {service:?} is not a service of this host (it runs {})",
-                desc.service
+                services.join(", ")
             )));
-        }
+        };
         let (id, size) = (parsed.id.as_str(), parsed.size);
         self.check_quota(&ctx.project_id, size).await?;
         let existing = self.db.get_backup(id).await?;
@@ -299,16 +306,16 @@ impl Manager {
         // Replaces whatever a soft-deleted row of the same id left behind.
         self.db.set_metadata(MetadataOwner::Backup, id, &parsed.metadata).await?;
         let span = tracing::info_span!("import", backup_id = %id);
-        tokio::spawn(self.clone().finish_import(row.clone(), parsed).instrument(span));
+        tokio::spawn(self.clone().finish_import(row.clone(), parsed, backend).instrument(span));
         Ok(row)
     }
 
-    async fn finish_import(self: Arc<Self>, row: Backup, r: ParsedRecord) {
+    async fn finish_import(self: Arc<Self>, row: Backup, r: ParsedRecord, backend: Chosen) {
         let id = row.id.clone();
         let mut row = row;
         let this = self.clone();
         let result = async move {
-            let (driver, desc) = this.driver().await.map_err(|e| e.to_string())?;
+            let (driver, desc) = (backend.driver.clone(), backend.desc.clone());
             row.volume_id = r.volume_id.unwrap_or(row.volume_id);
             row.display_name = r.display_name;
             row.display_description = r.display_description;
@@ -321,8 +328,9 @@ impl Manager {
             row.data_timestamp = r.data_timestamp;
             row.created_at = r.created_at.unwrap_or(row.created_at);
             row.service = Some(desc.service);
-            row.availability_zone = Some(this.config.availability_zone.clone());
+            row.availability_zone = Some(backend.availability_zone.clone());
             row.host = Some(this.config.host.clone());
+            this.db.set_backup_origin(&row.id, &backend.origin()).await.map_err(|e| e.to_string())?;
             let info = r.driver_info.to_string();
             let job = row.clone();
             tokio::task::spawn_blocking(move || driver.import_record(&job, &info))

@@ -27,8 +27,8 @@ impl Manager {
             .db
             .backups_in_status(&[BackupStatus::Creating, BackupStatus::Restoring, BackupStatus::Deleting])
             .await?;
-        let driver = self.driver().await.ok().map(|(d, _)| d);
         for b in stuck {
+            let driver = self.backend_for(&b).await.ok().map(|c| c.driver);
             tracing::warn!(backup_id = %b.id, status = %b.status, "found an operation a dead process left behind");
             match b.status {
                 BackupStatus::Creating => {

@@ -36,8 +36,9 @@ impl Manager {
         backup_id: &str,
         req: RestoreRequest,
     ) -> Result<RestoreView, ManagerError> {
-        let (driver, desc) = self.driver().await?;
         let backup = self.get_backup(ctx, backup_id).await?;
+        let chosen = self.backend_for(&backup).await?;
+        let (driver, desc) = (chosen.driver, chosen.desc);
         if backup.status != BackupStatus::Available {
             return Err(ManagerError::Invalid("Invalid backup: Backup status must be available".into()));
         }

@@ -20,6 +20,7 @@ use crate::bindings::exports::holdfast::backup::driver::BackupOutcome;
 use crate::bindings::holdfast::backup::types::{BackupInfo, DriverError as WitDriverError, Setting, Timestamp};
 use crate::bindings::{BackupDriver as WitBackupDriver, BackupDriverPre};
 use crate::engine::engine;
+use crate::gate::InstanceGate;
 use crate::imports::volume::{SourceRes, TargetRes};
 use crate::limits;
 use crate::state::HostState;
@@ -65,6 +66,8 @@ impl ChunkSink for CountingSink {
 /// A compiled driver with its grants and configuration.
 pub struct DriverComponent {
     id: DriverId,
+    /// The `instances` grant, when there is one.
+    gate: Option<Arc<InstanceGate>>,
     name: String,
     pre: BackupDriverPre<HostState>,
     grants: Grants,
@@ -101,7 +104,8 @@ impl DriverComponent {
             sha256: holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(bytes)),
             wit_version: crate::WIT_VERSION.to_owned(),
         };
-        Ok(DriverComponent { id, name: name.to_owned(), pre, grants, config })
+        let gate = grants.instances.map(InstanceGate::new);
+        Ok(DriverComponent { id, gate, name: name.to_owned(), pre, grants, config })
     }
 
     fn host_err(&self, message: impl Into<String>) -> DriverError {
@@ -121,23 +125,32 @@ impl DriverComponent {
 
     /// A fresh instance, configured by the driver's `setup`.
     fn instance(&self, op: OpContext) -> Result<(Store<HostState>, WitBackupDriver, DriverDescription), DriverError> {
+        let permit = self.gate.as_ref().map(|g| g.enter());
         let wasi = crate::grants::wasi_ctx(&self.grants).map_err(|m| self.host_err(m))?;
         let cancel = op.cancel.clone();
+        let memory =
+            self.grants.memory_bytes.map_or(limits::MEMORY_BYTES, |m| usize::try_from(m).unwrap_or(usize::MAX));
         let limits = StoreLimitsBuilder::new()
-            .memory_size(limits::MEMORY_BYTES)
+            .memory_size(memory)
             .instances(limits::INSTANCES)
             .tables(limits::TABLES)
             .memories(limits::MEMORIES)
             .trap_on_grow_failure(true)
             .build();
-        let state = HostState { wasi, table: ResourceTable::new(), limits, op, live_chunks: 0 };
+        let state = HostState { wasi, table: ResourceTable::new(), limits, op, live_chunks: 0, _permit: permit };
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
         // A cancelled guest gets a grace period to notice (host.cancelled) and clean
         // up its partial objects; one that keeps running past it is interrupted.
         let mut cancelled_ticks = 0u32;
+        let (started, timeout) = (std::time::Instant::now(), self.grants.call_timeout);
         store.epoch_deadline_callback(move |_| {
+            if let Some(t) = timeout
+                && started.elapsed() > t
+            {
+                return Err(wasmtime::Error::msg(format!("the call ran past its {} s call_timeout", t.as_secs_f64())));
+            }
             if cancel.load(Ordering::Relaxed) {
                 cancelled_ticks += 1;
                 if cancelled_ticks > limits::CANCEL_GRACE_TICKS {

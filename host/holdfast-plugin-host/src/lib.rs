@@ -14,6 +14,7 @@ mod bindings;
 pub mod compile_cache;
 pub mod driver;
 pub mod engine;
+mod gate;
 pub mod grants;
 mod imports;
 pub mod limits;

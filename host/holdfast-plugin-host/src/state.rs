@@ -13,6 +13,8 @@ pub struct HostState {
     pub op: OpContext,
     /// Chunks handed to the guest and not yet dropped.
     pub live_chunks: usize,
+    /// This instance's place under the backend's `instances` grant.
+    pub _permit: Option<crate::gate::InstancePermit>,
 }
 
 impl WasiView for HostState {

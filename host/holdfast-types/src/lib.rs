@@ -18,8 +18,8 @@ pub use compression::{Compression, UnknownCompression};
 pub use event::{EventOp, EventPhase, EventType, UnknownEventType};
 pub use location::{UnknownLocation, VolumeLocation};
 pub use record::{
-    Backup, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key, is_valid_metadata_value,
-    size_gib,
+    Backup, BackupOrigin, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key,
+    is_valid_metadata_value, size_gib,
 };
 pub use status::{BackupStatus, SnapshotStatus, UnknownStatus, VolumeStatus};
 pub use time::Timestamp;

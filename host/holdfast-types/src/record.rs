@@ -142,3 +142,14 @@ mod tests {
         assert_eq!(size_gib(0), 0);
     }
 }
+
+/// The backend and driver build that wrote a backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupOrigin {
+    pub backend: String,
+    pub driver_name: String,
+    pub driver_version: String,
+    /// SHA-256 of the driver component, lowercase hex.
+    pub driver_sha256: String,
+    pub wit_version: String,
+}

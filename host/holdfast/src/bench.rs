@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use holdfast_db::Db;
 use holdfast_driver::Grants;
-use holdfast_manager::{CreateBackup, Manager, ManagerConfig, RegisterVolume, RequestContext, RestoreRequest};
+use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RegisterVolume, RequestContext, RestoreRequest};
 use holdfast_plugin_host::DriverComponent;
 use holdfast_types::{BackupStatus, VolumeStatus};
 
@@ -228,7 +228,8 @@ async fn bench(args: BenchArgs) -> Result<()> {
         quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
         event_retention: None,
     };
-    let m = Manager::new(db, cfg, Arc::new(driver)).await;
+    let backend = Backend { name: "bench".into(), availability_zone: "nova".into(), driver: Arc::new(driver) };
+    let m = Manager::new(db, cfg, vec![backend], "bench").await;
     let ctx =
         RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };
     let vol =

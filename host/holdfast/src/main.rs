@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_api;
+mod config;
 mod serve;
 mod sqlite_alloc;
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use holdfast_db::Db;
-use holdfast_driver::Grants;
-use holdfast_manager::{Manager, ManagerConfig};
+use holdfast_manager::{Backend, Manager, ManagerConfig};
 use holdfast_plugin_host::DriverComponent;
 use tokio::net::TcpListener;
+
+use crate::config::{self, BackendSpec, DriverSource};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -22,6 +23,11 @@ pub struct ServeArgs {
     /// sqlite://PATH or postgres://USER@HOST/DB. Default: SQLite in the data dir.
     #[arg(long, env = "HOLDFAST_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Backends from a TOML file: drivers, settings, grants, availability zones (see
+    /// docs/holdfast.example.toml). Without it: one backend, the posix driver (or
+    /// --driver) writing to --backup-dir.
+    #[arg(long, env = "HOLDFAST_CONFIG", value_name = "FILE", conflicts_with_all = ["driver", "driver_config", "backup_dir"])]
+    pub config: Option<PathBuf>,
     /// Backup driver component (.wasm). Default: the built-in posix driver.
     #[arg(long)]
     pub driver: Option<PathBuf>,
@@ -173,23 +179,24 @@ async fn serve(args: ServeArgs) -> Result<()> {
         args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("holdfast.db").display()));
     let db = Db::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
 
-    let mut config = Vec::new();
-    for kv in &args.driver_config {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("--driver-config {kv:?} is not KEY=VALUE");
-        };
-        config.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    let (name, bytes) = match &args.driver {
-        Some(p) => {
-            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned();
-            (name, std::fs::read(p).with_context(|| format!("reading driver {}", p.display()))?)
+    let backends = match &args.config {
+        Some(path) => config::load(path, &data_dir)?,
+        None => {
+            let mut settings = Vec::new();
+            for kv in &args.driver_config {
+                let Some((k, v)) = kv.split_once('=') else {
+                    bail!("--driver-config {kv:?} is not KEY=VALUE");
+                };
+                settings.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            config::embedded(args.driver.as_deref(), settings, &backup_dir, &args.availability_zone)
         }
-        None => ("posix".to_owned(), holdfast_plugin_artifacts::POSIX_BYTES.to_vec()),
     };
-    let grants = Grants::backup_dir(backup_dir.clone());
     let cache = args.compile_cache.clone().unwrap_or_else(|| data_dir.join("cache"));
-    let driver = DriverComponent::load_cached(&name, &bytes, grants, config, Some(&cache))?;
+    let mut loaded = Vec::new();
+    for spec in &backends.backends {
+        loaded.push(load_backend(spec, &cache, args.config.as_deref())?);
+    }
 
     let mut manage_roots = Vec::new();
     for r in &args.manage_roots {
@@ -214,7 +221,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             },
             event_retention: (args.event_retention > 0).then(|| std::time::Duration::from_secs(args.event_retention)),
         },
-        Arc::new(driver),
+        loaded,
+        &backends.default_backend,
     )
     .await;
     manager.recover().await.context("recovering operations a previous run left unfinished")?;
@@ -222,7 +230,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let api_mode = auth.mode();
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, auth = api_mode, data_dir = %data_dir.display(), backups = %backup_dir.display(), driver = %name, "holdfast is serving");
+    tracing::info!(%addr, auth = api_mode, data_dir = %data_dir.display(), backends = backends.backends.len(), default_backend = %backends.default_backend, "holdfast is serving");
     // Scripts and tests read this line to find the port.
     println!("holdfast listening on http://{addr}");
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
@@ -255,6 +263,34 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Read, check and compile one backend's driver. A digest mismatch or a component
+/// that does not load stops the start with the backend's name in the message.
+fn load_backend(spec: &BackendSpec, cache: &Path, config_file: Option<&Path>) -> Result<Backend> {
+    let key = |k: &str| match config_file {
+        Some(f) => format!("config {}: backends.{}.{k}", f.display(), spec.name),
+        None => format!("--{k}"),
+    };
+    let (name, bytes) = match &spec.driver {
+        DriverSource::BuiltinPosix => {
+            (config::BUILTIN_POSIX.to_owned(), holdfast_plugin_artifacts::POSIX_BYTES.to_vec())
+        }
+        DriverSource::File(p) => {
+            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned();
+            (name, std::fs::read(p).with_context(|| format!("{}: reading {}", key("driver"), p.display()))?)
+        }
+    };
+    if let Some(want) = &spec.sha256 {
+        let got = holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(&bytes));
+        if &got != want {
+            bail!("{}: the driver's SHA-256 is {got}, not {want}", key("sha256"));
+        }
+    }
+    let driver = DriverComponent::load_cached(&name, &bytes, spec.grants.clone(), spec.settings.clone(), Some(cache))
+        .with_context(|| key("driver"))?;
+    tracing::info!(backend = %spec.name, driver = %holdfast_driver::BackupDriver::id(&driver), zone = %spec.availability_zone, "backend loaded");
+    Ok(Backend { name: spec.name.clone(), availability_zone: spec.availability_zone.clone(), driver: Arc::new(driver) })
 }
 
 #[cfg(test)]

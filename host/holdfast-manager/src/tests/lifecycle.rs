@@ -7,7 +7,9 @@ use holdfast_db::Db;
 use holdfast_types::{BackupStatus, VolumeStatus};
 
 use super::fake::FakeDriver;
-use crate::{CreateBackup, Manager, ManagerConfig, ManagerError, RegisterVolume, RequestContext, RestoreRequest};
+use crate::{
+    Backend, CreateBackup, Manager, ManagerConfig, ManagerError, RegisterVolume, RequestContext, RestoreRequest,
+};
 
 const MIB4: usize = 4 << 20;
 
@@ -33,7 +35,8 @@ async fn rig_with(driver: Arc<FakeDriver>) -> Rig {
         quotas: Default::default(),
         event_retention: None,
     };
-    let m = Manager::new(db, config, driver.clone()).await;
+    let backend = Backend { name: "default".into(), availability_zone: "nova".into(), driver: driver.clone() };
+    let m = Manager::new(db, config, vec![backend], "default").await;
     let ctx = RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true };
     Rig { m, driver, ctx, dir }
 }

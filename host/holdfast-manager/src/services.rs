@@ -1,0 +1,204 @@
+//! Backup services: one per configured backend, each a driver with its zone and
+//! whether its setup succeeded (Cinder's `do_setup` + `check_for_setup_error`, per
+//! backend). Picks the backend for a new backup (by availability zone, else the
+//! default) and the backend that can read an existing one (the one that wrote it,
+//! else one running a driver of the same name).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use holdfast_driver::{DriverDescription, DriverId};
+use holdfast_types::{Backup, BackupOrigin};
+
+use crate::{Driver, Manager, ManagerError};
+
+/// A configured backend: its name, its zone and the driver that serves it.
+#[derive(Clone)]
+pub struct Backend {
+    pub name: String,
+    pub availability_zone: String,
+    pub driver: Driver,
+}
+
+/// A backend and whether it is up.
+#[derive(Clone)]
+pub(crate) struct Service {
+    pub backend: Backend,
+    /// `Ok` once setup succeeded; why not while the service is down.
+    pub state: Result<DriverDescription, String>,
+}
+
+/// Every backend, and which one takes backups that name no zone.
+pub(crate) struct Services {
+    pub default: String,
+    pub by_name: BTreeMap<String, Service>,
+}
+
+/// What `os-services` and `/healthz` show of one backend.
+#[derive(Debug, Clone)]
+pub struct ServiceStatus {
+    pub backend: String,
+    pub availability_zone: String,
+    pub driver: DriverId,
+    pub is_default: bool,
+    pub state: Result<DriverDescription, String>,
+}
+
+/// The backend an operation runs on.
+#[derive(Clone)]
+pub(crate) struct Chosen {
+    pub name: String,
+    /// Backups with no recorded origin belong to the default backend.
+    pub is_default: bool,
+    pub availability_zone: String,
+    pub driver: Driver,
+    pub desc: DriverDescription,
+}
+
+impl Chosen {
+    fn of(s: &Service, default: &str) -> Result<Chosen, ManagerError> {
+        match &s.state {
+            Ok(desc) => Ok(Chosen {
+                name: s.backend.name.clone(),
+                is_default: s.backend.name == default,
+                availability_zone: s.backend.availability_zone.clone(),
+                driver: s.backend.driver.clone(),
+                desc: desc.clone(),
+            }),
+            Err(why) => Err(ManagerError::ServiceDown(format!("backend {}: {why}", s.backend.name))),
+        }
+    }
+
+    /// What a backup written here records.
+    pub fn origin(&self) -> BackupOrigin {
+        let id = self.driver.id();
+        BackupOrigin {
+            backend: self.name.clone(),
+            driver_name: id.name.clone(),
+            driver_version: id.version.clone(),
+            driver_sha256: id.sha256.clone(),
+            wit_version: id.wit_version.clone(),
+        }
+    }
+}
+
+impl Manager {
+    /// Run a backend's driver setup on a blocking thread.
+    pub(crate) async fn setup(driver: &Driver) -> Result<DriverDescription, String> {
+        let d = driver.clone();
+        let state = tokio::task::spawn_blocking(move || d.setup().map_err(|e| e.to_string()))
+            .await
+            .unwrap_or_else(|e| Err(format!("driver setup panicked: {e}")));
+        match &state {
+            Ok(desc) => tracing::info!(driver = %driver.id(), service = %desc.service, "backup driver is up"),
+            Err(e) => tracing::error!(driver = %driver.id(), error = %e, "backup driver setup failed; service is down"),
+        }
+        state
+    }
+
+    /// Retry a down backend's setup every `periodic_interval` until it is up or gone
+    /// (Cinder's documented intent for a failed `do_setup`).
+    pub(crate) fn retry_setup(self: &Arc<Self>, name: String) {
+        let weak = Arc::downgrade(self);
+        let interval = self.config.periodic_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(m) = weak.upgrade() else { return };
+                let Some(driver) = m.services.read().await.by_name.get(&name).map(|s| s.backend.driver.clone()) else {
+                    return;
+                };
+                let state = Self::setup(&driver).await;
+                let up = state.is_ok();
+                if let Some(s) = m.services.write().await.by_name.get_mut(&name)
+                    && Arc::ptr_eq(&s.backend.driver, &driver)
+                {
+                    s.state = state;
+                }
+                if up {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// The backend for a new backup: the default one's zone, or the named zone's.
+    pub(crate) async fn backend_for_create(&self, zone: Option<&str>) -> Result<Chosen, ManagerError> {
+        let s = self.services.read().await;
+        let default = s.by_name.get(&s.default);
+        let service = match zone {
+            None => default,
+            Some(z) if default.is_some_and(|d| d.backend.availability_zone == z) => default,
+            Some(z) => s.by_name.values().find(|v| v.backend.availability_zone == z),
+        };
+        match service {
+            Some(v) => Chosen::of(v, &s.default),
+            None => Err(ManagerError::Invalid(format!(
+                "Invalid input received: no backup service in availability zone {:?}",
+                zone.unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// A backend that can read `b`: the one that wrote it when it is up, else any up
+    /// backend running a driver of the same name (the default first). Backups with no
+    /// recorded origin (older rows, imports) belong to the default backend.
+    pub(crate) async fn backend_for(&self, b: &Backup) -> Result<Chosen, ManagerError> {
+        let origin = self.db.backup_origin(&b.id).await?;
+        let s = self.services.read().await;
+        let Some(origin) = origin else {
+            return match s.by_name.get(&s.default) {
+                Some(v) => Chosen::of(v, &s.default),
+                None => Err(ManagerError::ServiceDown("no default backend is configured".into())),
+            };
+        };
+        if let Some(v) = s.by_name.get(&origin.backend)
+            && v.backend.driver.id().name == origin.driver_name
+            && v.state.is_ok()
+        {
+            return Chosen::of(v, &s.default);
+        }
+        let same_driver = |v: &&Service| v.backend.driver.id().name == origin.driver_name && v.state.is_ok();
+        let default = s.by_name.get(&s.default).filter(same_driver);
+        match default.or_else(|| s.by_name.values().find(same_driver)) {
+            Some(v) => Chosen::of(v, &s.default),
+            None => Err(ManagerError::ServiceDown(format!(
+                "no backend that can read backup {} is up: it was written by driver {} on backend {}",
+                b.id, origin.driver_name, origin.backend
+            ))),
+        }
+    }
+
+    /// An up backend whose driver writes Cinder's `service` (records to import).
+    pub(crate) async fn backend_for_service(&self, service: &str) -> Result<Chosen, ManagerError> {
+        let s = self.services.read().await;
+        let serves = |v: &&Service| v.state.as_ref().is_ok_and(|d| d.service.starts_with(service));
+        let default = s.by_name.get(&s.default).filter(serves);
+        match default.or_else(|| s.by_name.values().find(serves)) {
+            Some(v) => Chosen::of(v, &s.default),
+            None => {
+                Err(ManagerError::Invalid(format!("Invalid input received: no backup service here runs {service:?}")))
+            }
+        }
+    }
+
+    /// Every backend and whether it is up (os-services, /healthz).
+    pub async fn service_status(&self) -> Vec<ServiceStatus> {
+        let s = self.services.read().await;
+        s.by_name
+            .values()
+            .map(|v| ServiceStatus {
+                backend: v.backend.name.clone(),
+                availability_zone: v.backend.availability_zone.clone(),
+                driver: v.backend.driver.id().clone(),
+                is_default: v.backend.name == s.default,
+                state: v.state.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether some backend serves `zone`.
+    pub async fn has_availability_zone(&self, zone: &str) -> bool {
+        self.services.read().await.by_name.values().any(|v| v.backend.availability_zone == zone)
+    }
+}

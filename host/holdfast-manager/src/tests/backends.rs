@@ -1,0 +1,125 @@
+//! Several backends at once: zones pick the backend, each backup goes back to the
+//! backend that wrote it, and one backend down leaves the others serving.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_db::Db;
+use holdfast_types::BackupStatus;
+
+use super::fake::FakeDriver;
+use crate::{
+    Backend, CreateBackup, Manager, ManagerConfig, ManagerError, RegisterVolume, RequestContext, RestoreRequest,
+};
+
+struct Two {
+    m: Arc<Manager>,
+    a: Arc<FakeDriver>,
+    b: Arc<FakeDriver>,
+    ctx: RequestContext,
+    dir: tempfile::TempDir,
+}
+
+async fn two(b_fails_setup: bool) -> Two {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    let config = ManagerConfig {
+        data_dir: dir.path().join("data"),
+        manage_roots: vec![dir.path().join("in")],
+        availability_zone: "nova".into(),
+        host: "test".into(),
+        workers: 2,
+        periodic_interval: Duration::from_secs(3600),
+        max_operations: 4,
+        quotas: Default::default(),
+        event_retention: None,
+    };
+    let (a, b) = (FakeDriver::new(), FakeDriver::new());
+    if b_fails_setup {
+        b.fail("setup");
+    }
+    let backends = vec![
+        Backend { name: "a".into(), availability_zone: "az1".into(), driver: a.clone() },
+        Backend { name: "b".into(), availability_zone: "az2".into(), driver: b.clone() },
+    ];
+    let m = Manager::new(db, config, backends, "a").await;
+    let ctx = RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true };
+    Two { m, a, b, ctx, dir }
+}
+
+impl Two {
+    async fn volume(&self, name: &str) -> String {
+        let path = self.dir.path().join("in").join(name);
+        std::fs::write(&path, vec![name.len() as u8; 1 << 20]).unwrap();
+        let req = RegisterVolume { path: path.display().to_string(), name: Some(name.into()), description: None };
+        self.m.register_volume(&self.ctx, req).await.unwrap().id
+    }
+
+    async fn backup(&self, vol: &str, zone: Option<&str>, incremental: bool) -> Result<String, ManagerError> {
+        let req = CreateBackup {
+            volume_id: vol.into(),
+            availability_zone: zone.map(str::to_owned),
+            incremental,
+            ..Default::default()
+        };
+        Ok(self.m.create_backup(&self.ctx, req).await?.id)
+    }
+
+    async fn available(&self, id: &str) -> holdfast_types::Backup {
+        for _ in 0..500 {
+            let b = self.m.get_backup(&self.ctx, id).await.unwrap();
+            if b.status != BackupStatus::Creating && b.status != BackupStatus::Restoring {
+                assert_eq!(b.status, BackupStatus::Available, "{:?}", b.fail_reason);
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("backup {id} never settled");
+    }
+}
+
+#[tokio::test]
+async fn the_zone_picks_the_backend_and_the_backup_goes_back_to_it() {
+    let t = two(false).await;
+    let vol = t.volume("v").await;
+    let on_a = t.backup(&vol, None, false).await.unwrap();
+    assert_eq!(t.available(&on_a).await.availability_zone.as_deref(), Some("az1"));
+    let on_b = t.backup(&vol, Some("az2"), false).await.unwrap();
+    assert_eq!(t.available(&on_b).await.availability_zone.as_deref(), Some("az2"));
+    assert!(t.a.stored(&on_a) && !t.b.stored(&on_a));
+    assert!(t.b.stored(&on_b) && !t.a.stored(&on_b));
+    let origin = t.m.db().backup_origin(&on_b).await.unwrap().unwrap();
+    assert_eq!(
+        (origin.backend.as_str(), origin.driver_name.as_str(), origin.driver_version.as_str()),
+        ("b", "fake", "1.0.0")
+    );
+
+    // An incremental in az2 builds on az2's backup, never on az1's newer one.
+    let newer_on_a = t.backup(&vol, Some("az1"), false).await.unwrap();
+    t.available(&newer_on_a).await;
+    let inc = t.backup(&vol, Some("az2"), true).await.unwrap();
+    assert_eq!(t.available(&inc).await.parent_id.as_deref(), Some(on_b.as_str()));
+
+    // Restore reads from the backend that wrote it.
+    let dst = t.volume("dst").await;
+    t.m.restore_backup(&t.ctx, &on_b, RestoreRequest { volume_id: Some(dst), name: None }).await.unwrap();
+    t.available(&on_b).await;
+
+    let err = t.backup(&vol, Some("az9"), false).await.unwrap_err();
+    assert!(matches!(err, ManagerError::Invalid(ref m) if m.contains("az9")), "{err}");
+    assert_eq!(t.m.service_status().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_backend_down_refuses_its_own_work_and_the_others_go_on() {
+    let t = two(true).await;
+    let vol = t.volume("v").await;
+    let err = t.backup(&vol, Some("az2"), false).await.unwrap_err();
+    assert!(matches!(err, ManagerError::ServiceDown(ref m) if m.contains("backend b")), "{err}");
+    let ok = t.backup(&vol, None, false).await.unwrap();
+    t.available(&ok).await;
+    let status = t.m.service_status().await;
+    assert!(status.iter().any(|s| s.backend == "a" && s.state.is_ok() && s.is_default));
+    assert!(status.iter().any(|s| s.backend == "b" && s.state.is_err()));
+}

@@ -1,0 +1,358 @@
+//! `holdfast serve --config FILE`: the operator's backends, in TOML (see
+//! `docs/holdfast.example.toml`). Without a file, one posix backend in the data dir.
+//!
+//! Everything is checked before anything is served: unknown keys, a missing driver
+//! file, a digest mismatch, two backends granted the same read-write directory, a
+//! backup directory inside the data dir. Each error names the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use holdfast_driver::{Access, BACKUP_MOUNT, DirGrant, Grants};
+use serde::Deserialize;
+
+/// The built-in driver's name in `driver = "posix"`.
+pub const BUILTIN_POSIX: &str = "posix";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config {path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("config {path}: {key}: {message}")]
+    Key { path: String, key: String, message: String },
+}
+
+/// Where a backend's driver comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverSource {
+    /// The posix driver compiled into the binary.
+    BuiltinPosix,
+    /// A component file.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSpec {
+    pub name: String,
+    pub driver: DriverSource,
+    /// Expected SHA-256 of the component (lowercase hex), checked when it is read.
+    pub sha256: Option<String>,
+    pub availability_zone: String,
+    pub settings: Vec<(String, String)>,
+    pub grants: Grants,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub default_backend: String,
+    /// By name.
+    pub backends: Vec<BackendSpec>,
+}
+
+impl Config {
+    #[cfg(test)]
+    fn default_spec(&self) -> &BackendSpec {
+        self.backends.iter().find(|b| b.name == self.default_backend).expect("validated: the default exists")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    default_backend: Option<String>,
+    #[serde(default)]
+    backends: BTreeMap<String, BackendToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendToml {
+    driver: String,
+    sha256: Option<String>,
+    availability_zone: Option<String>,
+    #[serde(default)]
+    settings: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    grants: GrantsToml,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GrantsToml {
+    #[serde(default)]
+    dirs: Vec<DirToml>,
+    #[serde(default)]
+    network: Vec<String>,
+    memory: Option<String>,
+    call_timeout: Option<String>,
+    instances: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirToml {
+    path: PathBuf,
+    access: AccessToml,
+    /// Where the driver sees it; the first directory defaults to `/backup`, others
+    /// to their own path.
+    mount: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+enum AccessToml {
+    #[serde(rename = "ro")]
+    ReadOnly,
+    #[serde(rename = "rw")]
+    ReadWrite,
+}
+
+/// The embedded default: one posix backend (or `--driver`) writing to `backup_dir`.
+pub fn embedded(
+    driver: Option<&Path>,
+    settings: Vec<(String, String)>,
+    backup_dir: &Path,
+    availability_zone: &str,
+) -> Config {
+    let driver = driver.map_or(DriverSource::BuiltinPosix, |p| DriverSource::File(p.to_owned()));
+    let name = "default".to_owned();
+    let spec = BackendSpec {
+        name: name.clone(),
+        driver,
+        sha256: None,
+        availability_zone: availability_zone.to_owned(),
+        settings,
+        grants: Grants::backup_dir(backup_dir),
+    };
+    Config { default_backend: name, backends: vec![spec] }
+}
+
+/// Read and check `path`. `data_dir` is where the host keeps its own files: no
+/// backend may write inside it.
+pub fn load(path: &Path, data_dir: &Path) -> Result<Config, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &shown, base, data_dir)
+}
+
+/// [`load`] on text already read; relative driver paths are taken from `base`.
+pub fn parse(text: &str, shown: &str, base: &Path, data_dir: &Path) -> Result<Config, ConfigError> {
+    let file: FileConfig =
+        toml::from_str(text).map_err(|e| ConfigError::Syntax { path: shown.to_owned(), message: e.to_string() })?;
+    let err = |key: String, message: String| ConfigError::Key { path: shown.to_owned(), key, message };
+    if file.backends.is_empty() {
+        return Err(err("backends".into(), "name at least one backend ([backends.NAME])".into()));
+    }
+    let default_backend = match file.default_backend {
+        Some(d) if file.backends.contains_key(&d) => d,
+        Some(d) => return Err(err("default_backend".into(), format!("there is no backend named {d:?}"))),
+        None if file.backends.len() == 1 => file.backends.keys().next().cloned().unwrap_or_default(),
+        None => return Err(err("default_backend".into(), "required when there are several backends".into())),
+    };
+    let data_dir = absolute(data_dir);
+    let mut backends = Vec::new();
+    let mut writers: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for (name, b) in file.backends {
+        let key = |k: &str| format!("backends.{name}.{k}");
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(err(format!("backends.{name}"), "a backend name is letters, digits, '-' and '_'".into()));
+        }
+        let driver = if b.driver == BUILTIN_POSIX {
+            DriverSource::BuiltinPosix
+        } else {
+            let p = base.join(&b.driver);
+            if !p.is_file() {
+                return Err(err(key("driver"), format!("{}: no such driver file (or \"posix\")", p.display())));
+            }
+            DriverSource::File(p)
+        };
+        if let Some(d) = &b.sha256
+            && (d.len() != 64 || !d.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(err(key("sha256"), "64 hexadecimal digits".into()));
+        }
+        let mut settings = Vec::new();
+        for (k, v) in b.settings {
+            let v = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(x) => x.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                _ => return Err(err(key(&format!("settings.{k}")), "a string, number or boolean".into())),
+            };
+            settings.push((k, v));
+        }
+        let g = b.grants;
+        let mut dirs = Vec::new();
+        for (i, d) in g.dirs.into_iter().enumerate() {
+            let dkey = key(&format!("grants.dirs[{i}]"));
+            if !d.path.is_absolute() {
+                return Err(err(dkey, format!("{}: an absolute path", d.path.display())));
+            }
+            let host_path = absolute(&d.path);
+            if host_path.starts_with(&data_dir) {
+                return Err(err(
+                    dkey,
+                    format!("{} is inside the data directory {}", host_path.display(), data_dir.display()),
+                ));
+            }
+            let access = match d.access {
+                AccessToml::ReadOnly => Access::ReadOnly,
+                AccessToml::ReadWrite => Access::ReadWrite,
+            };
+            if access == Access::ReadWrite {
+                let clash = writers.iter().find(|(p, _)| p.starts_with(&host_path) || host_path.starts_with(p));
+                if let Some((p, other)) = clash {
+                    return Err(err(
+                        dkey,
+                        format!("{} overlaps {} that backend {other:?} may write", host_path.display(), p.display()),
+                    ));
+                }
+                writers.insert(host_path.clone(), name.clone());
+            }
+            let guest_path = d
+                .mount
+                .unwrap_or_else(|| if i == 0 { BACKUP_MOUNT.to_owned() } else { host_path.display().to_string() });
+            dirs.push(DirGrant { host_path, guest_path, access });
+        }
+        let memory_bytes = match g.memory {
+            Some(m) => {
+                Some(parse_bytes(&m).ok_or_else(|| err(key("grants.memory"), format!("{m:?}: e.g. \"256MiB\"")))?)
+            }
+            None => None,
+        };
+        let call_timeout = match g.call_timeout {
+            Some(t) => Some(
+                parse_duration(&t).ok_or_else(|| err(key("grants.call_timeout"), format!("{t:?}: e.g. \"60s\"")))?,
+            ),
+            None => None,
+        };
+        if g.instances == Some(0) {
+            return Err(err(key("grants.instances"), "at least 1".into()));
+        }
+        let grants = Grants { dirs, network: g.network, memory_bytes, call_timeout, instances: g.instances };
+        let availability_zone = b.availability_zone.unwrap_or_else(|| "nova".into());
+        backends.push(BackendSpec {
+            name,
+            driver,
+            sha256: b.sha256.map(|s| s.to_ascii_lowercase()),
+            availability_zone,
+            settings,
+            grants,
+        });
+    }
+    Ok(Config { default_backend, backends })
+}
+
+/// `path` made absolute and, where it exists, free of symlinks and `..`.
+fn absolute(path: &Path) -> PathBuf {
+    path.canonicalize().or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_owned())
+}
+
+/// "256MiB", "1GiB", "512KiB", "1048576" (bytes).
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&b| b > 0)
+}
+
+/// "60s", "5m", "1h", "250ms".
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().ok()?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        "h" => Duration::from_secs(n.checked_mul(3600)?),
+        _ => return None,
+    };
+    (!d.is_zero()).then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_in(text: &str) -> Result<Config, ConfigError> {
+        parse(text, "test.toml", Path::new("/"), Path::new("/var/lib/holdfast"))
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/holdfast.example.toml"))
+            .unwrap()
+            .replace("/opt/drivers/acme-1.2.0.wasm", "/bin/sh");
+        let c = parse_in(&text).unwrap();
+        assert_eq!(c.default_backend, "nfs");
+        assert_eq!(c.backends.len(), 2);
+        let nfs = c.default_spec();
+        assert_eq!(nfs.driver, DriverSource::BuiltinPosix);
+        assert_eq!(nfs.availability_zone, "az1");
+        assert_eq!(nfs.settings, vec![("backup_compression_algorithm".to_owned(), "zstd".to_owned())]);
+        assert_eq!(nfs.grants.dirs[0].guest_path, "/backup");
+        assert_eq!(nfs.grants.dirs[0].access, Access::ReadWrite);
+        let vendor = c.backends.iter().find(|b| b.name == "vendor").unwrap();
+        assert_eq!(vendor.grants.memory_bytes, Some(256 << 20));
+        assert_eq!(vendor.grants.call_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(vendor.grants.instances, Some(4));
+    }
+
+    #[test]
+    fn mistakes_are_refused_naming_the_key() {
+        let cases = [
+            ("[backends.a]\ndriver = \"posix\"\ncolour = 1\n", "colour"),
+            ("[backends.a]\ndriver = \"posix\"\n[backends.b]\ndriver = \"posix\"\n", "default_backend"),
+            ("default_backend = \"x\"\n[backends.a]\ndriver = \"posix\"\n", "no backend named \"x\""),
+            ("[backends.a]\ndriver = \"/nonexistent.wasm\"\n", "backends.a.driver"),
+            ("[backends.a]\ndriver = \"posix\"\nsha256 = \"abc\"\n", "backends.a.sha256"),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/var/lib/holdfast/b\", access = \"rw\" }] }\n",
+                "inside the data directory",
+            ),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"rel\", access = \"rw\" }] }\n",
+                "an absolute path",
+            ),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"write\" }] }\n",
+                "access",
+            ),
+            ("[backends.a]\ndriver = \"posix\"\ngrants = { memory = \"lots\" }\n", "backends.a.grants.memory"),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { call_timeout = \"soon\" }\n",
+                "backends.a.grants.call_timeout",
+            ),
+            (
+                "default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n[backends.b]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x/y\", access = \"rw\" }] }\n",
+                "overlaps",
+            ),
+            ("backends = [", "config test.toml"),
+            ("", "at least one backend"),
+        ];
+        for (text, expect) in cases {
+            let e = parse_in(text).unwrap_err().to_string();
+            assert!(e.contains(expect), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn two_backends_may_read_the_same_directory() {
+        let text = "default_backend = \"a\"\n\
+                    [backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n\
+                    [backends.b]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"ro\" }] }\n";
+        parse_in(text).unwrap();
+    }
+}
