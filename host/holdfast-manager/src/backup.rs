@@ -67,6 +67,9 @@ struct Job {
     vol: Volume,
     source: Source,
     hold: Hold,
+    /// Registered when the request is accepted, so a force delete or reset that comes
+    /// while the backup still waits for a slot cancels it too.
+    running: crate::progress::Running,
 }
 
 /// [`holdfast_types::is_valid_container`] as a 400 (the driver checks the same rule).
@@ -195,7 +198,8 @@ impl Manager {
             backend = %backend.name,
             driver = %driver.id().name
         );
-        let job = Job { backup: backup.clone(), parent, vol, source, hold };
+        let running = self.progress.start(&backup.id, Operation::Create, source.size_bytes);
+        let job = Job { backup: backup.clone(), parent, vol, source, hold, running };
         tokio::spawn(self.clone().run_backup(job, driver).instrument(span));
         Ok(backup)
     }
@@ -241,13 +245,12 @@ impl Manager {
     }
 
     async fn run_backup(self: Arc<Self>, job: Job, driver: Driver) {
-        let Job { backup, parent, vol, source, hold } = job;
+        let Job { backup, parent, vol, source, hold, running } = job;
         self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Start), json!({})).await;
         let queued = self.metrics.queued();
         let _slot = self.operations.clone().acquire_owned().await;
         drop(queued);
         let started = Instant::now();
-        let running = self.progress.start(&backup.id, Operation::Create, source.size_bytes);
         let watcher = self.watch_progress(&backup.id, Operation::Create);
         let handle = tokio::runtime::Handle::current();
         let (db, id) = (self.db.clone(), backup.id.clone());
@@ -277,6 +280,9 @@ impl Manager {
         let metrics = self.metrics.clone();
         let result = crate::data_thread::run("hf-backup", move || {
             let _in = span.enter();
+            if op.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err("cancelled before it started".to_owned());
+            }
             let file = volumes.open_read(&location).map_err(|e| format!("cannot read volume: {e}"))?;
             metrics.time_driver(driver.id().name.as_str(), "backup", || {
                 driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())

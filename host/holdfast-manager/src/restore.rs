@@ -108,7 +108,10 @@ impl Manager {
         };
         let span =
             tracing::info_span!("restore", backup_id = %backup.id, volume_id = %target.id, driver = %driver.id().name);
-        tokio::spawn(self.clone().run_restore(backup, chain, target, is_new, driver).instrument(span));
+        // Registered now, so a reset that comes while the restore waits for a slot cancels it.
+        let total: u64 = chain.iter().map(|b| b.size_bytes).sum();
+        let running = self.progress.start(&backup.id, Operation::Restore, total);
+        tokio::spawn(self.clone().run_restore(backup, chain, target, is_new, driver, running).instrument(span));
         Ok(view)
     }
 
@@ -183,6 +186,7 @@ impl Manager {
         target: Volume,
         is_new: bool,
         driver: Driver,
+        running: crate::progress::Running,
     ) {
         self.notify(&backup.id, EventType::new(EventOp::Restore, EventPhase::Start), json!({"volume_id": target.id}))
             .await;
@@ -190,8 +194,6 @@ impl Manager {
         let _slot = self.operations.clone().acquire_owned().await;
         drop(queued);
         let started = Instant::now();
-        let total: u64 = chain.iter().map(|b| b.size_bytes).sum();
-        let running = self.progress.start(&backup.id, Operation::Restore, total);
         let watcher = self.watch_progress(&backup.id, Operation::Restore);
         let cancel = running.cancel.clone();
         let op = OpContext {
@@ -206,6 +208,9 @@ impl Manager {
         let metrics = self.metrics.clone();
         let result = crate::data_thread::run("hf-restore", move || {
             let _in = span.enter();
+            if op.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err("cancelled before it started".to_owned());
+            }
             let file = volumes.open_write(&location).map_err(|e| format!("cannot open the target volume: {e}"))?;
             metrics.time_driver(driver.id().name.as_str(), "restore", || {
                 driver.restore(op, &chain, file, is_new).map_err(|e| e.to_string())

@@ -21,6 +21,11 @@ struct Rig {
 }
 
 async fn rig_with(driver: Arc<FakeDriver>) -> Rig {
+    rig_with_slots(driver, 2).await
+}
+
+/// `slots`: backups and restores moving data at once (more wait their turn).
+async fn rig_with_slots(driver: Arc<FakeDriver>, slots: usize) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("in")).unwrap();
     let db = Db::connect("sqlite::memory:").await.unwrap();
@@ -31,7 +36,7 @@ async fn rig_with(driver: Arc<FakeDriver>) -> Rig {
         host: "test".into(),
         workers: 2,
         periodic_interval: Duration::from_millis(50),
-        max_operations: 2,
+        max_operations: slots,
         quotas: Default::default(),
         event_retention: None,
     };
@@ -193,4 +198,38 @@ async fn a_backing_up_volume_refuses_a_second_backup() {
     assert!(matches!(err, ManagerError::Invalid(_)), "{err}");
     r.driver.hold_backups(false);
     assert_eq!(r.settle(&id, BackupStatus::Creating).await, Some(BackupStatus::Available));
+}
+
+#[tokio::test]
+async fn a_reset_while_a_restore_waits_for_its_slot_cancels_it() {
+    let r = rig_with_slots(FakeDriver::new(), 1).await;
+    let src = r.volume("src", 1).await;
+    let dst = r.volume("dst", 2).await;
+    let busy = r.volume("busy", 3).await;
+    let id = r.backup(&src).await.unwrap();
+    assert_eq!(r.settle(&id, BackupStatus::Creating).await, Some(BackupStatus::Available));
+    // The only slot is taken by a backup the driver holds.
+    r.driver.hold_backups(true);
+    let blocker = r.backup(&busy).await.unwrap();
+    r.m.restore_backup(&r.ctx, &id, RestoreRequest { volume_id: Some(dst.clone()), name: None }).await.unwrap();
+    r.m.reset_status(&r.ctx, &id, "error").await.unwrap();
+    r.driver.hold_backups(false);
+    assert_eq!(r.volume_settles(&dst, VolumeStatus::RestoringBackup).await, VolumeStatus::Error);
+    assert!(r.bytes("dst") != r.bytes("src"), "the cancelled restore wrote nothing");
+    assert_eq!(r.settle(&blocker, BackupStatus::Creating).await, Some(BackupStatus::Available));
+}
+
+#[tokio::test]
+async fn a_force_delete_while_a_backup_waits_for_its_slot_never_runs_it() {
+    let r = rig_with_slots(FakeDriver::new(), 1).await;
+    let (busy, src) = (r.volume("busy", 3).await, r.volume("src", 1).await);
+    r.driver.hold_backups(true);
+    let blocker = r.backup(&busy).await.unwrap();
+    let queued = r.backup(&src).await.unwrap();
+    r.m.force_delete(&r.ctx, &queued).await.unwrap();
+    r.driver.hold_backups(false);
+    assert_eq!(r.settle(&queued, BackupStatus::Deleting).await, None);
+    assert!(!r.driver.stored(&queued), "the driver never wrote it");
+    assert_eq!(r.volume_settles(&src, VolumeStatus::BackingUp).await, VolumeStatus::Available);
+    assert_eq!(r.settle(&blocker, BackupStatus::Creating).await, Some(BackupStatus::Available));
 }
