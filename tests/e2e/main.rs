@@ -16,6 +16,7 @@ mod incremental;
 mod metadata;
 mod operator;
 mod records;
+mod reload;
 mod service;
 mod skeleton;
 mod snapshots;

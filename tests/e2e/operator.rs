@@ -95,6 +95,8 @@ fn health_metrics_openapi_and_public_links() {
         ("get", format!("{p}/events/stream")),
         ("get", format!("{p}/os-services")),
         ("get", format!("{p}/limits")),
+        ("get", format!("{p}/holdfast-plugins")),
+        ("post", format!("{p}/holdfast-plugins/reload")),
     ];
     for (method, path) in routes {
         // The most specific template wins (`/backups/detail` over `/backups/{backup_id}`).

@@ -176,7 +176,23 @@ async fn detail_view(m: &Manager, call: &Call<'_>, b: &Backup) -> Result<Value, 
 
 pub async fn show(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse, ApiError> {
     let b = m.get_backup(&call.ctx, id).await?;
-    Ok(json_response(StatusCode::OK, &json!({"backup": detail_view(m, call, &b).await?})))
+    let mut view = serde_json::to_value(detail_view(m, call, &b).await?)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    // Which backend and driver build wrote it: operators' detail, for admins who ask.
+    if call.roles.admin
+        && call.extensions()
+        && let Some(o) = m
+            .db()
+            .backup_origin(&b.id)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    {
+        view["holdfast:origin"] = json!({
+            "backend": o.backend, "driver": o.driver_name, "version": o.driver_version,
+            "sha256": o.driver_sha256, "wit_version": o.wit_version,
+        });
+    }
+    Ok(json_response(StatusCode::OK, &json!({"backup": view})))
 }
 
 /// `PUT /backups/{id}` (≥ 3.9): name, description; metadata ≥ 3.43 (replaces the set).

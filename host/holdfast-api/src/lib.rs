@@ -18,6 +18,7 @@ mod events;
 pub mod microversion;
 mod operator;
 mod paging;
+mod plugins;
 pub mod policy;
 pub mod router;
 pub mod server;

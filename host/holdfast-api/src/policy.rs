@@ -58,6 +58,8 @@ pub fn rule(endpoint: &Endpoint, body: &[u8]) -> (&'static str, Need) {
         ListEvents | StreamEvents => ("holdfast:events", Reader),
         ListServices => ("volume_extension:services:index", Admin),
         Limits => ("limits_extension:used_limits", Reader),
+        ListPlugins => ("holdfast:plugins:index", Admin),
+        ReloadPlugins => ("holdfast:plugins:reload", Admin),
         // Operators' endpoints: no tenant data (counts, up/down, the API's shape).
         Health => ("holdfast:health", Nothing),
         Metrics => ("holdfast:metrics", Nothing),

@@ -4,7 +4,7 @@
 use hyper::{Method, StatusCode};
 
 use crate::error::ApiError;
-use crate::{Api, Call, HttpResponse, backups, events, operator, services, snapshots, versions, volumes};
+use crate::{Api, Call, HttpResponse, backups, events, operator, plugins, services, snapshots, versions, volumes};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -51,6 +51,10 @@ pub enum Endpoint {
     StreamEvents,
     ListServices,
     Limits,
+    /// Holdfast extension (admin): each backend's driver, version, digest, state.
+    ListPlugins,
+    /// Holdfast extension (admin): reload the config file (`{"force": bool}`).
+    ReloadPlugins,
     /// `GET /healthz`: the database and the backup service (no token).
     Health,
     /// `GET /metrics`: Prometheus text (no token).
@@ -94,6 +98,8 @@ impl Endpoint {
             StreamEvents => "stream_events",
             ListServices => "list_services",
             Limits => "limits",
+            ListPlugins => "list_plugins",
+            ReloadPlugins => "reload_plugins",
             Health => "health",
             Metrics => "metrics",
             OpenApi => "openapi",
@@ -166,6 +172,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         (Method::GET, ["events", "stream"]) => StreamEvents,
         (Method::GET, ["os-services"]) => ListServices,
         (Method::GET, ["limits"]) => Limits,
+        (Method::GET, ["holdfast-plugins"]) => ListPlugins,
+        (Method::POST, ["holdfast-plugins", "reload"]) => ReloadPlugins,
         (
             _,
             ["backups", ..]
@@ -212,6 +220,8 @@ pub async fn handle(api: &Api, endpoint: Endpoint, call: &Call<'_>) -> Result<Ht
         Endpoint::StreamEvents => events::stream(m, call, api.closing()).await,
         Endpoint::ListServices => services::list(m, call).await,
         Endpoint::Limits => services::limits(m, call).await,
+        Endpoint::ListPlugins => plugins::list(m).await,
+        Endpoint::ReloadPlugins => plugins::reload(m, call).await,
         Endpoint::Health => operator::health(m).await,
         Endpoint::Metrics => Ok(operator::metrics(api)),
         Endpoint::OpenApi => Ok(operator::openapi()),

@@ -11,7 +11,7 @@
 //! - `client`: the blocking HTTP client, Cinder headers and transport errors.
 //! - `fault`: turning Cinder-shaped error bodies into one readable line.
 //! - `resolve`: accepting either an id or a unique name for a volume/backup.
-//! - `volume` / `backup` / `snapshot` / `event`: the subcommands and what they print.
+//! - `volume` / `backup` / `snapshot` / `event` / `plugin`: the subcommands and what they print.
 //! - `wait`: `--wait` polling with a progress bar; `progress`: its numbers.
 //! - `output`: aligned tables, key/value listings and pretty JSON.
 
@@ -21,6 +21,7 @@ mod client;
 mod event;
 mod fault;
 mod output;
+mod plugin;
 mod progress;
 mod resolve;
 mod snapshot;
@@ -33,5 +34,6 @@ mod stub;
 pub use args::{ClientArgs, OutputFormat};
 pub use backup::{BackupCommand, run_backup};
 pub use event::{EventCommand, run_event};
+pub use plugin::{PluginCommand, run_plugin};
 pub use snapshot::{SnapshotCommand, run_snapshot};
 pub use volume::{VolumeCommand, run_volume};

@@ -27,6 +27,7 @@ mod progress;
 mod quota;
 mod records;
 pub mod recovery;
+mod reload;
 mod restore;
 mod services;
 mod snapshots;
@@ -48,6 +49,7 @@ pub use events::MAX_EVENT_LIMIT;
 pub use progress::{Operation, Progress};
 pub use quota::{Quotas, Usage};
 pub use records::BackupRecord;
+pub use reload::{ReloadReport, ReloadRequest};
 pub use restore::{RestoreRequest, RestoreView};
 pub use services::{Backend, ServiceStatus};
 pub use snapshots::CreateSnapshot;
@@ -112,6 +114,10 @@ pub struct Manager {
     metrics: Arc<metrics::Metrics>,
     /// Where volume data lives and how it is opened (files and block devices today).
     volumes: Arc<dyn VolumeBackend>,
+    /// Where `request_reload` sends (set by a host started with a config file).
+    reloader: std::sync::OnceLock<tokio::sync::mpsc::Sender<reload::ReloadRequest>>,
+    /// One reload at a time.
+    reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl Manager {
@@ -130,7 +136,7 @@ impl Manager {
         let mut by_name = std::collections::BTreeMap::new();
         for backend in backends {
             let state = Self::setup(&backend.driver).await;
-            by_name.insert(backend.name.clone(), services::Service { backend, state });
+            by_name.insert(backend.name.clone(), services::Service::new(backend, state));
         }
         let down: Vec<String> = by_name.iter().filter(|(_, s)| s.state.is_err()).map(|(n, _)| n.clone()).collect();
         let services = services::Services { default: default_backend.to_owned(), by_name };
@@ -144,6 +150,8 @@ impl Manager {
             quota_lock: tokio::sync::Mutex::new(()),
             metrics: Arc::default(),
             volumes: Arc::new(FileBackend),
+            reloader: Default::default(),
+            reload_lock: Default::default(),
         });
         if let Some(keep) = m.config.event_retention {
             events::spawn_pruner(Arc::downgrade(&m), keep, interval);

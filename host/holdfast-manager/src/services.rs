@@ -6,8 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use holdfast_driver::{DriverDescription, DriverId};
+use holdfast_driver::{
+    BackupDriver, BackupResult, ChunkSink, ChunkSource, DriverDescription, DriverError, DriverId, OpContext,
+    RestoreOutcome,
+};
 use holdfast_types::{Backup, BackupOrigin};
 
 use crate::{Driver, Manager, ManagerError};
@@ -18,6 +23,8 @@ pub struct Backend {
     pub name: String,
     pub availability_zone: String,
     pub driver: Driver,
+    /// How long compiling (or loading the cached compilation) and linking took.
+    pub load_time: Duration,
 }
 
 /// A backend and whether it is up.
@@ -26,6 +33,16 @@ pub(crate) struct Service {
     pub backend: Backend,
     /// `Ok` once setup succeeded; why not while the service is down.
     pub state: Result<DriverDescription, String>,
+    /// Why the last reload left this backend as it was, if it did.
+    pub last_error: Option<String>,
+    /// Driver calls in flight on this backend's current driver.
+    pub running: Arc<AtomicUsize>,
+}
+
+impl Service {
+    pub fn new(backend: Backend, state: Result<DriverDescription, String>) -> Service {
+        Service { backend, state, last_error: None, running: Arc::default() }
+    }
 }
 
 /// Every backend, and which one takes backups that name no zone.
@@ -42,6 +59,11 @@ pub struct ServiceStatus {
     pub driver: DriverId,
     pub is_default: bool,
     pub state: Result<DriverDescription, String>,
+    pub load_time: Duration,
+    /// Operations holding this backend's current driver right now.
+    pub operations_running: usize,
+    /// Why the last reload left this backend as it was, if it did.
+    pub last_error: Option<String>,
 }
 
 /// The backend an operation runs on.
@@ -62,7 +84,7 @@ impl Chosen {
                 name: s.backend.name.clone(),
                 is_default: s.backend.name == default,
                 availability_zone: s.backend.availability_zone.clone(),
-                driver: s.backend.driver.clone(),
+                driver: Arc::new(Counted { inner: s.backend.driver.clone(), running: s.running.clone() }),
                 desc: desc.clone(),
             }),
             Err(why) => Err(ManagerError::ServiceDown(format!("backend {}: {why}", s.backend.name))),
@@ -193,6 +215,9 @@ impl Manager {
                 driver: v.backend.driver.id().clone(),
                 is_default: v.backend.name == s.default,
                 state: v.state.clone(),
+                load_time: v.backend.load_time,
+                operations_running: v.running.load(Ordering::Relaxed),
+                last_error: v.last_error.clone(),
             })
             .collect()
     }
@@ -200,5 +225,77 @@ impl Manager {
     /// Whether some backend serves `zone`.
     pub async fn has_availability_zone(&self, zone: &str) -> bool {
         self.services.read().await.by_name.values().any(|v| v.backend.availability_zone == zone)
+    }
+}
+
+/// A backend's driver as operations get it: counts the calls in flight, so
+/// `plugin list` can say how many operations a driver version is running.
+struct Counted {
+    inner: Driver,
+    running: Arc<AtomicUsize>,
+}
+
+/// One call in flight.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn enter(n: &'a AtomicUsize) -> Busy<'a> {
+        n.fetch_add(1, Ordering::Relaxed);
+        Busy(n)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl BackupDriver for Counted {
+    fn id(&self) -> &DriverId {
+        self.inner.id()
+    }
+
+    fn setup(&self) -> Result<DriverDescription, DriverError> {
+        let _busy = Busy::enter(&self.running);
+        self.inner.setup()
+    }
+
+    fn backup(
+        &self,
+        op: OpContext,
+        backup: &Backup,
+        parent: Option<&Backup>,
+        volume_meta: Option<&str>,
+        source: Arc<dyn ChunkSource>,
+    ) -> Result<BackupResult, DriverError> {
+        let _busy = Busy::enter(&self.running);
+        self.inner.backup(op, backup, parent, volume_meta, source)
+    }
+
+    fn restore(
+        &self,
+        op: OpContext,
+        chain: &[Backup],
+        target: Arc<dyn ChunkSink>,
+        volume_is_new: bool,
+    ) -> Result<RestoreOutcome, DriverError> {
+        let _busy = Busy::enter(&self.running);
+        self.inner.restore(op, chain, target, volume_is_new)
+    }
+
+    fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
+        let _busy = Busy::enter(&self.running);
+        self.inner.delete(op, backup)
+    }
+
+    fn export_record(&self, backup: &Backup) -> Result<String, DriverError> {
+        let _busy = Busy::enter(&self.running);
+        self.inner.export_record(backup)
+    }
+
+    fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError> {
+        let _busy = Busy::enter(&self.running);
+        self.inner.import_record(backup, driver_info)
     }
 }

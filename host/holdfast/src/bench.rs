@@ -228,7 +228,12 @@ async fn bench(args: BenchArgs) -> Result<()> {
         quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
         event_retention: None,
     };
-    let backend = Backend { name: "bench".into(), availability_zone: "nova".into(), driver: Arc::new(driver) };
+    let backend = Backend {
+        name: "bench".into(),
+        availability_zone: "nova".into(),
+        driver: Arc::new(driver),
+        load_time: Default::default(),
+    };
     let m = Manager::new(db, cfg, vec![backend], "bench").await;
     let ctx =
         RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_api;
 mod config;
+mod reload;
 mod serve;
 mod sqlite_alloc;
 
@@ -61,6 +62,13 @@ enum Command {
         #[command(subcommand)]
         command: holdfast_cli::EventCommand,
     },
+    /// Admin: the server's backends and drivers; reload its --config without a restart.
+    Plugin {
+        #[command(flatten)]
+        client: holdfast_cli::ClientArgs,
+        #[command(subcommand)]
+        command: holdfast_cli::PluginCommand,
+    },
     /// Measure full-backup and restore throughput and peak memory on a generated volume.
     Bench(bench::BenchArgs),
 }
@@ -74,6 +82,7 @@ fn main() {
         Command::Backup { client, command } => holdfast_cli::run_backup(&client, command),
         Command::Snapshot { client, command } => holdfast_cli::run_snapshot(&client, command),
         Command::Event { client, command } => holdfast_cli::run_event(&client, command),
+        Command::Plugin { client, command } => holdfast_cli::run_plugin(&client, command),
         Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {

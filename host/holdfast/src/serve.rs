@@ -11,6 +11,7 @@ use holdfast_plugin_host::DriverComponent;
 use tokio::net::TcpListener;
 
 use crate::config::{self, BackendSpec, DriverSource};
+use crate::reload;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -193,10 +194,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     };
     let cache = args.compile_cache.clone().unwrap_or_else(|| data_dir.join("cache"));
-    let mut loaded = Vec::new();
-    for spec in &backends.backends {
-        loaded.push(load_backend(spec, &cache, args.config.as_deref())?);
-    }
+    let loaded = reload::initial(&backends, &cache, args.config.as_deref())?;
 
     let mut manage_roots = Vec::new();
     for r in &args.manage_roots {
@@ -221,11 +219,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
             },
             event_retention: (args.event_retention > 0).then(|| std::time::Duration::from_secs(args.event_retention)),
         },
-        loaded,
+        loaded.values().map(|l| l.backend.clone()).collect(),
         &backends.default_backend,
     )
     .await;
     manager.recover().await.context("recovering operations a previous run left unfinished")?;
+    if let Some(path) = &args.config {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        manager.set_reloader(tx.clone());
+        let config_path = std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
+        reload::on_sighup(tx.clone());
+        reload::watch(tx, config_path.clone());
+        let reloader =
+            reload::Reloader { manager: manager.clone(), config_path, data_dir: data_dir.clone(), cache, loaded };
+        tokio::spawn(reloader.run(rx));
+    }
 
     let api_mode = auth.mode();
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
@@ -265,32 +273,43 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Read, check and compile one backend's driver. A digest mismatch or a component
-/// that does not load stops the start with the backend's name in the message.
-fn load_backend(spec: &BackendSpec, cache: &Path, config_file: Option<&Path>) -> Result<Backend> {
-    let key = |k: &str| match config_file {
+/// `config FILE: backends.NAME.KEY` (or the flag, without a config file), for errors.
+pub(crate) fn key(spec: &BackendSpec, config_file: Option<&Path>, k: &str) -> String {
+    match config_file {
         Some(f) => format!("config {}: backends.{}.{k}", f.display(), spec.name),
         None => format!("--{k}"),
-    };
-    let (name, bytes) = match &spec.driver {
-        DriverSource::BuiltinPosix => {
-            (config::BUILTIN_POSIX.to_owned(), holdfast_plugin_artifacts::POSIX_BYTES.to_vec())
-        }
-        DriverSource::File(p) => {
-            let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned();
-            (name, std::fs::read(p).with_context(|| format!("{}: reading {}", key("driver"), p.display()))?)
-        }
+    }
+}
+
+/// Check and compile one backend's driver from its bytes. A digest mismatch or a
+/// component that does not load is an error naming the backend's key.
+pub(crate) fn load_backend_bytes(
+    spec: &BackendSpec,
+    bytes: &[u8],
+    cache: &Path,
+    config_file: Option<&Path>,
+) -> Result<Backend> {
+    let name = match &spec.driver {
+        DriverSource::BuiltinPosix => config::BUILTIN_POSIX.to_owned(),
+        DriverSource::File(p) => p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned(),
     };
     if let Some(want) = &spec.sha256 {
-        let got = holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(&bytes));
+        let got = holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(bytes));
         if &got != want {
-            bail!("{}: the driver's SHA-256 is {got}, not {want}", key("sha256"));
+            bail!("{}: the driver's SHA-256 is {got}, not {want}", key(spec, config_file, "sha256"));
         }
     }
-    let driver = DriverComponent::load_cached(&name, &bytes, spec.grants.clone(), spec.settings.clone(), Some(cache))
-        .with_context(|| key("driver"))?;
-    tracing::info!(backend = %spec.name, driver = %holdfast_driver::BackupDriver::id(&driver), zone = %spec.availability_zone, "backend loaded");
-    Ok(Backend { name: spec.name.clone(), availability_zone: spec.availability_zone.clone(), driver: Arc::new(driver) })
+    let started = std::time::Instant::now();
+    let driver = DriverComponent::load_cached(&name, bytes, spec.grants.clone(), spec.settings.clone(), Some(cache))
+        .with_context(|| key(spec, config_file, "driver"))?;
+    let load_time = started.elapsed();
+    tracing::info!(backend = %spec.name, driver = %holdfast_driver::BackupDriver::id(&driver), zone = %spec.availability_zone, seconds = load_time.as_secs_f64(), "backend loaded");
+    Ok(Backend {
+        name: spec.name.clone(),
+        availability_zone: spec.availability_zone.clone(),
+        driver: Arc::new(driver),
+        load_time,
+    })
 }
 
 #[cfg(test)]

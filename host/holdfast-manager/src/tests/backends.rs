@@ -40,8 +40,8 @@ async fn two(b_fails_setup: bool) -> Two {
         b.fail("setup");
     }
     let backends = vec![
-        Backend { name: "a".into(), availability_zone: "az1".into(), driver: a.clone() },
-        Backend { name: "b".into(), availability_zone: "az2".into(), driver: b.clone() },
+        Backend { name: "a".into(), availability_zone: "az1".into(), driver: a.clone(), load_time: Default::default() },
+        Backend { name: "b".into(), availability_zone: "az2".into(), driver: b.clone(), load_time: Default::default() },
     ];
     let m = Manager::new(db, config, backends, "a").await;
     let ctx = RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true };
@@ -122,4 +122,59 @@ async fn a_backend_down_refuses_its_own_work_and_the_others_go_on() {
     let status = t.m.service_status().await;
     assert!(status.iter().any(|s| s.backend == "a" && s.state.is_ok() && s.is_default));
     assert!(status.iter().any(|s| s.backend == "b" && s.state.is_err()));
+}
+
+fn backend(name: &str, zone: &str, driver: &Arc<FakeDriver>) -> Backend {
+    Backend { name: name.into(), availability_zone: zone.into(), driver: driver.clone(), load_time: Default::default() }
+}
+
+#[tokio::test]
+async fn a_reload_upgrades_adds_and_removes_without_disturbing_running_work() {
+    let t = two(false).await;
+    let vol = t.volume("v").await;
+    // A backup runs on a's old driver across the upgrade.
+    t.a.hold_backups(true);
+    let long = t.backup(&vol, None, false).await.unwrap();
+    let a2 = FakeDriver::new();
+    let c = FakeDriver::new();
+    let wanted = vec![backend("a", "az1", &a2), backend("b", "az2", &t.b), backend("c", "az3", &c)];
+    let r = t.m.apply_backends(wanted, vec![], "a", false).await.unwrap();
+    assert_eq!((r.upgraded, r.added, r.unchanged), (vec!["a".to_owned()], vec!["c".to_owned()], vec!["b".to_owned()]));
+    assert!(
+        t.m.service_status().await.iter().any(|s| s.backend == "a" && s.operations_running == 0),
+        "the new version runs nothing yet"
+    );
+    t.a.hold_backups(false);
+    t.available(&long).await;
+    assert!(t.a.stored(&long) && !a2.stored(&long), "the running backup finished on the driver it started on");
+    let vol2 = t.volume("w").await;
+    let after = t.backup(&vol2, None, false).await.unwrap();
+    t.available(&after).await;
+    assert!(a2.stored(&after), "new backups use the new driver at once");
+    let on_c = t.backup(&vol2, Some("az3"), false).await.unwrap();
+    t.available(&on_c).await;
+
+    // A new driver whose setup fails leaves the old one serving.
+    let broken = FakeDriver::new();
+    broken.fail("setup");
+    let wanted = vec![backend("a", "az1", &broken), backend("b", "az2", &t.b), backend("c", "az3", &c)];
+    let r = t.m.apply_backends(wanted, vec![], "a", false).await.unwrap();
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    let a = t.m.service_status().await.into_iter().find(|s| s.backend == "a").unwrap();
+    assert!(a.state.is_ok() && a.last_error.as_deref().is_some_and(|e| e.contains("setup")), "{a:?}");
+    let again = t.backup(&vol2, None, false).await.unwrap();
+    t.available(&again).await;
+    assert!(a2.stored(&again));
+
+    // Removing c, which holds a backup: refused, then forced (kept, unavailable).
+    let wanted = || vec![backend("a", "az1", &a2), backend("b", "az2", &t.b)];
+    let err = t.m.apply_backends(wanted(), vec![], "a", false).await.unwrap_err();
+    assert!(err.to_string().contains("backend c still holds 1 backup"), "{err}");
+    assert_eq!(t.m.service_status().await.len(), 3, "a refused reload changes nothing");
+    t.m.apply_backends(wanted(), vec![], "a", true).await.unwrap();
+    let c_now = t.m.service_status().await.into_iter().find(|s| s.backend == "c").unwrap();
+    assert!(c_now.state.is_err());
+    // b holds nothing after its backups are gone; removing it is plain.
+    let r = t.m.apply_backends(vec![backend("a", "az1", &a2)], vec![], "a", true).await.unwrap();
+    assert!(r.removed.is_empty() || r.removed == vec!["b".to_owned()], "{r:?}");
 }

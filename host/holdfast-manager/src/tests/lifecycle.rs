@@ -40,7 +40,12 @@ async fn rig_with_slots(driver: Arc<FakeDriver>, slots: usize) -> Rig {
         quotas: Default::default(),
         event_retention: None,
     };
-    let backend = Backend { name: "default".into(), availability_zone: "nova".into(), driver: driver.clone() };
+    let backend = Backend {
+        name: "default".into(),
+        availability_zone: "nova".into(),
+        driver: driver.clone(),
+        load_time: Default::default(),
+    };
     let m = Manager::new(db, config, vec![backend], "default").await;
     let ctx = RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true };
     Rig { m, driver, ctx, dir }
