@@ -13,6 +13,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-posix", "POSIX"),
     ("holdfast-hostile-trap-mid-backup", "HOSTILE_TRAP_MID_BACKUP"),
     ("holdfast-hostile-escape-fs", "HOSTILE_ESCAPE_FS"),
+    ("holdfast-hostile-wrong-world", "HOSTILE_WRONG_WORLD"),
+    ("holdfast-hostile-future-wit", "HOSTILE_FUTURE_WIT"),
 ];
 
 fn main() {

@@ -105,7 +105,11 @@ type Case<'a> = (String, Vec<(&'a str, &'a [u8])>, &'a str);
 #[test]
 fn bad_configs_are_refused_naming_the_key() {
     let dir = "grants = { dirs = [{ path = \"$DIR/store\", access = \"rw\" }] }";
+    let wrong_world = holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD;
+    let future = holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT;
     let cases: Vec<Case> = vec![
+        (format!("[backends.a]\ndriver = \"{wrong_world}\"\n{dir}\n"), vec![], "not a Holdfast backup driver"),
+        (format!("[backends.a]\ndriver = \"{future}\"\n{dir}\n"), vec![], "built for holdfast:backup@9.0.0"),
         (format!("[backends.a]\ndriver = \"posix\"\n{dir}\nflavour = 1\n"), vec![], "unknown field `flavour`"),
         ("[backends.a\ndriver = \"posix\"\n".into(), vec![], "holdfast.toml"),
         (format!("[backends.a]\ndriver = \"missing.wasm\"\n{dir}\n"), vec![], "backends.a.driver"),

@@ -151,6 +151,21 @@ fn upgrades_and_backend_changes_under_load_lose_nothing() {
             std::thread::sleep(Duration::from_millis(100));
         }
 
+        // A driver file that is not a driver for this host: the old build keeps serving.
+        for (bad, says) in [
+            (holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD_BYTES, "not a Holdfast backup driver"),
+            (holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT_BYTES, "holdfast:backup@9.0.0"),
+        ] {
+            install(&driver, bad);
+            let report = s.cli_json(&["plugin", "reload", "--format", "json"]);
+            let failed = &report["reload"]["failed"];
+            assert!(failed[0]["reason"].as_str().is_some_and(|r| r.contains(says)), "{report}");
+            assert_eq!(main_sha(&s), digests[2]);
+            let (_, p) = s.get("/holdfast-plugins");
+            assert!(p.to_string().contains(says), "plugin list says why: {p}");
+        }
+        install(&driver, &builds[2]);
+
         // A config that does not parse changes nothing and says why.
         std::fs::write(&cfg, "[backends.main\n").unwrap();
         let out = s.cli(&["plugin", "reload"]);

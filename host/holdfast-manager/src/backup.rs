@@ -198,7 +198,7 @@ impl Manager {
             backend = %backend.name,
             driver = %driver.id().name
         );
-        let running = self.progress.start(&backup.id, Operation::Create, source.size_bytes);
+        let running = self.progress.queue(&backup.id, Operation::Create, source.size_bytes);
         let job = Job { backup: backup.clone(), parent, vol, source, hold, running };
         tokio::spawn(self.clone().run_backup(job, driver).instrument(span));
         Ok(backup)
@@ -250,6 +250,7 @@ impl Manager {
         let queued = self.metrics.queued();
         let _slot = self.operations.clone().acquire_owned().await;
         drop(queued);
+        self.progress.begin(&backup.id);
         let started = Instant::now();
         let watcher = self.watch_progress(&backup.id, Operation::Create);
         let handle = tokio::runtime::Handle::current();

@@ -39,6 +39,8 @@ struct Entry {
     moved: Arc<AtomicU64>,
     cancel: Arc<AtomicBool>,
     total: u64,
+    /// False while it waits for a `--max-operations` slot: cancellable, not yet shown.
+    started: bool,
 }
 
 /// Handles of one running operation: its progress counter and its cancel flag.
@@ -52,14 +54,36 @@ pub(crate) struct Running {
 pub(crate) struct Tracker(Mutex<HashMap<String, Entry>>);
 
 impl Tracker {
-    /// Register an operation; returns the counter the driver host advances and the
-    /// flag that cancels it.
+    /// Register an operation that runs now; returns the counter the driver host
+    /// advances and the flag that cancels it.
     pub fn start(&self, backup_id: &str, operation: Operation, total: u64) -> Running {
+        let running = self.queue(backup_id, operation, total);
+        self.begin(backup_id);
+        running
+    }
+
+    /// Register an operation that still waits for its turn: it can be cancelled, but
+    /// shows no progress until [`Tracker::begin`].
+    pub fn queue(&self, backup_id: &str, operation: Operation, total: u64) -> Running {
         let (done, moved, cancel) =
             (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
-        let entry = Entry { operation, done: done.clone(), moved: moved.clone(), cancel: cancel.clone(), total };
+        let entry = Entry {
+            operation,
+            done: done.clone(),
+            moved: moved.clone(),
+            cancel: cancel.clone(),
+            total,
+            started: false,
+        };
         self.0.lock().expect("progress lock").insert(backup_id.to_owned(), entry);
         Running { done, moved, cancel }
+    }
+
+    /// A queued operation got its slot and moves data from now on.
+    pub fn begin(&self, backup_id: &str) {
+        if let Some(e) = self.0.lock().expect("progress lock").get_mut(backup_id) {
+            e.started = true;
+        }
     }
 
     /// Ask the running operation on `backup_id` to stop; false if none runs.
@@ -74,7 +98,7 @@ impl Tracker {
 
     pub fn get(&self, backup_id: &str) -> Option<Progress> {
         let map = self.0.lock().expect("progress lock");
-        map.get(backup_id).map(|e| Progress {
+        map.get(backup_id).filter(|e| e.started).map(|e| Progress {
             operation: e.operation,
             bytes_done: e.done.load(Ordering::Relaxed).min(e.total),
             bytes_total: e.total,

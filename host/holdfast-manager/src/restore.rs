@@ -110,7 +110,7 @@ impl Manager {
             tracing::info_span!("restore", backup_id = %backup.id, volume_id = %target.id, driver = %driver.id().name);
         // Registered now, so a reset that comes while the restore waits for a slot cancels it.
         let total: u64 = chain.iter().map(|b| b.size_bytes).sum();
-        let running = self.progress.start(&backup.id, Operation::Restore, total);
+        let running = self.progress.queue(&backup.id, Operation::Restore, total);
         tokio::spawn(self.clone().run_restore(backup, chain, target, is_new, driver, running).instrument(span));
         Ok(view)
     }
@@ -193,6 +193,7 @@ impl Manager {
         let queued = self.metrics.queued();
         let _slot = self.operations.clone().acquire_owned().await;
         drop(queued);
+        self.progress.begin(&backup.id);
         let started = Instant::now();
         let watcher = self.watch_progress(&backup.id, Operation::Restore);
         let cancel = running.cancel.clone();

@@ -91,6 +91,9 @@ impl DriverComponent {
     ) -> Result<Self, DriverError> {
         let load_err = |e: wasmtime::Error| DriverError::Load { driver: name.to_owned(), message: format!("{e:#}") };
         let component = crate::compile_cache::compile(bytes, cache).map_err(load_err)?;
+        // Which contract it was built for, before anything of it runs.
+        let wit_version = crate::wit::component_wit_version(&component)
+            .map_err(|e| DriverError::Load { driver: name.to_owned(), message: e.to_string() })?;
         let mut linker: Linker<HostState> = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
         WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
@@ -102,7 +105,7 @@ impl DriverComponent {
             // 0.1.0 components do not state their version; the SDK stamps it from 0.2.0.
             version: "unversioned".to_owned(),
             sha256: holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(bytes)),
-            wit_version: crate::WIT_VERSION.to_owned(),
+            wit_version,
         };
         let gate = grants.instances.map(InstanceGate::new);
         Ok(DriverComponent { id, gate, name: name.to_owned(), pre, grants, config })

@@ -3,6 +3,8 @@
 //! - [`engine`]: engine configuration and the epoch ticker that lets the host stop a guest.
 //! - [`grants`]: the WASI context a driver's [`holdfast_driver::Grants`] become (default-deny).
 //! - [`driver`]: a loaded driver component, implementing [`holdfast_driver::BackupDriver`].
+//! - [`wit`]: the `holdfast:backup` versions this host loads; a component's is read
+//!   before it is instantiated.
 //! - `imports/`: one file per host interface of the WIT world (`host`, `volume`).
 //!
 //! Sandbox boundary: a guest gets exactly the WASI context built in [`grants`] plus
@@ -19,9 +21,9 @@ pub mod grants;
 mod imports;
 pub mod limits;
 mod state;
+pub mod wit;
 
 pub use driver::DriverComponent;
 
-/// The WIT package this host implements (`wit/holdfast-backup@0.1.0`).
-pub const WIT_VERSION: &str = "0.1.0";
 pub use holdfast_chunk::Compression;
+pub use wit::{WitMismatch, supported_wit_versions};

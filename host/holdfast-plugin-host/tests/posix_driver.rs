@@ -290,3 +290,21 @@ fn compiled_drivers_are_cached() {
     d.setup().unwrap();
     assert!(std::fs::read(entry).unwrap().len() > 1000, "the corrupt entry was replaced");
 }
+
+#[test]
+fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
+    let store = tempfile::tempdir().unwrap();
+    let load = |bytes: &[u8]| {
+        DriverComponent::load("x", bytes, Grants::backup_dir(store.path()), vec![]).err().map(|e| e.to_string())
+    };
+    let wrong = load(holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD_BYTES).expect("a component of another world loads");
+    assert!(wrong.contains("not a Holdfast backup driver") && wrong.contains("greet"), "{wrong}");
+    let future = load(holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT_BYTES).expect("a 9.0.0 driver loads");
+    assert!(future.contains("built for holdfast:backup@9.0.0, but this host supports 0.1.0"), "{future}");
+    let junk = load(b"\0asm\x0d\x00\x01\x00 definitely not sections").expect("junk loads");
+    assert!(junk.contains("cannot load component"), "{junk}");
+    // And the posix driver says which contract it was built for.
+    let posix = posix(store.path(), &[]);
+    assert_eq!(posix.id().wit_version, "0.1.0");
+    assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0"]);
+}

@@ -8,7 +8,13 @@ mod tests {
     #[test]
     fn components_are_built() {
         // A component (not a core module): magic, then layer 1 / version 0x0d.
-        for bytes in [super::POSIX_BYTES, super::HOSTILE_TRAP_MID_BACKUP_BYTES, super::HOSTILE_ESCAPE_FS_BYTES] {
+        for bytes in [
+            super::POSIX_BYTES,
+            super::HOSTILE_TRAP_MID_BACKUP_BYTES,
+            super::HOSTILE_ESCAPE_FS_BYTES,
+            super::HOSTILE_WRONG_WORLD_BYTES,
+            super::HOSTILE_FUTURE_WIT_BYTES,
+        ] {
             assert_eq!(&bytes[..4], b"\0asm");
             assert_eq!(&bytes[4..8], &[0x0d, 0x00, 0x01, 0x00]);
         }
