@@ -10,6 +10,7 @@ mod auth;
 mod backends;
 mod clients;
 mod crash;
+mod driver_check;
 mod events;
 mod hardening;
 mod incremental;

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_api;
 mod config;
+mod driver_check;
 mod reload;
 mod serve;
 mod sqlite_alloc;
@@ -69,8 +70,21 @@ enum Command {
         #[command(subcommand)]
         command: holdfast_cli::PluginCommand,
     },
+    /// For driver authors: check a driver component against the contract.
+    Driver {
+        #[command(subcommand)]
+        command: DriverCommand,
+    },
     /// Measure full-backup and restore throughput and peak memory on a generated volume.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum DriverCommand {
+    /// Run a driver through the lifecycle on a scratch volume (setup, full and
+    /// incremental backup, restores bit for bit, a restart, records, cancel, delete);
+    /// one PASS/FAIL line per case, exit status 1 if any failed.
+    Check(driver_check::CheckArgs),
 }
 
 fn main() {
@@ -83,6 +97,7 @@ fn main() {
         Command::Snapshot { client, command } => holdfast_cli::run_snapshot(&client, command),
         Command::Event { client, command } => holdfast_cli::run_event(&client, command),
         Command::Plugin { client, command } => holdfast_cli::run_plugin(&client, command),
+        Command::Driver { command: DriverCommand::Check(args) } => driver_check::run(args),
         Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {

@@ -1,0 +1,34 @@
+//! `holdfast driver check`: the conformance kit passes the posix driver and fails a
+//! driver that breaks the contract, saying which cases and why.
+
+use std::process::Command;
+
+use crate::support::BIN;
+
+fn check(driver: &str) -> (bool, String) {
+    let out = Command::new(BIN).args(["driver", "check", driver, "--size-mib", "16"]).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn the_posix_driver_passes_and_a_broken_one_fails() {
+    let (ok, text) = check("posix");
+    assert!(ok, "{text}");
+    let passed = text.lines().filter(|l| l.starts_with("PASS")).count();
+    assert_eq!(passed, 10, "{text}");
+    for case in [
+        "incremental backup after a change",
+        "restore of the chain, bit for bit",
+        "restore after a restart",
+        "cancelled backup",
+    ] {
+        assert!(text.contains(&format!("PASS  {case}")), "{case}: {text}");
+    }
+
+    let (ok, text) = check(holdfast_plugin_artifacts::HOSTILE_TRAP_MID_BACKUP);
+    assert!(!ok, "{text}");
+    assert!(text.contains("FAIL  full backup: ") && text.contains("trapped during backup"), "{text}");
+
+    let (ok, text) = check(holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD);
+    assert!(!ok && text.contains("FAIL  load: ") && text.contains("not a Holdfast backup driver"), "{text}");
+}
