@@ -11,6 +11,7 @@ const TARGET: &str = "wasm32-wasip2";
 /// (package, const name) of each component to build.
 const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-posix", "POSIX"),
+    ("holdfast-driver-template", "TEMPLATE"),
     ("holdfast-hostile-trap-mid-backup", "HOSTILE_TRAP_MID_BACKUP"),
     ("holdfast-hostile-escape-fs", "HOSTILE_ESCAPE_FS"),
     ("holdfast-hostile-wrong-world", "HOSTILE_WRONG_WORLD"),
@@ -21,7 +22,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir.parent().and_then(Path::parent).expect("plugins/artifacts is two levels down").to_owned();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
-    for watched in ["plugins/sdk", "plugins/posix", "plugins/hostile", "wit", "Cargo.lock"] {
+    for watched in ["plugins/sdk", "plugins/posix", "plugins/template", "plugins/hostile", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 

@@ -25,6 +25,11 @@ fn the_posix_driver_passes_and_a_broken_one_fails() {
         assert!(text.contains(&format!("PASS  {case}")), "{case}: {text}");
     }
 
+    // The template a vendor copies passes as it stands.
+    let (ok, text) = check(holdfast_plugin_artifacts::TEMPLATE);
+    assert!(ok, "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("PASS")).count(), 10, "{text}");
+
     let (ok, text) = check(holdfast_plugin_artifacts::HOSTILE_TRAP_MID_BACKUP);
     assert!(!ok, "{text}");
     assert!(text.contains("FAIL  full backup: ") && text.contains("trapped during backup"), "{text}");

@@ -10,6 +10,7 @@ mod tests {
         // A component (not a core module): magic, then layer 1 / version 0x0d.
         for bytes in [
             super::POSIX_BYTES,
+            super::TEMPLATE_BYTES,
             super::HOSTILE_TRAP_MID_BACKUP_BYTES,
             super::HOSTILE_ESCAPE_FS_BYTES,
             super::HOSTILE_WRONG_WORLD_BYTES,

@@ -12,6 +12,7 @@
 //!
 //! The host keeps volume bytes: a driver gets `source`/`target` handles and hashed,
 //! compressed chunks (see `wit/holdfast-backup@0.1.0/volume.wit`). Helpers here:
+//! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`] (posix is ~100 lines on it).
 //! - [`cinder`]: Cinder's chunked layout (container, object names, metadata, sha256file).
 //! - [`pyjson`]: JSON printed byte-for-byte like Python's `json.dumps(indent=2, sort_keys=True)`.
 //! - [`store`]: whole-object reads and writes on a preopened directory in one WASI call each.
@@ -29,6 +30,7 @@ pub mod bindings {
 
 pub use bindings::export_driver;
 
+pub mod chunked;
 pub mod cinder;
 pub mod pyjson;
 pub mod settings;
