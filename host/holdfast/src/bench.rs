@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// pages) on a database of --api-backups backups while four 1 GiB backups run.
     #[arg(long)]
     pub api: bool,
+    /// Instead: time the plugin platform (compile, cached load, instance + setup, an
+    /// upgrade while a 1 GiB backup runs, memory per idle backend).
+    #[arg(long)]
+    pub plugins: bool,
     /// Backups in the database for --api.
     #[arg(long, default_value_t = 100_000)]
     pub api_backups: usize,
@@ -172,6 +176,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
             }
         };
         return crate::bench_api::run(&dir, args.api_backups, args.api_requests.max(1));
+    }
+    if args.plugins {
+        let tmp = tempfile::Builder::new().prefix("holdfast-bench-plugins").tempdir_in(".")?;
+        let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+        std::fs::create_dir_all(&dir)?;
+        return crate::bench_plugins::run(&dir);
     }
     if args.size_gib == 0 {
         bail!("--size-gib must be at least 1");

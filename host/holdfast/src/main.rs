@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_plugins;
 mod config;
 mod driver_check;
 mod reload;
