@@ -100,10 +100,12 @@ impl DriverComponent {
         let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
         let pre = BackupDriverPre::new(pre).map_err(load_err)?;
         let config = config.into_iter().map(|(key, value)| Setting { key, value }).collect();
+        // The name and version the driver states (the SDK stamps them), else the
+        // operator's name for it and "unversioned".
+        let manifest = crate::manifest::read(bytes);
         let id = DriverId {
-            name: name.to_owned(),
-            // 0.1.0 components do not state their version; the SDK stamps it from 0.2.0.
-            version: "unversioned".to_owned(),
+            name: manifest.name.unwrap_or_else(|| name.to_owned()),
+            version: manifest.version.unwrap_or_else(|| "unversioned".to_owned()),
             sha256: holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(bytes)),
             wit_version,
         };

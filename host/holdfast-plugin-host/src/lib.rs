@@ -20,6 +20,7 @@ mod gate;
 pub mod grants;
 mod imports;
 pub mod limits;
+pub mod manifest;
 mod state;
 pub mod wit;
 

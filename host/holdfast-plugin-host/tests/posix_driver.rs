@@ -306,5 +306,7 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     // And the posix driver says which contract it was built for.
     let posix = posix(store.path(), &[]);
     assert_eq!(posix.id().wit_version, "0.1.0");
+    // The SDK stamped the driver's own name and version into the component.
+    assert_eq!((posix.id().name.as_str(), posix.id().version.as_str()), ("posix", env!("CARGO_PKG_VERSION")));
     assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0"]);
 }

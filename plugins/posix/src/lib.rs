@@ -100,4 +100,4 @@ impl ChunkedDriver for Posix {
     }
 }
 
-holdfast_driver_sdk::chunked_driver!(Posix);
+holdfast_driver_sdk::chunked_driver!(Posix, "posix");

@@ -5,8 +5,8 @@
 //! parent's sha256file, md5 checks on restore, cleanup of a failed backup's objects.
 //!
 //! A driver implements [`ChunkedDriver`] (its service name and how to open its
-//! store) and exports it with [`chunked_driver!`](crate::chunked_driver); the posix
-//! driver is the reference example.
+//! store) and exports it with [`chunked_driver!`](crate::chunked_driver)`(Type, "name")`,
+//! which also stamps its name and version; the posix driver is the reference example.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -291,7 +291,9 @@ fn remove_objects<S: ObjectStore>(store: &S, container: &str, prefix: &str) -> R
 /// (the export exists only in the wasm build).
 #[macro_export]
 macro_rules! chunked_driver {
-    ($driver:ident) => {
+    ($driver:ident, $name:literal) => {
+        $crate::driver_manifest!($name);
+
         impl $crate::Driver for $driver {
             fn setup(config: Vec<$crate::Setting>) -> Result<$crate::DriverInfo, $crate::DriverError> {
                 $crate::chunked::setup::<$driver>(config)

@@ -41,6 +41,35 @@ pub use bindings::holdfast::backup::host::{self, Level};
 pub use bindings::holdfast::backup::types::{BackupInfo, Compression, DriverError, Setting, Timestamp};
 pub use bindings::holdfast::backup::volume::{Chunk, ChunkStream, ReadOptions, Source, Target};
 
+/// Stamp the driver's name and its crate's version into the component: a custom
+/// section (`holdfast-driver`) the host reads, before running anything, as the
+/// driver's id — shown by `holdfast plugin list` and recorded with every backup.
+/// [`chunked_driver!`] does it; a hand-written driver calls it once.
+#[macro_export]
+macro_rules! driver_manifest {
+    ($name:literal) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            const TEXT: &str = concat!("name=", $name, "\nversion=", env!("CARGO_PKG_VERSION"), "\nwit=0.1.0\n");
+            #[unsafe(link_section = "holdfast-driver")]
+            #[used]
+            static MANIFEST: [u8; TEXT.len()] = $crate::manifest_bytes(TEXT);
+        };
+    };
+}
+
+#[doc(hidden)]
+pub const fn manifest_bytes<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
 /// Log into the host's tracing, inside the span of the current backup.
 pub fn log(level: Level, message: impl AsRef<str>) {
     host::log(level, message.as_ref());

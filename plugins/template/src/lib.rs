@@ -60,4 +60,4 @@ impl ChunkedDriver for Template {
     }
 }
 
-holdfast_driver_sdk::chunked_driver!(Template);
+holdfast_driver_sdk::chunked_driver!(Template, "template");
