@@ -123,7 +123,7 @@ fn bad_configs_are_refused_naming_the_key() {
             "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"$DIR/data/backups\", access = \"rw\" }] }\n"
                 .into(),
             vec![],
-            "inside the data directory",
+            "is inside",
         ),
         (
             format!("default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\n{dir}\n[backends.b]\ndriver = \"posix\"\n{dir}\n"),

@@ -28,7 +28,10 @@ pub struct Grants {
     pub network: Vec<String>,
     /// Linear memory per instance; the runtime's default when `None`.
     pub memory_bytes: Option<u64>,
-    /// Longest one driver call may run before it is interrupted; no limit when `None`.
+    /// Longest a driver call may go without progress (volume bytes read or written;
+    /// for calls that move none, their whole run) before it is interrupted. Checked
+    /// while the driver's own code runs, not while it waits in a host call. No limit
+    /// when `None`.
     pub call_timeout: Option<Duration>,
     /// Instances running at once (further calls wait); no limit when `None`.
     pub instances: Option<u32>,

@@ -55,7 +55,7 @@ impl Manager {
             return Ok(()); // `after_operation` runs the delete once it stopped
         }
         let span = tracing::info_span!("delete", backup_id = %id, volume_id = %b.volume_id);
-        tokio::spawn(tracing::Instrument::instrument(self.clone().run_delete(b, Some(driver)), span));
+        tokio::spawn(tracing::Instrument::instrument(self.clone().run_delete(b, Ok(Some(driver))), span));
         Ok(())
     }
 
@@ -65,7 +65,7 @@ impl Manager {
         if b.status != BackupStatus::Deleting || b.deleted {
             return;
         }
-        let driver = self.backend_for(&b).await.ok().map(|c| c.driver);
+        let driver = self.deleter(&b).await;
         Box::pin(self.clone().run_delete(b, driver)).await;
     }
 }

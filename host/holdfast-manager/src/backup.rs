@@ -248,7 +248,11 @@ impl Manager {
         let Job { backup, parent, vol, source, hold, running } = job;
         self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Start), json!({})).await;
         let queued = self.metrics.queued();
-        let _slot = self.operations.clone().acquire_owned().await;
+        // Cancelled while queued: no slot needed, the driver call below returns at once.
+        let _slot = tokio::select! {
+            slot = self.operations.clone().acquire_owned() => slot.ok(),
+            () = crate::progress::until_cancelled(&running.cancel) => None,
+        };
         drop(queued);
         self.progress.begin(&backup.id);
         let started = Instant::now();

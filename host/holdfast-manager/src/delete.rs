@@ -22,11 +22,7 @@ impl Manager {
             return Err(ManagerError::Invalid("Invalid backup: Incremental backups exist for this backup.".into()));
         }
         // A backup that never reached a backend has nothing to delete: no driver needed.
-        let driver = if backup.container.is_some() || backup.service_metadata.is_some() {
-            Some(self.backend_for(&backup).await?.driver)
-        } else {
-            None
-        };
+        let driver = if has_objects(&backup) { Some(self.backend_for(&backup).await?.driver) } else { None };
         if !self
             .db
             .transition_backup(id, &[BackupStatus::Available, BackupStatus::Error], BackupStatus::Deleting)
@@ -35,16 +31,27 @@ impl Manager {
             return Err(ManagerError::Invalid("Invalid backup: Backup status must be available or error".into()));
         }
         let span = tracing::info_span!("delete", backup_id = %id, volume_id = %backup.volume_id);
-        tokio::spawn(self.clone().run_delete(backup, driver).instrument(span));
+        tokio::spawn(self.clone().run_delete(backup, Ok(driver)).instrument(span));
         Ok(())
     }
 
-    pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Option<Driver>) {
+    /// The driver a delete of `b` needs: none when it never reached a store, else the
+    /// backend that wrote it — or why there is none up (the delete then ends `error`
+    /// with that reason and can be retried; it never drops a row whose objects stay).
+    pub(crate) async fn deleter(&self, b: &Backup) -> Result<Option<Driver>, String> {
+        if !has_objects(b) {
+            return Ok(None);
+        }
+        self.backend_for(b).await.map(|c| Some(c.driver)).map_err(|e| e.to_string())
+    }
+
+    pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Result<Option<Driver>, String>) {
         self.notify(&backup.id, EventType::new(EventOp::Delete, EventPhase::Start), json!({})).await;
         self.progress.start(&backup.id, Operation::Delete, 0);
         let result = match driver {
-            None => Ok(()),
-            Some(driver) => {
+            Err(why) => Err(why),
+            Ok(None) => Ok(()),
+            Ok(Some(driver)) => {
                 let job = backup.clone();
                 let span = tracing::Span::current();
                 let metrics = self.metrics.clone();
@@ -81,4 +88,9 @@ impl Manager {
         self.notify(&backup.id, event.0, event.1).await;
         self.progress.finish(&backup.id);
     }
+}
+
+/// Whether the backup may have objects in a store (it got as far as a location).
+fn has_objects(b: &Backup) -> bool {
+    b.container.is_some() || b.service_metadata.is_some()
 }

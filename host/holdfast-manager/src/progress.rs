@@ -106,3 +106,11 @@ impl Tracker {
         })
     }
 }
+
+/// Resolves once `flag` is set: lets a queued operation stop waiting for its slot
+/// the moment a force delete or reset cancels it.
+pub(crate) async fn until_cancelled(flag: &AtomicBool) {
+    while !flag.load(Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

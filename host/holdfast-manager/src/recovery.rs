@@ -28,13 +28,11 @@ impl Manager {
             .backups_in_status(&[BackupStatus::Creating, BackupStatus::Restoring, BackupStatus::Deleting])
             .await?;
         for b in stuck {
-            let driver = self.backend_for(&b).await.ok().map(|c| c.driver);
+            let driver = self.deleter(&b).await;
             tracing::warn!(backup_id = %b.id, status = %b.status, "found an operation a dead process left behind");
             match b.status {
                 BackupStatus::Creating => {
-                    if let Some(d) = &driver
-                        && (b.container.is_some() || b.service_metadata.is_some())
-                    {
+                    if let Ok(Some(d)) = &driver {
                         let (d, job) = (d.clone(), b.clone());
                         let cleaned = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &job)).await;
                         if !matches!(cleaned, Ok(Ok(()))) {
@@ -57,7 +55,7 @@ impl Manager {
                     self.db.transition_backup(&b.id, &[BackupStatus::Restoring], BackupStatus::Available).await?;
                 }
                 BackupStatus::Deleting => {
-                    self.clone().run_delete(b, driver.clone()).await;
+                    self.clone().run_delete(b, driver).await;
                 }
                 _ => {}
             }

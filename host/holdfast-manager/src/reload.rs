@@ -67,15 +67,17 @@ impl Manager {
         force: bool,
     ) -> Result<ReloadReport, ManagerError> {
         let _serial = self.reload_lock.lock().await;
-        let current: Vec<(String, Backend)> =
-            self.services.read().await.by_name.iter().map(|(n, s)| (n.clone(), s.backend.clone())).collect();
+        // (name, backend, whether it is already kept only for its backups)
+        let current: Vec<(String, Backend, bool)> =
+            self.services.read().await.by_name.iter().map(|(n, s)| (n.clone(), s.backend.clone(), s.removed)).collect();
         let kept_names: Vec<&str> =
             wanted.iter().map(|b| b.name.as_str()).chain(not_loaded.iter().map(|(n, _)| n.as_str())).collect();
         let mut report = ReloadReport { failed: not_loaded.clone(), ..Default::default() };
 
         // Removals first: refused, changing nothing, while backups need the backend.
         let mut removals = Vec::new();
-        for (name, _) in current.iter().filter(|(n, _)| !kept_names.contains(&n.as_str())) {
+        // A backend already kept as unavailable stays so; it does not block reloads.
+        for (name, _, _) in current.iter().filter(|(n, _, removed)| !removed && !kept_names.contains(&n.as_str())) {
             let n = self.db.count_backups_on_backend(name).await?;
             if n > 0 && !force {
                 return Err(ManagerError::Invalid(format!(
@@ -89,9 +91,12 @@ impl Manager {
         // New and changed drivers are set up before anything switches.
         let mut ready = Vec::new();
         for b in wanted {
-            let old = current.iter().find(|(n, _)| *n == b.name).map(|(_, o)| o);
-            let same =
-                old.is_some_and(|o| Arc::ptr_eq(&o.driver, &b.driver) && o.availability_zone == b.availability_zone);
+            let old = current.iter().find(|(n, _, _)| *n == b.name);
+            // A backend kept as unavailable and configured again comes back (setup again).
+            let same = old.is_some_and(|(_, o, removed)| {
+                !removed && Arc::ptr_eq(&o.driver, &b.driver) && o.availability_zone == b.availability_zone
+            });
+            let old = old.map(|(_, o, _)| o);
             if same {
                 report.unchanged.push(b.name.clone());
                 continue;
@@ -109,14 +114,22 @@ impl Manager {
         }
 
         let mut services = self.services.write().await;
+        // Counted again now that nothing else can pick a backend: a backup created on
+        // one during the setups keeps it.
+        let mut recounted = Vec::new();
+        for (name, held) in removals {
+            let held = if held == 0 { self.db.count_backups_on_backend(&name).await? } else { held };
+            recounted.push((name, held));
+        }
         for s in ready {
             tracing::info!(backend = %s.backend.name, driver = %s.backend.driver.id(), "reload: backend serving");
             services.by_name.insert(s.backend.name.clone(), s);
         }
-        for (name, held) in removals {
+        for (name, held) in recounted {
             if held > 0 {
                 if let Some(s) = services.by_name.get_mut(&name) {
                     s.state = Err(format!("{REMOVED}; {held} backup(s) still need it"));
+                    s.removed = true;
                 }
                 report.failed.push((name.clone(), format!("kept as unavailable: {held} backup(s) still need it")));
             } else {

@@ -37,11 +37,14 @@ pub(crate) struct Service {
     pub last_error: Option<String>,
     /// Driver calls in flight on this backend's current driver.
     pub running: Arc<AtomicUsize>,
+    /// Taken out of the configuration with `force` while backups still need it: kept,
+    /// down, until it is configured again.
+    pub removed: bool,
 }
 
 impl Service {
     pub fn new(backend: Backend, state: Result<DriverDescription, String>) -> Service {
-        Service { backend, state, last_error: None, running: Arc::default() }
+        Service { backend, state, last_error: None, running: Arc::default(), removed: false }
     }
 }
 
@@ -59,6 +62,8 @@ pub struct ServiceStatus {
     pub driver: DriverId,
     pub is_default: bool,
     pub state: Result<DriverDescription, String>,
+    /// Removed from the configuration but kept (down) for the backups that need it.
+    pub removed: bool,
     pub load_time: Duration,
     /// Operations holding this backend's current driver right now.
     pub operations_running: usize,
@@ -127,13 +132,15 @@ impl Manager {
             loop {
                 tokio::time::sleep(interval).await;
                 let Some(m) = weak.upgrade() else { return };
-                let Some(driver) = m.services.read().await.by_name.get(&name).map(|s| s.backend.driver.clone()) else {
-                    return;
-                };
+                let current =
+                    m.services.read().await.by_name.get(&name).filter(|s| !s.removed).map(|s| s.backend.driver.clone());
+                // Gone, removed or replaced by a reload: the reload owns its state now.
+                let Some(driver) = current else { return };
                 let state = Self::setup(&driver).await;
                 let up = state.is_ok();
                 if let Some(s) = m.services.write().await.by_name.get_mut(&name)
                     && Arc::ptr_eq(&s.backend.driver, &driver)
+                    && !s.removed
                 {
                     s.state = state;
                 }
@@ -162,9 +169,12 @@ impl Manager {
         }
     }
 
-    /// A backend that can read `b`: the one that wrote it when it is up, else any up
-    /// backend running a driver of the same name (the default first). Backups with no
-    /// recorded origin (older rows, imports) belong to the default backend.
+    /// The backend that can read `b`: the one that wrote it, when it is loaded, up and
+    /// still runs a driver of the same name. Never another backend "of the same
+    /// driver": two posix backends write different directories, and a delete sent to
+    /// the wrong one would succeed on nothing and orphan the objects. Backups with no
+    /// recorded origin (rows from before backends were configurable, imports) belong
+    /// to the default backend.
     pub(crate) async fn backend_for(&self, b: &Backup) -> Result<Chosen, ManagerError> {
         let origin = self.db.backup_origin(&b.id).await?;
         let s = self.services.read().await;
@@ -174,19 +184,18 @@ impl Manager {
                 None => Err(ManagerError::ServiceDown("no default backend is configured".into())),
             };
         };
-        if let Some(v) = s.by_name.get(&origin.backend)
-            && v.backend.driver.id().name == origin.driver_name
-            && v.state.is_ok()
-        {
-            return Chosen::of(v, &s.default);
-        }
-        let same_driver = |v: &&Service| v.backend.driver.id().name == origin.driver_name && v.state.is_ok();
-        let default = s.by_name.get(&s.default).filter(same_driver);
-        match default.or_else(|| s.by_name.values().find(same_driver)) {
-            Some(v) => Chosen::of(v, &s.default),
+        match s.by_name.get(&origin.backend) {
+            Some(v) if v.backend.driver.id().name == origin.driver_name => Chosen::of(v, &s.default),
+            Some(v) => Err(ManagerError::ServiceDown(format!(
+                "backend {} now runs driver {}, but backup {} was written by driver {}",
+                origin.backend,
+                v.backend.driver.id().name,
+                b.id,
+                origin.driver_name
+            ))),
             None => Err(ManagerError::ServiceDown(format!(
-                "no backend that can read backup {} is up: it was written by driver {} on backend {}",
-                b.id, origin.driver_name, origin.backend
+                "backend {}, which wrote backup {}, is not loaded",
+                origin.backend, b.id
             ))),
         }
     }
@@ -215,6 +224,7 @@ impl Manager {
                 driver: v.backend.driver.id().clone(),
                 is_default: v.backend.name == s.default,
                 state: v.state.clone(),
+                removed: v.removed,
                 load_time: v.backend.load_time,
                 operations_running: v.running.load(Ordering::Relaxed),
                 last_error: v.last_error.clone(),

@@ -132,7 +132,7 @@ impl DriverComponent {
     fn instance(&self, op: OpContext) -> Result<(Store<HostState>, WitBackupDriver, DriverDescription), DriverError> {
         let permit = self.gate.as_ref().map(|g| g.enter());
         let wasi = crate::grants::wasi_ctx(&self.grants).map_err(|m| self.host_err(m))?;
-        let cancel = op.cancel.clone();
+        let (cancel, done) = (op.cancel.clone(), op.done.clone());
         let memory =
             self.grants.memory_bytes.map_or(limits::MEMORY_BYTES, |m| usize::try_from(m).unwrap_or(usize::MAX));
         let limits = StoreLimitsBuilder::new()
@@ -149,12 +149,22 @@ impl DriverComponent {
         // A cancelled guest gets a grace period to notice (host.cancelled) and clean
         // up its partial objects; one that keeps running past it is interrupted.
         let mut cancelled_ticks = 0u32;
-        let (started, timeout) = (std::time::Instant::now(), self.grants.call_timeout);
+        // `call_timeout` bounds how long a call may go without progress (volume bytes
+        // read or written; for calls that move none, their whole run), so a long
+        // backup that keeps moving is never cut off and a stuck one is.
+        let timeout = self.grants.call_timeout;
+        let (mut seen, mut since) = (0u64, std::time::Instant::now());
         store.epoch_deadline_callback(move |_| {
-            if let Some(t) = timeout
-                && started.elapsed() > t
-            {
-                return Err(wasmtime::Error::msg(format!("the call ran past its {} s call_timeout", t.as_secs_f64())));
+            if let Some(t) = timeout {
+                let now = done.load(Ordering::Relaxed);
+                if now != seen {
+                    (seen, since) = (now, std::time::Instant::now());
+                } else if since.elapsed() > t {
+                    return Err(wasmtime::Error::msg(format!(
+                        "no progress for {} s (the backend's call_timeout)",
+                        t.as_secs_f64()
+                    )));
+                }
             }
             if cancel.load(Ordering::Relaxed) {
                 cancelled_ticks += 1;

@@ -129,17 +129,18 @@ pub fn embedded(
     Config { default_backend: name, backends: vec![spec] }
 }
 
-/// Read and check `path`. `data_dir` is where the host keeps its own files: no
-/// backend may write inside it.
-pub fn load(path: &Path, data_dir: &Path) -> Result<Config, ConfigError> {
+/// Read and check `path`. `protected` are the host's own places — the data dir, the
+/// compile cache, the manage roots, the database — that no grant may reach: a
+/// directory inside one, or one containing one, is refused.
+pub fn load(path: &Path, protected: &[PathBuf]) -> Result<Config, ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, &shown, base, data_dir)
+    parse(&text, &shown, base, protected)
 }
 
 /// [`load`] on text already read; relative driver paths are taken from `base`.
-pub fn parse(text: &str, shown: &str, base: &Path, data_dir: &Path) -> Result<Config, ConfigError> {
+pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Result<Config, ConfigError> {
     let file: FileConfig =
         toml::from_str(text).map_err(|e| ConfigError::Syntax { path: shown.to_owned(), message: e.to_string() })?;
     let err = |key: String, message: String| ConfigError::Key { path: shown.to_owned(), key, message };
@@ -152,7 +153,7 @@ pub fn parse(text: &str, shown: &str, base: &Path, data_dir: &Path) -> Result<Co
         None if file.backends.len() == 1 => file.backends.keys().next().cloned().unwrap_or_default(),
         None => return Err(err("default_backend".into(), "required when there are several backends".into())),
     };
-    let data_dir = absolute(data_dir);
+    let protected: Vec<PathBuf> = protected.iter().map(|p| absolute(p)).collect();
     let mut backends = Vec::new();
     let mut writers: BTreeMap<PathBuf, String> = BTreeMap::new();
     for (name, b) in file.backends {
@@ -193,10 +194,13 @@ pub fn parse(text: &str, shown: &str, base: &Path, data_dir: &Path) -> Result<Co
                 return Err(err(dkey, format!("{}: an absolute path", d.path.display())));
             }
             let host_path = absolute(&d.path);
-            if host_path.starts_with(&data_dir) {
+            // A grant of `/` or `/var/lib` would hand a driver the database and the
+            // compile cache (native code the host loads): refused both ways round.
+            if let Some(p) = protected.iter().find(|p| host_path.starts_with(p) || p.starts_with(&host_path)) {
+                let how = if host_path.starts_with(p) { "is inside" } else { "contains" };
                 return Err(err(
                     dkey,
-                    format!("{} is inside the data directory {}", host_path.display(), data_dir.display()),
+                    format!("{} {how} {}, which the host keeps for itself", host_path.display(), p.display()),
                 ));
             }
             let access = match d.access {
@@ -287,7 +291,7 @@ mod tests {
     use super::*;
 
     fn parse_in(text: &str) -> Result<Config, ConfigError> {
-        parse(text, "test.toml", Path::new("/"), Path::new("/var/lib/holdfast"))
+        parse(text, "test.toml", Path::new("/"), &[PathBuf::from("/var/lib/holdfast"), PathBuf::from("/srv/in")])
     }
 
     #[test]
@@ -320,7 +324,16 @@ mod tests {
             ("[backends.a]\ndriver = \"posix\"\nsha256 = \"abc\"\n", "backends.a.sha256"),
             (
                 "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/var/lib/holdfast/b\", access = \"rw\" }] }\n",
-                "inside the data directory",
+                "is inside /var/lib/holdfast",
+            ),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/var/lib\", access = \"ro\" }] }\n",
+                "contains /var/lib/holdfast",
+            ),
+            ("[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/\", access = \"ro\" }] }\n", "contains"),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/in/x\", access = \"ro\" }] }\n",
+                "is inside /srv/in",
             ),
             (
                 "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"rel\", access = \"rw\" }] }\n",

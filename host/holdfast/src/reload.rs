@@ -28,7 +28,8 @@ pub struct Loaded {
 pub struct Reloader {
     pub manager: Arc<Manager>,
     pub config_path: PathBuf,
-    pub data_dir: PathBuf,
+    /// The host's own places, which no grant may reach (see [`config::load`]).
+    pub protected: Vec<PathBuf>,
     pub cache: PathBuf,
     pub loaded: BTreeMap<String, Loaded>,
 }
@@ -51,7 +52,7 @@ impl Reloader {
     }
 
     async fn reload(&mut self, force: bool) -> Result<ReloadReport, String> {
-        let cfg = config::load(&self.config_path, &self.data_dir).map_err(|e| e.to_string())?;
+        let cfg = config::load(&self.config_path, &self.protected).map_err(|e| e.to_string())?;
         let mut wanted = Vec::new();
         let mut fresh = Vec::new();
         let mut not_loaded = Vec::new();

@@ -180,8 +180,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("holdfast.db").display()));
     let db = Db::connect(&url).await.with_context(|| format!("opening the database {}", redact(&url)))?;
 
+    let cache = args.compile_cache.clone().unwrap_or_else(|| data_dir.join("cache"));
+    // What no backend may be granted: the host's own files.
+    let mut protected = vec![data_dir.clone(), cache.clone()];
+    protected.extend(args.manage_roots.iter().cloned());
+    if let Some(file) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)) {
+        protected.push(PathBuf::from(file));
+    }
     let backends = match &args.config {
-        Some(path) => config::load(path, &data_dir)?,
+        Some(path) => config::load(path, &protected)?,
         None => {
             let mut settings = Vec::new();
             for kv in &args.driver_config {
@@ -193,7 +200,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
             config::embedded(args.driver.as_deref(), settings, &backup_dir, &args.availability_zone)
         }
     };
-    let cache = args.compile_cache.clone().unwrap_or_else(|| data_dir.join("cache"));
     let loaded = reload::initial(&backends, &cache, args.config.as_deref())?;
 
     let mut manage_roots = Vec::new();
@@ -230,8 +236,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let config_path = std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
         reload::on_sighup(tx.clone());
         reload::watch(tx, config_path.clone());
-        let reloader =
-            reload::Reloader { manager: manager.clone(), config_path, data_dir: data_dir.clone(), cache, loaded };
+        let reloader = reload::Reloader { manager: manager.clone(), config_path, protected, cache, loaded };
         tokio::spawn(reloader.run(rx));
     }
 

@@ -178,3 +178,33 @@ async fn a_reload_upgrades_adds_and_removes_without_disturbing_running_work() {
     let r = t.m.apply_backends(vec![backend("a", "az1", &a2)], vec![], "a", true).await.unwrap();
     assert!(r.removed.is_empty() || r.removed == vec!["b".to_owned()], "{r:?}");
 }
+
+#[tokio::test]
+async fn a_backup_only_ever_goes_back_to_the_backend_that_wrote_it() {
+    let t = two(false).await;
+    let vol = t.volume("v").await;
+    let on_b = t.backup(&vol, Some("az2"), false).await.unwrap();
+    t.available(&on_b).await;
+    // b is forced out of the configuration while it holds the backup; a (same driver
+    // name, another store) must not take its delete.
+    t.m.apply_backends(vec![backend("a", "az1", &t.a)], vec![], "a", true).await.unwrap();
+    let err = t.m.delete_backup(&t.ctx, &on_b).await.unwrap_err();
+    assert!(matches!(err, ManagerError::ServiceDown(_)), "{err}");
+    assert!(t.b.stored(&on_b), "the objects are where they were");
+    assert_eq!(t.m.get_backup(&t.ctx, &on_b).await.unwrap().status, BackupStatus::Available, "the row is kept");
+
+    // Later reloads are not blocked by the kept backend, and configuring it again
+    // brings it back, setup and all.
+    let r = t.m.apply_backends(vec![backend("a", "az1", &t.a)], vec![], "a", false).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    let r = t.m.apply_backends(vec![backend("a", "az1", &t.a), backend("b", "az2", &t.b)], vec![], "a", false).await;
+    assert_eq!(r.unwrap().upgraded, vec!["b".to_owned()]);
+    t.m.delete_backup(&t.ctx, &on_b).await.unwrap();
+    for _ in 0..500 {
+        if t.m.get_backup(&t.ctx, &on_b).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!t.b.stored(&on_b), "deleted from the store that held it");
+}
