@@ -66,4 +66,10 @@ pub trait BackupDriver: Send + Sync {
 
     /// Check an imported record's `driver_info` against the backup store.
     fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError>;
+
+    /// How many calls may run at once (the backend's `instances` grant), so the
+    /// manager can queue the rest before they take one of the host's data slots.
+    fn max_instances(&self) -> Option<u32> {
+        None
+    }
 }

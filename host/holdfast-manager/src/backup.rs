@@ -70,6 +70,8 @@ struct Job {
     /// Registered when the request is accepted, so a force delete or reset that comes
     /// while the backup still waits for a slot cancels it too.
     running: crate::progress::Running,
+    /// The backend's `instances` places.
+    places: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// [`holdfast_types::is_valid_container`] as a 400 (the driver checks the same rule).
@@ -199,7 +201,8 @@ impl Manager {
             driver = %driver.id().name
         );
         let running = self.progress.queue(&backup.id, Operation::Create, source.size_bytes);
-        let job = Job { backup: backup.clone(), parent, vol, source, hold, running };
+        let places = backend.places.clone();
+        let job = Job { backup: backup.clone(), parent, vol, source, hold, running, places };
         tokio::spawn(self.clone().run_backup(job, driver).instrument(span));
         Ok(backup)
     }
@@ -245,14 +248,11 @@ impl Manager {
     }
 
     async fn run_backup(self: Arc<Self>, job: Job, driver: Driver) {
-        let Job { backup, parent, vol, source, hold, running } = job;
+        let Job { backup, parent, vol, source, hold, running, places } = job;
         self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Start), json!({})).await;
         let queued = self.metrics.queued();
-        // Cancelled while queued: no slot needed, the driver call below returns at once.
-        let _slot = tokio::select! {
-            slot = self.operations.clone().acquire_owned() => slot.ok(),
-            () = crate::progress::until_cancelled(&running.cancel) => None,
-        };
+        // Cancelled while queued: no turn needed, the driver call below returns at once.
+        let _turn = self.wait_turn(places, &running.cancel).await;
         drop(queued);
         self.progress.begin(&backup.id);
         let started = Instant::now();

@@ -38,7 +38,7 @@ impl Manager {
     ) -> Result<RestoreView, ManagerError> {
         let backup = self.get_backup(ctx, backup_id).await?;
         let chosen = self.backend_for(&backup).await?;
-        let (driver, desc) = (chosen.driver, chosen.desc);
+        let (driver, desc, places) = (chosen.driver, chosen.desc, chosen.places);
         if backup.status != BackupStatus::Available {
             return Err(ManagerError::Invalid("Invalid backup: Backup status must be available".into()));
         }
@@ -111,7 +111,9 @@ impl Manager {
         // Registered now, so a reset that comes while the restore waits for a slot cancels it.
         let total: u64 = chain.iter().map(|b| b.size_bytes).sum();
         let running = self.progress.queue(&backup.id, Operation::Restore, total);
-        tokio::spawn(self.clone().run_restore(backup, chain, target, is_new, driver, running).instrument(span));
+        tokio::spawn(
+            self.clone().run_restore(backup, chain, target, is_new, (driver, places), running).instrument(span),
+        );
         Ok(view)
     }
 
@@ -185,17 +187,14 @@ impl Manager {
         chain: Vec<Backup>,
         target: Volume,
         is_new: bool,
-        driver: Driver,
+        (driver, places): (Driver, Option<Arc<tokio::sync::Semaphore>>),
         running: crate::progress::Running,
     ) {
         self.notify(&backup.id, EventType::new(EventOp::Restore, EventPhase::Start), json!({"volume_id": target.id}))
             .await;
         let queued = self.metrics.queued();
-        // Cancelled while queued: no slot needed, the driver call below returns at once.
-        let _slot = tokio::select! {
-            slot = self.operations.clone().acquire_owned() => slot.ok(),
-            () = crate::progress::until_cancelled(&running.cancel) => None,
-        };
+        // Cancelled while queued: no turn needed, the driver call below returns at once.
+        let _turn = self.wait_turn(places, &running.cancel).await;
         drop(queued);
         self.progress.begin(&backup.id);
         let started = Instant::now();

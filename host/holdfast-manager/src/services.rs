@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use holdfast_driver::{
@@ -14,6 +14,7 @@ use holdfast_driver::{
     RestoreOutcome,
 };
 use holdfast_types::{Backup, BackupOrigin};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{Driver, Manager, ManagerError};
 
@@ -40,12 +41,21 @@ pub(crate) struct Service {
     /// Taken out of the configuration with `force` while backups still need it: kept,
     /// down, until it is configured again.
     pub removed: bool,
+    /// The `instances` grant as places backups and restores wait for.
+    pub places: Option<Arc<Semaphore>>,
 }
 
 impl Service {
     pub fn new(backend: Backend, state: Result<DriverDescription, String>) -> Service {
-        Service { backend, state, last_error: None, running: Arc::default(), removed: false }
+        let places = backend.driver.max_instances().map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
+        Service { backend, state, last_error: None, running: Arc::default(), removed: false, places }
     }
+}
+
+/// An operation's turn to move data: its backend's place, then a host slot.
+pub(crate) struct Turn {
+    _place: Option<OwnedSemaphorePermit>,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// Every backend, and which one takes backups that name no zone.
@@ -80,6 +90,8 @@ pub(crate) struct Chosen {
     pub availability_zone: String,
     pub driver: Driver,
     pub desc: DriverDescription,
+    /// The backend's `instances` places, if it has a limit.
+    pub places: Option<Arc<Semaphore>>,
 }
 
 impl Chosen {
@@ -90,6 +102,7 @@ impl Chosen {
                 is_default: s.backend.name == default,
                 availability_zone: s.backend.availability_zone.clone(),
                 driver: Arc::new(Counted { inner: s.backend.driver.clone(), running: s.running.clone() }),
+                places: s.places.clone(),
                 desc: desc.clone(),
             }),
             Err(why) => Err(ManagerError::ServiceDown(format!("backend {}: {why}", s.backend.name))),
@@ -110,6 +123,24 @@ impl Chosen {
 }
 
 impl Manager {
+    /// Wait for the backend's place (its `instances` grant), then for one of the host's
+    /// `--max-operations` slots — in that order, so operations queued on one slow
+    /// backend never hold the slots others need. `None` if `cancel` is set meanwhile.
+    pub(crate) async fn wait_turn(&self, places: Option<Arc<Semaphore>>, cancel: &AtomicBool) -> Option<Turn> {
+        let place = match places {
+            Some(p) => tokio::select! {
+                permit = p.acquire_owned() => Some(permit.ok()?),
+                () = crate::progress::until_cancelled(cancel) => return None,
+            },
+            None => None,
+        };
+        let slot = tokio::select! {
+            slot = self.operations.clone().acquire_owned() => slot.ok()?,
+            () = crate::progress::until_cancelled(cancel) => return None,
+        };
+        Some(Turn { _place: place, _slot: slot })
+    }
+
     /// Run a backend's driver setup on a blocking thread.
     pub(crate) async fn setup(driver: &Driver) -> Result<DriverDescription, String> {
         let d = driver.clone();

@@ -190,6 +190,10 @@ impl BackupDriver for DriverComponent {
         &self.id
     }
 
+    fn max_instances(&self) -> Option<u32> {
+        self.grants.instances
+    }
+
     fn setup(&self) -> Result<DriverDescription, DriverError> {
         self.instance(OpContext::default()).map(|(_, _, d)| d)
     }

@@ -208,3 +208,43 @@ async fn a_backup_only_ever_goes_back_to_the_backend_that_wrote_it() {
     }
     assert!(!t.b.stored(&on_b), "deleted from the store that held it");
 }
+
+#[tokio::test]
+async fn work_queued_on_a_busy_backend_leaves_the_host_slots_to_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    let config = ManagerConfig {
+        data_dir: dir.path().join("data"),
+        manage_roots: vec![dir.path().join("in")],
+        availability_zone: "nova".into(),
+        host: "test".into(),
+        workers: 2,
+        periodic_interval: Duration::from_secs(3600),
+        max_operations: 2,
+        quotas: Default::default(),
+        event_retention: None,
+    };
+    let (slow, other) = (FakeDriver::with_instances(1), FakeDriver::new());
+    let backends = vec![backend("slow", "az1", &slow), backend("other", "az2", &other)];
+    let m = Manager::new(db, config, backends, "slow").await;
+    let t = Two {
+        m,
+        a: slow.clone(),
+        b: other.clone(),
+        ctx: RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true },
+        dir,
+    };
+    slow.hold_backups(true);
+    let (v1, v2, v3) = (t.volume("v1").await, t.volume("v22").await, t.volume("v333").await);
+    let first = t.backup(&v1, None, false).await.unwrap();
+    let queued = t.backup(&v2, None, false).await.unwrap();
+    // Two host slots, one taken by `first`; `queued` waits for slow's only place, not
+    // for a slot, so the other backend's backup runs at once.
+    let elsewhere = t.backup(&v3, Some("az2"), false).await.unwrap();
+    t.available(&elsewhere).await;
+    assert!(t.m.progress(&queued).is_none(), "the second backup on the slow backend still waits");
+    slow.hold_backups(false);
+    t.available(&first).await;
+    t.available(&queued).await;
+}

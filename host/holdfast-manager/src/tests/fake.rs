@@ -26,6 +26,8 @@ pub struct FakeDriver {
     failing: Mutex<Vec<&'static str>>,
     /// While set, a backup waits (checking for cancellation) before it reads.
     hold: (Mutex<bool>, Condvar),
+    /// What it reports as its `instances` grant.
+    instances: Option<u32>,
 }
 
 impl FakeDriver {
@@ -37,6 +39,17 @@ impl FakeDriver {
             wit_version: "0.1.0".into(),
         };
         Arc::new(FakeDriver { id: Some(id), ..Default::default() })
+    }
+
+    /// A fake whose backend allows `n` calls at once.
+    pub fn with_instances(n: u32) -> Arc<FakeDriver> {
+        let id = DriverId {
+            name: "fake".into(),
+            version: "1.0.0".into(),
+            sha256: "0".repeat(64),
+            wit_version: "0.1.0".into(),
+        };
+        Arc::new(FakeDriver { id: Some(id), instances: Some(n), ..Default::default() })
     }
 
     pub fn fail(&self, call: &'static str) {
@@ -171,5 +184,9 @@ impl BackupDriver for FakeDriver {
 
     fn import_record(&self, _backup: &Backup, _driver_info: &str) -> Result<(), DriverError> {
         self.check("import-record")
+    }
+
+    fn max_instances(&self) -> Option<u32> {
+        self.instances
     }
 }
