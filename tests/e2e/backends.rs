@@ -43,6 +43,20 @@ fn two_backends_in_two_zones() {
         assert_eq!((svc["zone"].as_str(), svc["state"].as_str()), (Some(zone), Some("up")), "{svc}");
     }
 
+    // The admin CLI lists both backends' drivers.
+    let out = s.cli(&["plugin", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("Backend") && text.contains("archive") && text.contains("posix"),
+        "{text}"
+    );
+    // SIGHUP reloads the file (nothing changed: every backend stays as it is).
+    s.signal(libc::SIGHUP);
+    crate::support::until("a reload on SIGHUP", || {
+        s.log().contains("trigger=\"SIGHUP\"") && s.log().contains("configuration reloaded")
+    });
+    assert!(s.log().contains("added=[] upgraded=[] removed=[] failed=[]"), "{}", s.log());
+
     let (src, vol) = s.mixed_volume("v", 8 * MIB, 7);
     let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "availability_zone": "az2"}}));
     assert_eq!(st, 202, "{made}");

@@ -146,6 +146,12 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Send the server process a signal (`libc::SIGHUP`, …).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0, "signalling the server");
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
