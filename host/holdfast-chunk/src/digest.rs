@@ -27,6 +27,11 @@ pub fn sha256(buf: &[u8]) -> Sha256Digest {
     Sha256::digest(buf).into()
 }
 
+/// SHA-256 of `buf` in lowercase hex: how component digests are shown and compared.
+pub fn sha256_hex(buf: &[u8]) -> String {
+    hex(&sha256(buf))
+}
+
 /// SHA-256 of each `block` bytes of `buf` (the last block may be short).
 /// `zero_digest` is the SHA-256 of a full all-zero block.
 pub fn sha256_blocks(buf: &[u8], block: usize, zero_digest: &Sha256Digest, out: &mut Vec<Sha256Digest>) {

@@ -11,7 +11,7 @@ use std::hash::{Hash, Hasher};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use holdfast_chunk::digest::{hex, sha256};
+use holdfast_chunk::digest::sha256_hex;
 use wasmtime::component::Component;
 
 use crate::engine::engine;
@@ -19,7 +19,7 @@ use crate::engine::engine;
 fn entry(dir: &Path, bytes: &[u8]) -> PathBuf {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine().precompile_compatibility_hash().hash(&mut h);
-    dir.join(format!("{}-{:016x}.cwasm", hex(&sha256(bytes)), h.finish()))
+    dir.join(format!("{}-{:016x}.cwasm", sha256_hex(bytes), h.finish()))
 }
 
 /// The component for `bytes`: from the cache when an entry exists and loads, else

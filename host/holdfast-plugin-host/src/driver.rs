@@ -106,7 +106,7 @@ impl DriverComponent {
         let id = DriverId {
             name: manifest.name.unwrap_or_else(|| name.to_owned()),
             version: manifest.version.unwrap_or_else(|| "unversioned".to_owned()),
-            sha256: holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(bytes)),
+            sha256: holdfast_chunk::digest::sha256_hex(bytes),
             wit_version,
         };
         let gate = grants.instances.map(InstanceGate::new);

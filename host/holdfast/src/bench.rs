@@ -146,14 +146,19 @@ fn cpu_seconds() -> f64 {
     t(ru.ru_utime) + t(ru.ru_stime)
 }
 
-/// Peak RSS since the last reset, in bytes (VmHWM).
-fn peak_rss() -> u64 {
+/// A memory figure of this process from /proc/self/status (`VmHWM`, `VmRSS`), in bytes.
+pub(crate) fn proc_status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Peak RSS since the last reset, in bytes (VmHWM).
+fn peak_rss() -> u64 {
+    proc_status_bytes("VmHWM")
 }
 
 /// Reset VmHWM to the current RSS so each phase reports its own peak.

@@ -89,7 +89,7 @@ fn finished(mut b: Backup, r: &BackupResult) -> Backup {
 
 fn sha_of(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(&bytes)))
+    Ok(holdfast_chunk::digest::sha256_hex(&bytes))
 }
 
 fn restore_to(driver: &dyn BackupDriver, chain: &[Backup], target: &Path, size: u64) -> Result<String> {

@@ -64,7 +64,7 @@ impl Reloader {
                     continue;
                 }
             };
-            let sha256 = holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(&bytes));
+            let sha256 = holdfast_chunk::digest::sha256_hex(&bytes);
             if let Some(old) = self.loaded.get(&spec.name)
                 && old.spec == spec
                 && old.sha256 == sha256
@@ -72,12 +72,13 @@ impl Reloader {
                 wanted.push(old.backend.clone());
                 continue;
             }
-            let (cache, path, s) = (self.cache.clone(), self.config_path.clone(), spec.clone());
-            let built =
-                tokio::task::spawn_blocking(move || crate::serve::load_backend_bytes(&s, &bytes, &cache, Some(&path)))
-                    .await
-                    .map_err(|e| format!("loading panicked: {e}"))
-                    .and_then(|r| r.map_err(|e| format!("{e:#}")));
+            let (cache, path, s, sha) = (self.cache.clone(), self.config_path.clone(), spec.clone(), sha256.clone());
+            let built = tokio::task::spawn_blocking(move || {
+                crate::serve::load_backend_bytes(&s, &bytes, &sha, &cache, Some(&path))
+            })
+            .await
+            .map_err(|e| format!("loading panicked: {e}"))
+            .and_then(|r| r.map_err(|e| format!("{e:#}")));
             match built {
                 Ok(backend) => {
                     wanted.push(backend.clone());
@@ -197,8 +198,8 @@ pub fn initial(cfg: &Config, cache: &Path, config_path: Option<&Path>) -> anyhow
     for spec in &cfg.backends {
         let bytes = driver_bytes(&spec.driver)
             .map_err(|e| anyhow::anyhow!("{}: {e}", crate::serve::key(spec, config_path, "driver")))?;
-        let sha256 = holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(&bytes));
-        let backend = crate::serve::load_backend_bytes(spec, &bytes, cache, config_path)?;
+        let sha256 = holdfast_chunk::digest::sha256_hex(&bytes);
+        let backend = crate::serve::load_backend_bytes(spec, &bytes, &sha256, cache, config_path)?;
         loaded.insert(spec.name.clone(), Loaded { spec: spec.clone(), sha256, backend });
     }
     Ok(loaded)

@@ -286,11 +286,13 @@ pub(crate) fn key(spec: &BackendSpec, config_file: Option<&Path>, k: &str) -> St
     }
 }
 
-/// Check and compile one backend's driver from its bytes. A digest mismatch or a
-/// component that does not load is an error naming the backend's key.
+/// Check and compile one backend's driver from its bytes (`sha256`: their digest, in
+/// hex, which the caller has already computed). A digest mismatch or a component that
+/// does not load is an error naming the backend's key.
 pub(crate) fn load_backend_bytes(
     spec: &BackendSpec,
     bytes: &[u8],
+    sha256: &str,
     cache: &Path,
     config_file: Option<&Path>,
 ) -> Result<Backend> {
@@ -298,11 +300,10 @@ pub(crate) fn load_backend_bytes(
         DriverSource::BuiltinPosix => config::BUILTIN_POSIX.to_owned(),
         DriverSource::File(p) => p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned(),
     };
-    if let Some(want) = &spec.sha256 {
-        let got = holdfast_chunk::digest::hex(&holdfast_chunk::digest::sha256(bytes));
-        if &got != want {
-            bail!("{}: the driver's SHA-256 is {got}, not {want}", key(spec, config_file, "sha256"));
-        }
+    if let Some(want) = &spec.sha256
+        && sha256 != want
+    {
+        bail!("{}: the driver's SHA-256 is {sha256}, not {want}", key(spec, config_file, "sha256"));
     }
     let started = std::time::Instant::now();
     let driver = DriverComponent::load_cached(&name, bytes, spec.grants.clone(), spec.settings.clone(), Some(cache))

@@ -7,10 +7,9 @@ use std::time::Duration;
 use holdfast_db::Db;
 use holdfast_types::BackupStatus;
 
+use super::backend;
 use super::fake::FakeDriver;
-use crate::{
-    Backend, CreateBackup, Manager, ManagerConfig, ManagerError, RegisterVolume, RequestContext, RestoreRequest,
-};
+use crate::{CreateBackup, Manager, ManagerError, RegisterVolume, RequestContext, RestoreRequest};
 
 struct Two {
     m: Arc<Manager>,
@@ -21,31 +20,20 @@ struct Two {
 }
 
 async fn two(b_fails_setup: bool) -> Two {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    let db = Db::connect("sqlite::memory:").await.unwrap();
-    let config = ManagerConfig {
-        data_dir: dir.path().join("data"),
-        manage_roots: vec![dir.path().join("in")],
-        availability_zone: "nova".into(),
-        host: "test".into(),
-        workers: 2,
-        periodic_interval: Duration::from_secs(3600),
-        max_operations: 4,
-        quotas: Default::default(),
-        event_retention: None,
-    };
     let (a, b) = (FakeDriver::new(), FakeDriver::new());
     if b_fails_setup {
         b.fail("setup");
     }
-    let backends = vec![
-        Backend { name: "a".into(), availability_zone: "az1".into(), driver: a.clone(), load_time: Default::default() },
-        Backend { name: "b".into(), availability_zone: "az2".into(), driver: b.clone(), load_time: Default::default() },
-    ];
-    let m = Manager::new(db, config, backends, "a").await;
-    let ctx = RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true };
-    Two { m, a, b, ctx, dir }
+    two_with(a, b, 4).await
+}
+
+/// Backend `a` (zone az1, the default) and `b` (az2) on one host with `slots` host slots.
+async fn two_with(a: Arc<FakeDriver>, b: Arc<FakeDriver>, slots: usize) -> Two {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect("sqlite::memory:").await.unwrap();
+    let config = super::config(dir.path(), slots, Duration::from_secs(3600));
+    let m = Manager::new(db, config, vec![backend("a", "az1", &a), backend("b", "az2", &b)], "a").await;
+    Two { m, a, b, ctx: super::admin(), dir }
 }
 
 impl Two {
@@ -122,10 +110,6 @@ async fn a_backend_down_refuses_its_own_work_and_the_others_go_on() {
     let status = t.m.service_status().await;
     assert!(status.iter().any(|s| s.backend == "a" && s.state.is_ok() && s.is_default));
     assert!(status.iter().any(|s| s.backend == "b" && s.state.is_err()));
-}
-
-fn backend(name: &str, zone: &str, driver: &Arc<FakeDriver>) -> Backend {
-    Backend { name: name.into(), availability_zone: zone.into(), driver: driver.clone(), load_time: Default::default() }
 }
 
 #[tokio::test]
@@ -211,30 +195,9 @@ async fn a_backup_only_ever_goes_back_to_the_backend_that_wrote_it() {
 
 #[tokio::test]
 async fn work_queued_on_a_busy_backend_leaves_the_host_slots_to_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    let db = Db::connect("sqlite::memory:").await.unwrap();
-    let config = ManagerConfig {
-        data_dir: dir.path().join("data"),
-        manage_roots: vec![dir.path().join("in")],
-        availability_zone: "nova".into(),
-        host: "test".into(),
-        workers: 2,
-        periodic_interval: Duration::from_secs(3600),
-        max_operations: 2,
-        quotas: Default::default(),
-        event_retention: None,
-    };
-    let (slow, other) = (FakeDriver::with_instances(1), FakeDriver::new());
-    let backends = vec![backend("slow", "az1", &slow), backend("other", "az2", &other)];
-    let m = Manager::new(db, config, backends, "slow").await;
-    let t = Two {
-        m,
-        a: slow.clone(),
-        b: other.clone(),
-        ctx: RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true },
-        dir,
-    };
+    // The default backend allows one call at once; the other has no limit.
+    let t = two_with(FakeDriver::with_instances(1), FakeDriver::new(), 2).await;
+    let slow = t.a.clone();
     slow.hold_backups(true);
     let (v1, v2, v3) = (t.volume("v1").await, t.volume("v22").await, t.volume("v333").await);
     let first = t.backup(&v1, None, false).await.unwrap();

@@ -32,24 +32,12 @@ pub struct FakeDriver {
 
 impl FakeDriver {
     pub fn new() -> Arc<FakeDriver> {
-        let id = DriverId {
-            name: "fake".into(),
-            version: "1.0.0".into(),
-            sha256: "0".repeat(64),
-            wit_version: "0.1.0".into(),
-        };
-        Arc::new(FakeDriver { id: Some(id), ..Default::default() })
+        Arc::new(FakeDriver { id: Some(fake_id()), ..Default::default() })
     }
 
     /// A fake whose backend allows `n` calls at once.
     pub fn with_instances(n: u32) -> Arc<FakeDriver> {
-        let id = DriverId {
-            name: "fake".into(),
-            version: "1.0.0".into(),
-            sha256: "0".repeat(64),
-            wit_version: "0.1.0".into(),
-        };
-        Arc::new(FakeDriver { id: Some(id), instances: Some(n), ..Default::default() })
+        Arc::new(FakeDriver { id: Some(fake_id()), instances: Some(n), ..Default::default() })
     }
 
     pub fn fail(&self, call: &'static str) {
@@ -79,6 +67,10 @@ impl FakeDriver {
         }
         Ok(())
     }
+}
+
+fn fake_id() -> DriverId {
+    DriverId { name: "fake".into(), version: "1.0.0".into(), sha256: "0".repeat(64), wit_version: "0.1.0".into() }
 }
 
 fn cancelled(op: &'static str) -> DriverError {

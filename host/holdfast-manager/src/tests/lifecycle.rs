@@ -7,9 +7,7 @@ use holdfast_db::Db;
 use holdfast_types::{BackupStatus, VolumeStatus};
 
 use super::fake::FakeDriver;
-use crate::{
-    Backend, CreateBackup, Manager, ManagerConfig, ManagerError, RegisterVolume, RequestContext, RestoreRequest,
-};
+use crate::{CreateBackup, Manager, ManagerError, RegisterVolume, RequestContext, RestoreRequest};
 
 const MIB4: usize = 4 << 20;
 
@@ -27,28 +25,10 @@ async fn rig_with(driver: Arc<FakeDriver>) -> Rig {
 /// `slots`: backups and restores moving data at once (more wait their turn).
 async fn rig_with_slots(driver: Arc<FakeDriver>, slots: usize) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
     let db = Db::connect("sqlite::memory:").await.unwrap();
-    let config = ManagerConfig {
-        data_dir: dir.path().join("data"),
-        manage_roots: vec![dir.path().join("in")],
-        availability_zone: "nova".into(),
-        host: "test".into(),
-        workers: 2,
-        periodic_interval: Duration::from_millis(50),
-        max_operations: slots,
-        quotas: Default::default(),
-        event_retention: None,
-    };
-    let backend = Backend {
-        name: "default".into(),
-        availability_zone: "nova".into(),
-        driver: driver.clone(),
-        load_time: Default::default(),
-    };
-    let m = Manager::new(db, config, vec![backend], "default").await;
-    let ctx = RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true };
-    Rig { m, driver, ctx, dir }
+    let config = super::config(dir.path(), slots, Duration::from_millis(50));
+    let m = Manager::new(db, config, vec![super::backend("default", "nova", &driver)], "default").await;
+    Rig { m, driver, ctx: super::admin(), dir }
 }
 
 async fn rig() -> Rig {
