@@ -16,13 +16,26 @@ const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-hostile-escape-fs", "HOSTILE_ESCAPE_FS"),
     ("holdfast-hostile-wrong-world", "HOSTILE_WRONG_WORLD"),
     ("holdfast-hostile-future-wit", "HOSTILE_FUTURE_WIT"),
+    ("holdfast-hostile-net-probe", "HOSTILE_NET_PROBE"),
+    ("holdfast-hostile-extent-probe", "HOSTILE_EXTENT_PROBE"),
 ];
+
+/// (file in fixtures/, const name) of each kept component.
+const FIXTURES: &[(&str, &str)] = &[("holdfast_posix-wit-0.1.0.wasm", "POSIX_WIT_0_1_0")];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir.parent().and_then(Path::parent).expect("plugins/artifacts is two levels down").to_owned();
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
-    for watched in ["plugins/sdk", "plugins/posix", "plugins/template", "plugins/hostile", "wit", "Cargo.lock"] {
+    for watched in [
+        "plugins/artifacts/fixtures",
+        "plugins/sdk",
+        "plugins/posix",
+        "plugins/template",
+        "plugins/hostile",
+        "wit",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -68,6 +81,17 @@ fn main() {
              /// Bytes of the `{package}` component.\npub const {name}_BYTES: &[u8] = include_bytes!({:?});\n",
             copy.display().to_string(),
             copy.display().to_string(),
+        ));
+    }
+    // Components kept as built by an earlier SDK (fixtures/README.md says how): the
+    // host must keep loading what vendors already shipped.
+    for (file, name) in FIXTURES {
+        let path = manifest_dir.join("fixtures").join(file);
+        consts.push_str(&format!(
+            "/// Path of the kept `{file}` component.\npub const {name}: &str = {:?};\n\
+             /// Bytes of the kept `{file}` component.\npub const {name}_BYTES: &[u8] = include_bytes!({:?});\n",
+            path.display().to_string(),
+            path.display().to_string(),
         ));
     }
     std::fs::write(out_dir.join("artifacts.rs"), consts).expect("writing artifacts.rs");

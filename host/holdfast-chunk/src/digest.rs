@@ -71,6 +71,21 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The bytes of `N`-byte digest written in hex (either case); `None` unless it is
+/// exactly `2 × N` hex digits.
+pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let t = text.as_bytes();
+    if t.len() != 2 * N {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let mut out = [0u8; N];
+    for (i, pair) in t.chunks_exact(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +118,14 @@ mod tests {
         for len in [0u64, 1, 65536, 200_000] {
             assert_eq!(md5_of_zeros(len), md5(&vec![0u8; len as usize]));
         }
+    }
+
+    #[test]
+    fn hex_both_ways() {
+        let d = md5(b"abc");
+        assert_eq!(from_hex::<16>(&hex(&d)), Some(d));
+        assert_eq!(from_hex::<16>(&hex(&d).to_uppercase()), Some(d));
+        assert_eq!(from_hex::<16>("abc"), None);
+        assert_eq!(from_hex::<2>("zz00"), None);
     }
 }

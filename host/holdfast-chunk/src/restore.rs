@@ -51,8 +51,8 @@ pub struct RestoreJob {
     pub length: u64,
     pub compression: Compression,
     pub data: Vec<u8>,
-    /// Lower-case hex MD5 of the uncompressed bytes, checked when given.
-    pub md5: Option<String>,
+    /// MD5 of the uncompressed bytes, checked when given.
+    pub md5: Option<[u8; 16]>,
 }
 
 /// Jobs queued and not yet finished; `flush` waits for zero.
@@ -188,9 +188,9 @@ fn apply(sink: &dyn ChunkSink, buf: &mut AlignedBuf, job: RestoreJob, volume_is_
     drop(job.data);
     if let Some(expected) = job.md5 {
         // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
-        let actual = hex(&if digest::is_zero(buf) { zero_md5(len) } else { digest::md5(buf) });
-        if !actual.eq_ignore_ascii_case(&expected) {
-            return Err(RestoreError::Md5 { offset, expected, actual });
+        let actual = if digest::is_zero(buf) { zero_md5(len) } else { digest::md5(buf) };
+        if actual != expected {
+            return Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) });
         }
     }
     // Coalesce granules into runs of data and runs of zeros.
@@ -244,7 +244,7 @@ mod tests {
         let mut data = vec![0u8; 200_000];
         data[150_000..].fill(7);
         let packed = Compressor::new().compress(Compression::Zstd, &data).unwrap().unwrap();
-        let md5 = hex(&digest::md5(&data));
+        let md5 = digest::md5(&data);
         w.write(RestoreJob {
             offset: 0,
             length: 200_000,
@@ -264,15 +264,15 @@ mod tests {
     fn bad_md5_and_bounds_are_reported() {
         let sink = Arc::new(MemSink(Mutex::new(vec![0; 1000])));
         let w = RestoreWriter::new(sink, 1, true).unwrap();
-        let job = |offset, md5: Option<&str>| RestoreJob {
+        let job = |offset, md5: Option<[u8; 16]>| RestoreJob {
             offset,
             length: 10,
             compression: Compression::None,
             data: vec![1; 10],
-            md5: md5.map(str::to_owned),
+            md5,
         };
         assert!(matches!(w.write(job(995, None)), Err(RestoreError::OutOfBounds { .. })));
-        w.write(job(0, Some("00000000000000000000000000000000"))).unwrap();
+        w.write(job(0, Some([0; 16]))).unwrap();
         assert!(matches!(w.flush(), Err(RestoreError::Md5 { .. })));
         assert!(w.write(job(0, None)).is_err(), "the writer keeps refusing after an error");
     }

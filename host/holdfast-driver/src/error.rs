@@ -32,6 +32,23 @@ pub enum DriverFailure {
     Io(String),
     #[error("cancelled")]
     Cancelled,
+    /// A volume call the driver made failed, and it passed the error on.
+    #[error("volume: {0}")]
+    Volume(VolumeFailure),
     #[error("{0}")]
     Other(String),
+}
+
+/// Why a volume call (read a chunk, write to the target) failed, as the WIT
+/// `volume-error` says it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VolumeFailure {
+    /// The driver asked for something impossible (a bad chunk size, a write past the end).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Stored bytes do not decode or do not match their MD5: the backup is damaged.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("I/O error: {0}")]
+    Io(String),
 }

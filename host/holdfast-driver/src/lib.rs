@@ -16,7 +16,7 @@ mod id;
 mod op;
 
 pub use driver::{BackupDriver, BackupResult, DriverDescription, RestoreOutcome};
-pub use error::{DriverError, DriverFailure};
+pub use error::{DriverError, DriverFailure, VolumeFailure};
 pub use grants::{Access, BACKUP_MOUNT, DirGrant, Grants};
 pub use id::DriverId;
 pub use op::{LocationCallback, OpContext};

@@ -1,8 +1,9 @@
-//! Host bindings for `holdfast:backup@0.1.0`. Resources map to host types in
-//! `imports::volume`; every import is trappable so a bad handle traps the guest.
+//! Host bindings for the newest WIT, `holdfast:backup@0.2.0`. Resources map to host
+//! types in `imports::volume`; every import is trappable so a bad handle traps the
+//! guest. Older versions bind in their own `since_v*` module and convert to these.
 
 wasmtime::component::bindgen!({
-    path: "../../wit/holdfast-backup@0.1.0",
+    path: "../../wit/holdfast-backup@0.2.0",
     world: "backup-driver",
     imports: { default: trappable },
     with: {

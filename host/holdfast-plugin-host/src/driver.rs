@@ -10,19 +10,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use holdfast_chunk::RestoreWriter;
 use holdfast_driver::{
     BackupDriver, BackupResult, ChunkSink, ChunkSource, DriverDescription, DriverError, DriverFailure, DriverId,
-    Grants, OpContext, RestoreOutcome,
+    Grants, OpContext, RestoreOutcome, VolumeFailure,
 };
 use holdfast_types::Backup;
-use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, InstancePre, Linker, Resource, ResourceTable};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 
-use crate::bindings::exports::holdfast::backup::driver::BackupOutcome;
-use crate::bindings::holdfast::backup::types::{BackupInfo, DriverError as WitDriverError, Setting, Timestamp};
+use crate::bindings::exports::holdfast::backup::driver::{BackupOutcome, DriverInfo};
+use crate::bindings::holdfast::backup::types::{
+    BackupInfo, DriverError as WitDriverError, Setting, Timestamp, VolumeError,
+};
 use crate::bindings::{BackupDriver as WitBackupDriver, BackupDriverPre};
 use crate::engine::engine;
 use crate::gate::InstanceGate;
 use crate::imports::volume::{SourceRes, TargetRes};
 use crate::limits;
+use crate::network::NetworkGate;
+use crate::since_v0_1_0::{self, Driver0_1};
 use crate::state::HostState;
 
 /// The WIT `driver-error`, as the contract types it.
@@ -32,7 +36,81 @@ fn failure(e: WitDriverError) -> DriverFailure {
         WitDriverError::NotFound(m) => DriverFailure::NotFound(m),
         WitDriverError::Io(m) => DriverFailure::Io(m),
         WitDriverError::Cancelled => DriverFailure::Cancelled,
+        WitDriverError::Volume(VolumeError::Invalid(m)) => DriverFailure::Volume(VolumeFailure::Invalid(m)),
+        WitDriverError::Volume(VolumeError::Corrupt(m)) => DriverFailure::Volume(VolumeFailure::Corrupt(m)),
+        WitDriverError::Volume(VolumeError::Io(m)) => DriverFailure::Volume(VolumeFailure::Io(m)),
         WitDriverError::Other(m) => DriverFailure::Other(m),
+    }
+}
+
+/// A linked component, for the WIT version it was built for.
+enum Pre {
+    Latest(BackupDriverPre<HostState>),
+    V0_1(since_v0_1_0::BackupDriverPre<HostState>),
+}
+
+/// One instance; every call takes and answers the newest WIT's types.
+enum Instance {
+    Latest(WitBackupDriver),
+    V0_1(Driver0_1),
+}
+
+type Answer<T> = wasmtime::Result<Result<T, WitDriverError>>;
+
+impl Instance {
+    fn setup(&self, store: &mut Store<HostState>, config: &[Setting]) -> Answer<DriverInfo> {
+        match self {
+            Instance::Latest(b) => b.holdfast_backup_driver().call_setup(store, config),
+            Instance::V0_1(b) => b.setup(store, config),
+        }
+    }
+
+    fn backup(
+        &self,
+        store: &mut Store<HostState>,
+        backup: &BackupInfo,
+        parent: Option<&BackupInfo>,
+        volume_meta: Option<&str>,
+        source: Resource<SourceRes>,
+    ) -> Answer<BackupOutcome> {
+        match self {
+            Instance::Latest(b) => b.holdfast_backup_driver().call_backup(store, backup, parent, volume_meta, source),
+            Instance::V0_1(b) => b.backup(store, backup, parent, volume_meta, source),
+        }
+    }
+
+    fn restore(
+        &self,
+        store: &mut Store<HostState>,
+        chain: &[BackupInfo],
+        target: Resource<TargetRes>,
+        volume_is_new: bool,
+    ) -> Answer<Vec<Option<String>>> {
+        match self {
+            Instance::Latest(b) => b.holdfast_backup_driver().call_restore(store, chain, target, volume_is_new),
+            Instance::V0_1(b) => b.restore(store, chain, target, volume_is_new),
+        }
+    }
+
+    fn delete(&self, store: &mut Store<HostState>, backup: &BackupInfo) -> Answer<()> {
+        match self {
+            Instance::Latest(b) => b.holdfast_backup_driver().call_delete(store, backup),
+            Instance::V0_1(b) => b.delete(store, backup),
+        }
+    }
+
+    fn export_record(&self, store: &mut Store<HostState>, backup: &BackupInfo) -> Answer<String> {
+        match self {
+            Instance::Latest(b) => b.holdfast_backup_driver().call_export_record(store, backup),
+            Instance::V0_1(b) => b.export_record(store, backup),
+        }
+    }
+
+    fn import_record(&self, store: &mut Store<HostState>, backup: &BackupInfo, driver_info: &str) -> Answer<()> {
+        match self {
+            Instance::Latest(b) => b.holdfast_backup_driver().call_import_record(store, backup, driver_info),
+            Instance::V0_1(b) => b.import_record(store, backup, driver_info),
+        }
     }
 }
 
@@ -69,14 +147,15 @@ pub struct DriverComponent {
     /// The `instances` grant, when there is one.
     gate: Option<Arc<InstanceGate>>,
     name: String,
-    pre: BackupDriverPre<HostState>,
+    pre: Pre,
     grants: Grants,
     config: Vec<Setting>,
 }
 
 impl DriverComponent {
-    /// Compile and link a component. Fails if it is not a `backup-driver` for
-    /// `holdfast:backup@0.1.0` or imports anything beyond WASI and our interfaces.
+    /// Compile and link a component. Fails if it is not a `backup-driver` of a
+    /// supported `holdfast:backup` version or imports anything beyond WASI (and, from
+    /// 0.2.0, `wasi:http`) and our interfaces.
     pub fn load(name: &str, bytes: &[u8], grants: Grants, config: Vec<(String, String)>) -> Result<Self, DriverError> {
         Self::load_cached(name, bytes, grants, config, None)
     }
@@ -96,9 +175,21 @@ impl DriverComponent {
             .map_err(|e| DriverError::Load { driver: name.to_owned(), message: e.to_string() })?;
         let mut linker: Linker<HostState> = Linker::new(engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
-        WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
-        let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
-        let pre = BackupDriverPre::new(pre).map_err(load_err)?;
+        let pre = match wit_version {
+            crate::wit::WitVersion::V0_1_0 => {
+                since_v0_1_0::BackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+                    .map_err(load_err)?;
+                let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
+                Pre::V0_1(since_v0_1_0::BackupDriverPre::new(pre).map_err(load_err)?)
+            }
+            crate::wit::WitVersion::V0_2_0 => {
+                wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(load_err)?;
+                WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+                    .map_err(load_err)?;
+                let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
+                Pre::Latest(BackupDriverPre::new(pre).map_err(load_err)?)
+            }
+        };
         let config = config.into_iter().map(|(key, value)| Setting { key, value }).collect();
         // The name and version the driver states (the SDK stamps them), else the
         // operator's name for it and "unversioned".
@@ -107,7 +198,7 @@ impl DriverComponent {
             name: manifest.name.unwrap_or_else(|| name.to_owned()),
             version: manifest.version.unwrap_or_else(|| "unversioned".to_owned()),
             sha256: holdfast_chunk::digest::sha256_hex(bytes),
-            wit_version,
+            wit_version: wit_version.as_str().to_owned(),
         };
         let gate = grants.instances.map(InstanceGate::new);
         Ok(DriverComponent { id, gate, name: name.to_owned(), pre, grants, config })
@@ -129,7 +220,7 @@ impl DriverComponent {
     }
 
     /// A fresh instance, configured by the driver's `setup`.
-    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, WitBackupDriver, DriverDescription), DriverError> {
+    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, Instance, DriverDescription), DriverError> {
         let permit = self.gate.as_ref().map(|g| g.enter());
         let wasi = crate::grants::wasi_ctx(&self.grants).map_err(|m| self.host_err(m))?;
         let (cancel, done) = (op.cancel.clone(), op.done.clone());
@@ -142,7 +233,16 @@ impl DriverComponent {
             .memories(limits::MEMORIES)
             .trap_on_grow_failure(true)
             .build();
-        let state = HostState { wasi, table: ResourceTable::new(), limits, op, live_chunks: 0, _permit: permit };
+        let state = HostState {
+            wasi,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            network: NetworkGate::new(&self.grants.network),
+            table: ResourceTable::new(),
+            limits,
+            op,
+            live_chunks: 0,
+            _permit: permit,
+        };
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
@@ -174,10 +274,13 @@ impl DriverComponent {
             }
             Ok(UpdateDeadline::Continue(1))
         });
-        let bindings = self.pre.instantiate(&mut store).map_err(|e| self.trap("instantiate", e))?;
+        let bindings = match &self.pre {
+            Pre::Latest(pre) => pre.instantiate(&mut store).map(Instance::Latest),
+            Pre::V0_1(pre) => pre.instantiate(&mut store).map(|b| Instance::V0_1(Driver0_1(b))),
+        }
+        .map_err(|e| self.trap("instantiate", e))?;
         let info = bindings
-            .holdfast_backup_driver()
-            .call_setup(&mut store, &self.config)
+            .setup(&mut store, &self.config)
             .map_err(|e| self.trap("setup", e))?
             .map_err(|e| self.failed("setup", e))?;
         let desc = DriverDescription { service: info.service, supports_force_delete: info.supports_force_delete };
@@ -210,13 +313,7 @@ impl BackupDriver for DriverComponent {
         let source =
             store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
         let parent = parent.map(info);
-        let r = bindings.holdfast_backup_driver().call_backup(
-            &mut store,
-            &info(backup),
-            parent.as_ref(),
-            volume_meta,
-            source,
-        );
+        let r = bindings.backup(&mut store, &info(backup), parent.as_ref(), volume_meta, source);
         let BackupOutcome { container, service_metadata, object_count } =
             r.map_err(|e| self.trap("backup", e))?.map_err(|e| self.failed("backup", e))?;
         Ok(BackupResult { container, service_metadata, object_count })
@@ -235,8 +332,8 @@ impl BackupDriver for DriverComponent {
         let writer = RestoreWriter::new(sink, workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
         let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
         let layers: Vec<BackupInfo> = chain.iter().map(info).collect();
-        let handle = wasmtime::component::Resource::<TargetRes>::new_borrow(target.rep());
-        let r = bindings.holdfast_backup_driver().call_restore(&mut store, &layers, handle, volume_is_new);
+        let handle = Resource::<TargetRes>::new_borrow(target.rep());
+        let r = bindings.restore(&mut store, &layers, handle, volume_is_new);
         let metas = r.map_err(|e| self.trap("restore", e))?.map_err(|e| self.failed("restore", e))?;
         // Whatever the driver did, nothing counts as restored until it is durable.
         let res = store.data_mut().table.delete(target).map_err(|e| self.host_err(e.to_string()))?;
@@ -247,8 +344,7 @@ impl BackupDriver for DriverComponent {
     fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
         let (mut store, bindings, _) = self.instance(op)?;
         bindings
-            .holdfast_backup_driver()
-            .call_delete(&mut store, &info(backup))
+            .delete(&mut store, &info(backup))
             .map_err(|e| self.trap("delete", e))?
             .map_err(|e| self.failed("delete", e))
     }
@@ -256,8 +352,7 @@ impl BackupDriver for DriverComponent {
     fn export_record(&self, backup: &Backup) -> Result<String, DriverError> {
         let (mut store, bindings, _) = self.instance(OpContext::default())?;
         bindings
-            .holdfast_backup_driver()
-            .call_export_record(&mut store, &info(backup))
+            .export_record(&mut store, &info(backup))
             .map_err(|e| self.trap("export-record", e))?
             .map_err(|e| self.failed("export-record", e))
     }
@@ -265,8 +360,7 @@ impl BackupDriver for DriverComponent {
     fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError> {
         let (mut store, bindings, _) = self.instance(OpContext::default())?;
         bindings
-            .holdfast_backup_driver()
-            .call_import_record(&mut store, &info(backup), driver_info)
+            .import_record(&mut store, &info(backup), driver_info)
             .map_err(|e| self.trap("import-record", e))?
             .map_err(|e| self.failed("import-record", e))
     }

@@ -5,7 +5,9 @@
 //! - [`driver`]: a loaded driver component, implementing [`holdfast_driver::BackupDriver`].
 //! - [`wit`]: the `holdfast:backup` versions this host loads; a component's is read
 //!   before it is instantiated.
-//! - `imports/`: one file per host interface of the WIT world (`host`, `volume`).
+//! - `imports/`: one file per host interface of the newest WIT world (`host`, `volume`).
+//! - `since_v0_1_0`: 0.1.0 components, served and called through the newest WIT.
+//! - `network`: `wasi:http` requests, only to the backend's granted endpoints.
 //!
 //! Sandbox boundary: a guest gets exactly the WASI context built in [`grants`] plus
 //! our two interfaces. Volume bytes never enter the guest unless it asks for them;
@@ -21,10 +23,12 @@ pub mod grants;
 mod imports;
 pub mod limits;
 pub mod manifest;
+mod network;
+mod since_v0_1_0;
 mod state;
 pub mod wit;
 
 pub use driver::DriverComponent;
 
 pub use holdfast_chunk::Compression;
-pub use wit::{WitMismatch, supported_wit_versions};
+pub use wit::{WitMismatch, WitVersion, supported_wit_versions};

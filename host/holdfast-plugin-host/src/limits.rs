@@ -16,6 +16,12 @@ pub const MAX_LIVE_CHUNKS: usize = 4;
 /// Largest raw read a guest may request from a chunk in one call.
 pub const MAX_CHUNK_READ: u32 = 16 << 20;
 
+/// Ranges a driver may ask one chunk stream to read (16 bytes of host memory each).
+pub const MAX_READ_EXTENTS: usize = 1 << 20;
+
+/// Longest snapshot name a driver may pass to `changed-extents`.
+pub const MAX_SNAPSHOT_NAME: usize = 255;
+
 /// Epoch ticks a cancelled guest may keep running (to clean up) before it is
 /// interrupted: 500 × 10 ms = 5 s.
 pub const CANCEL_GRACE_TICKS: u32 = 500;

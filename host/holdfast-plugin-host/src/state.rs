@@ -3,11 +3,17 @@
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use holdfast_driver::OpContext;
 
+use crate::network::NetworkGate;
+
 pub struct HostState {
     pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    /// `wasi:http` requests go through the backend's network grant.
+    pub network: NetworkGate,
     pub table: ResourceTable,
     pub limits: StoreLimits,
     pub op: OpContext,
@@ -20,5 +26,11 @@ pub struct HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.network }
     }
 }

@@ -1,16 +1,42 @@
 //! Which `holdfast:backup` WIT versions this host loads, and which one a component was
-//! built for — read from its export names (`holdfast:backup/driver@0.1.0`) after it is
-//! compiled and before anything of it runs. One function owns the range (Zed's
-//! `since_v*` model): a new WIT version adds a module converting it, and an entry here.
+//! built for — read from its export names (`holdfast:backup/driver@0.2.0`) after it is
+//! compiled and before anything of it runs. One place owns the range (Zed's
+//! `since_v*` model): a new WIT version adds a variant here and a module converting
+//! the one before it.
 
 use wasmtime::component::Component;
 
 /// The interface every backup driver exports.
 const DRIVER_EXPORT: &str = "holdfast:backup/driver@";
 
+/// A `holdfast:backup` version this host loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WitVersion {
+    /// Served through `since_v0_1_0`.
+    V0_1_0,
+    /// The newest: `wit/holdfast-backup@0.2.0`.
+    V0_2_0,
+}
+
+impl WitVersion {
+    /// Oldest first; the last one is what the SDK builds today.
+    pub const SUPPORTED: [WitVersion; 2] = [WitVersion::V0_1_0, WitVersion::V0_2_0];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WitVersion::V0_1_0 => "0.1.0",
+            WitVersion::V0_2_0 => "0.2.0",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WitVersion> {
+        Self::SUPPORTED.into_iter().find(|v| v.as_str() == text)
+    }
+}
+
 /// The WIT versions this host can load, oldest first.
-pub fn supported_wit_versions() -> &'static [&'static str] {
-    &["0.1.0"]
+pub fn supported_wit_versions() -> Vec<&'static str> {
+    WitVersion::SUPPORTED.iter().map(|v| v.as_str()).collect()
 }
 
 /// Why a component cannot be a driver here.
@@ -26,7 +52,7 @@ pub enum WitMismatch {
 }
 
 /// The `holdfast:backup` version `component` was built for, if this host supports it.
-pub fn component_wit_version(component: &Component) -> Result<String, WitMismatch> {
+pub fn component_wit_version(component: &Component) -> Result<WitVersion, WitMismatch> {
     let engine = crate::engine::engine();
     let ty = component.component_type();
     let names: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
@@ -35,8 +61,6 @@ pub fn component_wit_version(component: &Component) -> Result<String, WitMismatc
         let exports = if names.is_empty() { "nothing".to_owned() } else { names.join(", ") };
         return Err(WitMismatch::NotADriver { exports, want: supported.join(" or ") });
     };
-    if !supported.contains(&found) {
-        return Err(WitMismatch::Unsupported { found: found.to_owned(), supported: supported.join(", ") });
-    }
-    Ok(found.to_owned())
+    WitVersion::parse(found)
+        .ok_or_else(|| WitMismatch::Unsupported { found: found.to_owned(), supported: supported.join(", ") })
 }

@@ -10,9 +10,13 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 fn posix(dir: &Path, config: &[(&str, &str)]) -> DriverComponent {
+    posix_build(holdfast_plugin_artifacts::POSIX_BYTES, dir, config)
+}
+
+fn posix_build(bytes: &[u8], dir: &Path, config: &[(&str, &str)]) -> DriverComponent {
     let grants = Grants::backup_dir(dir.to_owned());
     let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config).unwrap()
+    DriverComponent::load("posix", bytes, grants, config).unwrap()
 }
 
 fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp) -> Backup {
@@ -50,6 +54,17 @@ fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp)
 /// SHA-256 list as Cinder's own PosixBackupDriver wrote.
 #[test]
 fn full_backup_matches_cinders_worked_example() {
+    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.0");
+}
+
+/// A posix driver built for WIT 0.1.0 by an earlier SDK (kept byte for byte) runs
+/// through the `since_v0_1_0` conversion and writes and reads exactly the same.
+#[test]
+fn a_driver_built_for_wit_0_1_0_still_backs_up_and_restores() {
+    worked_example(holdfast_plugin_artifacts::POSIX_WIT_0_1_0_BYTES, "0.1.0");
+}
+
+fn worked_example(component: &[u8], wit: &str) {
     let work = tempfile::tempdir().unwrap();
     let store = work.path().join("store");
     std::fs::create_dir(&store).unwrap();
@@ -62,7 +77,9 @@ fn full_backup_matches_cinders_worked_example() {
     let vol = work.path().join("vol.raw");
     std::fs::write(&vol, &image).unwrap();
 
-    let driver = posix(&store, &[("backup_file_size", "65536"), ("backup_compression_algorithm", "zlib")]);
+    let driver =
+        posix_build(component, &store, &[("backup_file_size", "65536"), ("backup_compression_algorithm", "zlib")]);
+    assert_eq!(driver.id().wit_version, wit);
     let b = backup_row(
         "9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8",
         "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90",
@@ -300,13 +317,13 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     let wrong = load(holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD_BYTES).expect("a component of another world loads");
     assert!(wrong.contains("not a Holdfast backup driver") && wrong.contains("greet"), "{wrong}");
     let future = load(holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT_BYTES).expect("a 9.0.0 driver loads");
-    assert!(future.contains("built for holdfast:backup@9.0.0, but this host supports 0.1.0"), "{future}");
+    assert!(future.contains("built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0"), "{future}");
     let junk = load(b"\0asm\x0d\x00\x01\x00 definitely not sections").expect("junk loads");
     assert!(junk.contains("cannot load component"), "{junk}");
     // And the posix driver says which contract it was built for.
     let posix = posix(store.path(), &[]);
-    assert_eq!(posix.id().wit_version, "0.1.0");
+    assert_eq!(posix.id().wit_version, "0.2.0");
     // The SDK stamped the driver's own name and version into the component.
     assert_eq!((posix.id().name.as_str(), posix.id().version.as_str()), ("posix", env!("CARGO_PKG_VERSION")));
-    assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0"]);
+    assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0", "0.2.0"]);
 }

@@ -4,11 +4,13 @@
 //! - [`record`]: the rows the manager works on ([`Backup`], [`Volume`]).
 //! - [`compression`]: Cinder's compression names ([`Compression`]).
 //! - [`event`]: notification names ([`EventType`]).
+//! - [`extent`]: byte ranges of a volume ([`Extent`]).
 //! - [`location`]: where a volume's data lives ([`VolumeLocation`]).
 //! - [`time`]: UTC timestamps and the three ways Cinder prints them.
 
 pub mod compression;
 pub mod event;
+pub mod extent;
 pub mod location;
 pub mod record;
 pub mod status;
@@ -16,6 +18,7 @@ pub mod time;
 
 pub use compression::{Compression, UnknownCompression};
 pub use event::{EventOp, EventPhase, EventType, UnknownEventType};
+pub use extent::Extent;
 pub use location::{UnknownLocation, VolumeLocation};
 pub use record::{
     Backup, BackupOrigin, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key,

@@ -12,12 +12,7 @@ use holdfast_types::VolumeLocation;
 use crate::copy::{CopyMethod, point_in_time_copy};
 use crate::file::{VolumeError, VolumeFile, create_sparse, io_err, remove_if_exists};
 
-/// A byte range of a volume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Extent {
-    pub offset: u64,
-    pub len: u64,
-}
+pub use holdfast_types::Extent;
 
 /// What changed in a volume since an earlier point in time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +128,12 @@ mod tests {
         buf.set_len(8192);
         b.open_read(&at).unwrap().read_chunk(0, &mut buf).unwrap();
         assert_eq!(&buf[4096..4101], b"hello");
+        // A sparse file lists the extent it holds data in (one filesystem block or more).
+        let extents = b.open_read(&at).unwrap().extents().unwrap().expect("files know their extents");
+        assert_eq!(extents.len(), 1, "{extents:?}");
+        assert!(extents[0].offset <= 4096 && extents[0].end() >= 4101, "{extents:?}");
+        assert!(extents[0].end() <= 1 << 20, "{extents:?}");
+        assert_eq!(b.open_read(&at).unwrap().changed_extents("snap").unwrap(), None);
         let copy = VolumeLocation::File(dir.path().join("s.raw"));
         let (bytes, _) = b.snapshot(&at, &copy, &mut |_| {}).unwrap();
         assert_eq!(bytes, 2 << 20);

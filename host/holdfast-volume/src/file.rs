@@ -174,6 +174,26 @@ impl ChunkSource for VolumeFile {
         }
         Ok(SourceRead { hole: !any_data })
     }
+
+    /// The file's data extents (SEEK_DATA/SEEK_HOLE); a block device cannot tell.
+    fn extents(&self) -> io::Result<Option<Vec<holdfast_types::Extent>>> {
+        if self.block_device {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < self.size {
+            let Some(data) = sys::seek_data(&self.file, pos) else { break };
+            let data = data.min(self.size);
+            if data >= self.size {
+                break;
+            }
+            let hole = sys::seek_hole(&self.file, data, self.size).min(self.size).max(data + 1);
+            out.push(holdfast_types::Extent { offset: data, len: hole - data });
+            pos = hole;
+        }
+        Ok(Some(out))
+    }
 }
 
 impl ChunkSink for VolumeFile {

@@ -237,6 +237,14 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
         if g.instances == Some(0) {
             return Err(err(key("grants.instances"), "at least 1".into()));
         }
+        for endpoint in &g.network {
+            if !is_endpoint(endpoint) {
+                return Err(err(
+                    key("grants.network"),
+                    format!("{endpoint:?}: an endpoint is host:port, e.g. \"s3.example.net:443\" (no scheme, no path)"),
+                ));
+            }
+        }
         let grants = Grants { dirs, network: g.network, memory_bytes, call_timeout, instances: g.instances };
         let availability_zone = b.availability_zone.unwrap_or_else(|| "nova".into());
         backends.push(BackendSpec {
@@ -284,6 +292,17 @@ fn parse_duration(s: &str) -> Option<Duration> {
         _ => return None,
     };
     (!d.is_zero()).then_some(d)
+}
+
+/// `host:port`: a host name or IPv4 address (or `[IPv6]`) and a port 1–65535.
+fn is_endpoint(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else { return false };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    };
+    host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 #[cfg(test)]
@@ -352,6 +371,11 @@ mod tests {
                 "default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n[backends.b]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x/y\", access = \"rw\" }] }\n",
                 "overlaps",
             ),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { network = [\"https://s3.example.net\"] }\n",
+                "backends.a.grants.network",
+            ),
+            ("[backends.a]\ndriver = \"posix\"\ngrants = { network = [\"s3.example.net\"] }\n", "host:port"),
             ("backends = [", "config test.toml"),
             ("", "at least one backend"),
         ];

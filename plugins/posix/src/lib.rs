@@ -29,6 +29,13 @@ pub struct Directory {
     unsynced: RefCell<Vec<String>>,
 }
 
+impl Directory {
+    /// The store at `root`: the granted mount in a component, a host path natively.
+    pub fn open(root: &str) -> Result<Directory, DriverError> {
+        Ok(Directory { store: Store::open(root)?, unsynced: RefCell::default() })
+    }
+}
+
 impl ObjectStore for Directory {
     fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError> {
         let rel = format!("{container}/{name}");
@@ -96,7 +103,7 @@ impl ChunkedDriver for Posix {
     const SERVICE: &'static str = "cinder.backup.drivers.posix.PosixBackupDriver";
 
     fn open(_settings: &Settings) -> Result<Directory, DriverError> {
-        Ok(Directory { store: Store::open(MOUNT)?, unsynced: RefCell::default() })
+        Directory::open(MOUNT)
     }
 }
 

@@ -7,15 +7,18 @@
 //! A driver implements [`ChunkedDriver`] (its service name and how to open its
 //! store) and exports it with [`chunked_driver!`](crate::chunked_driver)`(Type, "name")`,
 //! which also stamps its name and version; the posix driver is the reference example.
+//!
+//! [`Chunked`] talks to the host through the [`crate::volume`] traits, so the same
+//! code also runs natively (the sandbox-cost benchmark drives it that way).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::thread::LocalKey;
 
 use crate::cinder::{self, ObjectEntry};
 use crate::settings::Settings;
-use crate::{
-    BackupInfo, BackupOutcome, Compression, DriverError, DriverInfo, ReadOptions, Setting, Source, Target, host,
-};
+use crate::volume::{ChunkStream, Host, VolumeChunk, VolumeSource, VolumeTarget};
+use crate::{BackupInfo, BackupOutcome, Compression, DriverError, DriverInfo, Level, ReadOptions, Setting};
 
 /// Where a driver keeps named objects, grouped in containers (a directory, a bucket
 /// prefix, a Swift container).
@@ -76,28 +79,14 @@ pub trait ChunkedDriver {
     }
 }
 
-/// What setup parsed, kept for the calls of this instance.
-struct Config {
-    settings: Vec<Setting>,
+/// A configured chunked driver: what `setup` parsed, and the store it opened. The
+/// host makes a fresh instance for every call, so this lives for one operation.
+pub struct Chunked<D: ChunkedDriver> {
+    store: D::Store,
     file_size: u64,
     sha_block: u32,
     compression: Compression,
     verify_md5: bool,
-}
-
-thread_local! {
-    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
-}
-
-fn with_config<T>(f: impl FnOnce(&Config) -> Result<T, DriverError>) -> Result<T, DriverError> {
-    CONFIG.with_borrow(|c| match c {
-        Some(c) => f(c),
-        None => Err(DriverError::Invalid("setup was not called".into())),
-    })
-}
-
-fn store<D: ChunkedDriver>() -> Result<D::Store, DriverError> {
-    with_config(|c| D::open(&Settings::new(c.settings.clone())))
 }
 
 /// Objects are flushed in batches of this many bytes: one sync per object stalls
@@ -106,26 +95,6 @@ fn store<D: ChunkedDriver>() -> Result<D::Store, DriverError> {
 const FLUSH_BATCH: u64 = 64 << 20;
 const DEFAULT_SHA_BLOCK: u64 = 32_768;
 
-/// `setup`: Cinder's settings (`backup_file_size`, `backup_sha_block_size_bytes`,
-/// `backup_compression_algorithm`, `restore_verify_md5`), then the store's check.
-pub fn setup<D: ChunkedDriver>(config: Vec<Setting>) -> Result<DriverInfo, DriverError> {
-    let s = Settings::new(config.clone());
-    let file_size = s.u64_or("backup_file_size", D::default_file_size())?;
-    let sha_block = s.u64_or("backup_sha_block_size_bytes", DEFAULT_SHA_BLOCK)?;
-    if sha_block == 0 || sha_block > u64::from(u32::MAX) || file_size == 0 || file_size % sha_block != 0 {
-        return Err(DriverError::Invalid("Chunk size is not multiple of block size for creating hash.".into()));
-    }
-    let compression = match s.get("backup_compression_algorithm") {
-        Some(algo) => Compression::parse(algo)
-            .ok_or_else(|| DriverError::Invalid(format!("unknown backup_compression_algorithm {algo:?}")))?,
-        None => D::default_compression(),
-    };
-    let verify_md5 = s.get("restore_verify_md5").is_none_or(|v| v != "false");
-    D::open(&s)?.check()?;
-    CONFIG.set(Some(Config { settings: config, file_size, sha_block: sha_block as u32, compression, verify_md5 }));
-    Ok(DriverInfo { service: D::SERVICE.into(), supports_force_delete: true })
-}
-
 fn location(info: &BackupInfo) -> Result<(&str, &str), DriverError> {
     match (&info.container, &info.service_metadata) {
         (Some(c), Some(p)) => Ok((c, p)),
@@ -133,158 +102,207 @@ fn location(info: &BackupInfo) -> Result<(&str, &str), DriverError> {
     }
 }
 
-/// `backup`: objects for the changed chunks, then sha256file and metadata; on any
-/// failure the objects written so far are removed.
-pub fn backup<D: ChunkedDriver>(
-    info: BackupInfo,
-    parent: Option<BackupInfo>,
-    volume_meta: Option<String>,
-    source: &Source,
-) -> Result<BackupOutcome, DriverError> {
-    let (file_size, sha_block, compression) = with_config(|c| Ok((c.file_size, c.sha_block, c.compression)))?;
-    if source.size() == 0 {
-        return Err(DriverError::Invalid("volume size is 0".into()));
-    }
-    let store = store::<D>()?;
-    let parent_sha256s = match &parent {
-        Some(p) => Some(parent_digests(&store, p, sha_block)?),
-        None => None,
-    };
-    let container = info.container.clone().unwrap_or_else(|| cinder::default_container(&info.id));
-    cinder::validate_container(&container)?;
-    let prefix = cinder::object_prefix(&info);
-    store.create_container(&container)?;
-    host::record_location(&container, &prefix);
-    let options =
-        ReadOptions { chunk_size: file_size, sha_block_size: sha_block, compression, md5: true, parent_sha256s };
-    match write_objects(&store, &info, &container, &prefix, volume_meta.as_deref(), source, options) {
-        Ok(object_count) => Ok(BackupOutcome { container, service_metadata: prefix, object_count }),
-        Err(e) => {
-            crate::log(crate::Level::Warn, format!("backup {} failed ({e}); removing its objects", info.id));
-            remove_objects(&store, &container, &prefix)?;
-            Err(e)
+impl<D: ChunkedDriver> Chunked<D> {
+    /// `setup`: Cinder's settings (`backup_file_size`, `backup_sha_block_size_bytes`,
+    /// `backup_compression_algorithm`, `restore_verify_md5`), then the store's check.
+    pub fn setup(config: Vec<Setting>) -> Result<(Self, DriverInfo), DriverError> {
+        let s = Settings::new(config);
+        let file_size = s.u64_or("backup_file_size", D::default_file_size())?;
+        let sha_block = s.u64_or("backup_sha_block_size_bytes", DEFAULT_SHA_BLOCK)?;
+        if sha_block == 0 || sha_block > u64::from(u32::MAX) || file_size == 0 || file_size % sha_block != 0 {
+            return Err(DriverError::Invalid("Chunk size is not multiple of block size for creating hash.".into()));
         }
+        let compression = match s.get("backup_compression_algorithm") {
+            Some(algo) => Compression::parse(algo)
+                .ok_or_else(|| DriverError::Invalid(format!("unknown backup_compression_algorithm {algo:?}")))?,
+            None => D::default_compression(),
+        };
+        let verify_md5 = s.get("restore_verify_md5").is_none_or(|v| v != "false");
+        let store = D::open(&s)?;
+        store.check()?;
+        let this = Chunked { store, file_size, sha_block: sha_block as u32, compression, verify_md5 };
+        Ok((this, DriverInfo { service: D::SERVICE.into(), supports_force_delete: true }))
     }
-}
 
-fn write_objects<S: ObjectStore>(
-    store: &S,
-    info: &BackupInfo,
-    container: &str,
-    prefix: &str,
-    volume_meta: Option<&str>,
-    source: &Source,
-    options: ReadOptions,
-) -> Result<u32, DriverError> {
-    let stream = source.chunks(&options).map_err(DriverError::Invalid)?;
-    let (mut objects, mut sha256s, mut unflushed) = (Vec::new(), Vec::new(), 0u64);
-    while let Some(chunk) = stream.next().map_err(DriverError::Io)? {
-        if host::cancelled() {
-            return Err(DriverError::Cancelled);
+    /// `backup`: objects for the changed chunks, then sha256file and metadata; on any
+    /// failure the objects written so far are removed.
+    pub fn backup(
+        &self,
+        host: &impl Host,
+        info: BackupInfo,
+        parent: Option<BackupInfo>,
+        volume_meta: Option<String>,
+        source: &impl VolumeSource,
+    ) -> Result<BackupOutcome, DriverError> {
+        if source.size() == 0 {
+            return Err(DriverError::Invalid("volume size is 0".into()));
         }
-        sha256s.extend(chunk.sha256s());
-        if chunk.unchanged() {
-            continue; // incremental: as in the parent; only its digests go into our sha256file
+        let parent_sha256s = match &parent {
+            Some(p) => Some(self.parent_digests(p)?),
+            None => None,
+        };
+        let container = info.container.clone().unwrap_or_else(|| cinder::default_container(&info.id));
+        cinder::validate_container(&container)?;
+        let prefix = cinder::object_prefix(&info);
+        self.store.create_container(&container)?;
+        host.record_location(&container, &prefix);
+        let options = ReadOptions {
+            chunk_size: self.file_size,
+            sha_block_size: self.sha_block,
+            compression: self.compression,
+            md5: true,
+            parent_sha256s,
+            extents: None,
+        };
+        match self.write_objects(host, &info, &container, &prefix, volume_meta.as_deref(), source, options) {
+            Ok(object_count) => Ok(BackupOutcome { container, service_metadata: prefix, object_count }),
+            Err(e) => {
+                host.log(Level::Warn, &format!("backup {} failed ({e}); removing its objects", info.id));
+                self.remove_objects(&container, &prefix)?;
+                Err(e)
+            }
         }
-        let name = cinder::object_name(prefix, objects.len() as u32 + 1);
-        let bytes = chunk.stored_bytes();
-        store.put(container, &name, &bytes)?;
-        unflushed += bytes.len() as u64;
-        if unflushed >= FLUSH_BATCH {
-            store.flush(container)?;
-            unflushed = 0;
-        }
-        objects.push(ObjectEntry {
-            name,
-            offset: chunk.offset(),
-            length: chunk.length(),
-            compression: chunk.stored_compression().name().to_owned(),
-            md5: chunk.md5(),
-        });
     }
-    // Every object is durable before the files that make the backup complete.
-    store.flush(container)?;
-    let sha = cinder::sha256file_json(info, options.sha_block_size, &sha256s);
-    store.put(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX), sha.as_bytes())?;
-    let meta = cinder::metadata_json(info, &objects, volume_meta);
-    store.put(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX), meta.as_bytes())?;
-    store.flush(container)?;
-    Ok(objects.len() as u32)
-}
 
-/// The parent's digests, checked against this driver's sha block size (Cinder: a
-/// changed block size needs a full backup).
-fn parent_digests<S: ObjectStore>(store: &S, parent: &BackupInfo, sha_block: u32) -> Result<Vec<u8>, DriverError> {
-    let (container, prefix) =
-        location(parent).map_err(|_| DriverError::Invalid(format!("parent backup {} has no objects", parent.id)))?;
-    let (block, digests) =
-        cinder::parse_sha256file(&store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX))?)?;
-    if block != u64::from(sha_block) {
-        return Err(DriverError::Invalid(format!(
-            "parent backup {} used {block}-byte sha blocks, this driver uses {sha_block}; do a full backup",
-            parent.id
-        )));
-    }
-    Ok(digests)
-}
-
-/// `restore`: each layer's objects onto the target, full backup first, checking that
-/// the store holds exactly the objects the metadata lists.
-pub fn restore<D: ChunkedDriver>(
-    chain: Vec<BackupInfo>,
-    target: &Target,
-    _volume_is_new: bool,
-) -> Result<Vec<Option<String>>, DriverError> {
-    let verify = with_config(|c| Ok(c.verify_md5))?;
-    let store = store::<D>()?;
-    let mut metas = Vec::new();
-    for (layer, info) in chain.iter().enumerate() {
-        let (container, prefix) = location(info)?;
-        let meta = cinder::parse_metadata(&store.get(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX))?)?;
-        let mut present = store.list(container, prefix)?;
-        present.remove(&format!("{prefix}{}", cinder::METADATA_SUFFIX));
-        present.remove(&format!("{prefix}{}", cinder::SHA256FILE_SUFFIX));
-        let listed: BTreeSet<String> = meta.objects.iter().map(|o| o.name.clone()).collect();
-        if present != listed {
-            return Err(DriverError::Invalid(format!(
-                "backup {}: actual object list does not match object list stored in metadata",
-                info.id
-            )));
-        }
-        for o in &meta.objects {
-            if host::cancelled() {
+    #[allow(clippy::too_many_arguments)]
+    fn write_objects(
+        &self,
+        host: &impl Host,
+        info: &BackupInfo,
+        container: &str,
+        prefix: &str,
+        volume_meta: Option<&str>,
+        source: &impl VolumeSource,
+        options: ReadOptions,
+    ) -> Result<u32, DriverError> {
+        let stream = source.chunks(&options)?;
+        let (mut objects, mut sha256s, mut unflushed) = (Vec::new(), Vec::new(), 0u64);
+        while let Some(chunk) = stream.next_chunk()? {
+            if host.cancelled() {
                 return Err(DriverError::Cancelled);
             }
-            let compression = Compression::parse(&o.compression)
-                .ok_or_else(|| DriverError::Invalid(format!("{}: unknown compression {:?}", o.name, o.compression)))?;
-            let data = store.get(container, &o.name)?;
-            let md5 = (verify && !o.md5.is_empty()).then(|| o.md5.clone());
-            target
-                .write(o.offset, o.length, compression, &data, md5.as_deref())
-                .map_err(|e| DriverError::Io(format!("{}: {e}", o.name)))?;
+            sha256s.extend(chunk.sha256s());
+            if chunk.unchanged() {
+                continue; // incremental: as in the parent; only its digests go into our sha256file
+            }
+            let name = cinder::object_name(prefix, objects.len() as u32 + 1);
+            let bytes = chunk.stored_bytes();
+            self.store.put(container, &name, &bytes)?;
+            unflushed += bytes.len() as u64;
+            if unflushed >= FLUSH_BATCH {
+                self.store.flush(container)?;
+                unflushed = 0;
+            }
+            objects.push(ObjectEntry {
+                name,
+                offset: chunk.offset(),
+                length: chunk.length(),
+                compression: chunk.stored_compression().name().to_owned(),
+                md5: chunk.md5().map(|d| cinder::hex(&d)).unwrap_or_default(),
+            });
         }
-        // Later layers of the chain must land after this one.
-        target.flush().map_err(DriverError::Io)?;
-        host::progress(layer as u64 + 1, chain.len() as u64);
-        metas.push(meta.volume_meta);
+        // Every object is durable before the files that make the backup complete.
+        self.store.flush(container)?;
+        let sha = cinder::sha256file_json(info, options.sha_block_size, &sha256s);
+        self.store.put(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX), sha.as_bytes())?;
+        let meta = cinder::metadata_json(info, &objects, volume_meta);
+        self.store.put(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX), meta.as_bytes())?;
+        self.store.flush(container)?;
+        Ok(objects.len() as u32)
     }
-    Ok(metas)
+
+    /// The parent's digests, checked against this driver's sha block size (Cinder: a
+    /// changed block size needs a full backup).
+    fn parent_digests(&self, parent: &BackupInfo) -> Result<Vec<u8>, DriverError> {
+        let (container, prefix) = location(parent)
+            .map_err(|_| DriverError::Invalid(format!("parent backup {} has no objects", parent.id)))?;
+        let sha256file = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX))?;
+        let (block, digests) = cinder::parse_sha256file(&sha256file)?;
+        if block != u64::from(self.sha_block) {
+            return Err(DriverError::Invalid(format!(
+                "parent backup {} used {block}-byte sha blocks, this driver uses {}; do a full backup",
+                parent.id, self.sha_block
+            )));
+        }
+        Ok(digests)
+    }
+
+    /// `restore`: each layer's objects onto the target, full backup first, checking that
+    /// the store holds exactly the objects the metadata lists.
+    pub fn restore(
+        &self,
+        host: &impl Host,
+        chain: Vec<BackupInfo>,
+        target: &impl VolumeTarget,
+    ) -> Result<Vec<Option<String>>, DriverError> {
+        let store = &self.store;
+        let mut metas = Vec::new();
+        for info in &chain {
+            let (container, prefix) = location(info)?;
+            let meta = cinder::parse_metadata(&store.get(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX))?)?;
+            let mut present = store.list(container, prefix)?;
+            present.remove(&format!("{prefix}{}", cinder::METADATA_SUFFIX));
+            present.remove(&format!("{prefix}{}", cinder::SHA256FILE_SUFFIX));
+            let listed: BTreeSet<String> = meta.objects.iter().map(|o| o.name.clone()).collect();
+            if present != listed {
+                return Err(DriverError::Invalid(format!(
+                    "backup {}: actual object list does not match object list stored in metadata",
+                    info.id
+                )));
+            }
+            for o in &meta.objects {
+                if host.cancelled() {
+                    return Err(DriverError::Cancelled);
+                }
+                let compression = Compression::parse(&o.compression).ok_or_else(|| {
+                    DriverError::Invalid(format!("{}: unknown compression {:?}", o.name, o.compression))
+                })?;
+                let md5 = match (self.verify_md5, o.md5.as_str()) {
+                    (false, _) | (_, "") => None,
+                    (true, hex) => Some(cinder::unhex(hex).filter(|d| d.len() == 16).ok_or_else(|| {
+                        DriverError::Invalid(format!("{}: md5 {hex:?} is not 32 hex digits", o.name))
+                    })?),
+                };
+                let data = store.get(container, &o.name)?;
+                target.write(o.offset, o.length, compression, &data, md5.as_deref())?;
+            }
+            // Later layers of the chain must land after this one.
+            target.flush()?;
+            metas.push(meta.volume_meta);
+        }
+        Ok(metas)
+    }
+
+    /// `delete`: every object of the backup; a backup that never reached the store, or
+    /// objects already gone, are fine.
+    pub fn delete(&self, info: BackupInfo) -> Result<(), DriverError> {
+        let Ok((container, prefix)) = location(&info) else { return Ok(()) };
+        cinder::validate_container(container)?;
+        self.remove_objects(container, prefix)
+    }
+
+    fn remove_objects(&self, container: &str, prefix: &str) -> Result<(), DriverError> {
+        for name in self.store.list(container, prefix)? {
+            self.store.delete(container, &name)?;
+        }
+        self.store.cleanup_container(container);
+        Ok(())
+    }
 }
 
-/// `delete`: every object of the backup; a backup that never reached the store, or
-/// objects already gone, are fine.
-pub fn delete<D: ChunkedDriver>(info: BackupInfo) -> Result<(), DriverError> {
-    let Ok((container, prefix)) = location(&info) else { return Ok(()) };
-    cinder::validate_container(container)?;
-    remove_objects(&store::<D>()?, container, prefix)
-}
+/// The instance a component's calls share (one per wasm instance; [`chunked_driver!`]
+/// declares it).
+pub type Slot<D> = RefCell<Option<Chunked<D>>>;
 
-fn remove_objects<S: ObjectStore>(store: &S, container: &str, prefix: &str) -> Result<(), DriverError> {
-    for name in store.list(container, prefix)? {
-        store.delete(container, &name)?;
-    }
-    store.cleanup_container(container);
-    Ok(())
+/// Run `f` on the instance `setup` configured.
+pub fn with<D: ChunkedDriver, T>(
+    slot: &'static LocalKey<Slot<D>>,
+    f: impl FnOnce(&Chunked<D>) -> Result<T, DriverError>,
+) -> Result<T, DriverError> {
+    slot.with_borrow(|c| match c {
+        Some(c) => f(c),
+        None => Err(DriverError::Invalid("setup was not called".into())),
+    })
 }
 
 /// Implement the WIT `driver` interface for a [`ChunkedDriver`] and export it
@@ -294,39 +312,50 @@ macro_rules! chunked_driver {
     ($driver:ident, $name:literal) => {
         $crate::driver_manifest!($name);
 
-        impl $crate::Driver for $driver {
-            fn setup(config: Vec<$crate::Setting>) -> Result<$crate::DriverInfo, $crate::DriverError> {
-                $crate::chunked::setup::<$driver>(config)
+        const _: () = {
+            use $crate::chunked::{Chunked, Slot, with};
+            use $crate::volume::WitHost;
+
+            ::std::thread_local! {
+                static INSTANCE: Slot<$driver> = const { ::std::cell::RefCell::new(None) };
             }
-            fn backup(
-                info: $crate::BackupInfo,
-                parent: Option<$crate::BackupInfo>,
-                volume_meta: Option<String>,
-                source: &$crate::Source,
-            ) -> Result<$crate::BackupOutcome, $crate::DriverError> {
-                $crate::chunked::backup::<$driver>(info, parent, volume_meta, source)
+
+            impl $crate::Driver for $driver {
+                fn setup(config: Vec<$crate::Setting>) -> Result<$crate::DriverInfo, $crate::DriverError> {
+                    let (instance, info) = Chunked::<$driver>::setup(config)?;
+                    INSTANCE.set(Some(instance));
+                    Ok(info)
+                }
+                fn backup(
+                    info: $crate::BackupInfo,
+                    parent: Option<$crate::BackupInfo>,
+                    volume_meta: Option<String>,
+                    source: &$crate::Source,
+                ) -> Result<$crate::BackupOutcome, $crate::DriverError> {
+                    with(&INSTANCE, |d| d.backup(&WitHost, info, parent, volume_meta, source))
+                }
+                fn restore(
+                    chain: Vec<$crate::BackupInfo>,
+                    target: &$crate::Target,
+                    _volume_is_new: bool,
+                ) -> Result<Vec<Option<String>>, $crate::DriverError> {
+                    with(&INSTANCE, |d| d.restore(&WitHost, chain, target))
+                }
+                fn delete(info: $crate::BackupInfo) -> Result<(), $crate::DriverError> {
+                    with(&INSTANCE, |d| d.delete(info))
+                }
+                fn export_record(_info: $crate::BackupInfo) -> Result<String, $crate::DriverError> {
+                    // Cinder's chunked drivers keep everything in the store: nothing to add.
+                    Ok("{}".into())
+                }
+                fn import_record(
+                    _info: $crate::BackupInfo,
+                    _driver_info: String,
+                ) -> Result<(), $crate::DriverError> {
+                    Ok(())
+                }
             }
-            fn restore(
-                chain: Vec<$crate::BackupInfo>,
-                target: &$crate::Target,
-                volume_is_new: bool,
-            ) -> Result<Vec<Option<String>>, $crate::DriverError> {
-                $crate::chunked::restore::<$driver>(chain, target, volume_is_new)
-            }
-            fn delete(info: $crate::BackupInfo) -> Result<(), $crate::DriverError> {
-                $crate::chunked::delete::<$driver>(info)
-            }
-            fn export_record(_info: $crate::BackupInfo) -> Result<String, $crate::DriverError> {
-                // Cinder's chunked drivers keep everything in the store: nothing to add.
-                Ok("{}".into())
-            }
-            fn import_record(_info: $crate::BackupInfo, _driver_info: String) -> Result<(), $crate::DriverError> {
-                Ok(())
-            }
-            fn supports_force_delete() -> bool {
-                true
-            }
-        }
+        };
 
         #[cfg(target_arch = "wasm32")]
         $crate::export_driver!($driver with_types_in $crate::bindings);

@@ -83,11 +83,12 @@ pub fn metadata_json(info: &BackupInfo, objects: &[ObjectEntry], volume_meta: Op
     pyjson::to_string(&Value::Object(m))
 }
 
-/// `<prefix>_sha256file`.
-pub fn sha256file_json(info: &BackupInfo, sha_block_size: u32, sha256s: &[String]) -> String {
+/// `<prefix>_sha256file` for `sha256s`, 32 raw bytes per block (as the host gives them).
+pub fn sha256file_json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -> String {
     let mut m = header(info);
     m.insert("chunk_size".into(), json!(sha_block_size));
-    m.insert("sha256s".into(), json!(sha256s));
+    let hexed: Vec<Value> = sha256s.chunks(32).map(|d| Value::String(hex(d))).collect();
+    m.insert("sha256s".into(), Value::Array(hexed));
     pyjson::to_string(&Value::Object(m))
 }
 
@@ -100,13 +101,31 @@ pub fn parse_sha256file(bytes: &[u8]) -> Result<(u64, Vec<u8>), DriverError> {
     let list = v.get("sha256s").and_then(Value::as_array).ok_or_else(|| bad("no sha256s"))?;
     let mut out = Vec::with_capacity(list.len() * 32);
     for h in list {
-        let h = h.as_str().filter(|h| h.len() == 64).ok_or_else(|| bad("a digest is not 64 hex digits"))?;
-        for pair in h.as_bytes().chunks_exact(2) {
-            let digit = |c: u8| (c as char).to_digit(16).ok_or_else(|| bad("a digest is not hex"));
-            out.push((digit(pair[0])? * 16 + digit(pair[1])?) as u8);
-        }
+        let digest = h.as_str().and_then(unhex).filter(|d| d.len() == 32);
+        out.extend(digest.ok_or_else(|| bad("a digest is not 64 hex digits"))?);
     }
     Ok((block, out))
+}
+
+/// Lower-case hex, the form Cinder's files store digests in.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+/// The bytes of a hex string (either case); `None` if it is not hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    let t = text.as_bytes();
+    if !t.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    t.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
 }
 
 /// What restore needs from a metadata file.
@@ -208,12 +227,17 @@ mod tests {
 
     #[test]
     fn sha256file_round_trips_to_raw_digests() {
-        let shas = vec!["00".repeat(31) + "ff", "ab".repeat(32)];
+        let mut shas = vec![0u8; 31];
+        shas.push(0xff);
+        shas.extend([0xab; 32]);
         let text = sha256file_json(&info(), 32_768, &shas);
+        assert!(text.contains(&format!("\"{}ff\"", "00".repeat(31))), "{text}");
+        assert!(text.contains(&format!("\"{}\"", "ab".repeat(32))), "{text}");
         let (block, raw) = parse_sha256file(text.as_bytes()).unwrap();
         assert_eq!(block, 32_768);
-        assert_eq!(raw.len(), 64);
-        assert_eq!((raw[31], raw[32]), (0xff, 0xab));
+        assert_eq!(raw, shas);
+        assert_eq!(unhex("aBff"), Some(vec![0xab, 0xff]));
+        assert_eq!(unhex("abc"), None);
         assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": [\"zz\"]}").is_err());
     }
 }

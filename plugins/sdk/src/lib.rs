@@ -11,17 +11,18 @@
 //! ```
 //!
 //! The host keeps volume bytes: a driver gets `source`/`target` handles and hashed,
-//! compressed chunks (see `wit/holdfast-backup@0.1.0/volume.wit`). Helpers here:
+//! compressed chunks (see `wit/holdfast-backup@0.2.0/volume.wit`). Helpers here:
 //! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`] (posix is ~100 lines on it).
 //! - [`cinder`]: Cinder's chunked layout (container, object names, metadata, sha256file).
 //! - [`pyjson`]: JSON printed byte-for-byte like Python's `json.dumps(indent=2, sort_keys=True)`.
 //! - [`store`]: whole-object reads and writes on a preopened directory in one WASI call each.
 //! - [`settings`]: typed access to the operator's configuration.
+//! - [`volume`]: the host as traits, so the chunked driver also runs natively.
 
 pub mod bindings {
     wit_bindgen::generate!({
         world: "backup-driver",
-        path: "../../wit/holdfast-backup@0.1.0",
+        path: "../../wit/holdfast-backup@0.2.0",
         pub_export_macro: true,
         export_macro_name: "export_driver",
         default_bindings_module: "holdfast_driver_sdk::bindings",
@@ -35,10 +36,13 @@ pub mod cinder;
 pub mod pyjson;
 pub mod settings;
 pub mod store;
+pub mod volume;
 
 pub use bindings::exports::holdfast::backup::driver::{BackupOutcome, DriverInfo, Guest as Driver};
 pub use bindings::holdfast::backup::host::{self, Level};
-pub use bindings::holdfast::backup::types::{BackupInfo, Compression, DriverError, Setting, Timestamp};
+pub use bindings::holdfast::backup::types::{
+    BackupInfo, Compression, DriverError, Extent, Setting, Timestamp, VolumeError,
+};
 pub use bindings::holdfast::backup::volume::{Chunk, ChunkStream, ReadOptions, Source, Target};
 
 /// Stamp the driver's name and its crate's version into the component: a custom
@@ -50,13 +54,33 @@ macro_rules! driver_manifest {
     ($name:literal) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            const TEXT: &str = concat!("name=", $name, "\nversion=", env!("CARGO_PKG_VERSION"), "\nwit=0.1.0\n");
+            const TEXT: &str = concat!(
+                "name=",
+                $name,
+                "\nversion=",
+                env!("CARGO_PKG_VERSION"),
+                "\nwit=",
+                $crate::wit_version!(),
+                "\n"
+            );
             #[unsafe(link_section = "holdfast-driver")]
             #[used]
             static MANIFEST: [u8; TEXT.len()] = $crate::manifest_bytes(TEXT);
         };
     };
 }
+
+/// The `holdfast:backup` version this SDK builds drivers for, as a literal (for
+/// `concat!`); [`WIT_VERSION`] is the same as a constant.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! wit_version {
+    () => {
+        "0.2.0"
+    };
+}
+
+pub const WIT_VERSION: &str = wit_version!();
 
 #[doc(hidden)]
 pub const fn manifest_bytes<const N: usize>(text: &str) -> [u8; N] {

@@ -1,4 +1,4 @@
-//! `holdfast:backup/host`: logging, progress, cancellation, object location.
+//! `holdfast:backup/host`: logging, cancellation, object location.
 
 use std::sync::atomic::Ordering;
 
@@ -6,7 +6,7 @@ use crate::bindings::holdfast::backup::host::{Host, Level};
 use crate::state::HostState;
 
 /// Longest log line a guest may emit; longer lines are cut, not refused.
-const MAX_LOG_LINE: usize = 4096;
+pub(crate) const MAX_LOG_LINE: usize = 4096;
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
@@ -25,11 +25,6 @@ impl Host for HostState {
             Level::Warn => tracing::warn!(target: "holdfast::driver", "{message}"),
             Level::Error => tracing::error!(target: "holdfast::driver", "{message}"),
         }
-        Ok(())
-    }
-
-    fn progress(&mut self, done: u64, total: u64) -> wasmtime::Result<()> {
-        tracing::trace!(done, total, "driver progress");
         Ok(())
     }
 

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use holdfast_chunk::{ChunkStream, ProcessedChunk, ReadOptions as HostReadOptions, RestoreJob, RestoreWriter};
+use holdfast_chunk::{
+    ChunkStream, Compression, PipelineError, ProcessedChunk, ReadOptions as HostReadOptions, RestoreError, RestoreJob,
+    RestoreWriter,
+};
 use wasmtime::component::Resource;
 
-use crate::bindings::holdfast::backup::types::Compression as WitCompression;
+use crate::bindings::holdfast::backup::types::{Compression as WitCompression, Extent as WitExtent, VolumeError};
 use crate::bindings::holdfast::backup::volume::{
     Host, HostChunk, HostChunkStream, HostSource, HostTarget, ReadOptions,
 };
-use crate::limits::{MAX_CHUNK_READ, MAX_LIVE_CHUNKS};
+use crate::limits::{MAX_CHUNK_READ, MAX_LIVE_CHUNKS, MAX_READ_EXTENTS, MAX_SNAPSHOT_NAME};
 use crate::state::HostState;
-use holdfast_chunk::Compression;
 
 pub struct SourceRes {
     pub(crate) volume: Arc<dyn holdfast_chunk::ChunkSource>,
@@ -42,7 +44,7 @@ pub(crate) fn to_host(c: WitCompression) -> Compression {
     }
 }
 
-fn to_wit(c: Compression) -> WitCompression {
+pub(crate) fn to_wit(c: Compression) -> WitCompression {
     match c {
         Compression::None => WitCompression::None,
         Compression::Zlib => WitCompression::Zlib,
@@ -53,6 +55,25 @@ fn to_wit(c: Compression) -> WitCompression {
     }
 }
 
+fn pipeline_error(e: PipelineError) -> VolumeError {
+    match e {
+        PipelineError::Options(m) => VolumeError::Invalid(m),
+        e => VolumeError::Io(e.to_string()),
+    }
+}
+
+fn restore_error(e: RestoreError) -> VolumeError {
+    match e {
+        RestoreError::OutOfBounds { .. } => VolumeError::Invalid(e.to_string()),
+        RestoreError::Codec { .. } | RestoreError::Md5 { .. } => VolumeError::Corrupt(e.to_string()),
+        e => VolumeError::Io(e.to_string()),
+    }
+}
+
+fn extents_to_wit(extents: Option<Vec<holdfast_types::Extent>>) -> Option<Vec<WitExtent>> {
+    extents.map(|e| e.into_iter().map(|e| WitExtent { offset: e.offset, length: e.len }).collect())
+}
+
 impl Host for HostState {}
 
 impl HostSource for HostState {
@@ -60,18 +81,49 @@ impl HostSource for HostState {
         Ok(holdfast_chunk::ChunkSource::size(&*self.table.get(&src)?.volume))
     }
 
+    fn extents(&mut self, src: Resource<SourceRes>) -> wasmtime::Result<Result<Option<Vec<WitExtent>>, VolumeError>> {
+        let volume = self.table.get(&src)?.volume.clone();
+        Ok(volume.extents().map(extents_to_wit).map_err(|e| VolumeError::Io(e.to_string())))
+    }
+
+    fn changed_extents(
+        &mut self,
+        src: Resource<SourceRes>,
+        since: String,
+    ) -> wasmtime::Result<Result<Option<Vec<WitExtent>>, VolumeError>> {
+        if since.len() > MAX_SNAPSHOT_NAME {
+            return Ok(Err(VolumeError::Invalid(format!("snapshot name is over {MAX_SNAPSHOT_NAME} bytes"))));
+        }
+        let volume = self.table.get(&src)?.volume.clone();
+        Ok(volume.changed_extents(&since).map(extents_to_wit).map_err(|e| VolumeError::Io(e.to_string())))
+    }
+
     fn chunks(
         &mut self,
         src: Resource<SourceRes>,
         options: ReadOptions,
-    ) -> wasmtime::Result<Result<Resource<StreamRes>, String>> {
+    ) -> wasmtime::Result<Result<Resource<StreamRes>, VolumeError>> {
         let volume = self.table.get(&src)?.volume.clone();
         let parent = match options.parent_sha256s {
             None => None,
             Some(bytes) if bytes.len() % 32 == 0 => {
                 Some(Arc::new(bytes.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunk")).collect()))
             }
-            Some(bytes) => return Ok(Err(format!("parent-sha256s has {} bytes, not a multiple of 32", bytes.len()))),
+            Some(bytes) => {
+                return Ok(Err(VolumeError::Invalid(format!(
+                    "parent-sha256s has {} bytes, not a multiple of 32",
+                    bytes.len()
+                ))));
+            }
+        };
+        let extents = match options.extents {
+            Some(e) if e.len() > MAX_READ_EXTENTS => {
+                return Ok(Err(VolumeError::Invalid(format!(
+                    "{} extents to read, over the host's limit of {MAX_READ_EXTENTS}",
+                    e.len()
+                ))));
+            }
+            e => e.map(|e| e.into_iter().map(|e| holdfast_types::Extent { offset: e.offset, len: e.length }).collect()),
         };
         let opts = HostReadOptions {
             chunk_size: options.chunk_size,
@@ -80,10 +132,11 @@ impl HostSource for HostState {
             md5: options.md5,
             workers: self.op.workers,
             parent,
+            extents,
         };
         match ChunkStream::start(volume, opts) {
             Ok(stream) => Ok(Ok(self.table.push(StreamRes { stream })?)),
-            Err(e) => Ok(Err(e.to_string())),
+            Err(e) => Ok(Err(pipeline_error(e))),
         }
     }
 
@@ -94,7 +147,7 @@ impl HostSource for HostState {
 }
 
 impl HostChunkStream for HostState {
-    fn next(&mut self, s: Resource<StreamRes>) -> wasmtime::Result<Result<Option<Resource<ChunkRes>>, String>> {
+    fn next(&mut self, s: Resource<StreamRes>) -> wasmtime::Result<Result<Option<Resource<ChunkRes>>, VolumeError>> {
         if self.live_chunks >= MAX_LIVE_CHUNKS {
             return Err(wasmtime::Error::msg(format!(
                 "driver holds {MAX_LIVE_CHUNKS} chunks without dropping them (limit)"
@@ -111,7 +164,7 @@ impl HostChunkStream for HostState {
                 Ok(Ok(Some(self.table.push(ChunkRes { chunk })?)))
             }
             Ok(None) => Ok(Ok(None)),
-            Err(e) => Ok(Err(e.to_string())),
+            Err(e) => Ok(Err(pipeline_error(e))),
         }
     }
 
@@ -130,12 +183,12 @@ impl HostChunk for HostState {
         Ok(self.table.get(&c)?.chunk.length)
     }
 
-    fn sha256s(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<String>> {
-        Ok(self.table.get(&c)?.chunk.sha256s.iter().map(|d| holdfast_chunk::digest::hex(d)).collect())
+    fn sha256s(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&c)?.chunk.sha256s.concat())
     }
 
-    fn md5(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&c)?.chunk.md5.map(|d| holdfast_chunk::digest::hex(&d)).unwrap_or_default())
+    fn md5(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.table.get(&c)?.chunk.md5.map(|d| d.to_vec()))
     }
 
     fn is_zero(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<bool> {
@@ -154,11 +207,16 @@ impl HostChunk for HostState {
         Ok(self.table.get(&c)?.chunk.stored_bytes())
     }
 
-    fn read(&mut self, c: Resource<ChunkRes>, offset: u64, length: u32) -> wasmtime::Result<Vec<u8>> {
+    fn read(
+        &mut self,
+        c: Resource<ChunkRes>,
+        offset: u64,
+        length: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, VolumeError>> {
         if length > MAX_CHUNK_READ {
-            return Err(wasmtime::Error::msg(format!("chunk.read of {length} bytes is over {MAX_CHUNK_READ}")));
+            return Ok(Err(VolumeError::Invalid(format!("chunk.read of {length} bytes is over {MAX_CHUNK_READ}"))));
         }
-        Ok(self.table.get(&c)?.chunk.read(offset, u64::from(length))?)
+        Ok(self.table.get(&c)?.chunk.read(offset, u64::from(length)).map_err(pipeline_error))
     }
 
     fn drop(&mut self, rep: Resource<ChunkRes>) -> wasmtime::Result<()> {
@@ -180,18 +238,23 @@ impl HostTarget for HostState {
         length: u64,
         compression: WitCompression,
         data: Vec<u8>,
-        md5: Option<String>,
-    ) -> wasmtime::Result<Result<(), String>> {
+        md5: Option<Vec<u8>>,
+    ) -> wasmtime::Result<Result<(), VolumeError>> {
+        let md5 = match md5.map(|m| <[u8; 16]>::try_from(m.as_slice())) {
+            None => None,
+            Some(Ok(m)) => Some(m),
+            Some(Err(_)) => return Ok(Err(VolumeError::Invalid("an MD5 is 16 bytes".into()))),
+        };
         let job = RestoreJob { offset, length, compression: to_host(compression), data, md5 };
         let r = self.table.get(&t)?.writer.write(job);
         if r.is_ok() {
             self.op.done.fetch_add(length, Ordering::Relaxed);
         }
-        Ok(r.map_err(|e| e.to_string()))
+        Ok(r.map_err(restore_error))
     }
 
-    fn flush(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<Result<(), String>> {
-        Ok(self.table.get(&t)?.writer.flush().map_err(|e| e.to_string()))
+    fn flush(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<Result<(), VolumeError>> {
+        Ok(self.table.get(&t)?.writer.flush().map_err(restore_error))
     }
 
     fn drop(&mut self, rep: Resource<TargetRes>) -> wasmtime::Result<()> {

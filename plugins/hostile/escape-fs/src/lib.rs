@@ -49,10 +49,6 @@ impl Driver for EscapeFs {
     fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
         Ok(())
     }
-
-    fn supports_force_delete() -> bool {
-        false
-    }
 }
 
 // Exports only exist in the wasm build: native symbol names cannot hold WIT's `:`/`@`.

@@ -25,8 +25,9 @@ impl Driver for TrapMidBackup {
             compression: Compression::Zstd,
             md5: false,
             parent_sha256s: None,
+            extents: None,
         };
-        let stream = source.chunks(&options).map_err(DriverError::Invalid)?;
+        let stream = source.chunks(&options)?;
         let _first = stream.next();
         panic!("trap-mid-backup: deliberate trap after the first chunk");
     }
@@ -45,10 +46,6 @@ impl Driver for TrapMidBackup {
 
     fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
         Ok(())
-    }
-
-    fn supports_force_delete() -> bool {
-        false
     }
 }
 

@@ -1,0 +1,133 @@
+//! The host a chunked driver talks to, as traits: in a component they are the WIT
+//! imports (`source`, `target`, `host`); a native build (the sandbox-cost benchmark)
+//! implements them over the host's own pipeline, so the very same driver code runs
+//! on both sides of the sandbox.
+
+use crate::{Compression, DriverError, Level, ReadOptions, VolumeError};
+
+/// One hashed, compressed stretch of the source volume.
+pub trait VolumeChunk {
+    fn offset(&self) -> u64;
+    fn length(&self) -> u64;
+    /// SHA-256 per sha block, 32 raw bytes each.
+    fn sha256s(&self) -> Vec<u8>;
+    fn md5(&self) -> Option<Vec<u8>>;
+    fn unchanged(&self) -> bool;
+    fn stored_compression(&self) -> Compression;
+    fn stored_bytes(&self) -> Vec<u8>;
+}
+
+/// The source volume of a backup.
+pub trait VolumeSource {
+    type Chunk: VolumeChunk;
+    type Stream: ChunkStream<Chunk = Self::Chunk>;
+    fn size(&self) -> u64;
+    fn chunks(&self, options: &ReadOptions) -> Result<Self::Stream, VolumeError>;
+}
+
+/// Chunks in volume order.
+pub trait ChunkStream {
+    type Chunk: VolumeChunk;
+    fn next_chunk(&self) -> Result<Option<Self::Chunk>, VolumeError>;
+}
+
+/// The volume a restore writes.
+pub trait VolumeTarget {
+    fn write(
+        &self,
+        offset: u64,
+        length: u64,
+        compression: Compression,
+        data: &[u8],
+        md5: Option<&[u8]>,
+    ) -> Result<(), VolumeError>;
+    fn flush(&self) -> Result<(), VolumeError>;
+}
+
+/// The host services of the current call.
+pub trait Host {
+    fn cancelled(&self) -> bool;
+    fn record_location(&self, container: &str, service_metadata: &str);
+    fn log(&self, level: Level, message: &str);
+}
+
+impl From<VolumeError> for DriverError {
+    fn from(e: VolumeError) -> Self {
+        DriverError::Volume(e)
+    }
+}
+
+// ---- the WIT imports ----
+
+/// The host of a component: the `holdfast:backup/host` imports.
+pub struct WitHost;
+
+impl Host for WitHost {
+    fn cancelled(&self) -> bool {
+        crate::host::cancelled()
+    }
+    fn record_location(&self, container: &str, service_metadata: &str) {
+        crate::host::record_location(container, service_metadata)
+    }
+    fn log(&self, level: Level, message: &str) {
+        crate::host::log(level, message)
+    }
+}
+
+impl VolumeChunk for crate::Chunk {
+    fn offset(&self) -> u64 {
+        crate::Chunk::offset(self)
+    }
+    fn length(&self) -> u64 {
+        crate::Chunk::length(self)
+    }
+    fn sha256s(&self) -> Vec<u8> {
+        crate::Chunk::sha256s(self)
+    }
+    fn md5(&self) -> Option<Vec<u8>> {
+        crate::Chunk::md5(self)
+    }
+    fn unchanged(&self) -> bool {
+        crate::Chunk::unchanged(self)
+    }
+    fn stored_compression(&self) -> Compression {
+        crate::Chunk::stored_compression(self)
+    }
+    fn stored_bytes(&self) -> Vec<u8> {
+        crate::Chunk::stored_bytes(self)
+    }
+}
+
+impl VolumeSource for crate::Source {
+    type Chunk = crate::Chunk;
+    type Stream = crate::ChunkStream;
+    fn size(&self) -> u64 {
+        crate::Source::size(self)
+    }
+    fn chunks(&self, options: &ReadOptions) -> Result<crate::ChunkStream, VolumeError> {
+        crate::Source::chunks(self, options)
+    }
+}
+
+impl ChunkStream for crate::ChunkStream {
+    type Chunk = crate::Chunk;
+    fn next_chunk(&self) -> Result<Option<crate::Chunk>, VolumeError> {
+        crate::ChunkStream::next(self)
+    }
+}
+
+impl VolumeTarget for crate::Target {
+    fn write(
+        &self,
+        offset: u64,
+        length: u64,
+        compression: Compression,
+        data: &[u8],
+        md5: Option<&[u8]>,
+    ) -> Result<(), VolumeError> {
+        crate::Target::write(self, offset, length, compression, data, md5)
+    }
+    fn flush(&self) -> Result<(), VolumeError> {
+        crate::Target::flush(self)
+    }
+}
