@@ -46,6 +46,14 @@ pub struct BenchArgs {
     /// upgrade while a 1 GiB backup runs, memory per idle backend).
     #[arg(long)]
     pub plugins: bool,
+    /// Instead: the sandbox's cost — the posix driver as a wasm component against the
+    /// same SDK code compiled natively, full backup and restore of the mixed volume,
+    /// side by side through one manager (median of --rounds).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Rounds per side for --sandbox.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
     /// Backups in the database for --api.
     #[arg(long, default_value_t = 100_000)]
     pub api_backups: usize,
@@ -132,13 +140,19 @@ pub(crate) fn generate(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// Drop `path` from the page cache, so the next read comes from the disk.
+pub(crate) fn drop_cache_of(path: &Path) -> Result<()> {
+    drop_cache(&File::open(path)?);
+    Ok(())
+}
+
 fn drop_cache(f: &File) {
     // SAFETY: advisory call on a valid fd.
     unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
 }
 
 /// CPU seconds (user + system) this process has used so far.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
@@ -170,6 +184,10 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64
 }
 
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.api {
         let tmp;
@@ -191,11 +209,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.size_gib == 0 {
         bail!("--size-gib must be at least 1");
     }
+    if args.sandbox {
+        let tmp = tempfile::Builder::new().prefix("holdfast-bench-sandbox").tempdir_in(".")?;
+        let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+        std::fs::create_dir_all(&dir)?;
+        let dir = dir.canonicalize()?;
+        let workers = args.workers.unwrap_or_else(default_workers);
+        let run = crate::bench_sandbox::run(&dir, args.size_gib, &args.compression, workers, args.rounds.max(1));
+        return tokio::runtime::Runtime::new()?.block_on(run);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(bench(args))
 }
 
-async fn wait_backup(m: &Manager, ctx: &RequestContext, id: &str, until: BackupStatus) -> Result<()> {
+pub(crate) async fn wait_backup(m: &Manager, ctx: &RequestContext, id: &str, until: BackupStatus) -> Result<()> {
     loop {
         let b = m.get_backup(ctx, id).await?;
         if b.status == until {
@@ -221,7 +248,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
         }
     };
     let size = args.size_gib << 30;
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let workers = args.workers.unwrap_or_else(default_workers);
     let vol_path = dir.join("mixed.raw");
     eprintln!("generating a {} GiB mixed volume at {} …", args.size_gib, vol_path.display());
     generate(&vol_path, size)?;
@@ -415,7 +442,7 @@ fn walk_size(dir: &Path) -> u64 {
         .sum()
 }
 
-fn files_equal(a: &Path, b: &Path) -> Result<bool> {
+pub(crate) fn files_equal(a: &Path, b: &Path) -> Result<bool> {
     use std::io::Read;
     let (mut fa, mut fb) = (File::open(a)?, File::open(b)?);
     if fa.metadata()?.len() != fb.metadata()?.len() {

@@ -4,8 +4,10 @@
 mod bench;
 mod bench_api;
 mod bench_plugins;
+mod bench_sandbox;
 mod config;
 mod driver_check;
+mod native_posix;
 mod reload;
 mod serve;
 mod sqlite_alloc;

@@ -1,0 +1,276 @@
+//! The posix driver compiled natively, for `holdfast bench --sandbox`: the SDK's
+//! chunked driver and posix's `Directory` store — the very code inside the wasm
+//! component — driven through the host's own pipeline with no sandbox between them.
+//! The SDK reaches the host through its `volume` traits; here they call
+//! `holdfast-chunk` directly where the component's calls cross into wasmtime.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use holdfast_chunk::{
+    ChunkSink, ChunkSource, ChunkStream as HostStream, ProcessedChunk, ReadOptions as HostReadOptions, RestoreError,
+    RestoreJob, RestoreWriter,
+};
+use holdfast_driver::{
+    BackupDriver, BackupResult, DriverDescription, DriverError, DriverFailure, DriverId, OpContext, RestoreOutcome,
+};
+use holdfast_driver_sdk::chunked::{Chunked, ChunkedDriver};
+use holdfast_driver_sdk::settings::Settings;
+use holdfast_driver_sdk::volume::{ChunkStream, Host, VolumeChunk, VolumeSource, VolumeTarget};
+use holdfast_driver_sdk::{self as sdk, Level, VolumeError};
+use holdfast_posix::{Directory, Posix};
+use holdfast_types::Backup;
+
+/// Posix's store at a host path (the setting `root`) instead of the granted mount.
+struct NativeDirectory;
+
+impl ChunkedDriver for NativeDirectory {
+    type Store = Directory;
+    const SERVICE: &'static str = <Posix as ChunkedDriver>::SERVICE;
+
+    fn open(settings: &Settings) -> Result<Directory, sdk::DriverError> {
+        Directory::open(settings.get("root").unwrap_or("/nonexistent"))
+    }
+}
+
+/// The native posix driver, as the manager sees any driver.
+pub struct NativePosix {
+    id: DriverId,
+    settings: Vec<sdk::Setting>,
+}
+
+impl NativePosix {
+    pub fn new(root: &std::path::Path, settings: Vec<(String, String)>) -> Self {
+        let mut settings: Vec<sdk::Setting> =
+            settings.into_iter().map(|(key, value)| sdk::Setting { key, value }).collect();
+        settings.push(sdk::Setting { key: "root".into(), value: root.display().to_string() });
+        let id = DriverId {
+            name: "posix-native".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            sha256: "0".repeat(64),
+            wit_version: sdk::WIT_VERSION.into(),
+        };
+        NativePosix { id, settings }
+    }
+
+    /// A fresh instance per call, configured by setup — as the plugin host does.
+    fn instance(&self, op: &'static str) -> Result<Chunked<NativeDirectory>, DriverError> {
+        Chunked::setup(self.settings.clone()).map(|(c, _)| c).map_err(|e| self.failed(op, e))
+    }
+
+    fn failed(&self, op: &'static str, e: sdk::DriverError) -> DriverError {
+        let error = match e {
+            sdk::DriverError::Invalid(m) => DriverFailure::Invalid(m),
+            sdk::DriverError::NotFound(m) => DriverFailure::NotFound(m),
+            sdk::DriverError::Io(m) => DriverFailure::Io(m),
+            sdk::DriverError::Cancelled => DriverFailure::Cancelled,
+            sdk::DriverError::Volume(v) => DriverFailure::Other(format!("volume: {v:?}")),
+            sdk::DriverError::Other(m) => DriverFailure::Other(m),
+        };
+        DriverError::Driver { driver: self.id.name.clone(), op, error }
+    }
+}
+
+fn info(b: &Backup) -> sdk::BackupInfo {
+    let t = b.created_at;
+    sdk::BackupInfo {
+        id: b.id.clone(),
+        volume_id: b.volume_id.clone(),
+        name: b.display_name.clone(),
+        description: b.display_description.clone(),
+        created_at: sdk::Timestamp { seconds: t.seconds(), nanoseconds: t.subsec_micros() * 1000 },
+        parent_id: b.parent_id.clone(),
+        container: b.container.clone(),
+        service_metadata: b.service_metadata.clone(),
+        size_bytes: b.size_bytes,
+        object_count: u32::try_from(b.object_count).unwrap_or(u32::MAX),
+    }
+}
+
+/// The host services, over the operation's context.
+struct NativeHost(RefCell<OpContext>);
+
+impl Host for NativeHost {
+    fn cancelled(&self) -> bool {
+        self.0.borrow().cancel.load(Ordering::Relaxed)
+    }
+    fn record_location(&self, container: &str, service_metadata: &str) {
+        if let Some(cb) = self.0.borrow_mut().on_location.as_mut() {
+            cb(container, service_metadata);
+        }
+    }
+    fn log(&self, level: Level, message: &str) {
+        if matches!(level, Level::Warn | Level::Error) {
+            tracing::warn!(target: "holdfast::driver", "{message}");
+        }
+    }
+}
+
+struct NativeSource<'a> {
+    volume: Arc<dyn ChunkSource>,
+    host: &'a NativeHost,
+}
+
+struct NativeStream<'a> {
+    stream: RefCell<HostStream>,
+    host: &'a NativeHost,
+}
+
+struct NativeChunk(ProcessedChunk);
+
+impl VolumeChunk for NativeChunk {
+    fn offset(&self) -> u64 {
+        self.0.offset
+    }
+    fn length(&self) -> u64 {
+        self.0.length
+    }
+    fn sha256s(&self) -> Vec<u8> {
+        self.0.sha256s.concat()
+    }
+    fn md5(&self) -> Option<Vec<u8>> {
+        self.0.md5.map(|d| d.to_vec())
+    }
+    fn unchanged(&self) -> bool {
+        self.0.unchanged
+    }
+    fn stored_compression(&self) -> sdk::Compression {
+        self.0.stored_compression.into()
+    }
+    fn stored_bytes(&self) -> Vec<u8> {
+        self.0.stored_bytes()
+    }
+}
+
+impl<'a> VolumeSource for NativeSource<'a> {
+    type Chunk = NativeChunk;
+    type Stream = NativeStream<'a>;
+    fn size(&self) -> u64 {
+        self.volume.size()
+    }
+    fn chunks(&self, o: &sdk::ReadOptions) -> Result<NativeStream<'a>, VolumeError> {
+        let parent = o
+            .parent_sha256s
+            .as_ref()
+            .map(|b| Arc::new(b.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect()));
+        let opts = HostReadOptions {
+            chunk_size: o.chunk_size,
+            sha_block_size: o.sha_block_size,
+            compression: o.compression.into(),
+            md5: o.md5,
+            workers: self.host.0.borrow().workers,
+            parent,
+            extents: None,
+        };
+        let stream = HostStream::start(self.volume.clone(), opts).map_err(|e| VolumeError::Io(e.to_string()))?;
+        Ok(NativeStream { stream: RefCell::new(stream), host: self.host })
+    }
+}
+
+impl ChunkStream for NativeStream<'_> {
+    type Chunk = NativeChunk;
+    fn next_chunk(&self) -> Result<Option<NativeChunk>, VolumeError> {
+        let next = self.stream.borrow_mut().next_chunk().map_err(|e| VolumeError::Io(e.to_string()))?;
+        if let Some(c) = &next {
+            let op = self.host.0.borrow();
+            op.done.fetch_add(c.length, Ordering::Relaxed);
+            if !c.is_zero {
+                op.moved.fetch_add(c.length, Ordering::Relaxed);
+            }
+        }
+        Ok(next.map(NativeChunk))
+    }
+}
+
+struct NativeTarget<'a> {
+    writer: RestoreWriter,
+    host: &'a NativeHost,
+}
+
+fn restore_error(e: RestoreError) -> VolumeError {
+    VolumeError::Io(e.to_string())
+}
+
+impl VolumeTarget for NativeTarget<'_> {
+    fn write(
+        &self,
+        offset: u64,
+        length: u64,
+        compression: sdk::Compression,
+        data: &[u8],
+        md5: Option<&[u8]>,
+    ) -> Result<(), VolumeError> {
+        let md5 = md5.and_then(|m| <[u8; 16]>::try_from(m).ok());
+        // The component's data arrives as a new host buffer too: copy, as its call does.
+        let job = RestoreJob { offset, length, compression: compression.into(), data: data.to_vec(), md5 };
+        self.writer.write(job).map_err(restore_error)?;
+        self.host.0.borrow().done.fetch_add(length, Ordering::Relaxed);
+        Ok(())
+    }
+    fn flush(&self) -> Result<(), VolumeError> {
+        self.writer.flush().map_err(restore_error)
+    }
+}
+
+impl BackupDriver for NativePosix {
+    fn id(&self) -> &DriverId {
+        &self.id
+    }
+
+    fn setup(&self) -> Result<DriverDescription, DriverError> {
+        let (_, d) = Chunked::<NativeDirectory>::setup(self.settings.clone()).map_err(|e| self.failed("setup", e))?;
+        Ok(DriverDescription { service: d.service, supports_force_delete: d.supports_force_delete })
+    }
+
+    fn backup(
+        &self,
+        op: OpContext,
+        backup: &Backup,
+        parent: Option<&Backup>,
+        volume_meta: Option<&str>,
+        source: Arc<dyn ChunkSource>,
+    ) -> Result<BackupResult, DriverError> {
+        let c = self.instance("backup")?;
+        let host = NativeHost(RefCell::new(op));
+        let src = NativeSource { volume: source, host: &host };
+        let out = c
+            .backup(&host, info(backup), parent.map(info), volume_meta.map(str::to_owned), &src)
+            .map_err(|e| self.failed("backup", e))?;
+        Ok(BackupResult {
+            container: out.container,
+            service_metadata: out.service_metadata,
+            object_count: out.object_count,
+        })
+    }
+
+    fn restore(
+        &self,
+        op: OpContext,
+        chain: &[Backup],
+        target: Arc<dyn ChunkSink>,
+        volume_is_new: bool,
+    ) -> Result<RestoreOutcome, DriverError> {
+        let c = self.instance("restore")?;
+        let host_err = |m: String| DriverError::Host { driver: self.id.name.clone(), message: m };
+        let writer = RestoreWriter::new(target, op.workers, volume_is_new).map_err(|e| host_err(e.to_string()))?;
+        let host = NativeHost(RefCell::new(op));
+        let target = NativeTarget { writer, host: &host };
+        let metas =
+            c.restore(&host, chain.iter().map(info).collect(), &target).map_err(|e| self.failed("restore", e))?;
+        target.writer.flush().map_err(|e| host_err(e.to_string()))?;
+        Ok(RestoreOutcome { volume_metas: metas })
+    }
+
+    fn delete(&self, _op: OpContext, backup: &Backup) -> Result<(), DriverError> {
+        self.instance("delete")?.delete(info(backup)).map_err(|e| self.failed("delete", e))
+    }
+
+    fn export_record(&self, _backup: &Backup) -> Result<String, DriverError> {
+        Ok("{}".into())
+    }
+
+    fn import_record(&self, _backup: &Backup, _driver_info: &str) -> Result<(), DriverError> {
+        Ok(())
+    }
+}
