@@ -18,6 +18,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-hostile-future-wit", "HOSTILE_FUTURE_WIT"),
     ("holdfast-hostile-net-probe", "HOSTILE_NET_PROBE"),
     ("holdfast-hostile-extent-probe", "HOSTILE_EXTENT_PROBE"),
+    ("holdfast-hostile-spin", "HOSTILE_SPIN"),
 ];
 
 /// (file in fixtures/, const name) of each kept component.

@@ -95,7 +95,12 @@ pub struct ChunkStream {
 impl ChunkStream {
     pub fn start(source: Arc<dyn ChunkSource>, opts: ReadOptions) -> Result<ChunkStream, PipelineError> {
         let block = u64::from(opts.sha_block_size);
-        if block == 0 || opts.chunk_size == 0 || !opts.chunk_size.is_multiple_of(block) {
+        if block < MIN_SHA_BLOCK {
+            return Err(PipelineError::Options(format!(
+                "sha block size {block} is under the host's minimum of {MIN_SHA_BLOCK} bytes"
+            )));
+        }
+        if opts.chunk_size == 0 || !opts.chunk_size.is_multiple_of(block) {
             return Err(PipelineError::Options(format!(
                 "chunk size {} is not a multiple of the sha block size {}",
                 opts.chunk_size, opts.sha_block_size
@@ -271,6 +276,10 @@ fn plan_reads(size: u64, chunk_size: u64, block: u64, extents: Option<&[Extent]>
 
 /// Reader threads: 2–3 O_DIRECT requests in flight read 20–60% faster here than one.
 pub const READERS: usize = 4;
+
+/// Smallest sha block a reader accepts: a 1-byte block would make 32 bytes of
+/// digests per byte read (Cinder's default is 32 KiB).
+pub const MIN_SHA_BLOCK: u64 = 4096;
 
 /// Host limit on one chunk: bounds the pool at (readers + workers + 1) × this.
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
@@ -454,5 +463,26 @@ mod tests {
         }
         // [32768, 360448) cut at the chunk size, then the block holding byte 600000.
         assert_eq!(got, [(32_768, 131_072), (163_840, 131_072), (294_912, 65_536), (589_824, 32_768)]);
+    }
+
+    #[test]
+    fn tiny_sha_blocks_and_odd_chunk_sizes_are_refused() {
+        let opts = |chunk_size, sha_block_size| ReadOptions {
+            chunk_size,
+            sha_block_size,
+            compression: Compression::None,
+            md5: false,
+            workers: 1,
+            parent: None,
+            extents: None,
+        };
+        let src = || Arc::new(MemSource(vec![0; 65_536]));
+        for (chunk, block) in [(4096, 1), (65_536, 2048), (65_536, 0), (10_000, 4096), (128 << 20, 4096)] {
+            assert!(
+                matches!(ChunkStream::start(src(), opts(chunk, block)), Err(PipelineError::Options(_))),
+                "{chunk} {block}"
+            );
+        }
+        assert!(ChunkStream::start(src(), opts(65_536, 4096)).is_ok());
     }
 }

@@ -34,6 +34,8 @@ pub trait ChunkSink: Send + Sync + 'static {
 pub enum RestoreError {
     #[error("object at offset {offset} with {length} bytes does not fit the {size}-byte volume")]
     OutOfBounds { offset: u64, length: u64, size: u64 },
+    #[error("object at offset {offset} with {length} bytes is over the host's limit of {max} bytes per object")]
+    TooLarge { offset: u64, length: u64, max: u64 },
     #[error("object at offset {offset}: {source}")]
     Codec { offset: u64, source: CodecError },
     #[error("object at offset {offset}: MD5 {actual} does not match the recorded {expected}")]
@@ -120,6 +122,11 @@ impl RestoreWriter {
     /// Queue one object. Blocks while every worker is busy (bounded memory).
     pub fn write(&self, job: RestoreJob) -> Result<(), RestoreError> {
         self.check()?;
+        // The worker allocates `length` before decompressing: bound it first.
+        let max = crate::pipeline::MAX_CHUNK_SIZE;
+        if job.length > max {
+            return Err(RestoreError::TooLarge { offset: job.offset, length: job.length, max });
+        }
         let size = self.sink.size();
         if job.offset.checked_add(job.length).is_none_or(|end| end > size) {
             return Err(RestoreError::OutOfBounds { offset: job.offset, length: job.length, size });

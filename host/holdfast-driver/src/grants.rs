@@ -20,7 +20,7 @@ pub struct DirGrant {
     pub access: Access,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// `host:port` endpoints the driver may reach (none by default; WIT 0.1.0 drivers
@@ -28,13 +28,32 @@ pub struct Grants {
     pub network: Vec<String>,
     /// Linear memory per instance; the runtime's default when `None`.
     pub memory_bytes: Option<u64>,
-    /// Longest a driver call may go without progress (volume bytes read or written;
-    /// for calls that move none, their whole run) before it is interrupted. Checked
-    /// while the driver's own code runs, not while it waits in a host call. No limit
-    /// when `None`.
-    pub call_timeout: Option<Duration>,
+    /// Longest a backup or restore may go without progress (volume bytes read or
+    /// written) before it is stopped: a 1 TiB backup may run for hours, one that stops
+    /// moving may not. [`DEFAULT_CALL_TIMEOUT`] unless the operator says otherwise.
+    pub call_timeout: Duration,
+    /// Deadline of each `setup` (every operation starts with one), `delete`,
+    /// `export-record` and `import-record` call. [`DEFAULT_CONTROL_TIMEOUT`] unless
+    /// the operator says otherwise.
+    pub control_timeout: Duration,
     /// Instances running at once (further calls wait); no limit when `None`.
     pub instances: Option<u32>,
+}
+
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Default for Grants {
+    fn default() -> Self {
+        Grants {
+            dirs: Vec::new(),
+            network: Vec::new(),
+            memory_bytes: None,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            control_timeout: DEFAULT_CONTROL_TIMEOUT,
+            instances: None,
+        }
+    }
 }
 
 impl Grants {

@@ -8,16 +8,18 @@
 //! - [`Grants`]: what a driver may reach.
 //! - [`OpContext`]: how the host steers and observes one operation.
 //! - [`DriverError`]: what went wrong, typed, and whose fault it was.
+//! - [`untrusted`]: the checks on everything a driver hands back.
 
 mod driver;
 mod error;
 mod grants;
 mod id;
 mod op;
+pub mod untrusted;
 
 pub use driver::{BackupDriver, BackupResult, DriverDescription, RestoreOutcome};
 pub use error::{DriverError, DriverFailure, VolumeFailure};
-pub use grants::{Access, BACKUP_MOUNT, DirGrant, Grants};
+pub use grants::{Access, BACKUP_MOUNT, DEFAULT_CALL_TIMEOUT, DEFAULT_CONTROL_TIMEOUT, DirGrant, Grants};
 pub use id::DriverId;
 pub use op::{LocationCallback, OpContext};
 

@@ -260,6 +260,11 @@ impl Manager {
         let handle = tokio::runtime::Handle::current();
         let (db, id) = (self.db.clone(), backup.id.clone());
         let on_location = move |container: &str, prefix: &str| {
+            // Untrusted: runtimes check it too; a bad location is never stored.
+            if let Err(why) = holdfast_driver::untrusted::check_location(container, prefix) {
+                tracing::warn!(reason = %why, "driver recorded an invalid location; not stored");
+                return;
+            }
             if let Err(e) = handle.block_on(db.set_backup_location(&id, container, prefix)) {
                 tracing::error!(error = %e, "could not record where the backup's objects go");
             }
@@ -289,9 +294,14 @@ impl Manager {
                 return Err("cancelled before it started".to_owned());
             }
             let file = volumes.open_read(&location).map_err(|e| format!("cannot read volume: {e}"))?;
-            metrics.time_driver(driver.id().name.as_str(), "backup", || {
+            let size = job.size_bytes;
+            let r = metrics.time_driver(driver.id().name.as_str(), "backup", || {
                 driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
-            })
+            })?;
+            // Untrusted: checked before anything of it is stored or exported.
+            holdfast_driver::untrusted::check_result(&r, size)
+                .map_err(|why| format!("driver returned an invalid result: {why}"))?;
+            Ok(r)
         })
         .await
         .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));

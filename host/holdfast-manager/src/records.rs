@@ -224,10 +224,11 @@ impl Manager {
             .await
             .map_err(|e| ManagerError::Internal(e.to_string()))?
             .map_err(|e| ManagerError::Invalid(format!("Invalid backup: {e}")))?;
-        let driver_info: Value = serde_json::from_str(&info)
-            .ok()
-            .filter(Value::is_object)
-            .ok_or_else(|| ManagerError::Internal(format!("driver export_record returned no JSON object: {info}")))?;
+        // Untrusted: a bounded JSON object, or the export fails (never an 8 MiB record).
+        holdfast_driver::untrusted::check_record(&info)
+            .map_err(|e| ManagerError::Internal(format!("driver export_record: {e}")))?;
+        let driver_info: Value =
+            serde_json::from_str(&info).map_err(|e| ManagerError::Internal(format!("driver export_record: {e}")))?;
         let service = b.service.clone().unwrap_or(desc.service);
         let metadata = self.db.metadata(MetadataOwner::Backup, &b.id).await?;
         Ok(BackupRecord { backup_service: service, backup_url: B64.encode(record_json(&b, &metadata, driver_info)) })

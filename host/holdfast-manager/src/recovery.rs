@@ -21,7 +21,10 @@ use crate::{Manager, ManagerError};
 pub const RESET_REASON: &str = "incomplete backup reset on manager restart";
 
 impl Manager {
-    /// Run once at start, before serving requests.
+    /// Run once at start, before serving requests. Every row is put right in the
+    /// database before this returns; what needs a driver (removing a dead backup's
+    /// partial objects, finishing a delete) runs in the background afterwards, each
+    /// call under its deadline, so a hung driver never keeps the server from binding.
     pub async fn recover(self: &Arc<Self>) -> Result<(), ManagerError> {
         let stuck = self
             .db
@@ -32,14 +35,26 @@ impl Manager {
             tracing::warn!(backup_id = %b.id, status = %b.status, "found an operation a dead process left behind");
             match b.status {
                 BackupStatus::Creating => {
-                    if let Ok(Some(d)) = &driver {
-                        let (d, job) = (d.clone(), b.clone());
-                        let cleaned = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &job)).await;
-                        if !matches!(cleaned, Ok(Ok(()))) {
-                            tracing::error!(backup_id = %b.id, "could not remove the partial objects");
-                        }
-                    }
+                    // `error` first: the row keeps its location, so a later delete can
+                    // finish the cleanup if this one does not.
                     self.db.fail_backup(&b.id, &[BackupStatus::Creating], RESET_REASON).await?;
+                    if let Ok(Some(d)) = driver {
+                        tokio::spawn(async move {
+                            let id = b.id.clone();
+                            let cleaned = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &b)).await;
+                            match cleaned {
+                                Ok(Ok(())) => {
+                                    tracing::info!(backup_id = %id, "removed a dead backup's partial objects")
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::error!(backup_id = %id, error = %e, "could not remove the partial objects")
+                                }
+                                Err(e) => {
+                                    tracing::error!(backup_id = %id, error = %e, "could not remove the partial objects")
+                                }
+                            }
+                        });
+                    }
                 }
                 BackupStatus::Restoring => {
                     if let Some(vid) = &b.restore_volume_id {
@@ -55,7 +70,7 @@ impl Manager {
                     self.db.transition_backup(&b.id, &[BackupStatus::Restoring], BackupStatus::Available).await?;
                 }
                 BackupStatus::Deleting => {
-                    self.clone().run_delete(b, driver).await;
+                    tokio::spawn(self.clone().run_delete(b, driver));
                 }
                 _ => {}
             }

@@ -8,19 +8,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use holdfast_chunk::RestoreWriter;
+use holdfast_driver::untrusted::{MAX_DRIVER_TEXT_BYTES, check_record, check_result, truncate_text};
 use holdfast_driver::{
     BackupDriver, BackupResult, ChunkSink, ChunkSource, DriverDescription, DriverError, DriverFailure, DriverId,
     Grants, OpContext, RestoreOutcome, VolumeFailure,
 };
 use holdfast_types::Backup;
 use wasmtime::component::{HasSelf, InstancePre, Linker, Resource, ResourceTable};
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::exports::holdfast::backup::driver::{BackupOutcome, DriverInfo};
 use crate::bindings::holdfast::backup::types::{
     BackupInfo, DriverError as WitDriverError, Setting, Timestamp, VolumeError,
 };
 use crate::bindings::{BackupDriver as WitBackupDriver, BackupDriverPre};
+use crate::deadline::Deadline;
 use crate::engine::engine;
 use crate::gate::InstanceGate;
 use crate::imports::volume::{SourceRes, TargetRes};
@@ -29,8 +31,19 @@ use crate::network::NetworkGate;
 use crate::since_v0_1_0::{self, Driver0_1};
 use crate::state::HostState;
 
-/// The WIT `driver-error`, as the contract types it.
+/// The WIT `driver-error`, as the contract types it, its texts cut to
+/// [`MAX_DRIVER_TEXT_BYTES`] before anything logs or stores them.
 fn failure(e: WitDriverError) -> DriverFailure {
+    let e = match e {
+        WitDriverError::Invalid(m) => WitDriverError::Invalid(cut(m)),
+        WitDriverError::NotFound(m) => WitDriverError::NotFound(cut(m)),
+        WitDriverError::Io(m) => WitDriverError::Io(cut(m)),
+        WitDriverError::Volume(VolumeError::Invalid(m)) => WitDriverError::Volume(VolumeError::Invalid(cut(m))),
+        WitDriverError::Volume(VolumeError::Corrupt(m)) => WitDriverError::Volume(VolumeError::Corrupt(cut(m))),
+        WitDriverError::Volume(VolumeError::Io(m)) => WitDriverError::Volume(VolumeError::Io(cut(m))),
+        WitDriverError::Other(m) => WitDriverError::Other(cut(m)),
+        WitDriverError::Cancelled => WitDriverError::Cancelled,
+    };
     match e {
         WitDriverError::Invalid(m) => DriverFailure::Invalid(m),
         WitDriverError::NotFound(m) => DriverFailure::NotFound(m),
@@ -41,6 +54,10 @@ fn failure(e: WitDriverError) -> DriverFailure {
         WitDriverError::Volume(VolumeError::Io(m)) => DriverFailure::Volume(VolumeFailure::Io(m)),
         WitDriverError::Other(m) => DriverFailure::Other(m),
     }
+}
+
+fn cut(text: String) -> String {
+    if text.len() <= MAX_DRIVER_TEXT_BYTES { text } else { truncate_text(&text, MAX_DRIVER_TEXT_BYTES) }
 }
 
 /// A linked component, for the WIT version it was built for.
@@ -211,28 +228,32 @@ impl DriverComponent {
     fn trap(&self, op: &'static str, e: wasmtime::Error) -> DriverError {
         // The root cause says what the guest did ("wasm `unreachable` instruction
         // executed", "cancelled"); the backtrace goes to the log, not to fail_reason.
-        tracing::warn!(driver = %self.name, op, error = ?e, "driver trapped");
-        DriverError::Trap { driver: self.name.clone(), op, message: e.root_cause().to_string() }
+        tracing::warn!(driver = %self.name, op, error = %cut(format!("{e:?}")), "driver trapped");
+        DriverError::Trap { driver: self.name.clone(), op, message: cut(e.root_cause().to_string()) }
     }
 
     fn failed(&self, op: &'static str, e: WitDriverError) -> DriverError {
         DriverError::Driver { driver: self.name.clone(), op, error: failure(e) }
     }
 
+    /// The next call is a control call: a fixed deadline from now.
+    fn control_call(&self, store: &mut Store<HostState>, call: &'static str) {
+        store.data_mut().deadline = Deadline::control(call, self.grants.control_timeout);
+    }
+
+    /// The next call moves volume data: stopped only when it stops moving.
+    fn data_call(&self, store: &mut Store<HostState>) {
+        let done = store.data().op.done.load(Ordering::Relaxed);
+        store.data_mut().deadline = Deadline::no_progress(self.grants.call_timeout, done);
+    }
+
     /// A fresh instance, configured by the driver's `setup`.
     fn instance(&self, op: OpContext) -> Result<(Store<HostState>, Instance, DriverDescription), DriverError> {
         let permit = self.gate.as_ref().map(|g| g.enter());
         let wasi = crate::grants::wasi_ctx(&self.grants).map_err(|m| self.host_err(m))?;
-        let (cancel, done) = (op.cancel.clone(), op.done.clone());
         let memory =
             self.grants.memory_bytes.map_or(limits::MEMORY_BYTES, |m| usize::try_from(m).unwrap_or(usize::MAX));
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(memory)
-            .instances(limits::INSTANCES)
-            .tables(limits::TABLES)
-            .memories(limits::MEMORIES)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = crate::limiter::GuestLimiter::new(memory);
         let state = HostState {
             wasi,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
@@ -241,32 +262,24 @@ impl DriverComponent {
             limits,
             op,
             live_chunks: 0,
+            live_streams: 0,
+            deadline: Deadline::control("setup", self.grants.control_timeout),
             _permit: permit,
         };
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
-        // A cancelled guest gets a grace period to notice (host.cancelled) and clean
-        // up its partial objects; one that keeps running past it is interrupted.
+        // Every call has a deadline (`deadline.rs`): a fixed time for control calls, a
+        // time without progress for backups and restores, checked at each tick. A
+        // cancelled guest gets a grace period to notice (host.cancelled) and clean up
+        // its partial objects; one that keeps running past it is interrupted.
         let mut cancelled_ticks = 0u32;
-        // `call_timeout` bounds how long a call may go without progress (volume bytes
-        // read or written; for calls that move none, their whole run), so a long
-        // backup that keeps moving is never cut off and a stuck one is.
-        let timeout = self.grants.call_timeout;
-        let (mut seen, mut since) = (0u64, std::time::Instant::now());
-        store.epoch_deadline_callback(move |_| {
-            if let Some(t) = timeout {
-                let now = done.load(Ordering::Relaxed);
-                if now != seen {
-                    (seen, since) = (now, std::time::Instant::now());
-                } else if since.elapsed() > t {
-                    return Err(wasmtime::Error::msg(format!(
-                        "no progress for {} s (the backend's call_timeout)",
-                        t.as_secs_f64()
-                    )));
-                }
+        store.epoch_deadline_callback(move |mut ctx| {
+            let state = ctx.data_mut();
+            if let Some(why) = state.deadline.check(state.op.done.load(Ordering::Relaxed)) {
+                return Err(wasmtime::Error::msg(why));
             }
-            if cancel.load(Ordering::Relaxed) {
+            if state.op.cancel.load(Ordering::Relaxed) {
                 cancelled_ticks += 1;
                 if cancelled_ticks > limits::CANCEL_GRACE_TICKS {
                     return Err(wasmtime::Error::msg("cancelled by the host"));
@@ -310,13 +323,16 @@ impl BackupDriver for DriverComponent {
         source: Arc<dyn ChunkSource>,
     ) -> Result<BackupResult, DriverError> {
         let (mut store, bindings, _) = self.instance(op)?;
+        self.data_call(&mut store);
         let source =
             store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
         let parent = parent.map(info);
         let r = bindings.backup(&mut store, &info(backup), parent.as_ref(), volume_meta, source);
         let BackupOutcome { container, service_metadata, object_count } =
             r.map_err(|e| self.trap("backup", e))?.map_err(|e| self.failed("backup", e))?;
-        Ok(BackupResult { container, service_metadata, object_count })
+        let result = BackupResult { container, service_metadata, object_count };
+        check_result(&result, backup.size_bytes).map_err(|why| self.host_err(format!("backup returned {why}")))?;
+        Ok(result)
     }
 
     fn restore(
@@ -329,6 +345,7 @@ impl BackupDriver for DriverComponent {
         let workers = op.workers;
         let sink = Arc::new(CountingSink { inner: target, moved: op.moved.clone() });
         let (mut store, bindings, _) = self.instance(op)?;
+        self.data_call(&mut store);
         let writer = RestoreWriter::new(sink, workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
         let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
         let layers: Vec<BackupInfo> = chain.iter().map(info).collect();
@@ -343,6 +360,7 @@ impl BackupDriver for DriverComponent {
 
     fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
         let (mut store, bindings, _) = self.instance(op)?;
+        self.control_call(&mut store, "delete");
         bindings
             .delete(&mut store, &info(backup))
             .map_err(|e| self.trap("delete", e))?
@@ -351,14 +369,18 @@ impl BackupDriver for DriverComponent {
 
     fn export_record(&self, backup: &Backup) -> Result<String, DriverError> {
         let (mut store, bindings, _) = self.instance(OpContext::default())?;
-        bindings
+        self.control_call(&mut store, "export-record");
+        let record = bindings
             .export_record(&mut store, &info(backup))
             .map_err(|e| self.trap("export-record", e))?
-            .map_err(|e| self.failed("export-record", e))
+            .map_err(|e| self.failed("export-record", e))?;
+        check_record(&record).map_err(|why| self.host_err(why))?;
+        Ok(record)
     }
 
     fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError> {
         let (mut store, bindings, _) = self.instance(OpContext::default())?;
+        self.control_call(&mut store, "import-record");
         bindings
             .import_record(&mut store, &info(backup), driver_info)
             .map_err(|e| self.trap("import-record", e))?

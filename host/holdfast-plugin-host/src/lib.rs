@@ -16,11 +16,13 @@
 
 mod bindings;
 pub mod compile_cache;
+mod deadline;
 pub mod driver;
 pub mod engine;
 mod gate;
 pub mod grants;
 mod imports;
+mod limiter;
 pub mod limits;
 pub mod manifest;
 mod network;

@@ -1,13 +1,26 @@
 //! Limits on what a guest can make the host do. Each is a reasoned constant.
 
-/// Linear memory of one driver instance. A driver holds at most one stored object
-/// (≤ 64 MiB, the host's chunk cap) plus its own state.
+/// Linear memory of one driver instance, across all its memories (the backend's
+/// `memory` grant overrides it). A driver holds at most one stored object (≤ 64 MiB,
+/// the host's chunk cap) plus its own state.
 pub const MEMORY_BYTES: usize = 256 << 20;
 
-/// Instances, tables and memories per store: one driver component needs a handful.
+/// Instances, tables and memories per store: a Rust driver component has 1 memory,
+/// a handful of core instances and tables (wit-component's shims).
 pub const INSTANCES: usize = 32;
-pub const TABLES: usize = 64;
-pub const MEMORIES: usize = 32;
+pub const TABLES: usize = 16;
+pub const MEMORIES: usize = 4;
+
+/// Table elements across all of an instance's tables (8 bytes of host memory each).
+pub const TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Chunk streams a guest may hold open at once (each runs reader and hashing threads).
+pub const MAX_LIVE_STREAMS: usize = 2;
+
+/// Largest object a guest may hand `target.write`: raw length, and its stored bytes
+/// (compressed data of an incompressible chunk may be a little longer than it).
+pub const MAX_WRITE_LENGTH: u64 = holdfast_chunk::pipeline::MAX_CHUNK_SIZE;
+pub const MAX_WRITE_DATA: usize = (MAX_WRITE_LENGTH + (MAX_WRITE_LENGTH >> 6) + 4096) as usize;
 
 /// Resource handles a guest may hold at once (chunks, streams): a guest that leaks
 /// handles fails instead of growing host memory. Each chunk pins its stored bytes.

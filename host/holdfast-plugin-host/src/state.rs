@@ -1,6 +1,5 @@
 //! What a store holds for one driver call.
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -15,10 +14,14 @@ pub struct HostState {
     /// `wasi:http` requests go through the backend's network grant.
     pub network: NetworkGate,
     pub table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: crate::limiter::GuestLimiter,
     pub op: OpContext,
     /// Chunks handed to the guest and not yet dropped.
     pub live_chunks: usize,
+    /// Chunk streams open.
+    pub live_streams: usize,
+    /// When the call in progress must stop.
+    pub deadline: crate::deadline::Deadline,
     /// This instance's place under the backend's `instances` grant.
     pub _permit: Option<crate::gate::InstancePermit>,
 }

@@ -88,6 +88,7 @@ struct GrantsToml {
     network: Vec<String>,
     memory: Option<String>,
     call_timeout: Option<String>,
+    control_timeout: Option<String>,
     instances: Option<u32>,
 }
 
@@ -228,12 +229,15 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
             }
             None => None,
         };
-        let call_timeout = match g.call_timeout {
-            Some(t) => Some(
-                parse_duration(&t).ok_or_else(|| err(key("grants.call_timeout"), format!("{t:?}: e.g. \"60s\"")))?,
-            ),
-            None => None,
+        let timeout = |value: Option<String>, name: &str, default| match value {
+            Some(t) => match parse_duration(&t) {
+                Some(d) if !d.is_zero() => Ok(d),
+                _ => Err(err(key(&format!("grants.{name}")), format!("{t:?}: e.g. \"60s\""))),
+            },
+            None => Ok(default),
         };
+        let call_timeout = timeout(g.call_timeout, "call_timeout", holdfast_driver::DEFAULT_CALL_TIMEOUT)?;
+        let control_timeout = timeout(g.control_timeout, "control_timeout", holdfast_driver::DEFAULT_CONTROL_TIMEOUT)?;
         if g.instances == Some(0) {
             return Err(err(key("grants.instances"), "at least 1".into()));
         }
@@ -245,7 +249,8 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
                 ));
             }
         }
-        let grants = Grants { dirs, network: g.network, memory_bytes, call_timeout, instances: g.instances };
+        let grants =
+            Grants { dirs, network: g.network, memory_bytes, call_timeout, control_timeout, instances: g.instances };
         let availability_zone = b.availability_zone.unwrap_or_else(|| "nova".into());
         backends.push(BackendSpec {
             name,
@@ -329,7 +334,8 @@ mod tests {
         assert_eq!(nfs.grants.dirs[0].access, Access::ReadWrite);
         let vendor = c.backends.iter().find(|b| b.name == "vendor").unwrap();
         assert_eq!(vendor.grants.memory_bytes, Some(256 << 20));
-        assert_eq!(vendor.grants.call_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(vendor.grants.call_timeout, Duration::from_secs(60));
+        assert_eq!(vendor.grants.control_timeout, holdfast_driver::DEFAULT_CONTROL_TIMEOUT);
         assert_eq!(vendor.grants.instances, Some(4));
     }
 

@@ -26,6 +26,8 @@ pub struct FakeDriver {
     failing: Mutex<Vec<&'static str>>,
     /// While set, a backup waits (checking for cancellation) before it reads.
     hold: (Mutex<bool>, Condvar),
+    /// While set, a delete waits (a driver hung in delete).
+    hold_delete: (Mutex<bool>, Condvar),
     /// What it reports as its `instances` grant.
     instances: Option<u32>,
 }
@@ -51,6 +53,11 @@ impl FakeDriver {
     pub fn hold_backups(&self, on: bool) {
         *self.hold.0.lock().unwrap() = on;
         self.hold.1.notify_all();
+    }
+
+    pub fn hold_deletes(&self, on: bool) {
+        *self.hold_delete.0.lock().unwrap() = on;
+        self.hold_delete.1.notify_all();
     }
 
     pub fn stored(&self, backup_id: &str) -> bool {
@@ -165,6 +172,8 @@ impl BackupDriver for FakeDriver {
 
     fn delete(&self, _op: OpContext, backup: &Backup) -> Result<(), DriverError> {
         self.check("delete")?;
+        let (lock, cvar) = &self.hold_delete;
+        let _held = cvar.wait_while(lock.lock().unwrap(), |held| *held).unwrap();
         self.store.lock().unwrap().remove(&backup.id);
         Ok(())
     }

@@ -218,3 +218,33 @@ async fn a_force_delete_while_a_backup_waits_for_its_slot_never_runs_it() {
     assert_eq!(r.volume_settles(&src, VolumeStatus::BackingUp).await, VolumeStatus::Available);
     assert_eq!(r.settle(&blocker, BackupStatus::Creating).await, Some(BackupStatus::Available));
 }
+
+/// Start-up recovery puts every row right at once and leaves the driver calls (a
+/// hung one here) to the background: the server can bind while they finish.
+#[tokio::test]
+async fn recovery_never_waits_on_a_hung_driver() {
+    let r = rig().await;
+    let vol = r.volume("v", 1).await;
+    let doomed = r.backup(&vol).await.unwrap();
+    r.settle(&doomed, BackupStatus::Creating).await;
+    r.volume_settles(&vol, VolumeStatus::BackingUp).await;
+    let dead = r.backup(&vol).await.unwrap();
+    r.settle(&dead, BackupStatus::Creating).await;
+    // As a killed process leaves them: one mid-delete, one mid-backup.
+    r.m.db.transition_backup(&doomed, &[BackupStatus::Available], BackupStatus::Deleting).await.unwrap();
+    r.m.db.transition_backup(&dead, &[BackupStatus::Available], BackupStatus::Creating).await.unwrap();
+    r.driver.hold_deletes(true);
+    tokio::time::timeout(Duration::from_secs(2), r.m.recover()).await.expect("recover returned").unwrap();
+    let dead_row = r.m.get_backup(&r.ctx, &dead).await.unwrap();
+    assert_eq!(dead_row.status, BackupStatus::Error, "marked before any driver call");
+    assert_eq!(r.m.get_backup(&r.ctx, &doomed).await.unwrap().status, BackupStatus::Deleting);
+    r.driver.hold_deletes(false);
+    assert_eq!(r.settle(&doomed, BackupStatus::Deleting).await, None, "the resumed delete finished");
+    for _ in 0..500 {
+        if !r.driver.stored(&dead) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!r.driver.stored(&dead), "the dead backup's objects were removed in the background");
+}

@@ -33,8 +33,8 @@ impl Host for HostState {
     }
 
     fn record_location(&mut self, container: String, service_metadata: String) -> wasmtime::Result<()> {
-        if container.len() > 255 || service_metadata.len() > 255 {
-            return Err(wasmtime::Error::msg("record-location: container and object prefix are limited to 255 bytes"));
+        if let Err(why) = holdfast_driver::untrusted::check_location(&container, &service_metadata) {
+            return Err(wasmtime::Error::msg(format!("record-location: {why}")));
         }
         if let Some(cb) = self.op.on_location.as_mut() {
             cb(&container, &service_metadata);

@@ -14,7 +14,10 @@ use crate::bindings::holdfast::backup::types::{Compression as WitCompression, Ex
 use crate::bindings::holdfast::backup::volume::{
     Host, HostChunk, HostChunkStream, HostSource, HostTarget, ReadOptions,
 };
-use crate::limits::{MAX_CHUNK_READ, MAX_LIVE_CHUNKS, MAX_READ_EXTENTS, MAX_SNAPSHOT_NAME};
+use crate::limits::{
+    MAX_CHUNK_READ, MAX_LIVE_CHUNKS, MAX_LIVE_STREAMS, MAX_READ_EXTENTS, MAX_SNAPSHOT_NAME, MAX_WRITE_DATA,
+    MAX_WRITE_LENGTH,
+};
 use crate::state::HostState;
 
 pub struct SourceRes {
@@ -64,7 +67,7 @@ fn pipeline_error(e: PipelineError) -> VolumeError {
 
 fn restore_error(e: RestoreError) -> VolumeError {
     match e {
-        RestoreError::OutOfBounds { .. } => VolumeError::Invalid(e.to_string()),
+        RestoreError::OutOfBounds { .. } | RestoreError::TooLarge { .. } => VolumeError::Invalid(e.to_string()),
         RestoreError::Codec { .. } | RestoreError::Md5 { .. } => VolumeError::Corrupt(e.to_string()),
         e => VolumeError::Io(e.to_string()),
     }
@@ -103,6 +106,11 @@ impl HostSource for HostState {
         src: Resource<SourceRes>,
         options: ReadOptions,
     ) -> wasmtime::Result<Result<Resource<StreamRes>, VolumeError>> {
+        if self.live_streams >= MAX_LIVE_STREAMS {
+            return Ok(Err(VolumeError::Invalid(format!(
+                "{MAX_LIVE_STREAMS} chunk streams are open already (limit); drop one first"
+            ))));
+        }
         let volume = self.table.get(&src)?.volume.clone();
         let parent = match options.parent_sha256s {
             None => None,
@@ -135,7 +143,10 @@ impl HostSource for HostState {
             extents,
         };
         match ChunkStream::start(volume, opts) {
-            Ok(stream) => Ok(Ok(self.table.push(StreamRes { stream })?)),
+            Ok(stream) => {
+                self.live_streams += 1;
+                Ok(Ok(self.table.push(StreamRes { stream })?))
+            }
             Err(e) => Ok(Err(pipeline_error(e))),
         }
     }
@@ -170,6 +181,7 @@ impl HostChunkStream for HostState {
 
     fn drop(&mut self, rep: Resource<StreamRes>) -> wasmtime::Result<()> {
         self.table.delete(rep)?;
+        self.live_streams = self.live_streams.saturating_sub(1);
         Ok(())
     }
 }
@@ -240,6 +252,12 @@ impl HostTarget for HostState {
         data: Vec<u8>,
         md5: Option<Vec<u8>>,
     ) -> wasmtime::Result<Result<(), VolumeError>> {
+        if length > MAX_WRITE_LENGTH || data.len() > MAX_WRITE_DATA {
+            return Ok(Err(VolumeError::Invalid(format!(
+                "an object of {length} bytes ({} stored) is over the host's limit of {MAX_WRITE_LENGTH}",
+                data.len()
+            ))));
+        }
         let md5 = match md5.map(|m| <[u8; 16]>::try_from(m.as_slice())) {
             None => None,
             Some(Ok(m)) => Some(m),

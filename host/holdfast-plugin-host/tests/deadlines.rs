@@ -1,0 +1,86 @@
+//! Every driver call has a deadline: a guest that spins without calling the host is
+//! stopped at it, in every call, with a reason that says which limit it hit.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use holdfast_driver::{BackupDriver, Grants, OpContext};
+use holdfast_plugin_host::DriverComponent;
+use holdfast_types::{Backup, BackupStatus, Timestamp};
+use holdfast_volume::VolumeFile;
+
+fn row() -> Backup {
+    Backup {
+        id: "b".into(),
+        project_id: "p".into(),
+        user_id: "u".into(),
+        volume_id: "v".into(),
+        snapshot_id: None,
+        status: BackupStatus::Creating,
+        display_name: None,
+        display_description: None,
+        size: 1,
+        size_bytes: 1 << 20,
+        object_count: 0,
+        container: Some("c".into()),
+        service: None,
+        service_metadata: Some("p".into()),
+        parent_id: None,
+        num_dependent_backups: 0,
+        availability_zone: None,
+        host: None,
+        fail_reason: None,
+        restore_volume_id: None,
+        data_timestamp: None,
+        created_at: Timestamp(0),
+        updated_at: None,
+        deleted_at: None,
+        deleted: false,
+    }
+}
+
+fn spin(spin_in_setup: bool) -> DriverComponent {
+    let grants = Grants {
+        control_timeout: Duration::from_millis(500),
+        call_timeout: Duration::from_millis(700),
+        ..Grants::default()
+    };
+    let config = if spin_in_setup { vec![("spin_in".to_owned(), "setup".to_owned())] } else { vec![] };
+    DriverComponent::load("spin", holdfast_plugin_artifacts::HOSTILE_SPIN_BYTES, grants, config).unwrap()
+}
+
+/// `call` fails naming `limit`, stopped within a second of the deadline.
+fn stopped(call: &str, limit: &str, deadline: Duration, run: impl FnOnce() -> Result<(), String>) {
+    let t = Instant::now();
+    let e = run().expect_err(call);
+    let took = t.elapsed();
+    assert!(e.contains(limit), "{call}: {e}");
+    assert!(took >= deadline && took < deadline + Duration::from_secs(1), "{call} stopped after {took:?}");
+}
+
+#[test]
+fn spinning_calls_are_stopped_at_their_deadline() {
+    let work = tempfile::tempdir().unwrap();
+    let vol = work.path().join("v.raw");
+    std::fs::write(&vol, vec![1u8; 1 << 20]).unwrap();
+    let control = Duration::from_millis(500);
+    stopped("setup", "setup ran past its 0.5 s deadline", control, || {
+        spin(true).setup().map(drop).map_err(|e| e.to_string())
+    });
+    let d = spin(false);
+    stopped("delete", "delete ran past its 0.5 s deadline", control, || {
+        d.delete(OpContext::default(), &row()).map_err(|e| e.to_string())
+    });
+    stopped("export", "export-record ran past", control, || {
+        d.export_record(&row()).map(drop).map_err(|e| e.to_string())
+    });
+    stopped("import", "import-record ran past", control, || d.import_record(&row(), "{}").map_err(|e| e.to_string()));
+    stopped("backup", "no progress for 0.7 s", Duration::from_millis(700), || {
+        let source = Arc::new(VolumeFile::open_read(&vol).unwrap());
+        d.backup(OpContext::default(), &row(), None, None, source).map(drop).map_err(|e| e.to_string())
+    });
+    stopped("restore", "no progress for 0.7 s", Duration::from_millis(700), || {
+        let sink = Arc::new(VolumeFile::open_write(&vol).unwrap());
+        d.restore(OpContext::default(), &[row()], sink, false).map(drop).map_err(|e| e.to_string())
+    });
+}
