@@ -265,8 +265,16 @@ impl Manager {
                 tracing::warn!(reason = %why, "driver recorded an invalid location; not stored");
                 return;
             }
-            if let Err(e) = handle.block_on(db.set_backup_location(&id, container, prefix)) {
-                tracing::error!(error = %e, "could not record where the backup's objects go");
+            // Called from inside the driver's call, which may itself be running in a
+            // runtime's block_on (the plugin host's async calls): wait on the database
+            // from a thread of its own, which no runtime is driving.
+            let stored = std::thread::scope(|s| {
+                s.spawn(|| handle.block_on(db.set_backup_location(&id, container, prefix))).join()
+            });
+            match stored {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "could not record where the backup's objects go"),
+                Err(_) => tracing::error!("recording where the backup's objects go panicked"),
             }
         };
         let op = OpContext {

@@ -6,6 +6,7 @@ wasmtime::component::bindgen!({
     path: "../../wit/holdfast-backup@0.2.0",
     world: "backup-driver",
     imports: { default: trappable },
+    exports: { default: async },
     with: {
         "holdfast:backup/volume.source": crate::imports::volume::SourceRes,
         "holdfast:backup/volume.chunk-stream": crate::imports::volume::StreamRes,

@@ -1,7 +1,16 @@
-//! When a driver call must stop. Checked at every epoch tick while guest code runs
-//! (so a guest spinning without calling the host is stopped too).
+//! When a driver call must stop, and the watch that stops it. A call into a guest
+//! runs as an async wasmtime call beside a watchdog: guest code yields at every epoch
+//! tick and WASI calls (a sleep, a poll) are futures, so whichever comes first — the
+//! call's end or the watchdog's reason — ends it; a stopped call's future is dropped
+//! with the instance. A guest spinning without calling the host and a guest blocked
+//! in a WASI call are stopped alike, within a tick of the limit.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::limits::{CANCEL_GRACE, EPOCH_TICK};
 
 /// The limit on the call in progress.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +47,57 @@ impl Deadline {
                 }
             }
         }
+    }
+}
+
+/// The limits on one instance's calls, watched from outside its store.
+#[derive(Clone)]
+pub struct Watch {
+    deadline: Arc<Mutex<Deadline>>,
+    done: Arc<AtomicU64>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Watch {
+    pub fn new(deadline: Deadline, done: Arc<AtomicU64>, cancel: Arc<AtomicBool>) -> Self {
+        Watch { deadline: Arc::new(Mutex::new(deadline)), done, cancel }
+    }
+
+    /// The limit for the next call.
+    pub fn set(&self, deadline: Deadline) {
+        *self.deadline.lock().expect("deadline lock") = deadline;
+    }
+
+    /// Volume bytes moved so far.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Resolves with the reason once the call must stop: its deadline, or a
+    /// cancellation it did not obey within the grace period (time to clean up).
+    async fn expired(&self) -> String {
+        let mut cancelled_at: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(EPOCH_TICK).await;
+            if let Some(why) = self.deadline.lock().expect("deadline lock").check(self.done()) {
+                return why;
+            }
+            if self.cancel.load(Ordering::Relaxed)
+                && cancelled_at.get_or_insert_with(Instant::now).elapsed() > CANCEL_GRACE
+            {
+                return "cancelled by the host".into();
+            }
+        }
+    }
+
+    /// Run one call into the guest until it ends or must stop.
+    pub fn run<T>(&self, call: impl Future<Output = wasmtime::Result<T>>) -> wasmtime::Result<T> {
+        wasmtime_wasi::runtime::in_tokio(async {
+            tokio::select! {
+                r = call => r,
+                why = self.expired() => Err(wasmtime::Error::msg(why)),
+            }
+        })
     }
 }
 

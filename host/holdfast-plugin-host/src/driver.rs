@@ -5,7 +5,7 @@
 //! poisons the instance that hit it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use holdfast_chunk::RestoreWriter;
 use holdfast_driver::untrusted::{MAX_DRIVER_TEXT_BYTES, check_record, check_result, truncate_text};
@@ -14,15 +14,15 @@ use holdfast_driver::{
     Grants, OpContext, RestoreOutcome, VolumeFailure,
 };
 use holdfast_types::Backup;
+use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker, Resource, ResourceTable};
-use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::exports::holdfast::backup::driver::{BackupOutcome, DriverInfo};
 use crate::bindings::holdfast::backup::types::{
     BackupInfo, DriverError as WitDriverError, Setting, Timestamp, VolumeError,
 };
 use crate::bindings::{BackupDriver as WitBackupDriver, BackupDriverPre};
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, Watch};
 use crate::engine::engine;
 use crate::gate::InstanceGate;
 use crate::imports::volume::{SourceRes, TargetRes};
@@ -75,14 +75,14 @@ enum Instance {
 type Answer<T> = wasmtime::Result<Result<T, WitDriverError>>;
 
 impl Instance {
-    fn setup(&self, store: &mut Store<HostState>, config: &[Setting]) -> Answer<DriverInfo> {
+    async fn setup(&self, store: &mut Store<HostState>, config: &[Setting]) -> Answer<DriverInfo> {
         match self {
-            Instance::Latest(b) => b.holdfast_backup_driver().call_setup(store, config),
-            Instance::V0_1(b) => b.setup(store, config),
+            Instance::Latest(b) => b.holdfast_backup_driver().call_setup(store, config).await,
+            Instance::V0_1(b) => b.setup(store, config).await,
         }
     }
 
-    fn backup(
+    async fn backup(
         &self,
         store: &mut Store<HostState>,
         backup: &BackupInfo,
@@ -91,12 +91,14 @@ impl Instance {
         source: Resource<SourceRes>,
     ) -> Answer<BackupOutcome> {
         match self {
-            Instance::Latest(b) => b.holdfast_backup_driver().call_backup(store, backup, parent, volume_meta, source),
-            Instance::V0_1(b) => b.backup(store, backup, parent, volume_meta, source),
+            Instance::Latest(b) => {
+                b.holdfast_backup_driver().call_backup(store, backup, parent, volume_meta, source).await
+            }
+            Instance::V0_1(b) => b.backup(store, backup, parent, volume_meta, source).await,
         }
     }
 
-    fn restore(
+    async fn restore(
         &self,
         store: &mut Store<HostState>,
         chain: &[BackupInfo],
@@ -104,29 +106,29 @@ impl Instance {
         volume_is_new: bool,
     ) -> Answer<Vec<Option<String>>> {
         match self {
-            Instance::Latest(b) => b.holdfast_backup_driver().call_restore(store, chain, target, volume_is_new),
-            Instance::V0_1(b) => b.restore(store, chain, target, volume_is_new),
+            Instance::Latest(b) => b.holdfast_backup_driver().call_restore(store, chain, target, volume_is_new).await,
+            Instance::V0_1(b) => b.restore(store, chain, target, volume_is_new).await,
         }
     }
 
-    fn delete(&self, store: &mut Store<HostState>, backup: &BackupInfo) -> Answer<()> {
+    async fn delete(&self, store: &mut Store<HostState>, backup: &BackupInfo) -> Answer<()> {
         match self {
-            Instance::Latest(b) => b.holdfast_backup_driver().call_delete(store, backup),
-            Instance::V0_1(b) => b.delete(store, backup),
+            Instance::Latest(b) => b.holdfast_backup_driver().call_delete(store, backup).await,
+            Instance::V0_1(b) => b.delete(store, backup).await,
         }
     }
 
-    fn export_record(&self, store: &mut Store<HostState>, backup: &BackupInfo) -> Answer<String> {
+    async fn export_record(&self, store: &mut Store<HostState>, backup: &BackupInfo) -> Answer<String> {
         match self {
-            Instance::Latest(b) => b.holdfast_backup_driver().call_export_record(store, backup),
-            Instance::V0_1(b) => b.export_record(store, backup),
+            Instance::Latest(b) => b.holdfast_backup_driver().call_export_record(store, backup).await,
+            Instance::V0_1(b) => b.export_record(store, backup).await,
         }
     }
 
-    fn import_record(&self, store: &mut Store<HostState>, backup: &BackupInfo, driver_info: &str) -> Answer<()> {
+    async fn import_record(&self, store: &mut Store<HostState>, backup: &BackupInfo, driver_info: &str) -> Answer<()> {
         match self {
-            Instance::Latest(b) => b.holdfast_backup_driver().call_import_record(store, backup, driver_info),
-            Instance::V0_1(b) => b.import_record(store, backup, driver_info),
+            Instance::Latest(b) => b.holdfast_backup_driver().call_import_record(store, backup, driver_info).await,
+            Instance::V0_1(b) => b.import_record(store, backup, driver_info).await,
         }
     }
 }
@@ -191,7 +193,7 @@ impl DriverComponent {
         let wit_version = crate::wit::component_wit_version(&component)
             .map_err(|e| DriverError::Load { driver: name.to_owned(), message: e.to_string() })?;
         let mut linker: Linker<HostState> = Linker::new(engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_err)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(load_err)?;
         let pre = match wit_version {
             crate::wit::WitVersion::V0_1_0 => {
                 since_v0_1_0::BackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
@@ -200,7 +202,7 @@ impl DriverComponent {
                 Pre::V0_1(since_v0_1_0::BackupDriverPre::new(pre).map_err(load_err)?)
             }
             crate::wit::WitVersion::V0_2_0 => {
-                wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker).map_err(load_err)?;
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
                 WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
                     .map_err(load_err)?;
                 let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
@@ -237,67 +239,54 @@ impl DriverComponent {
     }
 
     /// The next call is a control call: a fixed deadline from now.
-    fn control_call(&self, store: &mut Store<HostState>, call: &'static str) {
-        store.data_mut().deadline = Deadline::control(call, self.grants.control_timeout);
+    fn control_call(&self, watch: &Watch, call: &'static str) {
+        watch.set(Deadline::control(call, self.grants.control_timeout));
     }
 
     /// The next call moves volume data: stopped only when it stops moving.
-    fn data_call(&self, store: &mut Store<HostState>) {
-        let done = store.data().op.done.load(Ordering::Relaxed);
-        store.data_mut().deadline = Deadline::no_progress(self.grants.call_timeout, done);
+    fn data_call(&self, watch: &Watch) {
+        watch.set(Deadline::no_progress(self.grants.call_timeout, watch.done()));
     }
 
-    /// A fresh instance, configured by the driver's `setup`.
-    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, Instance, DriverDescription), DriverError> {
+    /// A fresh instance, configured by the driver's `setup`, and the watch its calls
+    /// run under.
+    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, Instance, DriverDescription, Watch), DriverError> {
         let permit = self.gate.as_ref().map(|g| g.enter());
         let wasi = crate::grants::wasi_ctx(&self.grants).map_err(|m| self.host_err(m))?;
         let memory =
             self.grants.memory_bytes.map_or(limits::MEMORY_BYTES, |m| usize::try_from(m).unwrap_or(usize::MAX));
-        let limits = crate::limiter::GuestLimiter::new(memory);
+        let watch =
+            Watch::new(Deadline::control("setup", self.grants.control_timeout), op.done.clone(), op.cancel.clone());
         let state = HostState {
             wasi,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             network: NetworkGate::new(&self.grants.network),
             table: ResourceTable::new(),
-            limits,
+            limits: crate::limiter::GuestLimiter::new(memory),
             op,
             live_chunks: 0,
             live_streams: 0,
-            deadline: Deadline::control("setup", self.grants.control_timeout),
             _permit: permit,
         };
         let mut store = Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
+        // Guest code yields to its watch (`deadline.rs`) at every epoch tick.
         store.set_epoch_deadline(1);
-        // Every call has a deadline (`deadline.rs`): a fixed time for control calls, a
-        // time without progress for backups and restores, checked at each tick. A
-        // cancelled guest gets a grace period to notice (host.cancelled) and clean up
-        // its partial objects; one that keeps running past it is interrupted.
-        let mut cancelled_ticks = 0u32;
-        store.epoch_deadline_callback(move |mut ctx| {
-            let state = ctx.data_mut();
-            if let Some(why) = state.deadline.check(state.op.done.load(Ordering::Relaxed)) {
-                return Err(wasmtime::Error::msg(why));
-            }
-            if state.op.cancel.load(Ordering::Relaxed) {
-                cancelled_ticks += 1;
-                if cancelled_ticks > limits::CANCEL_GRACE_TICKS {
-                    return Err(wasmtime::Error::msg("cancelled by the host"));
+        store.epoch_deadline_async_yield_and_update(1);
+        let bindings = watch
+            .run(async {
+                match &self.pre {
+                    Pre::Latest(pre) => pre.instantiate_async(&mut store).await.map(Instance::Latest),
+                    Pre::V0_1(pre) => pre.instantiate_async(&mut store).await.map(|b| Instance::V0_1(Driver0_1(b))),
                 }
-            }
-            Ok(UpdateDeadline::Continue(1))
-        });
-        let bindings = match &self.pre {
-            Pre::Latest(pre) => pre.instantiate(&mut store).map(Instance::Latest),
-            Pre::V0_1(pre) => pre.instantiate(&mut store).map(|b| Instance::V0_1(Driver0_1(b))),
-        }
-        .map_err(|e| self.trap("instantiate", e))?;
-        let info = bindings
-            .setup(&mut store, &self.config)
+            })
+            .map_err(|e| self.trap("instantiate", e))?;
+        let info = watch
+            .run(bindings.setup(&mut store, &self.config))
             .map_err(|e| self.trap("setup", e))?
             .map_err(|e| self.failed("setup", e))?;
         let desc = DriverDescription { service: info.service, supports_force_delete: info.supports_force_delete };
-        Ok((store, bindings, desc))
+        Ok((store, bindings, desc, watch))
     }
 }
 
@@ -311,7 +300,7 @@ impl BackupDriver for DriverComponent {
     }
 
     fn setup(&self) -> Result<DriverDescription, DriverError> {
-        self.instance(OpContext::default()).map(|(_, _, d)| d)
+        self.instance(OpContext::default()).map(|(_, _, d, _)| d)
     }
 
     fn backup(
@@ -322,12 +311,12 @@ impl BackupDriver for DriverComponent {
         volume_meta: Option<&str>,
         source: Arc<dyn ChunkSource>,
     ) -> Result<BackupResult, DriverError> {
-        let (mut store, bindings, _) = self.instance(op)?;
-        self.data_call(&mut store);
+        let (mut store, bindings, _, watch) = self.instance(op)?;
+        self.data_call(&watch);
         let source =
             store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
         let parent = parent.map(info);
-        let r = bindings.backup(&mut store, &info(backup), parent.as_ref(), volume_meta, source);
+        let r = watch.run(bindings.backup(&mut store, &info(backup), parent.as_ref(), volume_meta, source));
         let BackupOutcome { container, service_metadata, object_count } =
             r.map_err(|e| self.trap("backup", e))?.map_err(|e| self.failed("backup", e))?;
         let result = BackupResult { container, service_metadata, object_count };
@@ -344,13 +333,13 @@ impl BackupDriver for DriverComponent {
     ) -> Result<RestoreOutcome, DriverError> {
         let workers = op.workers;
         let sink = Arc::new(CountingSink { inner: target, moved: op.moved.clone() });
-        let (mut store, bindings, _) = self.instance(op)?;
-        self.data_call(&mut store);
+        let (mut store, bindings, _, watch) = self.instance(op)?;
+        self.data_call(&watch);
         let writer = RestoreWriter::new(sink, workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
         let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
         let layers: Vec<BackupInfo> = chain.iter().map(info).collect();
         let handle = Resource::<TargetRes>::new_borrow(target.rep());
-        let r = bindings.restore(&mut store, &layers, handle, volume_is_new);
+        let r = watch.run(bindings.restore(&mut store, &layers, handle, volume_is_new));
         let metas = r.map_err(|e| self.trap("restore", e))?.map_err(|e| self.failed("restore", e))?;
         // Whatever the driver did, nothing counts as restored until it is durable.
         let res = store.data_mut().table.delete(target).map_err(|e| self.host_err(e.to_string()))?;
@@ -359,19 +348,19 @@ impl BackupDriver for DriverComponent {
     }
 
     fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
-        let (mut store, bindings, _) = self.instance(op)?;
-        self.control_call(&mut store, "delete");
-        bindings
-            .delete(&mut store, &info(backup))
+        let (mut store, bindings, _, watch) = self.instance(op)?;
+        self.control_call(&watch, "delete");
+        watch
+            .run(bindings.delete(&mut store, &info(backup)))
             .map_err(|e| self.trap("delete", e))?
             .map_err(|e| self.failed("delete", e))
     }
 
     fn export_record(&self, backup: &Backup) -> Result<String, DriverError> {
-        let (mut store, bindings, _) = self.instance(OpContext::default())?;
-        self.control_call(&mut store, "export-record");
-        let record = bindings
-            .export_record(&mut store, &info(backup))
+        let (mut store, bindings, _, watch) = self.instance(OpContext::default())?;
+        self.control_call(&watch, "export-record");
+        let record = watch
+            .run(bindings.export_record(&mut store, &info(backup)))
             .map_err(|e| self.trap("export-record", e))?
             .map_err(|e| self.failed("export-record", e))?;
         check_record(&record).map_err(|why| self.host_err(why))?;
@@ -379,10 +368,10 @@ impl BackupDriver for DriverComponent {
     }
 
     fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError> {
-        let (mut store, bindings, _) = self.instance(OpContext::default())?;
-        self.control_call(&mut store, "import-record");
-        bindings
-            .import_record(&mut store, &info(backup), driver_info)
+        let (mut store, bindings, _, watch) = self.instance(OpContext::default())?;
+        self.control_call(&watch, "import-record");
+        watch
+            .run(bindings.import_record(&mut store, &info(backup), driver_info))
             .map_err(|e| self.trap("import-record", e))?
             .map_err(|e| self.failed("import-record", e))
     }

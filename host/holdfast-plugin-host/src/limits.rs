@@ -35,10 +35,9 @@ pub const MAX_READ_EXTENTS: usize = 1 << 20;
 /// Longest snapshot name a driver may pass to `changed-extents`.
 pub const MAX_SNAPSHOT_NAME: usize = 255;
 
-/// Epoch ticks a cancelled guest may keep running (to clean up) before it is
-/// interrupted: 500 × 10 ms = 5 s.
-pub const CANCEL_GRACE_TICKS: u32 = 500;
+/// How long a cancelled guest may keep running (to clean up) before it is stopped.
+pub const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// How often the epoch ticks; a cancelled guest stops within about this long even
-/// if it never calls the host.
+/// How often the epoch ticks: guest code yields to its watchdog this often, so a
+/// stopped guest stops within about this long even if it never calls the host.
 pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);

@@ -23,6 +23,7 @@ wasmtime::component::bindgen!({
     path: "../../wit/holdfast-backup@0.1.0",
     world: "backup-driver",
     imports: { default: trappable },
+    exports: { default: async },
     with: {
         "holdfast:backup/volume.source": crate::imports::volume::SourceRes,
         "holdfast:backup/volume.chunk-stream": crate::imports::volume::StreamRes,
@@ -253,13 +254,13 @@ impl Driver0_1 {
         self.0.holdfast_backup_driver()
     }
 
-    pub fn setup(
+    pub async fn setup(
         &self,
         store: &mut Store<HostState>,
         config: &[new::Setting],
     ) -> Answer<latest::exports::holdfast::backup::driver::DriverInfo> {
         let config: Vec<old::Setting> = config.iter().map(setting).collect();
-        Ok(self.exports().call_setup(store, &config)?.map_err(error).map(|i| {
+        Ok(self.exports().call_setup(store, &config).await?.map_err(error).map(|i| {
             latest::exports::holdfast::backup::driver::DriverInfo {
                 service: i.service,
                 supports_force_delete: i.supports_force_delete,
@@ -267,7 +268,7 @@ impl Driver0_1 {
         }))
     }
 
-    pub fn backup(
+    pub async fn backup(
         &self,
         store: &mut Store<HostState>,
         backup: &new::BackupInfo,
@@ -276,7 +277,7 @@ impl Driver0_1 {
         source: Resource<SourceRes>,
     ) -> Answer<latest::exports::holdfast::backup::driver::BackupOutcome> {
         let parent = parent.map(info);
-        let r = self.exports().call_backup(store, &info(backup), parent.as_ref(), volume_meta, source)?;
+        let r = self.exports().call_backup(store, &info(backup), parent.as_ref(), volume_meta, source).await?;
         Ok(r.map_err(error).map(|o| latest::exports::holdfast::backup::driver::BackupOutcome {
             container: o.container,
             service_metadata: o.service_metadata,
@@ -284,7 +285,7 @@ impl Driver0_1 {
         }))
     }
 
-    pub fn restore(
+    pub async fn restore(
         &self,
         store: &mut Store<HostState>,
         chain: &[new::BackupInfo],
@@ -292,23 +293,23 @@ impl Driver0_1 {
         volume_is_new: bool,
     ) -> Answer<Vec<Option<String>>> {
         let chain: Vec<old::BackupInfo> = chain.iter().map(info).collect();
-        Ok(self.exports().call_restore(store, &chain, target, volume_is_new)?.map_err(error))
+        Ok(self.exports().call_restore(store, &chain, target, volume_is_new).await?.map_err(error))
     }
 
-    pub fn delete(&self, store: &mut Store<HostState>, backup: &new::BackupInfo) -> Answer<()> {
-        Ok(self.exports().call_delete(store, &info(backup))?.map_err(error))
+    pub async fn delete(&self, store: &mut Store<HostState>, backup: &new::BackupInfo) -> Answer<()> {
+        Ok(self.exports().call_delete(store, &info(backup)).await?.map_err(error))
     }
 
-    pub fn export_record(&self, store: &mut Store<HostState>, backup: &new::BackupInfo) -> Answer<String> {
-        Ok(self.exports().call_export_record(store, &info(backup))?.map_err(error))
+    pub async fn export_record(&self, store: &mut Store<HostState>, backup: &new::BackupInfo) -> Answer<String> {
+        Ok(self.exports().call_export_record(store, &info(backup)).await?.map_err(error))
     }
 
-    pub fn import_record(
+    pub async fn import_record(
         &self,
         store: &mut Store<HostState>,
         backup: &new::BackupInfo,
         driver_info: &str,
     ) -> Answer<()> {
-        Ok(self.exports().call_import_record(store, &info(backup), driver_info)?.map_err(error))
+        Ok(self.exports().call_import_record(store, &info(backup), driver_info).await?.map_err(error))
     }
 }

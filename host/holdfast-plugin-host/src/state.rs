@@ -20,8 +20,6 @@ pub struct HostState {
     pub live_chunks: usize,
     /// Chunk streams open.
     pub live_streams: usize,
-    /// When the call in progress must stop.
-    pub deadline: crate::deadline::Deadline,
     /// This instance's place under the backend's `instances` grant.
     pub _permit: Option<crate::gate::InstancePermit>,
 }

@@ -40,12 +40,20 @@ fn row() -> Backup {
 }
 
 fn spin(spin_in_setup: bool) -> DriverComponent {
+    hung(spin_in_setup, "spin")
+}
+
+/// The hostile `spin` driver, spinning or (`mode = sleep`) asleep in a WASI call.
+fn hung(in_setup: bool, mode: &str) -> DriverComponent {
     let grants = Grants {
         control_timeout: Duration::from_millis(500),
         call_timeout: Duration::from_millis(700),
         ..Grants::default()
     };
-    let config = if spin_in_setup { vec![("spin_in".to_owned(), "setup".to_owned())] } else { vec![] };
+    let mut config = vec![("mode".to_owned(), mode.to_owned())];
+    if in_setup {
+        config.push(("spin_in".to_owned(), "setup".to_owned()));
+    }
     DriverComponent::load("spin", holdfast_plugin_artifacts::HOSTILE_SPIN_BYTES, grants, config).unwrap()
 }
 
@@ -82,5 +90,26 @@ fn spinning_calls_are_stopped_at_their_deadline() {
     stopped("restore", "no progress for 0.7 s", Duration::from_millis(700), || {
         let sink = Arc::new(VolumeFile::open_write(&vol).unwrap());
         d.restore(OpContext::default(), &[row()], sink, false).map(drop).map_err(|e| e.to_string())
+    });
+}
+
+/// A guest asleep inside a WASI call is stopped at its deadline too (the call is
+/// async: the deadline drops it), and so is one that ignores a cancellation.
+#[test]
+fn calls_blocked_in_wasi_are_stopped_too() {
+    let work = tempfile::tempdir().unwrap();
+    let vol = work.path().join("v.raw");
+    std::fs::write(&vol, vec![1u8; 1 << 20]).unwrap();
+    let control = Duration::from_millis(500);
+    stopped("setup", "setup ran past its 0.5 s deadline", control, || {
+        hung(true, "sleep").setup().map(drop).map_err(|e| e.to_string())
+    });
+    let d = hung(false, "sleep");
+    stopped("delete", "delete ran past its 0.5 s deadline", control, || {
+        d.delete(OpContext::default(), &row()).map_err(|e| e.to_string())
+    });
+    stopped("backup", "no progress for 0.7 s", Duration::from_millis(700), || {
+        let source = Arc::new(VolumeFile::open_read(&vol).unwrap());
+        d.backup(OpContext::default(), &row(), None, None, source).map(drop).map_err(|e| e.to_string())
     });
 }

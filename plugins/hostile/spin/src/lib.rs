@@ -1,13 +1,21 @@
-//! Hostile driver: spins forever without calling the host — in `setup` when its
-//! setting `spin_in` is `setup`, and always in `backup`, `restore`, `delete`,
-//! `export-record` and `import-record`. The host must stop each call at its
-//! deadline (`control_timeout`, or `call_timeout` without progress).
+//! Hostile driver: never returns — in `setup` when its setting `spin_in` is `setup`,
+//! and always in `backup`, `restore`, `delete`, `export-record` and `import-record`.
+//! It spins without calling the host, or with the setting `mode = sleep` sleeps an
+//! hour inside a WASI call. The host must stop each call at its deadline
+//! (`control_timeout`, or `call_timeout` without progress).
 
 use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source, Target};
 
 pub struct Spin;
 
+static SLEEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn spin() -> ! {
+    if SLEEP.load(std::sync::atomic::Ordering::Relaxed) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
     let mut n = 0u64;
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
@@ -16,6 +24,7 @@ fn spin() -> ! {
 
 impl Driver for Spin {
     fn setup(config: Vec<Setting>) -> Result<DriverInfo, DriverError> {
+        SLEEP.store(config.iter().any(|s| s.key == "mode" && s.value == "sleep"), std::sync::atomic::Ordering::Relaxed);
         if config.iter().any(|s| s.key == "spin_in" && s.value == "setup") {
             spin();
         }
