@@ -265,6 +265,33 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
 }
 
 /// `path` made absolute and, where it exists, free of symlinks and `..`.
+/// The embedded backend's `--backup-dir`: the data dir's own `backups` (the default)
+/// or below it, or a directory apart from every place the host keeps for itself —
+/// never the data dir, the compile cache, a manage root or the database, nor a
+/// directory containing one (the driver would be handed the database and native code
+/// the host loads).
+pub fn check_backup_dir(dir: &Path, data_dir: &Path, protected: &[PathBuf]) -> Result<(), String> {
+    let dir = absolute(dir);
+    let (data_dir, default) = (absolute(data_dir), absolute(&data_dir.join("backups")));
+    for p in protected.iter().map(|p| absolute(p)) {
+        if p.starts_with(&dir) {
+            return Err(format!(
+                "--backup-dir {} contains {}, which the host keeps for itself",
+                dir.display(),
+                p.display()
+            ));
+        }
+        if dir.starts_with(&p) && !(p == data_dir && dir.starts_with(&default)) {
+            return Err(format!(
+                "--backup-dir {} is inside {}, which the host keeps for itself",
+                dir.display(),
+                p.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn absolute(path: &Path) -> PathBuf {
     path.canonicalize().or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_owned())
 }
@@ -337,6 +364,27 @@ mod tests {
         assert_eq!(vendor.grants.call_timeout, Duration::from_secs(60));
         assert_eq!(vendor.grants.control_timeout, holdfast_driver::DEFAULT_CONTROL_TIMEOUT);
         assert_eq!(vendor.grants.instances, Some(4));
+    }
+
+    #[test]
+    fn the_embedded_backup_dir_stays_apart_from_the_hosts_files() {
+        let data = Path::new("/var/lib/holdfast");
+        let protected = [data.to_owned(), data.join("cache"), data.join("holdfast.db"), PathBuf::from("/srv/in")];
+        assert!(check_backup_dir(&data.join("backups"), data, &protected).is_ok());
+        assert!(check_backup_dir(&data.join("backups/nfs"), data, &protected).is_ok());
+        assert!(check_backup_dir(Path::new("/srv/backups"), data, &protected).is_ok());
+        for (dir, why) in [
+            ("/var/lib/holdfast", "contains /var/lib/holdfast"),
+            ("/var/lib", "contains"),
+            ("/", "contains"),
+            ("/var/lib/holdfast/cache", "is inside /var/lib/holdfast"),
+            ("/var/lib/holdfast/cache/x", "is inside /var/lib/holdfast"),
+            ("/var/lib/holdfast/other", "is inside /var/lib/holdfast"),
+            ("/srv/in/v", "is inside /srv/in"),
+        ] {
+            let e = check_backup_dir(Path::new(dir), data, &protected).unwrap_err();
+            assert!(e.contains(why), "{dir}: {e}");
+        }
     }
 
     #[test]

@@ -190,6 +190,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let backends = match &args.config {
         Some(path) => config::load(path, &protected)?,
         None => {
+            config::check_backup_dir(&backup_dir, &data_dir, &protected).map_err(anyhow::Error::msg)?;
             let mut settings = Vec::new();
             for kv in &args.driver_config {
                 let Some((k, v)) = kv.split_once('=') else {
