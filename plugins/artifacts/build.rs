@@ -19,6 +19,9 @@ const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-hostile-net-probe", "HOSTILE_NET_PROBE"),
     ("holdfast-hostile-extent-probe", "HOSTILE_EXTENT_PROBE"),
     ("holdfast-hostile-spin", "HOSTILE_SPIN"),
+    ("holdfast-hostile-garbage", "HOSTILE_GARBAGE"),
+    ("holdfast-hostile-handles", "HOSTILE_HANDLES"),
+    ("holdfast-hostile-hog", "HOSTILE_HOG"),
 ];
 
 /// (file in fixtures/, const name) of each kept component.

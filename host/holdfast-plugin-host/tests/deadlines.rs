@@ -6,38 +6,9 @@ use std::time::{Duration, Instant};
 
 use holdfast_driver::{BackupDriver, Grants, OpContext};
 use holdfast_plugin_host::DriverComponent;
-use holdfast_types::{Backup, BackupStatus, Timestamp};
 use holdfast_volume::VolumeFile;
 
-fn row() -> Backup {
-    Backup {
-        id: "b".into(),
-        project_id: "p".into(),
-        user_id: "u".into(),
-        volume_id: "v".into(),
-        snapshot_id: None,
-        status: BackupStatus::Creating,
-        display_name: None,
-        display_description: None,
-        size: 1,
-        size_bytes: 1 << 20,
-        object_count: 0,
-        container: Some("c".into()),
-        service: None,
-        service_metadata: Some("p".into()),
-        parent_id: None,
-        num_dependent_backups: 0,
-        availability_zone: None,
-        host: None,
-        fail_reason: None,
-        restore_volume_id: None,
-        data_timestamp: None,
-        created_at: Timestamp(0),
-        updated_at: None,
-        deleted_at: None,
-        deleted: false,
-    }
-}
+mod common;
 
 fn spin(spin_in_setup: bool) -> DriverComponent {
     hung(spin_in_setup, "spin")
@@ -77,19 +48,25 @@ fn spinning_calls_are_stopped_at_their_deadline() {
     });
     let d = spin(false);
     stopped("delete", "delete ran past its 0.5 s deadline", control, || {
-        d.delete(OpContext::default(), &row()).map_err(|e| e.to_string())
+        d.delete(OpContext::default(), &common::stored_row("b", 1 << 20)).map_err(|e| e.to_string())
     });
     stopped("export", "export-record ran past", control, || {
-        d.export_record(&row()).map(drop).map_err(|e| e.to_string())
+        d.export_record(&common::stored_row("b", 1 << 20)).map(drop).map_err(|e| e.to_string())
     });
-    stopped("import", "import-record ran past", control, || d.import_record(&row(), "{}").map_err(|e| e.to_string()));
+    stopped("import", "import-record ran past", control, || {
+        d.import_record(&common::stored_row("b", 1 << 20), "{}").map_err(|e| e.to_string())
+    });
     stopped("backup", "no progress for 0.7 s", Duration::from_millis(700), || {
         let source = Arc::new(VolumeFile::open_read(&vol).unwrap());
-        d.backup(OpContext::default(), &row(), None, None, source).map(drop).map_err(|e| e.to_string())
+        d.backup(OpContext::default(), &common::stored_row("b", 1 << 20), None, None, source)
+            .map(drop)
+            .map_err(|e| e.to_string())
     });
     stopped("restore", "no progress for 0.7 s", Duration::from_millis(700), || {
         let sink = Arc::new(VolumeFile::open_write(&vol).unwrap());
-        d.restore(OpContext::default(), &[row()], sink, false).map(drop).map_err(|e| e.to_string())
+        d.restore(OpContext::default(), &[common::stored_row("b", 1 << 20)], sink, false)
+            .map(drop)
+            .map_err(|e| e.to_string())
     });
 }
 
@@ -106,10 +83,12 @@ fn calls_blocked_in_wasi_are_stopped_too() {
     });
     let d = hung(false, "sleep");
     stopped("delete", "delete ran past its 0.5 s deadline", control, || {
-        d.delete(OpContext::default(), &row()).map_err(|e| e.to_string())
+        d.delete(OpContext::default(), &common::stored_row("b", 1 << 20)).map_err(|e| e.to_string())
     });
     stopped("backup", "no progress for 0.7 s", Duration::from_millis(700), || {
         let source = Arc::new(VolumeFile::open_read(&vol).unwrap());
-        d.backup(OpContext::default(), &row(), None, None, source).map(drop).map_err(|e| e.to_string())
+        d.backup(OpContext::default(), &common::stored_row("b", 1 << 20), None, None, source)
+            .map(drop)
+            .map_err(|e| e.to_string())
     });
 }

@@ -6,38 +6,9 @@ use std::sync::Arc;
 
 use holdfast_driver::{BackupDriver, Grants, OpContext};
 use holdfast_plugin_host::DriverComponent;
-use holdfast_types::{Backup, BackupStatus, Timestamp};
 use holdfast_volume::VolumeFile;
 
-fn row() -> Backup {
-    Backup {
-        id: "b".into(),
-        project_id: "p".into(),
-        user_id: "u".into(),
-        volume_id: "v".into(),
-        snapshot_id: None,
-        status: BackupStatus::Creating,
-        display_name: None,
-        display_description: None,
-        size: 1,
-        size_bytes: 8 << 20,
-        object_count: 0,
-        container: None,
-        service: None,
-        service_metadata: None,
-        parent_id: None,
-        num_dependent_backups: 0,
-        availability_zone: None,
-        host: None,
-        fail_reason: None,
-        restore_volume_id: None,
-        data_timestamp: None,
-        created_at: Timestamp(0),
-        updated_at: None,
-        deleted_at: None,
-        deleted: false,
-    }
-}
+mod common;
 
 fn parse(list: &str) -> Vec<(u64, u64)> {
     list.split(',')
@@ -70,7 +41,8 @@ fn a_driver_lists_extents_and_reads_just_those() {
     )
     .unwrap();
     let source = Arc::new(VolumeFile::open_read(&vol).unwrap());
-    let report = d.backup(OpContext::default(), &row(), None, None, source).unwrap_err().to_string();
+    let report =
+        d.backup(OpContext::default(), &common::row("b", 8 << 20), None, None, source).unwrap_err().to_string();
     let field = |name: &str| {
         report.split(' ').find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_else(|| panic!("{report}"))
     };
