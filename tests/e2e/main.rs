@@ -13,6 +13,7 @@ mod crash;
 mod driver_check;
 mod events;
 mod hardening;
+mod hostile;
 mod incremental;
 mod metadata;
 mod operator;

@@ -1,0 +1,102 @@
+//! Hostile drivers behind the API, beside an honest posix backend: each attack ends
+//! its backup `error` with a reason naming the cause, within its limit; the API
+//! answers during every attack; the server's memory stays bounded; and the honest
+//! backup restores bit for bit afterwards, from a server that is still serving.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{Database, MIB, Server, sha256_bytes, sha256_file};
+
+#[test]
+fn hostile_backends_stop_fail_and_change_nothing_else() {
+    use holdfast_plugin_artifacts::{
+        HOSTILE_GARBAGE_BYTES, HOSTILE_HANDLES_BYTES, HOSTILE_HOG_BYTES, HOSTILE_SPIN_BYTES,
+        HOSTILE_TRAP_MID_BACKUP_BYTES,
+    };
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let store = work.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let mut backends = format!(
+        "default_backend = \"nfs\"\n[backends.nfs]\ndriver = \"posix\"\n\
+         grants = {{ dirs = [{{ path = \"{}\", access = \"rw\" }}] }}\n",
+        store.display()
+    );
+    // (backend and zone, component, settings, grants, what the fail reason must say)
+    let attacks: [(&str, &[u8], &str, &str, &str); 7] = [
+        ("spin", HOSTILE_SPIN_BYTES, "{}", "{ call_timeout = \"2s\" }", "no progress for 2 s"),
+        ("sleep", HOSTILE_SPIN_BYTES, "{ mode = \"sleep\" }", "{ call_timeout = \"2s\" }", "no progress for 2 s"),
+        ("hog", HOSTILE_HOG_BYTES, "{}", "{ memory = \"64MiB\" }", "memory limit"),
+        ("trap", HOSTILE_TRAP_MID_BACKUP_BYTES, "{}", "{}", "trapped during backup"),
+        ("escape", HOSTILE_GARBAGE_BYTES, "{ attack = \"location\" }", "{}", "record-location: container"),
+        ("count", HOSTILE_GARBAGE_BYTES, "{ attack = \"count\" }", "{}", "object count 4294967295"),
+        ("streams", HOSTILE_HANDLES_BYTES, "{ attack = \"streams\" }", "{}", "chunk streams are open already"),
+    ];
+    for (name, bytes, settings, grants, _) in &attacks {
+        let file = work.path().join(format!("{name}.wasm"));
+        std::fs::write(&file, bytes).unwrap();
+        backends.push_str(&format!(
+            "[backends.{name}]\ndriver = \"{}\"\navailability_zone = \"{name}\"\nsettings = {settings}\ngrants = {grants}\n",
+            file.display()
+        ));
+    }
+    let cfg = work.path().join("holdfast.toml");
+    std::fs::write(&cfg, backends).unwrap();
+    let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap()]);
+
+    let (src, vol) = s.mixed_volume("v", 8 * MIB, 3);
+    let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "honest"}}));
+    assert_eq!(st, 202, "{made}");
+    let honest = made["backup"]["id"].as_str().unwrap().to_owned();
+    s.wait_backup(&honest, &["available"]);
+
+    let mut report = Vec::new();
+    for (zone, _, _, _, expect) in &attacks {
+        let t = Instant::now();
+        let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "availability_zone": zone}}));
+        assert_eq!(st, 202, "{zone}: {made}");
+        let id = made["backup"]["id"].as_str().unwrap().to_owned();
+        // The API answers while the attack runs.
+        let mut slowest = Duration::ZERO;
+        let b = loop {
+            let asked = Instant::now();
+            let (st, b) = s.get(&format!("/backups/{id}"));
+            slowest = slowest.max(asked.elapsed());
+            assert_eq!(st, 200, "{zone}: {b}");
+            if b["backup"]["status"] != "creating" {
+                break b["backup"].clone();
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "{zone}: still creating after 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let took = t.elapsed();
+        assert_eq!(b["status"], "error", "{zone}: {b}");
+        let reason = b["fail_reason"].as_str().unwrap_or_default().to_owned();
+        assert!(reason.contains(expect), "{zone}: {reason}");
+        assert!(slowest < Duration::from_millis(100), "{zone}: an API request took {slowest:?} during the attack");
+        s.wait_volume(&vol, &["available"]);
+        report.push(format!(
+            "{zone:<8} stopped in {:>5.2} s, slowest API answer {:>5.1} ms, server peak RSS {:>6.1} MiB: {reason}",
+            took.as_secs_f64(),
+            slowest.as_secs_f64() * 1e3,
+            s.peak_rss() as f64 / MIB as f64
+        ));
+    }
+    assert!(s.peak_rss() < 1 << 30, "server peak RSS {} bytes", s.peak_rss());
+
+    // Still serving, every service up, and the honest backup restores bit for bit.
+    let (st, services) = s.get("/os-services");
+    assert_eq!(st, 200);
+    for svc in services["services"].as_array().unwrap() {
+        assert_eq!(svc["state"], "up", "{svc}");
+    }
+    let (st, r) = s.post(&format!("/backups/{honest}/restore"), json!({"restore": {"name": "back"}}));
+    assert_eq!(st, 202, "{r}");
+    let v = s.wait_volume(r["restore"]["volume_id"].as_str().unwrap(), &["available"]);
+    let restored = std::fs::read(v["holdfast:path"].as_str().unwrap()).unwrap();
+    assert_eq!(sha256_bytes(&restored[..8 * MIB]), sha256_file(&src));
+    for line in report {
+        println!("{line}");
+    }
+}
