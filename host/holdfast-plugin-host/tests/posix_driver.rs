@@ -4,10 +4,12 @@ use std::path::Path;
 
 use holdfast_driver::{BackupDriver, DriverError, Grants, OpContext};
 use holdfast_plugin_host::DriverComponent;
-use holdfast_types::{Backup, BackupStatus, Timestamp};
+use holdfast_types::{Backup, Timestamp};
 use holdfast_volume::VolumeFile;
 use md5::Md5;
 use sha2::{Digest, Sha256};
+
+mod common;
 
 fn posix(dir: &Path, config: &[(&str, &str)]) -> DriverComponent {
     posix_build(holdfast_plugin_artifacts::POSIX_BYTES, dir, config)
@@ -21,31 +23,10 @@ fn posix_build(bytes: &[u8], dir: &Path, config: &[(&str, &str)]) -> DriverCompo
 
 fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp) -> Backup {
     Backup {
-        id: id.into(),
-        project_id: "p".into(),
-        user_id: "u".into(),
         volume_id: volume_id.into(),
-        snapshot_id: None,
-        status: BackupStatus::Creating,
         display_name: Some("nightly".into()),
-        display_description: None,
-        size: 1,
-        size_bytes,
-        object_count: 0,
-        container: None,
-        service: None,
-        service_metadata: None,
-        parent_id: None,
-        num_dependent_backups: 0,
-        availability_zone: None,
-        host: None,
-        fail_reason: None,
-        restore_volume_id: None,
-        data_timestamp: None,
         created_at,
-        updated_at: None,
-        deleted_at: None,
-        deleted: false,
+        ..common::row(id, size_bytes)
     }
 }
 

@@ -222,6 +222,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
     runtime.block_on(bench(args))
 }
 
+/// The manager the benches drive: data in `dir`, volumes adopted from it, no quotas.
+pub(crate) fn manager_config(dir: &Path, workers: usize) -> ManagerConfig {
+    ManagerConfig {
+        data_dir: dir.join("data"),
+        manage_roots: vec![dir.to_owned()],
+        availability_zone: "nova".into(),
+        host: "bench".into(),
+        workers,
+        periodic_interval: Duration::from_secs(60),
+        max_operations: 15,
+        quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
+        event_retention: None,
+    }
+}
+
 pub(crate) async fn wait_backup(m: &Manager, ctx: &RequestContext, id: &str, until: BackupStatus) -> Result<()> {
     loop {
         let b = m.get_backup(ctx, id).await?;
@@ -259,17 +274,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
     let grants = Grants::backup_dir(backup_dir.clone());
     let config = vec![("backup_compression_algorithm".to_owned(), args.compression.clone())];
     let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config)?;
-    let cfg = ManagerConfig {
-        data_dir: dir.join("data"),
-        manage_roots: vec![dir.clone()],
-        availability_zone: "nova".into(),
-        host: "bench".into(),
-        workers,
-        periodic_interval: Duration::from_secs(60),
-        max_operations: 15,
-        quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
-        event_retention: None,
-    };
+    let cfg = manager_config(&dir, workers);
     let backend = Backend {
         name: "bench".into(),
         availability_zone: "nova".into(),

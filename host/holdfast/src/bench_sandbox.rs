@@ -15,7 +15,7 @@ use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RegisterVo
 use holdfast_plugin_host::DriverComponent;
 use holdfast_types::{BackupStatus, VolumeStatus};
 
-use crate::bench::{cpu_seconds, drop_cache_of, files_equal, generate, wait_backup};
+use crate::bench::{cpu_seconds, drop_cache_of, files_equal, generate, manager_config, wait_backup};
 use crate::native_posix::NativePosix;
 
 const SIDES: [&str; 2] = ["wasm", "native"];
@@ -57,17 +57,7 @@ pub async fn run(dir: &Path, size_gib: u64, compression: &str, workers: usize, r
             load_time: Default::default(),
         });
     }
-    let cfg = ManagerConfig {
-        data_dir: dir.join("data"),
-        manage_roots: vec![dir.to_owned()],
-        availability_zone: "wasm".into(),
-        host: "bench".into(),
-        workers,
-        periodic_interval: Duration::from_secs(60),
-        max_operations: 15,
-        quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
-        event_retention: None,
-    };
+    let cfg = ManagerConfig { availability_zone: "wasm".into(), ..manager_config(dir, workers) };
     let m = Manager::new(db, cfg, backends, "wasm").await;
     let ctx =
         RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };

@@ -2,7 +2,7 @@
 //! granted, and reports each attempt as `name=blocked` or `name=ESCAPED` in its
 //! error. The sandbox test asserts every attempt is blocked.
 
-use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source, Target};
+use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source};
 
 fn attempt(name: &str, ok: bool) -> String {
     format!("{name}={}", if ok { "ESCAPED" } else { "blocked" })
@@ -34,21 +34,7 @@ impl Driver for EscapeFs {
         Err(DriverError::Other(results.join(" ")))
     }
 
-    fn restore(_chain: Vec<BackupInfo>, _target: &Target, _new: bool) -> Result<Vec<Option<String>>, DriverError> {
-        Err(DriverError::Other("not a restorer".into()))
-    }
-
-    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
-        Ok(())
-    }
-
-    fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
-        Ok("{}".into())
-    }
-
-    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
-        Ok(())
-    }
+    holdfast_hostile_common::inert!(restore, delete, export_record, import_record);
 }
 
 // Exports only exist in the wasm build: native symbol names cannot hold WIT's `:`/`@`.

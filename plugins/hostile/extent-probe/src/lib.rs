@@ -4,7 +4,6 @@
 
 use holdfast_driver_sdk::{
     BackupInfo, BackupOutcome, Compression, Driver, DriverError, DriverInfo, Extent, ReadOptions, Setting, Source,
-    Target,
 };
 
 pub struct ExtentProbe;
@@ -55,21 +54,7 @@ impl Driver for ExtentProbe {
         )))
     }
 
-    fn restore(_chain: Vec<BackupInfo>, _target: &Target, _new: bool) -> Result<Vec<Option<String>>, DriverError> {
-        Err(DriverError::Other("not a restorer".into()))
-    }
-
-    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
-        Ok(())
-    }
-
-    fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
-        Ok("{}".into())
-    }
-
-    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
-        Ok(())
-    }
+    holdfast_hostile_common::inert!(restore, delete, export_record, import_record);
 }
 
 #[cfg(target_arch = "wasm32")]

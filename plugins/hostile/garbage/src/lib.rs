@@ -62,10 +62,6 @@ impl Driver for Garbage {
         Ok(vec![Some(huge())])
     }
 
-    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
-        Ok(())
-    }
-
     fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
         match attack().as_str() {
             "record" => Ok(format!("{{\"a\": \"{}\"}}", huge())),
@@ -74,9 +70,7 @@ impl Driver for Garbage {
         }
     }
 
-    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
-        Ok(())
-    }
+    holdfast_hostile_common::inert!(delete, import_record);
 }
 
 #[cfg(target_arch = "wasm32")]

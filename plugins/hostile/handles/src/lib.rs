@@ -84,17 +84,7 @@ impl Driver for Handles {
         Err(DriverError::Other("a volume-sized write was taken".into()))
     }
 
-    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
-        Ok(())
-    }
-
-    fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
-        Ok("{}".into())
-    }
-
-    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
-        Ok(())
-    }
+    holdfast_hostile_common::inert!(delete, export_record, import_record);
 }
 
 #[cfg(target_arch = "wasm32")]

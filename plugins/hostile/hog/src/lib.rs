@@ -1,7 +1,7 @@
 //! Hostile driver: in `backup` it allocates 16 MiB blocks and keeps them, without
 //! bound. The host's memory budget must trap it at the backend's `memory` grant.
 
-use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source, Target};
+use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source};
 
 pub struct Hog;
 
@@ -23,21 +23,7 @@ impl Driver for Hog {
         }
     }
 
-    fn restore(_chain: Vec<BackupInfo>, _target: &Target, _new: bool) -> Result<Vec<Option<String>>, DriverError> {
-        Err(DriverError::Other("not a restorer".into()))
-    }
-
-    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
-        Ok(())
-    }
-
-    fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
-        Ok("{}".into())
-    }
-
-    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
-        Ok(())
-    }
+    holdfast_hostile_common::inert!(restore, delete, export_record, import_record);
 }
 
 #[cfg(target_arch = "wasm32")]

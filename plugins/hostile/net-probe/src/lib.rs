@@ -2,7 +2,7 @@
 //! `wasi:http` and fails with what happened (`status=200`, or `refused: …`), so a test
 //! can show that the host lets a request out only to the backend's granted endpoints.
 
-use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source, Target};
+use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source};
 
 pub struct NetProbe;
 
@@ -54,21 +54,7 @@ impl Driver for NetProbe {
         Err(DriverError::Other("not a backup driver".into()))
     }
 
-    fn restore(_chain: Vec<BackupInfo>, _target: &Target, _new: bool) -> Result<Vec<Option<String>>, DriverError> {
-        Err(DriverError::Other("not a restorer".into()))
-    }
-
-    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
-        Ok(())
-    }
-
-    fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
-        Ok("{}".into())
-    }
-
-    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
-        Ok(())
-    }
+    holdfast_hostile_common::inert!(restore, delete, export_record, import_record);
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -36,17 +36,7 @@ impl Driver for TrapMidBackup {
         panic!("trap-mid-backup: deliberate trap in restore");
     }
 
-    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
-        Ok(())
-    }
-
-    fn export_record(_backup: BackupInfo) -> Result<String, DriverError> {
-        Ok("{}".into())
-    }
-
-    fn import_record(_backup: BackupInfo, _driver_info: String) -> Result<(), DriverError> {
-        Ok(())
-    }
+    holdfast_hostile_common::inert!(delete, export_record, import_record);
 }
 
 // Exports only exist in the wasm build: native symbol names cannot hold WIT's `:`/`@`.
