@@ -140,6 +140,30 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Another live backup (not `id`) whose objects would mix with those at
+    /// `container`/`prefix`: same container, and one object prefix starts with the other.
+    /// Its id, if there is one. A driver may never be handed such a location: deleting
+    /// one backup would delete the other's objects.
+    pub async fn backup_location_clash(
+        &self,
+        id: &str,
+        container: &str,
+        prefix: &str,
+    ) -> Result<Option<String>, DbError> {
+        let row = sqlx::query(
+            "SELECT id FROM backups WHERE deleted = 0 AND id <> $1 AND container = $2              AND service_metadata IS NOT NULL AND service_metadata <> ''              AND (substr(CAST($3 AS TEXT), 1, length(service_metadata)) = service_metadata                   OR substr(service_metadata, 1, length(CAST($3 AS TEXT))) = CAST($3 AS TEXT))              LIMIT 1",
+        )
+        .bind(id)
+        .bind(container)
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("id")?),
+            None => None,
+        })
+    }
+
     /// Record which driver owns this backup. Returns whether the row exists.
     pub async fn set_backup_service(&self, id: &str, service: &str) -> Result<bool, DbError> {
         let done = sqlx::query("UPDATE backups SET service = $1, updated_at = $2 WHERE id = $3")

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
-/// Called with (container, object prefix) when a driver records where its objects go.
-pub type LocationCallback = Box<dyn FnMut(&str, &str) + Send>;
+/// Called with (container, object prefix) when a driver records where its objects go;
+/// an `Err` refuses the location (the runtime stops the driver with the reason).
+pub type LocationCallback = Box<dyn FnMut(&str, &str) -> Result<(), String> + Send>;
 
 pub struct OpContext {
     /// Set to stop the operation; a driver that never looks is interrupted by its runtime.

@@ -259,23 +259,21 @@ impl Manager {
         let watcher = self.watch_progress(&backup.id, Operation::Create);
         let handle = tokio::runtime::Handle::current();
         let (db, id) = (self.db.clone(), backup.id.clone());
-        let on_location = move |container: &str, prefix: &str| {
+        let on_location = move |container: &str, prefix: &str| -> Result<(), String> {
             // Untrusted: runtimes check it too; a bad location is never stored.
-            if let Err(why) = holdfast_driver::untrusted::check_location(container, prefix) {
-                tracing::warn!(reason = %why, "driver recorded an invalid location; not stored");
-                return;
-            }
+            holdfast_driver::untrusted::check_location(container, prefix)?;
             // Called from inside the driver's call, which may itself be running in a
             // runtime's block_on (the plugin host's async calls): wait on the database
             // from a thread of its own, which no runtime is driving.
-            let stored = std::thread::scope(|s| {
-                s.spawn(|| handle.block_on(db.set_backup_location(&id, container, prefix))).join()
+            let recorded = std::thread::scope(|s| {
+                s.spawn(|| handle.block_on(record_location(&db, &id, container, prefix)))
+                    .join()
+                    .unwrap_or_else(|_| Err("recording the location panicked".into()))
             });
-            match stored {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "could not record where the backup's objects go"),
-                Err(_) => tracing::error!("recording where the backup's objects go panicked"),
+            if let Err(why) = &recorded {
+                tracing::warn!(reason = %why, "backup location refused");
             }
+            recorded
         };
         let op = OpContext {
             done: running.done,
@@ -313,6 +311,18 @@ impl Manager {
         })
         .await
         .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
+        // Nor may its result claim another backup's objects.
+        let result = match result {
+            Ok(r) => match self.db.backup_location_clash(&backup.id, &r.container, &r.service_metadata).await {
+                Ok(None) => Ok(r),
+                Ok(Some(other)) => Err(format!(
+                    "driver returned an invalid result: container {:?} and object prefix {:?} overlap backup {other}'s objects",
+                    r.container, r.service_metadata
+                )),
+                Err(e) => Err(format!("could not check the backup's location: {e}")),
+            },
+            Err(e) => Err(e),
+        };
         watcher.stop().await;
         match result {
             Ok(r) => {
@@ -535,6 +545,23 @@ pub(crate) fn check_readable(status: VolumeStatus, force: bool, verb: (&str, &st
             verb.1
         ))),
     }
+}
+
+/// Store where a backup's objects go, unless another backup's objects are there.
+async fn record_location(db: &holdfast_db::Db, id: &str, container: &str, prefix: &str) -> Result<(), String> {
+    match db.backup_location_clash(id, container, prefix).await {
+        Ok(None) => {}
+        Ok(Some(other)) => {
+            return Err(format!(
+                "container {container:?} and object prefix {prefix:?} overlap backup {other}'s objects"
+            ));
+        }
+        Err(e) => return Err(format!("could not check the location: {e}")),
+    }
+    db.set_backup_location(id, container, prefix)
+        .await
+        .map(drop)
+        .map_err(|e| format!("could not record the location: {e}"))
 }
 
 #[cfg(test)]

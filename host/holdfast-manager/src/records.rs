@@ -266,6 +266,14 @@ impl Manager {
             )));
         };
         let (id, size) = (parsed.id.as_str(), parsed.size);
+        // A record may not claim another backup's objects: deleting it would delete them.
+        if let (Some(c), Some(p)) = (&parsed.container, &parsed.service_metadata)
+            && let Some(other) = self.db.backup_location_clash(id, c, p).await?
+        {
+            return Err(invalid_record(&format!(
+                "its objects (container {c:?}, object prefix {p:?}) overlap backup {other}'s"
+            )));
+        }
         self.check_quota(&ctx.project_id, size).await?;
         let existing = self.db.get_backup(id).await?;
         if existing.as_ref().is_some_and(|b| !b.deleted) {

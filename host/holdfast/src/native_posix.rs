@@ -96,8 +96,12 @@ impl Host for NativeHost {
         self.0.borrow().cancel.load(Ordering::Relaxed)
     }
     fn record_location(&self, container: &str, service_metadata: &str) {
-        if let Some(cb) = self.0.borrow_mut().on_location.as_mut() {
-            cb(container, service_metadata);
+        let mut op = self.0.borrow_mut();
+        let refused = op.on_location.as_mut().and_then(|cb| cb(container, service_metadata).err());
+        if let Some(why) = refused {
+            // The SDK's call returns nothing: stop the operation as the host would.
+            tracing::warn!(reason = %why, "location refused; stopping the backup");
+            op.cancel.store(true, Ordering::Relaxed);
         }
     }
     fn log(&self, level: Level, message: &str) {

@@ -13,6 +13,7 @@ pub async fn suite(db: &Db) {
     finishes_only_creating_backups(db).await;
     fails_with_truncated_reason(db).await;
     sets_location_and_service(db).await;
+    finds_location_clashes(db).await;
     updates_every_column(db).await;
     counts_dependents(db).await;
 }
@@ -121,6 +122,26 @@ async fn sets_location_and_service(db: &Db) {
     assert_eq!(got.status, BackupStatus::Creating);
     assert!(!db.set_backup_service("bk-nope", "x").await.unwrap());
     assert!(!db.set_backup_location("bk-nope", "x", "y").await.unwrap());
+}
+
+async fn finds_location_clashes(db: &Db) {
+    for id in ["bk-clash-a", "bk-clash-b", "bk-clash-gone"] {
+        db.insert_backup(&new_backup(id, "bp-clash", 10)).await.unwrap();
+    }
+    db.set_backup_location("bk-clash-a", "shared", "vol_a_backup_1").await.unwrap();
+    db.set_backup_location("bk-clash-gone", "shared", "vol_z").await.unwrap();
+    db.soft_delete_backup("bk-clash-gone").await.unwrap();
+    let clash = |prefix: &'static str, container: &'static str| async move {
+        db.backup_location_clash("bk-clash-b", container, prefix).await.unwrap()
+    };
+    let a = Some("bk-clash-a".to_owned());
+    assert_eq!(clash("vol_a_backup_1", "shared").await, a, "the same prefix");
+    assert_eq!(clash("vol_a", "shared").await, a, "a prefix of its prefix");
+    assert_eq!(clash("vol_a_backup_1_more", "shared").await, a, "its prefix is a prefix of ours");
+    assert_eq!(clash("vol_a_backup_2", "shared").await, None);
+    assert_eq!(clash("vol_a_backup_1", "other").await, None, "another container");
+    assert_eq!(clash("vol_z", "shared").await, None, "a deleted backup's objects are gone");
+    assert_eq!(db.backup_location_clash("bk-clash-a", "shared", "vol_a_backup_1").await.unwrap(), None, "itself");
 }
 
 async fn updates_every_column(db: &Db) {

@@ -28,6 +28,9 @@ pub struct FakeDriver {
     hold: (Mutex<bool>, Condvar),
     /// While set, a delete waits (a driver hung in delete).
     hold_delete: (Mutex<bool>, Condvar),
+    /// When set, a backup records this other backup's object prefix as its own (a
+    /// hostile driver reaching for another backup's objects).
+    steal: Mutex<Option<String>>,
     /// What it reports as its `instances` grant.
     instances: Option<u32>,
 }
@@ -58,6 +61,10 @@ impl FakeDriver {
     pub fn hold_deletes(&self, on: bool) {
         *self.hold_delete.0.lock().unwrap() = on;
         self.hold_delete.1.notify_all();
+    }
+
+    pub fn steal_location_of(&self, backup_id: &str) {
+        *self.steal.lock().unwrap() = Some(backup_id.to_owned());
     }
 
     pub fn stored(&self, backup_id: &str) -> bool {
@@ -104,7 +111,8 @@ impl BackupDriver for FakeDriver {
     ) -> Result<BackupResult, DriverError> {
         self.check("backup")?;
         if let Some(f) = op.on_location.as_mut() {
-            f("fake", &backup.id);
+            let prefix = self.steal.lock().unwrap().clone().unwrap_or_else(|| backup.id.clone());
+            f("fake", &prefix).map_err(|why| DriverError::Host { driver: "fake".into(), message: why })?;
         }
         let mut held = self.hold.0.lock().unwrap();
         while *held {

@@ -248,3 +248,32 @@ async fn recovery_never_waits_on_a_hung_driver() {
     }
     assert!(!r.driver.stored(&dead), "the dead backup's objects were removed in the background");
 }
+
+/// No backup may be handed another's objects: not by a driver recording another
+/// backup's location, nor by an imported record claiming it — deleting either would
+/// delete the other's objects.
+#[tokio::test]
+async fn a_backup_never_gets_another_backups_objects() {
+    use base64::Engine;
+    let r = rig().await;
+    let vol = r.volume("v", 1).await;
+    let honest = r.backup(&vol).await.unwrap();
+    assert_eq!(r.settle(&honest, BackupStatus::Creating).await, Some(BackupStatus::Available));
+    r.volume_settles(&vol, VolumeStatus::BackingUp).await;
+
+    r.driver.steal_location_of(&honest);
+    let thief = r.backup(&vol).await.unwrap();
+    assert_eq!(r.settle(&thief, BackupStatus::Creating).await, Some(BackupStatus::Error));
+    let why = r.m.get_backup(&r.ctx, &thief).await.unwrap().fail_reason.unwrap_or_default();
+    assert!(why.contains(&format!("overlap backup {honest}'s objects")), "{why}");
+
+    // A record of the honest backup under another id claims its objects: refused.
+    let record = r.m.export_record(&r.ctx, &honest).await.unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut row: serde_json::Value = serde_json::from_slice(&b64.decode(&record.backup_url).unwrap()).unwrap();
+    row["id"] = "11111111-2222-4333-8444-555555555555".into();
+    let forged = b64.encode(serde_json::to_vec(&row).unwrap());
+    let e = r.m.import_record(&r.ctx, &record.backup_service, &forged).await.unwrap_err().to_string();
+    assert!(e.contains(&format!("overlap backup {honest}'s")), "{e}");
+    assert!(r.driver.stored(&honest), "the honest backup's objects are untouched");
+}

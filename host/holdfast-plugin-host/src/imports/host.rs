@@ -37,7 +37,7 @@ impl Host for HostState {
             return Err(wasmtime::Error::msg(format!("record-location: {why}")));
         }
         if let Some(cb) = self.op.on_location.as_mut() {
-            cb(&container, &service_metadata);
+            cb(&container, &service_metadata).map_err(|why| wasmtime::Error::msg(format!("record-location: {why}")))?;
         }
         Ok(())
     }
