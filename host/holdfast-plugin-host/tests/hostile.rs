@@ -111,6 +111,25 @@ fn hostile_drivers_are_refused_stopped_and_contained() {
         d.restore(OpContext::default(), &[stored_row("b", 1 << 30)], sink, true).map(drop).map_err(|e| e.to_string())
     });
 
+    // Traps outside backup.
+    let d = load(holdfast_plugin_artifacts::HOSTILE_TRAP_MID_BACKUP_BYTES, "");
+    s.attack("trap in restore", "trapped during restore", quick, |s| {
+        let sink = Arc::new(VolumeFile::open_write(&s.volume).unwrap());
+        d.restore(OpContext::default(), &[stored_row("b", 8 * MIB)], sink, false).map(drop).map_err(|e| e.to_string())
+    });
+    let grants = Grants::default();
+    let trap_in_delete = vec![("trap_in".to_owned(), "delete".to_owned())];
+    let d = DriverComponent::load(
+        "hostile",
+        holdfast_plugin_artifacts::HOSTILE_TRAP_MID_BACKUP_BYTES,
+        grants,
+        trap_in_delete,
+    )
+    .unwrap();
+    s.attack("trap in delete", "trapped during delete", quick, |_| {
+        d.delete(OpContext::default(), &stored_row("b", MIB)).map_err(|e| e.to_string())
+    });
+
     // Memory without bound: trapped at the grant, the host's memory back after.
     let d = load(HOG, "");
     let (before, _) = rss();

@@ -1,6 +1,7 @@
 //! Hostile driver: sets up fine, reads one chunk of the volume, then traps
-//! (a Rust panic is a wasm `unreachable`). The host must mark the backup `error`
-//! with a reason and keep answering.
+//! (a Rust panic is a wasm `unreachable`); it traps in `restore` too, and in
+//! `delete` when its setting `trap_in` is `delete`. The host must mark the operation
+//! failed with a reason and keep answering.
 
 use holdfast_driver_sdk::{
     BackupInfo, BackupOutcome, Compression, Driver, DriverError, DriverInfo, ReadOptions, Setting, Source, Target,
@@ -8,8 +9,12 @@ use holdfast_driver_sdk::{
 
 pub struct TrapMidBackup;
 
+static TRAP_IN_DELETE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Driver for TrapMidBackup {
-    fn setup(_config: Vec<Setting>) -> Result<DriverInfo, DriverError> {
+    fn setup(config: Vec<Setting>) -> Result<DriverInfo, DriverError> {
+        let in_delete = config.iter().any(|s| s.key == "trap_in" && s.value == "delete");
+        TRAP_IN_DELETE.store(in_delete, std::sync::atomic::Ordering::Relaxed);
         Ok(DriverInfo { service: "holdfast.hostile.TrapMidBackup".into(), supports_force_delete: false })
     }
 
@@ -36,7 +41,14 @@ impl Driver for TrapMidBackup {
         panic!("trap-mid-backup: deliberate trap in restore");
     }
 
-    holdfast_hostile_common::inert!(delete, export_record, import_record);
+    fn delete(_backup: BackupInfo) -> Result<(), DriverError> {
+        if TRAP_IN_DELETE.load(std::sync::atomic::Ordering::Relaxed) {
+            panic!("trap-mid-backup: deliberate trap in delete");
+        }
+        Ok(())
+    }
+
+    holdfast_hostile_common::inert!(export_record, import_record);
 }
 
 // Exports only exist in the wasm build: native symbol names cannot hold WIT's `:`/`@`.
