@@ -47,6 +47,19 @@ impl Manager {
 
     pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Result<Option<Driver>, String>) {
         self.notify(&backup.id, EventType::new(EventOp::Delete, EventPhase::Start), json!({})).await;
+        // Objects another live backup also uses (an imported record of it, as tempest
+        // makes) stay: deleting them would break that backup. Every delete comes here.
+        let driver = match (driver, &backup.container, &backup.service_metadata) {
+            (Ok(Some(d)), Some(c), Some(p)) => match self.db.backup_location_clash(&backup.id, c, p).await {
+                Ok(Some(other)) => {
+                    tracing::info!(shared_with = %other, "the backup's objects are another backup's too: kept");
+                    Ok(None)
+                }
+                Ok(None) => Ok(Some(d)),
+                Err(e) => Err(format!("could not check whether another backup uses the objects: {e}")),
+            },
+            (driver, _, _) => driver,
+        };
         self.progress.start(&backup.id, Operation::Delete, 0);
         let result = match driver {
             Err(why) => Err(why),

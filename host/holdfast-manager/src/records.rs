@@ -266,13 +266,18 @@ impl Manager {
             )));
         };
         let (id, size) = (parsed.id.as_str(), parsed.size);
-        // A record may not claim another backup's objects: deleting it would delete them.
+        // A record may name exactly another backup's objects (a second row for them, as
+        // tempest imports under a new id; deletes then keep them while either row lives),
+        // but not overlap them: its delete would remove some of the other's objects.
         if let (Some(c), Some(p)) = (&parsed.container, &parsed.service_metadata)
             && let Some(other) = self.db.backup_location_clash(id, c, p).await?
         {
-            return Err(invalid_record(&format!(
-                "its objects (container {c:?}, object prefix {p:?}) overlap backup {other}'s"
-            )));
+            let same = self.db.get_backup(&other).await?.is_some_and(|o| o.service_metadata.as_deref() == Some(p));
+            if !same {
+                return Err(invalid_record(&format!(
+                    "its objects (container {c:?}, object prefix {p:?}) overlap backup {other}'s"
+                )));
+            }
         }
         self.check_quota(&ctx.project_id, size).await?;
         let existing = self.db.get_backup(id).await?;

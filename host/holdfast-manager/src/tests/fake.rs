@@ -31,6 +31,8 @@ pub struct FakeDriver {
     /// When set, a backup records this other backup's object prefix as its own (a
     /// hostile driver reaching for another backup's objects).
     steal: Mutex<Option<String>>,
+    /// Backups it was asked to delete.
+    deleted: Mutex<Vec<String>>,
     /// What it reports as its `instances` grant.
     instances: Option<u32>,
 }
@@ -65,6 +67,10 @@ impl FakeDriver {
 
     pub fn steal_location_of(&self, backup_id: &str) {
         *self.steal.lock().unwrap() = Some(backup_id.to_owned());
+    }
+
+    pub fn was_deleted(&self, backup_id: &str) -> bool {
+        self.deleted.lock().unwrap().iter().any(|d| d == backup_id)
     }
 
     pub fn stored(&self, backup_id: &str) -> bool {
@@ -182,6 +188,7 @@ impl BackupDriver for FakeDriver {
         self.check("delete")?;
         let (lock, cvar) = &self.hold_delete;
         let _held = cvar.wait_while(lock.lock().unwrap(), |held| *held).unwrap();
+        self.deleted.lock().unwrap().push(backup.id.clone());
         self.store.lock().unwrap().remove(&backup.id);
         Ok(())
     }

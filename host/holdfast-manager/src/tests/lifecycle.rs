@@ -267,13 +267,30 @@ async fn a_backup_never_gets_another_backups_objects() {
     let why = r.m.get_backup(&r.ctx, &thief).await.unwrap().fail_reason.unwrap_or_default();
     assert!(why.contains(&format!("overlap backup {honest}'s objects")), "{why}");
 
-    // A record of the honest backup under another id claims its objects: refused.
+    // A record that overlaps the honest backup's objects without naming exactly them
+    // (its delete would remove some of them): refused.
     let record = r.m.export_record(&r.ctx, &honest).await.unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut row: serde_json::Value = serde_json::from_slice(&b64.decode(&record.backup_url).unwrap()).unwrap();
     row["id"] = "11111111-2222-4333-8444-555555555555".into();
+    let honest_prefix = row["service_metadata"].as_str().unwrap().to_owned();
+    row["service_metadata"] = honest_prefix[..honest_prefix.len() - 4].into();
     let forged = b64.encode(serde_json::to_vec(&row).unwrap());
     let e = r.m.import_record(&r.ctx, &record.backup_service, &forged).await.unwrap_err().to_string();
     assert!(e.contains(&format!("overlap backup {honest}'s")), "{e}");
+
+    // The same objects under a new id (tempest's import) are a second row for them:
+    // deleting that row keeps the objects the honest backup still needs.
+    row["service_metadata"] = honest_prefix.into();
+    let url = b64.encode(serde_json::to_vec(&row).unwrap());
+    let alias = r.m.import_record(&r.ctx, &record.backup_service, &url).await.unwrap().id;
+    assert_eq!(r.settle(&alias, BackupStatus::Creating).await, Some(BackupStatus::Available));
+    r.m.delete_backup(&r.ctx, &alias).await.unwrap();
+    assert_eq!(r.settle(&alias, BackupStatus::Deleting).await, None);
+    assert!(!r.driver.was_deleted(&alias), "the driver was not asked to delete shared objects");
     assert!(r.driver.stored(&honest), "the honest backup's objects are untouched");
+    // Once the last row goes, its objects go too.
+    r.m.delete_backup(&r.ctx, &honest).await.unwrap();
+    assert_eq!(r.settle(&honest, BackupStatus::Deleting).await, None);
+    assert!(r.driver.was_deleted(&honest));
 }
