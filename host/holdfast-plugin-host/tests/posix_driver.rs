@@ -245,6 +245,13 @@ fn a_driver_reaches_only_its_granted_directory() {
     let granted = work.path().join("granted");
     std::fs::create_dir(&granted).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", granted.join("escape-link")).unwrap();
+    // A data dir beside the grant, as a careless layout would have it: the database and
+    // the compile cache one `..` away, reached by relative links.
+    let data = work.path().join("data");
+    std::fs::create_dir_all(data.join("cache")).unwrap();
+    std::fs::write(data.join("holdfast.db"), b"the database").unwrap();
+    std::os::unix::fs::symlink("../data/holdfast.db", granted.join("db-link")).unwrap();
+    std::os::unix::fs::symlink("../data/cache", granted.join("cache-link")).unwrap();
     let grants = Grants::backup_dir(granted.clone());
     let d =
         DriverComponent::load("escape", holdfast_plugin_artifacts::HOSTILE_ESCAPE_FS_BYTES, grants, vec![]).unwrap();
@@ -254,9 +261,10 @@ fn a_driver_reaches_only_its_granted_directory() {
         .unwrap_err()
         .to_string();
     let attempts: Vec<&str> = err.split_whitespace().filter(|w| w.contains('=')).collect();
-    assert_eq!(attempts.len(), 7, "{err}");
+    assert_eq!(attempts.len(), 10, "{err}");
     assert!(attempts.iter().all(|a| a.ends_with("=blocked")), "{err}");
     assert!(!std::path::Path::new("/tmp/holdfast-escape").exists());
+    assert_eq!(std::fs::read(data.join("holdfast.db")).unwrap(), b"the database", "untouched");
 }
 
 /// A compiled driver is stored once and loaded from the cache after; an entry that

@@ -28,6 +28,10 @@ impl Driver for EscapeFs {
             attempt("write-tmp", std::fs::write("/tmp/holdfast-escape", b"x").is_ok()),
             // The test plants /backup/escape-link -> /etc/passwd on the host side.
             attempt("symlink-out", std::fs::read("/backup/escape-link").is_ok()),
+            // … and relative links to the host's database file and compile cache beside it.
+            attempt("symlink-database", std::fs::read("/backup/db-link").is_ok()),
+            attempt("symlink-cache", std::fs::read_dir("/backup/cache-link").is_ok()),
+            attempt("write-through-link", std::fs::write("/backup/db-link", b"x").is_ok()),
             attempt("env", std::env::vars().next().is_some()),
             attempt("tcp-connect", std::net::TcpStream::connect("127.0.0.1:5432").is_ok()),
         ];
