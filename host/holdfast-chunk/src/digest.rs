@@ -71,6 +71,16 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// SHA-256 digests from their 32-byte values laid end to end (the form they cross
+/// the driver boundary in); `None` unless the length is a multiple of 32.
+pub fn sha256_list(bytes: &[u8]) -> Option<Vec<Sha256Digest>> {
+    let digests = bytes.chunks_exact(32);
+    if !digests.remainder().is_empty() {
+        return None;
+    }
+    Some(digests.map(|d| d.try_into().expect("chunks_exact(32)")).collect())
+}
+
 /// The bytes of `N`-byte digest written in hex (either case); `None` unless it is
 /// exactly `2 × N` hex digits.
 pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
@@ -127,5 +137,8 @@ mod tests {
         assert_eq!(from_hex::<16>(&hex(&d).to_uppercase()), Some(d));
         assert_eq!(from_hex::<16>("abc"), None);
         assert_eq!(from_hex::<2>("zz00"), None);
+        let two = [[1u8; 32], [2u8; 32]];
+        assert_eq!(sha256_list(&two.concat()), Some(two.to_vec()));
+        assert_eq!(sha256_list(&[0u8; 33]), None);
     }
 }

@@ -21,16 +21,22 @@ pub const MIN_OBJECT_BYTES: u64 = 4096;
 /// Objects a backup beyond its data objects (Cinder: the sha256file and the metadata).
 const EXTRA_OBJECTS: u64 = 16;
 
+/// The longest start of `text` of at most `max` bytes that ends on a character boundary.
+pub fn char_prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// `text`, cut to at most `max` bytes at a character boundary, marked when cut.
 pub fn truncate_text(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes cut)", &text[..end], text.len() - end)
+    let kept = char_prefix(text, max);
+    format!("{kept}… ({} bytes cut)", text.len() - kept.len())
 }
 
 /// A container and object prefix a driver wants to record: relative names, no `..`,

@@ -313,13 +313,9 @@ impl Manager {
         .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
         // Nor may its result claim another backup's objects.
         let result = match result {
-            Ok(r) => match self.db.backup_location_clash(&backup.id, &r.container, &r.service_metadata).await {
-                Ok(None) => Ok(r),
-                Ok(Some(other)) => Err(format!(
-                    "driver returned an invalid result: container {:?} and object prefix {:?} overlap backup {other}'s objects",
-                    r.container, r.service_metadata
-                )),
-                Err(e) => Err(format!("could not check the backup's location: {e}")),
+            Ok(r) => match own_location(&self.db, &backup.id, &r.container, &r.service_metadata).await {
+                Ok(()) => Ok(r),
+                Err(why) => Err(format!("driver returned an invalid result: {why}")),
             },
             Err(e) => Err(e),
         };
@@ -547,17 +543,21 @@ pub(crate) fn check_readable(status: VolumeStatus, force: bool, verb: (&str, &st
     }
 }
 
+/// Whether backup `id` may own the objects at `container`/`prefix`: no other live
+/// backup's objects are there.
+async fn own_location(db: &holdfast_db::Db, id: &str, container: &str, prefix: &str) -> Result<(), String> {
+    match db.backup_location_clash(id, container, prefix).await {
+        Ok(None) => Ok(()),
+        Ok(Some(other)) => {
+            Err(format!("container {container:?} and object prefix {prefix:?} overlap backup {other}'s objects"))
+        }
+        Err(e) => Err(format!("could not check the location: {e}")),
+    }
+}
+
 /// Store where a backup's objects go, unless another backup's objects are there.
 async fn record_location(db: &holdfast_db::Db, id: &str, container: &str, prefix: &str) -> Result<(), String> {
-    match db.backup_location_clash(id, container, prefix).await {
-        Ok(None) => {}
-        Ok(Some(other)) => {
-            return Err(format!(
-                "container {container:?} and object prefix {prefix:?} overlap backup {other}'s objects"
-            ));
-        }
-        Err(e) => return Err(format!("could not check the location: {e}")),
-    }
+    own_location(db, id, container, prefix).await?;
     db.set_backup_location(id, container, prefix)
         .await
         .map(drop)

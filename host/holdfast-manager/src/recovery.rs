@@ -41,14 +41,12 @@ impl Manager {
                     if let Ok(Some(d)) = driver {
                         tokio::spawn(async move {
                             let id = b.id.clone();
-                            let cleaned = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &b)).await;
+                            let cleaned = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &b))
+                                .await
+                                .map_err(|e| e.to_string())
+                                .and_then(|r| r.map_err(|e| e.to_string()));
                             match cleaned {
-                                Ok(Ok(())) => {
-                                    tracing::info!(backup_id = %id, "removed a dead backup's partial objects")
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::error!(backup_id = %id, error = %e, "could not remove the partial objects")
-                                }
+                                Ok(()) => tracing::info!(backup_id = %id, "removed a dead backup's partial objects"),
                                 Err(e) => {
                                     tracing::error!(backup_id = %id, error = %e, "could not remove the partial objects")
                                 }

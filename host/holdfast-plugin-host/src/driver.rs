@@ -34,25 +34,15 @@ use crate::state::HostState;
 /// The WIT `driver-error`, as the contract types it, its texts cut to
 /// [`MAX_DRIVER_TEXT_BYTES`] before anything logs or stores them.
 fn failure(e: WitDriverError) -> DriverFailure {
-    let e = match e {
-        WitDriverError::Invalid(m) => WitDriverError::Invalid(cut(m)),
-        WitDriverError::NotFound(m) => WitDriverError::NotFound(cut(m)),
-        WitDriverError::Io(m) => WitDriverError::Io(cut(m)),
-        WitDriverError::Volume(VolumeError::Invalid(m)) => WitDriverError::Volume(VolumeError::Invalid(cut(m))),
-        WitDriverError::Volume(VolumeError::Corrupt(m)) => WitDriverError::Volume(VolumeError::Corrupt(cut(m))),
-        WitDriverError::Volume(VolumeError::Io(m)) => WitDriverError::Volume(VolumeError::Io(cut(m))),
-        WitDriverError::Other(m) => WitDriverError::Other(cut(m)),
-        WitDriverError::Cancelled => WitDriverError::Cancelled,
-    };
     match e {
-        WitDriverError::Invalid(m) => DriverFailure::Invalid(m),
-        WitDriverError::NotFound(m) => DriverFailure::NotFound(m),
-        WitDriverError::Io(m) => DriverFailure::Io(m),
+        WitDriverError::Invalid(m) => DriverFailure::Invalid(cut(m)),
+        WitDriverError::NotFound(m) => DriverFailure::NotFound(cut(m)),
+        WitDriverError::Io(m) => DriverFailure::Io(cut(m)),
         WitDriverError::Cancelled => DriverFailure::Cancelled,
-        WitDriverError::Volume(VolumeError::Invalid(m)) => DriverFailure::Volume(VolumeFailure::Invalid(m)),
-        WitDriverError::Volume(VolumeError::Corrupt(m)) => DriverFailure::Volume(VolumeFailure::Corrupt(m)),
-        WitDriverError::Volume(VolumeError::Io(m)) => DriverFailure::Volume(VolumeFailure::Io(m)),
-        WitDriverError::Other(m) => DriverFailure::Other(m),
+        WitDriverError::Volume(VolumeError::Invalid(m)) => DriverFailure::Volume(VolumeFailure::Invalid(cut(m))),
+        WitDriverError::Volume(VolumeError::Corrupt(m)) => DriverFailure::Volume(VolumeFailure::Corrupt(cut(m))),
+        WitDriverError::Volume(VolumeError::Io(m)) => DriverFailure::Volume(VolumeFailure::Io(cut(m))),
+        WitDriverError::Other(m) => DriverFailure::Other(cut(m)),
     }
 }
 

@@ -17,7 +17,7 @@ use holdfast_db::Db;
 use holdfast_driver::Grants;
 use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RegisterVolume, RequestContext, RestoreRequest};
 use holdfast_plugin_host::DriverComponent;
-use holdfast_types::{BackupStatus, VolumeStatus};
+use holdfast_types::{BackupStatus, Volume, VolumeStatus};
 
 const RUN: usize = 4 << 20;
 
@@ -237,6 +237,18 @@ pub(crate) fn manager_config(dir: &Path, workers: usize) -> ManagerConfig {
     }
 }
 
+/// The volume a restore writes, once it is `available`.
+pub(crate) async fn wait_restored(m: &Manager, ctx: &RequestContext, volume_id: &str) -> Result<Volume> {
+    loop {
+        let v = m.get_volume(ctx, volume_id).await?;
+        match v.status {
+            VolumeStatus::Available => return Ok(v),
+            VolumeStatus::ErrorRestoring | VolumeStatus::Error => bail!("restore onto {volume_id} failed"),
+            _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
 pub(crate) async fn wait_backup(m: &Manager, ctx: &RequestContext, id: &str, until: BackupStatus) -> Result<()> {
     loop {
         let b = m.get_backup(ctx, id).await?;
@@ -302,18 +314,10 @@ async fn bench(args: BenchArgs) -> Result<()> {
     reset_peak_rss();
     let t = Instant::now();
     let r = m.restore_backup(&ctx, &b.id, RestoreRequest::default()).await?;
-    loop {
-        let v = m.get_volume(&ctx, &r.volume_id).await?;
-        match v.status {
-            VolumeStatus::Available => break,
-            VolumeStatus::ErrorRestoring | VolumeStatus::Error => bail!("restore failed"),
-            _ => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
+    let restored = wait_restored(&m, &ctx, &r.volume_id).await?;
     let restore_secs = t.elapsed().as_secs_f64();
     let restore_rss = peak_rss();
 
-    let restored = m.get_volume(&ctx, &r.volume_id).await?;
     let same = files_equal(&vol_path, restored.location.as_file().context("the restored volume is not a file")?)?;
 
     // The disk's own ceiling for a scan: the same O_DIRECT reads, nothing else. These VMs'

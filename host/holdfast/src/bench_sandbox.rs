@@ -13,9 +13,9 @@ use holdfast_db::Db;
 use holdfast_driver::Grants;
 use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RegisterVolume, RequestContext, RestoreRequest};
 use holdfast_plugin_host::DriverComponent;
-use holdfast_types::{BackupStatus, VolumeStatus};
+use holdfast_types::BackupStatus;
 
-use crate::bench::{cpu_seconds, drop_cache_of, files_equal, generate, manager_config, wait_backup};
+use crate::bench::{cpu_seconds, drop_cache_of, files_equal, generate, manager_config, wait_backup, wait_restored};
 use crate::native_posix::NativePosix;
 
 const SIDES: [&str; 2] = ["wasm", "native"];
@@ -83,16 +83,8 @@ pub async fn run(dir: &Path, size_gib: u64, compression: &str, workers: usize, r
             settle(&vol_path)?;
             let (t, cpu) = (Instant::now(), cpu_seconds());
             let r = m.restore_backup(&ctx, &b.id, RestoreRequest::default()).await?;
-            loop {
-                let v = m.get_volume(&ctx, &r.volume_id).await?;
-                match v.status {
-                    VolumeStatus::Available => break,
-                    VolumeStatus::ErrorRestoring | VolumeStatus::Error => bail!("{zone} restore failed"),
-                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
-                }
-            }
+            let restored = wait_restored(&m, &ctx, &r.volume_id).await.with_context(|| format!("{zone} driver"))?;
             restore_secs[i].push((t.elapsed().as_secs_f64(), cpu_seconds() - cpu));
-            let restored = m.get_volume(&ctx, &r.volume_id).await?;
             let path = restored.location.as_file().context("the restored volume is not a file")?.to_owned();
             if round == 0 && !files_equal(&vol_path, &path)? {
                 bail!("the {zone} driver's restore differs from the source");

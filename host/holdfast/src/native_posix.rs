@@ -154,10 +154,13 @@ impl<'a> VolumeSource for NativeSource<'a> {
         self.volume.size()
     }
     fn chunks(&self, o: &sdk::ReadOptions) -> Result<NativeStream<'a>, VolumeError> {
-        let parent = o
-            .parent_sha256s
-            .as_ref()
-            .map(|b| Arc::new(b.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect()));
+        let parent = match &o.parent_sha256s {
+            None => None,
+            Some(b) => Some(Arc::new(
+                holdfast_chunk::digest::sha256_list(b)
+                    .ok_or_else(|| VolumeError::Invalid("parent-sha256s is not a multiple of 32 bytes".into()))?,
+            )),
+        };
         let opts = HostReadOptions {
             chunk_size: o.chunk_size,
             sha_block_size: o.sha_block_size,

@@ -6,18 +6,11 @@ use crate::bindings::holdfast::backup::host::{Host, Level};
 use crate::state::HostState;
 
 /// Longest log line a guest may emit; longer lines are cut, not refused.
-pub(crate) const MAX_LOG_LINE: usize = 4096;
+const MAX_LOG_LINE: usize = 4096;
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut end = MAX_LOG_LINE;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
+        let message = holdfast_driver::untrusted::char_prefix(&message, MAX_LOG_LINE);
         match level {
             Level::Trace => tracing::trace!(target: "holdfast::driver", "{message}"),
             Level::Debug => tracing::debug!(target: "holdfast::driver", "{message}"),

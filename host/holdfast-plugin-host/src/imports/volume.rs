@@ -114,9 +114,7 @@ impl HostSource for HostState {
         let volume = self.table.get(&src)?.volume.clone();
         let parent = match options.parent_sha256s {
             None => None,
-            Some(bytes) if bytes.len() % 32 == 0 => {
-                Some(Arc::new(bytes.chunks_exact(32).map(|c| c.try_into().expect("32-byte chunk")).collect()))
-            }
+            Some(bytes) if let Some(digests) = holdfast_chunk::digest::sha256_list(&bytes) => Some(Arc::new(digests)),
             Some(bytes) => {
                 return Ok(Err(VolumeError::Invalid(format!(
                     "parent-sha256s has {} bytes, not a multiple of 32",
