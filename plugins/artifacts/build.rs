@@ -22,10 +22,12 @@ const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-hostile-garbage", "HOSTILE_GARBAGE"),
     ("holdfast-hostile-handles", "HOSTILE_HANDLES"),
     ("holdfast-hostile-hog", "HOSTILE_HOG"),
+    ("holdfast-hostile-neighbour", "HOSTILE_NEIGHBOUR"),
 ];
 
 /// (file in fixtures/, const name) of each kept component.
-const FIXTURES: &[(&str, &str)] = &[("holdfast_posix-wit-0.1.0.wasm", "POSIX_WIT_0_1_0")];
+const FIXTURES: &[(&str, &str)] =
+    &[("holdfast_posix-wit-0.1.0.wasm", "POSIX_WIT_0_1_0"), ("holdfast_posix-wit-0.2.0.wasm", "POSIX_WIT_0_2_0")];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

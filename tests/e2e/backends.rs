@@ -25,10 +25,10 @@ fn two_backends_in_two_zones() {
         &format!(
             "default_backend = \"nfs\"\n\
              [backends.nfs]\ndriver = \"posix\"\navailability_zone = \"az1\"\n\
-             grants = {{ dirs = [{{ path = \"{}\", access = \"rw\" }}] }}\n\
+             grants = {{ store = \"{}\" }}\n\
              [backends.archive]\ndriver = \"posix\"\navailability_zone = \"az2\"\n\
              settings = {{ backup_compression_algorithm = \"zlib\" }}\n\
-             grants = {{ dirs = [{{ path = \"{}\", access = \"rw\" }}], memory = \"128MiB\", instances = 2 }}\n",
+             grants = {{ store = \"{}\", memory = \"128MiB\", instances = 2 }}\n",
             a.display(),
             b.display()
         ),
@@ -118,7 +118,7 @@ type Case<'a> = (String, Vec<(&'a str, &'a [u8])>, &'a str);
 
 #[test]
 fn bad_configs_are_refused_naming_the_key() {
-    let dir = "grants = { dirs = [{ path = \"$DIR/store\", access = \"rw\" }] }";
+    let dir = "grants = { store = \"$DIR/store\" }";
     let wrong_world = holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD;
     let future = holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT;
     let cases: Vec<Case> = vec![
@@ -127,22 +127,29 @@ fn bad_configs_are_refused_naming_the_key() {
         (format!("[backends.a]\ndriver = \"posix\"\n{dir}\nflavour = 1\n"), vec![], "unknown field `flavour`"),
         ("[backends.a\ndriver = \"posix\"\n".into(), vec![], "holdfast.toml"),
         (format!("[backends.a]\ndriver = \"missing.wasm\"\n{dir}\n"), vec![], "backends.a.driver"),
-        (format!("[backends.a]\ndriver = \"junk.wasm\"\n{dir}\n"), vec![("junk.wasm", b"\0asm not really")], "backends.a.driver"),
+        (
+            format!("[backends.a]\ndriver = \"junk.wasm\"\n{dir}\n"),
+            vec![("junk.wasm", b"\0asm not really")],
+            "backends.a.driver",
+        ),
         (
             format!("[backends.a]\ndriver = \"posix\"\nsha256 = \"{}\"\n{dir}\n", "ab".repeat(32)),
             vec![],
             "backends.a.sha256: the driver's SHA-256 is",
         ),
+        ("[backends.a]\ndriver = \"posix\"\ngrants = { store = \"$DIR/data/backups\" }\n".into(), vec![], "is inside"),
         (
-            "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"$DIR/data/backups\", access = \"rw\" }] }\n"
-                .into(),
-            vec![],
-            "is inside",
-        ),
-        (
-            format!("default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\n{dir}\n[backends.b]\ndriver = \"posix\"\n{dir}\n"),
+            format!(
+                "default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\n{dir}\n[backends.b]\ndriver = \"posix\"\n{dir}\n"
+            ),
             vec![],
             "overlaps",
+        ),
+        (
+            "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"$DIR/store\", access = \"rw\" }] }\n"
+                .into(),
+            vec![],
+            "backends.a.grants.dirs[0]: a read-write directory lets the driver touch every backup in it",
         ),
     ];
     for (text, files, expect) in cases {

@@ -35,13 +35,13 @@ fn install(path: &Path, bytes: &[u8]) {
 fn config(main_store: &Path, extra_store: Option<&Path>) -> String {
     let mut text = format!(
         "default_backend = \"main\"\n[backends.main]\ndriver = \"posix.wasm\"\n\
-         grants = {{ dirs = [{{ path = \"{}\", access = \"rw\" }}] }}\n",
+         grants = {{ store = \"{}\" }}\n",
         main_store.display()
     );
     if let Some(extra) = extra_store {
         text.push_str(&format!(
             "[backends.extra]\ndriver = \"posix\"\navailability_zone = \"az2\"\n\
-             grants = {{ dirs = [{{ path = \"{}\", access = \"rw\" }}] }}\n",
+             grants = {{ store = \"{}\" }}\n",
             extra.display()
         ));
     }

@@ -23,6 +23,7 @@ pub async fn list(m: &Manager) -> Result<HttpResponse, ApiError> {
                 "version": s.driver.version,
                 "sha256": s.driver.sha256,
                 "wit_version": s.driver.wit_version,
+                "confined": s.confined,
                 "state": if s.state.is_ok() { "up" } else { "down" },
                 "reason": s.state.as_ref().err(),
                 "service": s.state.as_ref().ok().map(|d| d.service.clone()),

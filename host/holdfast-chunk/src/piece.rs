@@ -81,6 +81,14 @@ impl ProcessedChunk {
         }
     }
 
+    /// [`Self::stored_bytes`] without a copy where there are bytes.
+    pub fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.stored {
+            Stored::Bytes(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+            _ => std::borrow::Cow::Owned(self.stored_bytes()),
+        }
+    }
+
     pub fn stored_len(&self) -> u64 {
         match &self.stored {
             Stored::Bytes(v) => v.len() as u64,

@@ -15,6 +15,7 @@ const LIST_COLUMNS: &[(&str, &str)] = &[
     ("Driver", "driver"),
     ("Version", "version"),
     ("WIT", "wit_version"),
+    ("Confined", "confined"),
     ("State", "state"),
     ("Running", "operations_running"),
     ("Last reload error", "last_reload_error"),

@@ -72,4 +72,10 @@ pub trait BackupDriver: Send + Sync {
     fn max_instances(&self) -> Option<u32> {
         None
     }
+
+    /// Whether each operation reaches only its own backup's objects (no read-write
+    /// directory handed over whole). Shown to the operator.
+    fn confined(&self) -> bool {
+        true
+    }
 }

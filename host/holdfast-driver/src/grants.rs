@@ -22,7 +22,17 @@ pub struct DirGrant {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
+    /// The backend's object store: a directory the host keeps and the driver reaches
+    /// only through the WIT `objects` interface, each call confined to the backup the
+    /// operation is for. The driver never gets the directory itself.
+    pub store: Option<PathBuf>,
+    /// Directories handed to the driver whole, through WASI. A read-write one lets the
+    /// driver touch every backup in it, so config refuses it unless the backend is
+    /// marked [`Grants::unconfined`].
     pub dirs: Vec<DirGrant>,
+    /// The operator accepts that this backend's driver is not confined to one backup
+    /// per operation (it has a read-write directory). Shown by `holdfast plugin list`.
+    pub unconfined: bool,
     /// `host:port` endpoints the driver may reach (none by default; WIT 0.1.0 drivers
     /// have no network at all).
     pub network: Vec<String>,
@@ -46,7 +56,9 @@ pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(60);
 impl Default for Grants {
     fn default() -> Self {
         Grants {
+            store: None,
             dirs: Vec::new(),
+            unconfined: false,
             network: Vec::new(),
             memory_bytes: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
@@ -57,11 +69,23 @@ impl Default for Grants {
 }
 
 impl Grants {
-    /// One directory, read-write at [`BACKUP_MOUNT`]: what the posix driver needs.
+    /// An object store in `path`: what the posix driver needs.
+    pub fn store(path: impl Into<PathBuf>) -> Grants {
+        Grants { store: Some(path.into()), ..Grants::default() }
+    }
+
+    /// One directory, read-write at [`BACKUP_MOUNT`], unconfined: what a driver built
+    /// before WIT 0.2.1 (or one that keeps its own files) needs.
     pub fn backup_dir(path: impl Into<PathBuf>) -> Grants {
         Grants {
             dirs: vec![DirGrant { host_path: path.into(), guest_path: BACKUP_MOUNT.into(), access: Access::ReadWrite }],
+            unconfined: true,
             ..Grants::default()
         }
+    }
+
+    /// Whether each operation is confined to its own backup: no read-write directory.
+    pub fn is_confined(&self) -> bool {
+        !self.dirs.iter().any(|d| d.access == Access::ReadWrite)
     }
 }

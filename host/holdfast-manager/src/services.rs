@@ -70,6 +70,8 @@ pub struct ServiceStatus {
     pub backend: String,
     pub availability_zone: String,
     pub driver: DriverId,
+    /// Each operation reaches only its own backup (see [`holdfast_driver::BackupDriver::confined`]).
+    pub confined: bool,
     pub is_default: bool,
     pub state: Result<DriverDescription, String>,
     /// Removed from the configuration but kept (down) for the backups that need it.
@@ -253,6 +255,7 @@ impl Manager {
                 backend: v.backend.name.clone(),
                 availability_zone: v.backend.availability_zone.clone(),
                 driver: v.backend.driver.id().clone(),
+                confined: v.backend.driver.confined(),
                 is_default: v.backend.name == s.default,
                 state: v.state.clone(),
                 removed: v.removed,

@@ -13,6 +13,7 @@ use holdfast_driver::{
     BackupDriver, BackupResult, ChunkSink, ChunkSource, DriverDescription, DriverError, DriverFailure, DriverId,
     Grants, OpContext, RestoreOutcome, VolumeFailure,
 };
+use holdfast_store::{LocalStore, Location, Scope, ScopedStore};
 use holdfast_types::Backup;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker, Resource, ResourceTable};
@@ -191,7 +192,7 @@ impl DriverComponent {
                 let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
                 Pre::V0_1(since_v0_1_0::BackupDriverPre::new(pre).map_err(load_err)?)
             }
-            crate::wit::WitVersion::V0_2_0 => {
+            crate::wit::WitVersion::V0_2_0 | crate::wit::WitVersion::V0_2_1 => {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
                 WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
                     .map_err(load_err)?;
@@ -240,8 +241,23 @@ impl DriverComponent {
 
     /// A fresh instance, configured by the driver's `setup`, and the watch its calls
     /// run under.
-    fn instance(&self, op: OpContext) -> Result<(Store<HostState>, Instance, DriverDescription, Watch), DriverError> {
+    /// `scope` is what the operation may touch in the object store.
+    fn instance(
+        &self,
+        op: OpContext,
+        scope: Scope,
+    ) -> Result<(Store<HostState>, Instance, DriverDescription, Watch), DriverError> {
         let permit = self.gate.as_ref().map(|g| g.enter());
+        // Opened for each operation (one open), so a store that appears or is fixed
+        // later is picked up as a WASI grant would be; `setup` also checks it is writable.
+        let objects = match &self.grants.store {
+            Some(path) => {
+                let open = if scope == Scope::none() { LocalStore::open_checked } else { LocalStore::open };
+                let store = open(path).map_err(|e| self.host_err(format!("object store (grants.store): {e}")))?;
+                Some(ScopedStore::new(Arc::new(store), scope))
+            }
+            None => None,
+        };
         let wasi = crate::grants::wasi_ctx(&self.grants).map_err(|m| self.host_err(m))?;
         let memory =
             self.grants.memory_bytes.map_or(limits::MEMORY_BYTES, |m| usize::try_from(m).unwrap_or(usize::MAX));
@@ -254,6 +270,7 @@ impl DriverComponent {
             table: ResourceTable::new(),
             limits: crate::limiter::GuestLimiter::new(memory),
             op,
+            objects,
             live_chunks: 0,
             live_streams: 0,
             _permit: permit,
@@ -289,8 +306,12 @@ impl BackupDriver for DriverComponent {
         self.grants.instances
     }
 
+    fn confined(&self) -> bool {
+        self.grants.is_confined()
+    }
+
     fn setup(&self) -> Result<DriverDescription, DriverError> {
-        self.instance(OpContext::default()).map(|(_, _, d, _)| d)
+        self.instance(OpContext::default(), Scope::none()).map(|(_, _, d, _)| d)
     }
 
     fn backup(
@@ -301,7 +322,9 @@ impl BackupDriver for DriverComponent {
         volume_meta: Option<&str>,
         source: Arc<dyn ChunkSource>,
     ) -> Result<BackupResult, DriverError> {
-        let (mut store, bindings, _, watch) = self.instance(op)?;
+        // Its parent's objects to read; its own once it records where they go.
+        let (mut store, bindings, _, watch) =
+            self.instance(op, Scope::reading(parent.and_then(location).into_iter().collect()))?;
         self.data_call(&watch);
         let source =
             store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
@@ -323,7 +346,8 @@ impl BackupDriver for DriverComponent {
     ) -> Result<RestoreOutcome, DriverError> {
         let workers = op.workers;
         let sink = Arc::new(CountingSink { inner: target, moved: op.moved.clone() });
-        let (mut store, bindings, _, watch) = self.instance(op)?;
+        let (mut store, bindings, _, watch) =
+            self.instance(op, Scope::reading(chain.iter().filter_map(location).collect()))?;
         self.data_call(&watch);
         let writer = RestoreWriter::new(sink, workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
         let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
@@ -338,16 +362,22 @@ impl BackupDriver for DriverComponent {
     }
 
     fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
-        let (mut store, bindings, _, watch) = self.instance(op)?;
+        let scope = location(backup).map_or_else(Scope::none, Scope::writing);
+        let (mut store, bindings, _, watch) = self.instance(op, scope)?;
         self.control_call(&watch, "delete");
         watch
             .run(bindings.delete(&mut store, &info(backup)))
             .map_err(|e| self.trap("delete", e))?
-            .map_err(|e| self.failed("delete", e))
+            .map_err(|e| self.failed("delete", e))?;
+        // Its container goes too once nothing else is in it.
+        if let Some(objects) = &store.data().objects {
+            objects.prune();
+        }
+        Ok(())
     }
 
     fn export_record(&self, backup: &Backup) -> Result<String, DriverError> {
-        let (mut store, bindings, _, watch) = self.instance(OpContext::default())?;
+        let (mut store, bindings, _, watch) = self.instance(OpContext::default(), Scope::none())?;
         self.control_call(&watch, "export-record");
         let record = watch
             .run(bindings.export_record(&mut store, &info(backup)))
@@ -358,13 +388,18 @@ impl BackupDriver for DriverComponent {
     }
 
     fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError> {
-        let (mut store, bindings, _, watch) = self.instance(OpContext::default())?;
+        let (mut store, bindings, _, watch) = self.instance(OpContext::default(), Scope::none())?;
         self.control_call(&watch, "import-record");
         watch
             .run(bindings.import_record(&mut store, &info(backup), driver_info))
             .map_err(|e| self.trap("import-record", e))?
             .map_err(|e| self.failed("import-record", e))
     }
+}
+
+/// Where a backup's objects are, once it has recorded it.
+fn location(b: &Backup) -> Option<Location> {
+    Some(Location::new(b.container.clone()?, b.service_metadata.clone()?))
 }
 
 fn info(b: &Backup) -> BackupInfo {

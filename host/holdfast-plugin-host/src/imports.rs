@@ -1,6 +1,7 @@
 //! Host interfaces of the `backup-driver` world, one module each.
 
 pub mod host;
+pub mod objects;
 pub mod volume;
 
 // `types` defines only records and variants: nothing to implement.

@@ -16,6 +16,8 @@ pub struct HostState {
     pub table: ResourceTable,
     pub limits: crate::limiter::GuestLimiter,
     pub op: OpContext,
+    /// The backend's object store as this operation may see it (`grants.store`).
+    pub objects: Option<holdfast_store::ScopedStore>,
     /// Chunks handed to the guest and not yet dropped.
     pub live_chunks: usize,
     /// Chunk streams open.

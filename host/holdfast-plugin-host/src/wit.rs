@@ -14,18 +14,21 @@ const DRIVER_EXPORT: &str = "holdfast:backup/driver@";
 pub enum WitVersion {
     /// Served through `since_v0_1_0`.
     V0_1_0,
-    /// The newest: `wit/holdfast-backup@0.2.0`.
+    /// Bound by the newest bindings: 0.2.1 only adds an interface.
     V0_2_0,
+    /// The newest: `wit/holdfast-backup@0.2.1` (adds `objects`).
+    V0_2_1,
 }
 
 impl WitVersion {
     /// Oldest first; the last one is what the SDK builds today.
-    pub const SUPPORTED: [WitVersion; 2] = [WitVersion::V0_1_0, WitVersion::V0_2_0];
+    pub const SUPPORTED: [WitVersion; 3] = [WitVersion::V0_1_0, WitVersion::V0_2_0, WitVersion::V0_2_1];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WitVersion::V0_1_0 => "0.1.0",
             WitVersion::V0_2_0 => "0.2.0",
+            WitVersion::V0_2_1 => "0.2.1",
         }
     }
 

@@ -43,8 +43,10 @@ fn spinning_calls_are_stopped_at_their_deadline() {
     let vol = work.path().join("v.raw");
     std::fs::write(&vol, vec![1u8; 1 << 20]).unwrap();
     let control = Duration::from_millis(500);
+    // Compiled before the clock starts: the deadline is on the call, not the load.
+    let in_setup = spin(true);
     stopped("setup", "setup ran past its 0.5 s deadline", control, || {
-        spin(true).setup().map(drop).map_err(|e| e.to_string())
+        in_setup.setup().map(drop).map_err(|e| e.to_string())
     });
     let d = spin(false);
     stopped("delete", "delete ran past its 0.5 s deadline", control, || {
@@ -78,8 +80,9 @@ fn calls_blocked_in_wasi_are_stopped_too() {
     let vol = work.path().join("v.raw");
     std::fs::write(&vol, vec![1u8; 1 << 20]).unwrap();
     let control = Duration::from_millis(500);
+    let in_setup = hung(true, "sleep");
     stopped("setup", "setup ran past its 0.5 s deadline", control, || {
-        hung(true, "sleep").setup().map(drop).map_err(|e| e.to_string())
+        in_setup.setup().map(drop).map_err(|e| e.to_string())
     });
     let d = hung(false, "sleep");
     stopped("delete", "delete ran past its 0.5 s deadline", control, || {

@@ -15,8 +15,14 @@ fn posix(dir: &Path, config: &[(&str, &str)]) -> DriverComponent {
     posix_build(holdfast_plugin_artifacts::POSIX_BYTES, dir, config)
 }
 
+/// The current build keeps its objects in the host's store; builds before WIT 0.2.1
+/// open the directory themselves (unconfined).
 fn posix_build(bytes: &[u8], dir: &Path, config: &[(&str, &str)]) -> DriverComponent {
-    let grants = Grants::backup_dir(dir.to_owned());
+    let grants = if bytes == holdfast_plugin_artifacts::POSIX_BYTES {
+        Grants::store(dir.to_owned())
+    } else {
+        Grants::backup_dir(dir.to_owned())
+    };
     let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     DriverComponent::load("posix", bytes, grants, config).unwrap()
 }
@@ -35,7 +41,14 @@ fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp)
 /// SHA-256 list as Cinder's own PosixBackupDriver wrote.
 #[test]
 fn full_backup_matches_cinders_worked_example() {
-    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.0");
+    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.1");
+}
+
+/// The 0.2.0 build (files through WASI, kept byte for byte) binds to the 0.2.1 host by
+/// semver and writes exactly the same.
+#[test]
+fn a_driver_built_for_wit_0_2_0_still_backs_up_and_restores() {
+    worked_example(holdfast_plugin_artifacts::POSIX_WIT_0_2_0_BYTES, "0.2.0");
 }
 
 /// A posix driver built for WIT 0.1.0 by an earlier SDK (kept byte for byte) runs
@@ -212,11 +225,15 @@ fn worked_example(component: &[u8], wit: &str) {
 fn a_missing_backup_directory_fails_setup_clearly() {
     let work = tempfile::tempdir().unwrap();
     let missing = work.path().join("nope");
-    let grants = Grants::backup_dir(missing);
-    let err = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, vec![])
-        .and_then(|d| d.setup())
-        .unwrap_err();
-    assert!(err.to_string().contains("nope"), "{err}");
+    for grants in [Grants::store(missing.clone()), Grants::backup_dir(missing.clone())] {
+        let bytes = if grants.store.is_some() {
+            holdfast_plugin_artifacts::POSIX_BYTES
+        } else {
+            holdfast_plugin_artifacts::POSIX_WIT_0_2_0_BYTES
+        };
+        let err = DriverComponent::load("posix", bytes, grants, vec![]).and_then(|d| d.setup()).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
 }
 
 #[test]
@@ -275,7 +292,7 @@ fn compiled_drivers_are_cached() {
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().join("cache");
     let load = || {
-        let grants = Grants::backup_dir(store.path().to_owned());
+        let grants = Grants::store(store.path().to_owned());
         DriverComponent::load_cached("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, vec![], Some(&dir))
             .unwrap()
     };
@@ -306,19 +323,20 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     let wrong = load(holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD_BYTES).expect("a component of another world loads");
     assert!(wrong.contains("not a Holdfast backup driver") && wrong.contains("greet"), "{wrong}");
     let future = load(holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT_BYTES).expect("a 9.0.0 driver loads");
-    assert!(future.contains("built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0"), "{future}");
+    assert!(future.contains("built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0, 0.2.1"), "{future}");
     let junk = load(b"\0asm\x0d\x00\x01\x00 definitely not sections").expect("junk loads");
     assert!(junk.contains("cannot load component"), "{junk}");
     // And the posix driver says which contract it was built for.
     let posix = posix(store.path(), &[]);
-    assert_eq!(posix.id().wit_version, "0.2.0");
+    assert_eq!(posix.id().wit_version, "0.2.1");
     // The SDK stamped the driver's own name and version into the component.
     assert_eq!((posix.id().name.as_str(), posix.id().version.as_str()), ("posix", env!("CARGO_PKG_VERSION")));
-    assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0", "0.2.0"]);
+    assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0", "0.2.0", "0.2.1"]);
 }
 
-/// An operator upgrades a backend from the 0.1.0 build to the 0.2.0 one (and back):
-/// each reads what the other wrote, incrementals included.
+/// An operator upgrades a backend from the 0.1.0 build to the current one (and back):
+/// each reads what the other wrote, incrementals included. (The current build gets the
+/// directory as its object store, the 0.1.0 one through WASI.)
 #[test]
 fn backups_cross_wit_versions_in_both_directions() {
     let work = tempfile::tempdir().unwrap();
@@ -347,10 +365,10 @@ fn backups_cross_wit_versions_in_both_directions() {
     let mut inc = backup_row(&id(2), &id(99), image.len() as u64, Timestamp(1_740_916_800_000_000));
     inc.parent_id = Some(full.id.clone());
     let r = new.backup(OpContext::default(), &inc, Some(&full), None, source()).unwrap();
-    assert_eq!(r.object_count, 1, "the 0.2.0 build found the one changed object against the 0.1.0 digests");
+    assert_eq!(r.object_count, 1, "the current build found the one changed object against the 0.1.0 digests");
     let inc = done(inc, r);
 
-    for (who, driver) in [("0.2.0", &new), ("0.1.0", &old)] {
+    for (who, driver) in [("0.2.1", &new), ("0.1.0", &old)] {
         let target = work.path().join(format!("restored-{who}.raw"));
         std::fs::write(&target, vec![0xEE; image.len()]).unwrap();
         let sink = std::sync::Arc::new(VolumeFile::open_write(&target).unwrap());

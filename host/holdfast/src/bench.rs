@@ -283,7 +283,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
     let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
     let backup_dir = dir.join("backups");
     std::fs::create_dir_all(&backup_dir)?;
-    let grants = Grants::backup_dir(backup_dir.clone());
+    let grants = Grants::store(backup_dir.clone());
     let config = vec![("backup_compression_algorithm".to_owned(), args.compression.clone())];
     let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config)?;
     let cfg = manager_config(&dir, workers);

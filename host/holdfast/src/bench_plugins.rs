@@ -32,7 +32,7 @@ pub fn run(dir: &Path) -> Result<()> {
     let bytes = holdfast_plugin_artifacts::POSIX_BYTES;
     let store = dir.join("store");
     std::fs::create_dir_all(&store)?;
-    let grants = || Grants::backup_dir(store.clone());
+    let grants = || Grants::store(store.clone());
     let cache = dir.join("cache");
 
     let compile: Vec<f64> = (0..3)
@@ -67,7 +67,7 @@ pub fn run(dir: &Path) -> Result<()> {
     for i in 0..20 {
         let d = dir.join(format!("idle{i}"));
         std::fs::create_dir_all(&d)?;
-        let b = DriverComponent::load_cached("posix", bytes, Grants::backup_dir(d), vec![], Some(&cache))?;
+        let b = DriverComponent::load_cached("posix", bytes, Grants::store(d), vec![], Some(&cache))?;
         b.setup()?;
         idle.push(b);
     }
@@ -100,7 +100,7 @@ async fn reload_under_load(dir: &Path, cache: &Path) -> Result<()> {
         event_retention: None,
     };
     let load = || -> Result<Backend> {
-        let d = DriverComponent::load_cached("posix", bytes, Grants::backup_dir(store.clone()), vec![], Some(cache))?;
+        let d = DriverComponent::load_cached("posix", bytes, Grants::store(store.clone()), vec![], Some(cache))?;
         Ok(Backend {
             name: "main".into(),
             availability_zone: "nova".into(),

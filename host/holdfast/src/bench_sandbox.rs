@@ -45,10 +45,10 @@ pub async fn run(dir: &Path, size_gib: u64, compression: &str, workers: usize, r
         let store = dir.join(format!("backups-{side}"));
         std::fs::create_dir_all(&store)?;
         let driver: holdfast_manager::Driver = if side == "wasm" {
-            let grants = Grants::backup_dir(store.clone());
+            let grants = Grants::store(store.clone());
             Arc::new(DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, settings.clone())?)
         } else {
-            Arc::new(NativePosix::new(&store, settings.clone()))
+            Arc::new(NativePosix::new(&store, settings.clone())?)
         };
         backends.push(Backend {
             name: side.into(),

@@ -73,6 +73,9 @@ struct BackendToml {
     driver: String,
     sha256: Option<String>,
     availability_zone: Option<String>,
+    /// Accept a driver that is not confined to one backup per operation.
+    #[serde(default)]
+    unconfined: bool,
     #[serde(default)]
     settings: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -82,6 +85,7 @@ struct BackendToml {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct GrantsToml {
+    store: Option<PathBuf>,
     #[serde(default)]
     dirs: Vec<DirToml>,
     #[serde(default)]
@@ -125,7 +129,7 @@ pub fn embedded(
         sha256: None,
         availability_zone: availability_zone.to_owned(),
         settings,
-        grants: Grants::backup_dir(backup_dir),
+        grants: Grants::store(backup_dir),
     };
     Config { default_backend: name, backends: vec![spec] }
 }
@@ -157,6 +161,10 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
     let protected: Vec<PathBuf> = protected.iter().map(|p| absolute(p)).collect();
     let mut backends = Vec::new();
     let mut writers: BTreeMap<PathBuf, String> = BTreeMap::new();
+    // Object stores, and every directory granted through WASI (a read-only grant over a
+    // store would still let a driver read every backup in it).
+    let mut stores: Vec<(PathBuf, String)> = Vec::new();
+    let mut read_dirs: Vec<(PathBuf, String)> = Vec::new();
     for (name, b) in file.backends {
         let key = |k: &str| format!("backends.{name}.{k}");
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -188,36 +196,54 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
             settings.push((k, v));
         }
         let g = b.grants;
-        let mut dirs = Vec::new();
-        for (i, d) in g.dirs.into_iter().enumerate() {
-            let dkey = key(&format!("grants.dirs[{i}]"));
-            if !d.path.is_absolute() {
-                return Err(err(dkey, format!("{}: an absolute path", d.path.display())));
+        // A grant of `/` or `/var/lib` would hand a driver the database and the compile
+        // cache (native code the host loads): refused both ways round.
+        let own = |path: &Path, k: String| -> Result<PathBuf, ConfigError> {
+            if !path.is_absolute() {
+                return Err(err(k, format!("{}: an absolute path", path.display())));
             }
-            let host_path = absolute(&d.path);
-            // A grant of `/` or `/var/lib` would hand a driver the database and the
-            // compile cache (native code the host loads): refused both ways round.
+            let host_path = absolute(path);
             if let Some(p) = protected.iter().find(|p| host_path.starts_with(p) || p.starts_with(&host_path)) {
                 let how = if host_path.starts_with(p) { "is inside" } else { "contains" };
                 return Err(err(
-                    dkey,
+                    k,
                     format!("{} {how} {}, which the host keeps for itself", host_path.display(), p.display()),
                 ));
             }
+            Ok(host_path)
+        };
+        let store = match &g.store {
+            Some(path) => {
+                let host_path = own(path, key("grants.store"))?;
+                claim(&mut writers, &host_path, &name).map_err(|m| err(key("grants.store"), m))?;
+                stores.push((host_path.clone(), name.clone()));
+                Some(host_path)
+            }
+            None => None,
+        };
+        let mut dirs = Vec::new();
+        for (i, d) in g.dirs.into_iter().enumerate() {
+            let dkey = key(&format!("grants.dirs[{i}]"));
+            let host_path = own(&d.path, dkey.clone())?;
             let access = match d.access {
                 AccessToml::ReadOnly => Access::ReadOnly,
                 AccessToml::ReadWrite => Access::ReadWrite,
             };
             if access == Access::ReadWrite {
-                let clash = writers.iter().find(|(p, _)| p.starts_with(&host_path) || host_path.starts_with(p));
-                if let Some((p, other)) = clash {
+                // The whole directory, every backup in it, for every operation.
+                if !b.unconfined {
                     return Err(err(
                         dkey,
-                        format!("{} overlaps {} that backend {other:?} may write", host_path.display(), p.display()),
+                        format!(
+                            "a read-write directory lets the driver touch every backup in it; give it an object \
+                             store (grants.store, drivers built for holdfast:backup@0.2.1) or accept that with \
+                             backends.{name}.unconfined = true"
+                        ),
                     ));
                 }
-                writers.insert(host_path.clone(), name.clone());
+                claim(&mut writers, &host_path, &name).map_err(|m| err(dkey.clone(), m))?;
             }
+            read_dirs.push((host_path.clone(), dkey.clone()));
             let guest_path = d
                 .mount
                 .unwrap_or_else(|| if i == 0 { BACKUP_MOUNT.to_owned() } else { host_path.display().to_string() });
@@ -249,8 +275,16 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
                 ));
             }
         }
-        let grants =
-            Grants { dirs, network: g.network, memory_bytes, call_timeout, control_timeout, instances: g.instances };
+        let grants = Grants {
+            store,
+            dirs,
+            unconfined: b.unconfined,
+            network: g.network,
+            memory_bytes,
+            call_timeout,
+            control_timeout,
+            instances: g.instances,
+        };
         let availability_zone = b.availability_zone.unwrap_or_else(|| "nova".into());
         backends.push(BackendSpec {
             name,
@@ -261,7 +295,25 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
             grants,
         });
     }
+    for (dir, dkey) in &read_dirs {
+        if let Some((store, owner)) = stores.iter().find(|(s, _)| s.starts_with(dir) || dir.starts_with(s)) {
+            return Err(err(
+                dkey.clone(),
+                format!("{} overlaps {}, the object store of backend {owner:?}", dir.display(), store.display()),
+            ));
+        }
+    }
     Ok(Config { default_backend, backends })
+}
+
+/// Record that backend `name` may write `path`; refused when another grant already
+/// covers part of it.
+fn claim(writers: &mut BTreeMap<PathBuf, String>, path: &Path, name: &str) -> Result<(), String> {
+    if let Some((p, other)) = writers.iter().find(|(p, _)| p.starts_with(path) || path.starts_with(p)) {
+        return Err(format!("{} overlaps {} that backend {other:?} may write", path.display(), p.display()));
+    }
+    writers.insert(path.to_owned(), name.to_owned());
+    Ok(())
 }
 
 /// `path` made absolute and, where it exists, free of symlinks and `..`.
@@ -357,9 +409,12 @@ mod tests {
         assert_eq!(nfs.driver, DriverSource::BuiltinPosix);
         assert_eq!(nfs.availability_zone, "az1");
         assert_eq!(nfs.settings, vec![("backup_compression_algorithm".to_owned(), "zstd".to_owned())]);
-        assert_eq!(nfs.grants.dirs[0].guest_path, "/backup");
-        assert_eq!(nfs.grants.dirs[0].access, Access::ReadWrite);
+        assert_eq!(nfs.grants.store.as_deref(), Some(Path::new("/srv/backups")));
+        assert!(nfs.grants.is_confined() && !nfs.grants.unconfined);
         let vendor = c.backends.iter().find(|b| b.name == "vendor").unwrap();
+        assert_eq!(vendor.grants.dirs[0].guest_path, "/backup");
+        assert_eq!(vendor.grants.dirs[0].access, Access::ReadWrite);
+        assert!(vendor.grants.unconfined);
         assert_eq!(vendor.grants.memory_bytes, Some(256 << 20));
         assert_eq!(vendor.grants.call_timeout, Duration::from_secs(60));
         assert_eq!(vendor.grants.control_timeout, holdfast_driver::DEFAULT_CONTROL_TIMEOUT);
@@ -396,7 +451,7 @@ mod tests {
             ("[backends.a]\ndriver = \"/nonexistent.wasm\"\n", "backends.a.driver"),
             ("[backends.a]\ndriver = \"posix\"\nsha256 = \"abc\"\n", "backends.a.sha256"),
             (
-                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/var/lib/holdfast/b\", access = \"rw\" }] }\n",
+                "[backends.a]\ndriver = \"posix\"\ngrants = { store = \"/var/lib/holdfast/b\" }\n",
                 "is inside /var/lib/holdfast",
             ),
             (
@@ -408,10 +463,7 @@ mod tests {
                 "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/in/x\", access = \"ro\" }] }\n",
                 "is inside /srv/in",
             ),
-            (
-                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"rel\", access = \"rw\" }] }\n",
-                "an absolute path",
-            ),
+            ("[backends.a]\ndriver = \"posix\"\ngrants = { store = \"rel\" }\n", "an absolute path"),
             (
                 "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"write\" }] }\n",
                 "access",
@@ -422,8 +474,20 @@ mod tests {
                 "backends.a.grants.call_timeout",
             ),
             (
-                "default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n[backends.b]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x/y\", access = \"rw\" }] }\n",
+                "default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\ngrants = { store = \"/srv/x\" }\n[backends.b]\ndriver = \"posix\"\ngrants = { store = \"/srv/x/y\" }\n",
                 "overlaps",
+            ),
+            (
+                "default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\nunconfined = true\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n[backends.b]\ndriver = \"posix\"\ngrants = { store = \"/srv/x/y\" }\n",
+                "backends.b.grants.store: /srv/x/y overlaps /srv/x that backend \"a\" may write",
+            ),
+            (
+                "[backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n",
+                "backends.a.grants.dirs[0]: a read-write directory lets the driver touch every backup in it",
+            ),
+            (
+                "default_backend = \"a\"\n[backends.a]\ndriver = \"posix\"\ngrants = { store = \"/srv/x\" }\n[backends.b]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x/sub\", access = \"ro\" }] }\n",
+                "backends.b.grants.dirs[0]: /srv/x/sub overlaps /srv/x, the object store of backend \"a\"",
             ),
             (
                 "[backends.a]\ndriver = \"posix\"\ngrants = { network = [\"https://s3.example.net\"] }\n",
@@ -442,7 +506,7 @@ mod tests {
     #[test]
     fn two_backends_may_read_the_same_directory() {
         let text = "default_backend = \"a\"\n\
-                    [backends.a]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n\
+                    [backends.a]\ndriver = \"posix\"\nunconfined = true\ngrants = { dirs = [{ path = \"/srv/x\", access = \"rw\" }] }\n\
                     [backends.b]\ndriver = \"posix\"\ngrants = { dirs = [{ path = \"/srv/x\", access = \"ro\" }] }\n";
         parse_in(text).unwrap();
     }

@@ -123,16 +123,20 @@ pub fn run(args: CheckArgs) -> Result<()> {
         let guest_path = if i == 0 { holdfast_driver::BACKUP_MOUNT.to_owned() } else { path.to_owned() };
         dirs.push(DirGrant { host_path: PathBuf::from(path), guest_path, access });
     }
+    // A scratch object store for drivers on the host's store (WIT 0.2.1), and a scratch
+    // directory at /backup for those that keep their own files.
+    let store = scratch.path().join("store");
+    std::fs::create_dir_all(&store)?;
     if dirs.is_empty() {
-        let store = scratch.path().join("store");
-        std::fs::create_dir_all(&store)?;
+        let files = scratch.path().join("files");
+        std::fs::create_dir_all(&files)?;
         dirs.push(DirGrant {
-            host_path: store,
+            host_path: files,
             guest_path: holdfast_driver::BACKUP_MOUNT.into(),
             access: Access::ReadWrite,
         });
     }
-    let grants = Grants { dirs, ..Grants::default() };
+    let grants = Grants { store: Some(store), dirs, unconfined: true, ..Grants::default() };
     let load = || -> Result<Box<dyn BackupDriver>> {
         Ok(Box::new(DriverComponent::load(&name, &bytes, grants.clone(), settings.clone())?))
     };
@@ -316,8 +320,9 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let store = scratch.path().join("store");
         std::fs::create_dir_all(&store).unwrap();
-        let load =
-            || -> Result<Box<dyn BackupDriver>> { Ok(Box::new(crate::native_posix::NativePosix::new(&store, vec![]))) };
+        let load = || -> Result<Box<dyn BackupDriver>> {
+            Ok(Box::new(crate::native_posix::NativePosix::new(&store, vec![])?))
+        };
         assert_eq!(check(&load, scratch.path(), 8 * MIB).unwrap(), 0);
     }
 }

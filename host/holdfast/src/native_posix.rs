@@ -1,10 +1,13 @@
 //! The posix driver compiled natively, for `holdfast bench --sandbox`: the SDK's
-//! chunked driver and posix's `Directory` store — the very code inside the wasm
-//! component — driven through the host's own pipeline with no sandbox between them.
+//! chunked driver over the host's scoped object store — the very code on both sides
+//! of the wasm component's boundary — driven through the host's own pipeline with no
+//! sandbox between them.
 //! The SDK reaches the host through its `volume` traits; here they call
 //! `holdfast-chunk` directly where the component's calls cross into wasmtime.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -15,48 +18,87 @@ use holdfast_chunk::{
 use holdfast_driver::{
     BackupDriver, BackupResult, DriverDescription, DriverError, DriverFailure, DriverId, OpContext, RestoreOutcome,
 };
-use holdfast_driver_sdk::chunked::{Chunked, ChunkedDriver};
+use holdfast_driver_sdk::chunked::{Chunked, ChunkedDriver, ObjectStore};
 use holdfast_driver_sdk::settings::Settings;
 use holdfast_driver_sdk::volume::{ChunkStream, Host, VolumeChunk, VolumeSource, VolumeTarget};
 use holdfast_driver_sdk::{self as sdk, Level, VolumeError};
-use holdfast_posix::{Directory, Posix};
+use holdfast_posix::Posix;
+use holdfast_store::{LocalStore, Location, Scope, ScopedStore, StoreError};
 use holdfast_types::Backup;
 
-/// Posix's store at a host path (the setting `root`) instead of the granted mount.
-struct NativeDirectory;
+/// The host's store scoped to one operation, called directly where the component's
+/// `objects` calls cross into wasmtime.
+#[derive(Clone)]
+struct NativeObjects(Rc<RefCell<ScopedStore>>);
 
-impl ChunkedDriver for NativeDirectory {
-    type Store = Directory;
+fn store_error(e: StoreError) -> sdk::DriverError {
+    match e {
+        StoreError::NotFound(m) => sdk::DriverError::NotFound(m),
+        StoreError::Denied(m) => sdk::DriverError::Invalid(m),
+        e => sdk::DriverError::Io(e.to_string()),
+    }
+}
+
+impl ObjectStore for NativeObjects {
+    fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), sdk::DriverError> {
+        self.0.borrow_mut().put(container, name, data).map_err(store_error)
+    }
+    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), sdk::DriverError> {
+        // As `put-chunk`: the stored bytes go to disk without a copy.
+        self.0.borrow_mut().put(container, name, &chunk.stored()).map_err(store_error)
+    }
+    fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, sdk::DriverError> {
+        self.0.borrow().get(container, name).map_err(store_error)
+    }
+    fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, sdk::DriverError> {
+        Ok(self.0.borrow().list(container, prefix).map_err(store_error)?.into_iter().collect())
+    }
+    fn delete(&self, container: &str, name: &str) -> Result<(), sdk::DriverError> {
+        self.0.borrow_mut().delete(container, name).map_err(store_error)
+    }
+    fn flush(&self, _container: &str) -> Result<(), sdk::DriverError> {
+        self.0.borrow_mut().flush().map_err(store_error)
+    }
+}
+
+/// The posix driver's settings over a store handed to each operation.
+struct NativeStore;
+
+impl ChunkedDriver for NativeStore {
+    type Store = NativeObjects;
     const SERVICE: &'static str = <Posix as ChunkedDriver>::SERVICE;
 
-    fn open(settings: &Settings) -> Result<Directory, sdk::DriverError> {
-        Directory::open(settings.get("root").unwrap_or("/nonexistent"))
+    fn open(_settings: &Settings) -> Result<NativeObjects, sdk::DriverError> {
+        Err(sdk::DriverError::Invalid("the native store is handed to each operation".into()))
     }
 }
 
 /// The native posix driver, as the manager sees any driver.
 pub struct NativePosix {
     id: DriverId,
+    store: Arc<LocalStore>,
     settings: Vec<sdk::Setting>,
 }
 
 impl NativePosix {
-    pub fn new(root: &std::path::Path, settings: Vec<(String, String)>) -> Self {
-        let mut settings: Vec<sdk::Setting> =
+    pub fn new(root: &std::path::Path, settings: Vec<(String, String)>) -> anyhow::Result<Self> {
+        let settings: Vec<sdk::Setting> =
             settings.into_iter().map(|(key, value)| sdk::Setting { key, value }).collect();
-        settings.push(sdk::Setting { key: "root".into(), value: root.display().to_string() });
         let id = DriverId {
             name: "posix-native".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             sha256: "0".repeat(64),
             wit_version: sdk::WIT_VERSION.into(),
         };
-        NativePosix { id, settings }
+        Ok(NativePosix { id, store: Arc::new(LocalStore::open_checked(root)?), settings })
     }
 
-    /// A fresh instance per call, configured by setup — as the plugin host does.
-    fn instance(&self, op: &'static str) -> Result<Chunked<NativeDirectory>, DriverError> {
-        Chunked::setup(self.settings.clone()).map(|(c, _)| c).map_err(|e| self.failed(op, e))
+    /// A fresh instance per call, configured by setup, its store scoped — as the
+    /// plugin host does.
+    fn instance(&self, op: &'static str, scope: Scope) -> Result<(Chunked<NativeStore>, NativeObjects), DriverError> {
+        let objects = NativeObjects(Rc::new(RefCell::new(ScopedStore::new(self.store.clone(), scope))));
+        let (c, _) = Chunked::setup_with(self.settings.clone(), objects.clone()).map_err(|e| self.failed(op, e))?;
+        Ok((c, objects))
     }
 
     fn failed(&self, op: &'static str, e: sdk::DriverError) -> DriverError {
@@ -88,8 +130,13 @@ fn info(b: &Backup) -> sdk::BackupInfo {
     }
 }
 
-/// The host services, over the operation's context.
-struct NativeHost(RefCell<OpContext>);
+/// Where a backup's objects are, once it has recorded it.
+fn location(b: &Backup) -> Option<Location> {
+    Some(Location::new(b.container.clone()?, b.service_metadata.clone()?))
+}
+
+/// The host services, over the operation's context and its store.
+struct NativeHost(RefCell<OpContext>, Option<NativeObjects>);
 
 impl Host for NativeHost {
     fn cancelled(&self) -> bool {
@@ -102,6 +149,11 @@ impl Host for NativeHost {
             // The SDK's call returns nothing: stop the operation as the host would.
             tracing::warn!(reason = %why, "location refused; stopping the backup");
             op.cancel.store(true, Ordering::Relaxed);
+        } else if let Some(objects) = &self.1 {
+            let own = Location::new(container, service_metadata);
+            if objects.0.borrow_mut().bind_write(own).is_err() {
+                op.cancel.store(true, Ordering::Relaxed);
+            }
         }
     }
     fn log(&self, level: Level, message: &str) {
@@ -144,6 +196,9 @@ impl VolumeChunk for NativeChunk {
     }
     fn stored_bytes(&self) -> Vec<u8> {
         self.0.stored_bytes()
+    }
+    fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
+        self.0.stored()
     }
 }
 
@@ -226,7 +281,9 @@ impl BackupDriver for NativePosix {
     }
 
     fn setup(&self) -> Result<DriverDescription, DriverError> {
-        let (_, d) = Chunked::<NativeDirectory>::setup(self.settings.clone()).map_err(|e| self.failed("setup", e))?;
+        let objects = NativeObjects(Rc::new(RefCell::new(ScopedStore::new(self.store.clone(), Scope::none()))));
+        let (_, d) =
+            Chunked::<NativeStore>::setup_with(self.settings.clone(), objects).map_err(|e| self.failed("setup", e))?;
         Ok(DriverDescription { service: d.service, supports_force_delete: d.supports_force_delete })
     }
 
@@ -238,8 +295,8 @@ impl BackupDriver for NativePosix {
         volume_meta: Option<&str>,
         source: Arc<dyn ChunkSource>,
     ) -> Result<BackupResult, DriverError> {
-        let c = self.instance("backup")?;
-        let host = NativeHost(RefCell::new(op));
+        let (c, objects) = self.instance("backup", Scope::reading(parent.and_then(location).into_iter().collect()))?;
+        let host = NativeHost(RefCell::new(op), Some(objects));
         let src = NativeSource { volume: source, host: &host };
         let out = c
             .backup(&host, info(backup), parent.map(info), volume_meta.map(str::to_owned), &src)
@@ -258,10 +315,10 @@ impl BackupDriver for NativePosix {
         target: Arc<dyn ChunkSink>,
         volume_is_new: bool,
     ) -> Result<RestoreOutcome, DriverError> {
-        let c = self.instance("restore")?;
+        let (c, _) = self.instance("restore", Scope::reading(chain.iter().filter_map(location).collect()))?;
         let host_err = |m: String| DriverError::Host { driver: self.id.name.clone(), message: m };
         let writer = RestoreWriter::new(target, op.workers, volume_is_new).map_err(|e| host_err(e.to_string()))?;
-        let host = NativeHost(RefCell::new(op));
+        let host = NativeHost(RefCell::new(op), None);
         let target = NativeTarget { writer, host: &host };
         let metas =
             c.restore(&host, chain.iter().map(info).collect(), &target).map_err(|e| self.failed("restore", e))?;
@@ -270,7 +327,10 @@ impl BackupDriver for NativePosix {
     }
 
     fn delete(&self, _op: OpContext, backup: &Backup) -> Result<(), DriverError> {
-        self.instance("delete")?.delete(info(backup)).map_err(|e| self.failed("delete", e))
+        let (c, objects) = self.instance("delete", location(backup).map_or_else(Scope::none, Scope::writing))?;
+        c.delete(info(backup)).map_err(|e| self.failed("delete", e))?;
+        objects.0.borrow().prune();
+        Ok(())
     }
 
     fn export_record(&self, _backup: &Backup) -> Result<String, DriverError> {

@@ -28,6 +28,12 @@ pub trait ObjectStore {
     fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError>;
 
     /// The whole object; `DriverError::NotFound` when there is none.
+    /// Store a chunk's stored bytes as an object. By default through [`Self::put`];
+    /// the host's store takes the chunk itself.
+    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
+        self.put(container, name, &chunk.stored_bytes())
+    }
+
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError>;
 
     /// Names in `container` that start with `prefix`; an absent container is empty.
@@ -89,7 +95,7 @@ pub struct Chunked<D: ChunkedDriver> {
     verify_md5: bool,
 }
 
-/// Objects are flushed in batches of this many bytes: one sync per object stalls
+/// Objects are flushed in batches of this many volume bytes: one sync per object stalls
 /// small incremental objects on the disk's latency, one at the very end stalls on all
 /// of a full backup's write-back at once.
 const FLUSH_BATCH: u64 = 64 << 20;
@@ -106,6 +112,19 @@ impl<D: ChunkedDriver> Chunked<D> {
     /// `setup`: Cinder's settings (`backup_file_size`, `backup_sha_block_size_bytes`,
     /// `backup_compression_algorithm`, `restore_verify_md5`), then the store's check.
     pub fn setup(config: Vec<Setting>) -> Result<(Self, DriverInfo), DriverError> {
+        Self::setup_in(config, D::open)
+    }
+
+    /// [`Self::setup`] with a store made by the caller rather than [`ChunkedDriver::open`]
+    /// (a native build handing each operation its own).
+    pub fn setup_with(config: Vec<Setting>, store: D::Store) -> Result<(Self, DriverInfo), DriverError> {
+        Self::setup_in(config, |_| Ok(store))
+    }
+
+    fn setup_in(
+        config: Vec<Setting>,
+        open: impl FnOnce(&Settings) -> Result<D::Store, DriverError>,
+    ) -> Result<(Self, DriverInfo), DriverError> {
         let s = Settings::new(config);
         let file_size = s.u64_or("backup_file_size", D::default_file_size())?;
         let sha_block = s.u64_or("backup_sha_block_size_bytes", DEFAULT_SHA_BLOCK)?;
@@ -118,7 +137,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             None => D::default_compression(),
         };
         let verify_md5 = s.get("restore_verify_md5").is_none_or(|v| v != "false");
-        let store = D::open(&s)?;
+        let store = open(&s)?;
         store.check()?;
         let this = Chunked { store, file_size, sha_block: sha_block as u32, compression, verify_md5 };
         Ok((this, DriverInfo { service: D::SERVICE.into(), supports_force_delete: true }))
@@ -186,9 +205,8 @@ impl<D: ChunkedDriver> Chunked<D> {
                 continue; // incremental: as in the parent; only its digests go into our sha256file
             }
             let name = cinder::object_name(prefix, objects.len() as u32 + 1);
-            let bytes = chunk.stored_bytes();
-            self.store.put(container, &name, &bytes)?;
-            unflushed += bytes.len() as u64;
+            self.store.put_chunk(container, &name, &chunk)?;
+            unflushed += chunk.length();
             if unflushed >= FLUSH_BATCH {
                 self.store.flush(container)?;
                 unflushed = 0;

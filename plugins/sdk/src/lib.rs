@@ -11,18 +11,20 @@
 //! ```
 //!
 //! The host keeps volume bytes: a driver gets `source`/`target` handles and hashed,
-//! compressed chunks (see `wit/holdfast-backup@0.2.0/volume.wit`). Helpers here:
-//! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`] (posix is ~100 lines on it).
+//! compressed chunks (see `wit/holdfast-backup@0.2.1/volume.wit`). Helpers here:
+//! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`].
+//! - [`objects`]: the host's object store (WIT `objects`, since 0.2.1) as an
+//!   [`chunked::ObjectStore`]: a driver confined to its backup, with no directory at all.
 //! - [`cinder`]: Cinder's chunked layout (container, object names, metadata, sha256file).
 //! - [`pyjson`]: JSON printed byte-for-byte like Python's `json.dumps(indent=2, sort_keys=True)`.
-//! - [`store`]: whole-object reads and writes on a preopened directory in one WASI call each.
+//! - [`store`]: whole-object reads and writes on a preopened directory (unconfined drivers).
 //! - [`settings`]: typed access to the operator's configuration.
 //! - [`volume`]: the host as traits, so the chunked driver also runs natively.
 
 pub mod bindings {
     wit_bindgen::generate!({
         world: "backup-driver",
-        path: "../../wit/holdfast-backup@0.2.0",
+        path: "../../wit/holdfast-backup@0.2.1",
         pub_export_macro: true,
         export_macro_name: "export_driver",
         default_bindings_module: "holdfast_driver_sdk::bindings",
@@ -33,6 +35,7 @@ pub use bindings::export_driver;
 
 pub mod chunked;
 pub mod cinder;
+pub mod objects;
 pub mod pyjson;
 pub mod settings;
 pub mod store;
@@ -76,7 +79,7 @@ macro_rules! driver_manifest {
 #[macro_export]
 macro_rules! wit_version {
     () => {
-        "0.2.0"
+        "0.2.1"
     };
 }
 

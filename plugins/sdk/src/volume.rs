@@ -15,6 +15,15 @@ pub trait VolumeChunk {
     fn unchanged(&self) -> bool;
     fn stored_compression(&self) -> Compression;
     fn stored_bytes(&self) -> Vec<u8>;
+    /// The same, borrowed where the chunk already holds them (native builds).
+    fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Owned(self.stored_bytes())
+    }
+    /// The WIT handle behind it, in a component (the host's object store can then
+    /// store the chunk without its bytes entering the component).
+    fn as_wit(&self) -> Option<&crate::Chunk> {
+        None
+    }
 }
 
 /// The source volume of a backup.
@@ -95,6 +104,9 @@ impl VolumeChunk for crate::Chunk {
     }
     fn stored_bytes(&self) -> Vec<u8> {
         crate::Chunk::stored_bytes(self)
+    }
+    fn as_wit(&self) -> Option<&crate::Chunk> {
+        Some(self)
     }
 }
 

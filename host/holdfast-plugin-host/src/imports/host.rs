@@ -32,6 +32,12 @@ impl Host for HostState {
         if let Some(cb) = self.op.on_location.as_mut() {
             cb(&container, &service_metadata).map_err(|why| wasmtime::Error::msg(format!("record-location: {why}")))?;
         }
+        // From now on this backup may write its own objects, and only those.
+        if let Some(objects) = self.objects.as_mut() {
+            objects
+                .bind_write(holdfast_store::Location::new(container, service_metadata))
+                .map_err(|why| wasmtime::Error::msg(format!("record-location: {why}")))?;
+        }
         Ok(())
     }
 }

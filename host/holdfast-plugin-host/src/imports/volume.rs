@@ -29,7 +29,7 @@ pub struct StreamRes {
 }
 
 pub struct ChunkRes {
-    chunk: ProcessedChunk,
+    pub(crate) chunk: ProcessedChunk,
 }
 
 pub struct TargetRes {

@@ -1,0 +1,66 @@
+//! `holdfast:backup/objects` (since 0.2.1): the backend's object store, every call
+//! checked against the operation's scope (`holdfast_store`). A denied or malformed
+//! request is not an answer the driver may ignore: it traps, so the operation fails
+//! with the reason whatever the driver would have done next.
+
+use holdfast_store::{ScopedStore, StoreError as HostStoreError};
+use wasmtime::component::Resource;
+
+use crate::bindings::holdfast::backup::objects::{Host, StoreError};
+use crate::imports::volume::ChunkRes;
+use crate::state::HostState;
+
+type Answer<T> = wasmtime::Result<Result<T, StoreError>>;
+
+fn answer<T>(call: &str, r: Result<T, HostStoreError>) -> Answer<T> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(HostStoreError::NotFound(m)) => Ok(Err(StoreError::NotFound(m))),
+        Err(HostStoreError::Denied(why)) => Err(wasmtime::Error::msg(format!("objects.{call}: denied: {why}"))),
+        Err(e) => Ok(Err(StoreError::Io(e.to_string()))),
+    }
+}
+
+impl HostState {
+    fn store(&mut self, call: &str) -> wasmtime::Result<&mut ScopedStore> {
+        self.objects.as_mut().ok_or_else(|| {
+            wasmtime::Error::msg(format!("objects.{call}: this backend grants no object store (grants.store)"))
+        })
+    }
+}
+
+impl Host for HostState {
+    fn put(&mut self, container: String, name: String, data: Vec<u8>) -> Answer<()> {
+        let r = self.store("put")?.put(&container, &name, &data);
+        answer("put", r)
+    }
+
+    fn put_chunk(&mut self, container: String, name: String, chunk: Resource<ChunkRes>) -> Answer<()> {
+        let Self { table, objects, .. } = self;
+        let store = objects
+            .as_mut()
+            .ok_or_else(|| wasmtime::Error::msg("objects.put-chunk: this backend grants no object store"))?;
+        let bytes = table.get(&chunk)?.chunk.stored();
+        answer("put-chunk", store.put(&container, &name, &bytes))
+    }
+
+    fn get(&mut self, container: String, name: String) -> Answer<Vec<u8>> {
+        let r = self.store("get")?.get(&container, &name);
+        answer("get", r)
+    }
+
+    fn list(&mut self, container: String, prefix: String) -> Answer<Vec<String>> {
+        let r = self.store("list")?.list(&container, &prefix);
+        answer("list", r)
+    }
+
+    fn delete(&mut self, container: String, name: String) -> Answer<()> {
+        let r = self.store("delete")?.delete(&container, &name);
+        answer("delete", r)
+    }
+
+    fn flush(&mut self) -> Answer<()> {
+        let r = self.store("flush")?.flush();
+        answer("flush", r)
+    }
+}

@@ -1,0 +1,140 @@
+//! A [`LocalStore`] as one driver operation sees it: every call checked against the
+//! operation's [`Scope`], writes synced in batches on [`ScopedStore::flush`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::name::{check_container, check_name};
+use crate::{LocalStore, Location, Scope, StoreError};
+
+pub struct ScopedStore {
+    store: Arc<LocalStore>,
+    scope: Scope,
+    /// Files written since the last flush.
+    unsynced: Vec<String>,
+    /// Directories whose entries changed since the last flush ("" is the root).
+    dirty_dirs: BTreeSet<String>,
+}
+
+fn parent_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+impl ScopedStore {
+    pub fn new(store: Arc<LocalStore>, scope: Scope) -> ScopedStore {
+        ScopedStore { store, scope, unsynced: Vec::new(), dirty_dirs: BTreeSet::new() }
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// A backup recorded where its objects go: from now on it may write them.
+    pub fn bind_write(&mut self, own: Location) -> Result<(), StoreError> {
+        self.scope.bind_write(own)
+    }
+
+    pub fn put(&mut self, container: &str, name: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.check_write(container, name)?;
+        for made in self.store.make_container(container)? {
+            self.dirty_dirs.insert(parent_of(&made).to_owned());
+            self.dirty_dirs.insert(made);
+        }
+        self.store.write(container, name, data)?;
+        self.unsynced.push(format!("{container}/{name}"));
+        self.dirty_dirs.insert(container.to_owned());
+        Ok(())
+    }
+
+    pub fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, StoreError> {
+        check_container(container)?;
+        check_name(name)?;
+        self.scope.check_read(container, name)?;
+        self.store.read(container, name)
+    }
+
+    pub fn list(&self, container: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        check_container(container)?;
+        self.scope.check_list(container, prefix)?;
+        self.store.list(container, prefix)
+    }
+
+    pub fn delete(&mut self, container: &str, name: &str) -> Result<(), StoreError> {
+        self.check_write(container, name)?;
+        self.store.remove(container, name)?;
+        self.unsynced.retain(|f| f != &format!("{container}/{name}"));
+        self.dirty_dirs.insert(container.to_owned());
+        Ok(())
+    }
+
+    /// Make everything written or removed so far durable: the files, then the
+    /// directories whose entries changed, innermost first.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        for rel in std::mem::take(&mut self.unsynced) {
+            match self.store.sync(&rel) {
+                // Removed again since (a failed backup cleaning up): nothing to keep.
+                Err(StoreError::NotFound(_)) => {}
+                r => r?,
+            }
+        }
+        for dir in std::mem::take(&mut self.dirty_dirs).iter().rev() {
+            match self.store.sync(dir) {
+                Err(StoreError::NotFound(_)) => {}
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    /// After a delete: the writable backup's container goes if it is now empty.
+    pub fn prune(&self) {
+        if let Some(own) = self.scope.writable() {
+            self.store.prune(&own.container);
+        }
+    }
+
+    fn check_write(&self, container: &str, name: &str) -> Result<(), StoreError> {
+        check_container(container)?;
+        check_name(name)?;
+        self.scope.check_write(container, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_touches_its_own_backup_and_reads_its_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalStore::open_checked(dir.path()).unwrap());
+        let mut other = ScopedStore::new(store.clone(), Scope::writing(Location::new("c", "other_")));
+        other.put("c", "other_1", b"theirs").unwrap();
+        let mut parent = ScopedStore::new(store.clone(), Scope::writing(Location::new("c", "parent_")));
+        parent.put("c", "parent_sha256file", b"digests").unwrap();
+        parent.flush().unwrap();
+
+        let mut op = ScopedStore::new(store.clone(), Scope::reading(vec![Location::new("c", "parent_")]));
+        assert!(matches!(op.put("c", "own_1", b"x"), Err(StoreError::Denied(_))), "unbound");
+        op.bind_write(Location::new("c", "own_")).unwrap();
+        op.put("c", "own_1", b"mine").unwrap();
+        op.put("d/e", "own_1", b"elsewhere").map(drop).unwrap_err();
+        assert_eq!(op.get("c", "parent_sha256file").unwrap(), b"digests");
+        assert_eq!(op.list("c", "own_").unwrap(), ["own_1"]);
+        for denied in [
+            op.get("c", "other_1").map(drop),
+            op.put("c", "other_1", b"overwrite"),
+            op.delete("c", "other_1"),
+            op.delete("c", "parent_sha256file"),
+            op.list("c", "").map(drop),
+            op.get("c", "../c/other_1").map(drop),
+        ] {
+            assert!(matches!(denied, Err(StoreError::Denied(_))), "{denied:?}");
+        }
+        op.flush().unwrap();
+        assert_eq!(store.read("c", "other_1").unwrap(), b"theirs");
+        op.delete("c", "own_1").unwrap();
+        op.prune();
+        assert!(dir.path().join("c").is_dir(), "a container others still use stays");
+    }
+}
