@@ -17,6 +17,7 @@ mod hostile;
 mod incremental;
 mod metadata;
 mod operator;
+mod rbd;
 mod records;
 mod reload;
 mod service;

@@ -35,11 +35,13 @@ pub enum VolumeCommand {
     /// This is Cinder's "manage existing": the server adopts the file or
     /// device in place, without copying or changing its data.
     Register {
-        /// File or block device to adopt (relative paths are made absolute)
+        /// File or block device to adopt (relative paths are made absolute), or an
+        /// RBD image as rbd:POOL/IMAGE
         ///
-        /// The path is sent as an absolute path, so the server must see the
+        /// A path is sent as an absolute path, so the server must see the
         /// same file system; the last component is kept as given (device
-        /// links like /dev/disk/by-id/... stay stable).
+        /// links like /dev/disk/by-id/... stay stable). An RBD image is in the
+        /// cluster the server was started with (`serve --rbd-conf`).
         #[arg(value_name = "PATH")]
         path: PathBuf,
         /// Display name of the volume
@@ -78,7 +80,11 @@ fn execute(args: &ClientArgs, cmd: VolumeCommand) -> Result<()> {
             output::object(format, &reply, "volume")
         }
         VolumeCommand::Register { path, name } => {
-            let source = source_name(&path)?;
+            // `rbd:POOL/IMAGE` names an RBD image; anything else is a path here.
+            let source = match path.to_str().filter(|p| p.starts_with("rbd:")) {
+                Some(spec) => spec.to_owned(),
+                None => source_name(&path)?,
+            };
             let body = json!({"volume": {"ref": {"source-name": source}, "name": name}});
             let reply = client.post(&["os-volume-manage"], &body)?;
             output::object(format, &reply, "volume")

@@ -299,11 +299,32 @@ impl Manager {
             if op.cancel.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err("cancelled before it started".to_owned());
             }
-            let file = volumes.open_read(&location).map_err(|e| format!("cannot read volume: {e}"))?;
+            // An RBD image is read at a snapshot taken now (Cinder's
+            // `backup.<id>.snap.<time>`): a point in time, whatever writes it meanwhile.
+            let point_in_time = match location.as_rbd().filter(|s| s.snap.is_none()) {
+                Some(spec) => {
+                    let at = VolumeLocation::Rbd(spec.at(&format!("backup.{}.snap.{}", job.id, snap_time())));
+                    volumes
+                        .snapshot(&location, &at, &mut |_| {})
+                        .map_err(|e| format!("cannot snapshot volume: {e}"))?;
+                    Some(at)
+                }
+                None => None,
+            };
+            let read_at = point_in_time.as_ref().unwrap_or(&location);
+            let result = (|| {
+                let file = volumes.open_read(read_at).map_err(|e| format!("cannot read volume: {e}"))?;
+                metrics.time_driver(driver.id().name.as_str(), "backup", || {
+                    driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
+                })
+            })();
+            if let Some(at) = &point_in_time
+                && let Err(e) = volumes.remove(at)
+            {
+                tracing::warn!(snapshot = %at, error = %e, "could not remove the backup's source snapshot");
+            }
+            let r = result?;
             let size = job.size_bytes;
-            let r = metrics.time_driver(driver.id().name.as_str(), "backup", || {
-                driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
-            })?;
             // Untrusted: checked before anything of it is stored or exported.
             holdfast_driver::untrusted::check_result(&r, size)
                 .map_err(|why| format!("driver returned an invalid result: {why}"))?;
@@ -562,6 +583,12 @@ async fn record_location(db: &holdfast_db::Db, id: &str, container: &str, prefix
         .await
         .map(drop)
         .map_err(|e| format!("could not record the location: {e}"))
+}
+
+/// Cinder's snapshot time stamp: Unix seconds with microseconds (`1740830400.123456`).
+fn snap_time() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:06}", t.as_secs(), t.subsec_micros())
 }
 
 #[cfg(test)]

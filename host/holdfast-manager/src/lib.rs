@@ -40,12 +40,13 @@ use std::sync::Arc;
 
 use holdfast_db::Db;
 use holdfast_driver::BackupDriver;
-use holdfast_volume::{FileBackend, VolumeBackend};
+use holdfast_volume::{FileBackend, RbdBackend, VolumeBackend, Volumes};
 use tokio::sync::RwLock;
 
 pub use backup::{CreateBackup, UpdateBackup};
 pub use error::ManagerError;
 pub use events::MAX_EVENT_LIMIT;
+pub use holdfast_volume::ClusterConfig;
 pub use progress::{Operation, Progress};
 pub use quota::{Quotas, Usage};
 pub use records::BackupRecord;
@@ -97,6 +98,18 @@ pub struct ManagerConfig {
     /// How long notifications are kept; `None` keeps them for ever. Pruned every
     /// `periodic_interval`.
     pub event_retention: Option<std::time::Duration>,
+    /// RBD volumes: the cluster they are in, and the pool new volumes go to.
+    pub rbd: RbdVolumes,
+}
+
+/// Where RBD volumes live (`serve --rbd-conf/--rbd-user/--rbd-pool`).
+#[derive(Debug, Clone, Default)]
+pub struct RbdVolumes {
+    /// The cluster `rbd:POOL/IMAGE` volumes are in.
+    pub cluster: holdfast_volume::ClusterConfig,
+    /// New volumes (`volume create`, restores to a new volume) are RBD images
+    /// `volume-<id>` in this pool; sparse files in the data dir when `None`.
+    pub pool: Option<String>,
 }
 
 /// A loaded backup driver, whatever runs it (the wasm plugin host, or a test's fake).
@@ -140,6 +153,7 @@ impl Manager {
         }
         let down: Vec<String> = by_name.iter().filter(|(_, s)| s.state.is_err()).map(|(n, _)| n.clone()).collect();
         let services = services::Services { default: default_backend.to_owned(), by_name };
+        let volumes = Arc::new(Volumes { file: FileBackend, rbd: RbdBackend::new(config.rbd.cluster.clone()) });
         let m = Arc::new(Manager {
             db,
             config,
@@ -149,7 +163,7 @@ impl Manager {
             events: events::Notifier::new(last_event),
             quota_lock: tokio::sync::Mutex::new(()),
             metrics: Arc::default(),
-            volumes: Arc::new(FileBackend),
+            volumes,
             reloader: Default::default(),
             reload_lock: Default::default(),
         });

@@ -55,7 +55,8 @@ impl Manager {
             .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
         let id = uuid::Uuid::new_v4().to_string();
         let snap = Snapshot {
-            location: VolumeLocation::File(dir.join(format!("{id}.raw"))),
+            // A copy in the data dir, or (RBD) the image at a snapshot.
+            location: self.volumes.snapshot_location(&vol.location, &id, &dir),
             id,
             project_id: ctx.project_id.clone(),
             user_id: ctx.user_id.clone(),

@@ -25,6 +25,7 @@ fn config(dir: &Path, slots: usize, retry: Duration) -> ManagerConfig {
         max_operations: slots,
         quotas: Default::default(),
         event_retention: None,
+        rbd: Default::default(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use holdfast_types::{GIB, Timestamp, Volume, VolumeLocation, VolumeStatus, size_gib};
+use holdfast_types::{GIB, RbdSpec, Timestamp, Volume, VolumeLocation, VolumeStatus, size_gib};
 use holdfast_volume::{VolumeError, probe_size};
 
 use crate::{Manager, ManagerError, RequestContext};
@@ -89,14 +89,26 @@ impl Manager {
         name: Option<String>,
         description: Option<String>,
     ) -> Result<Volume, ManagerError> {
-        let dir = self.volumes_dir();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
         let id = uuid::Uuid::new_v4().to_string();
-        let location = VolumeLocation::File(dir.join(format!("{id}.raw")));
+        // Cinder's RBD driver names a volume's image `volume-<id>`.
+        let location = match &self.config.rbd.pool {
+            Some(pool) => {
+                VolumeLocation::Rbd(RbdSpec { pool: pool.clone(), image: format!("volume-{id}"), snap: None })
+            }
+            None => {
+                let dir = self.volumes_dir();
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| ManagerError::Internal(format!("creating {}: {e}", dir.display())))?;
+                VolumeLocation::File(dir.join(format!("{id}.raw")))
+            }
+        };
         let mut v = new_volume(ctx, location, size_bytes, true, name, description);
         v.id = id;
-        self.volumes.create(&v.location, size_bytes).map_err(|e| ManagerError::Internal(e.to_string()))?;
+        let (volumes, at) = (self.volumes.clone(), v.location.clone());
+        crate::data_thread::run("hf-volume", move || volumes.create(&at, size_bytes))
+            .await
+            .map_err(|e| ManagerError::Internal(format!("creating the volume: {e}")))?
+            .map_err(|e| ManagerError::Internal(e.to_string()))?;
         if let Err(e) = self.db.insert_volume(&v).await {
             let _ = self.volumes.remove(&v.location);
             return Err(e.into());
@@ -105,9 +117,13 @@ impl Manager {
         Ok(v)
     }
 
-    /// Adopt an existing raw file or block device under one of the manage roots.
+    /// Adopt an existing raw file or block device under one of the manage roots, or an
+    /// RBD image (`rbd:POOL/IMAGE`).
     pub async fn register_volume(&self, ctx: &RequestContext, req: RegisterVolume) -> Result<Volume, ManagerError> {
         let invalid = |m: String| ManagerError::Invalid(format!("Manage existing volume failed: {m}"));
+        if let Some(spec) = req.path.strip_prefix(holdfast_types::RBD_PREFIX) {
+            return self.register_rbd(ctx, spec, req.name, req.description).await;
+        }
         let path = Path::new(&req.path);
         if !path.is_absolute() {
             return Err(invalid(format!("{} is not an absolute path", req.path)));
@@ -137,6 +153,35 @@ impl Manager {
         let v = new_volume(ctx, location, size_bytes, false, req.name, req.description);
         self.db.insert_volume(&v).await?;
         tracing::info!(volume_id = %v.id, path = %path.display(), size_bytes, "volume registered");
+        Ok(v)
+    }
+
+    async fn register_rbd(
+        &self,
+        ctx: &RequestContext,
+        spec: &str,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<Volume, ManagerError> {
+        let invalid = |m: String| ManagerError::Invalid(format!("Manage existing volume failed: {m}"));
+        let spec = RbdSpec::parse(spec)
+            .filter(|s| s.snap.is_none())
+            .ok_or_else(|| invalid(format!("rbd:{spec} is not rbd:POOL/IMAGE")))?;
+        let location = VolumeLocation::Rbd(spec);
+        let (volumes, at) = (self.volumes.clone(), location.clone());
+        let size_bytes = crate::data_thread::run("hf-volume", move || volumes.size(&at))
+            .await
+            .map_err(|e| ManagerError::Internal(format!("reading the image: {e}")))?
+            .map_err(|e| invalid(e.to_string()))?;
+        if size_bytes == 0 || size_bytes % holdfast_types::MIB != 0 {
+            return Err(invalid(format!("{location} is {size_bytes} bytes long, which is not a whole number of MiB")));
+        }
+        if self.db.list_volumes(None).await?.iter().any(|v| v.location == location) {
+            return Err(invalid(format!("{location} is already a volume")));
+        }
+        let v = new_volume(ctx, location, size_bytes, false, name, description);
+        self.db.insert_volume(&v).await?;
+        tracing::info!(volume_id = %v.id, location = %v.location, size_bytes, "volume registered");
         Ok(v)
     }
 

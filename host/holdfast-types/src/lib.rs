@@ -19,7 +19,7 @@ pub mod time;
 pub use compression::{Compression, UnknownCompression};
 pub use event::{EventOp, EventPhase, EventType, UnknownEventType};
 pub use extent::Extent;
-pub use location::{UnknownLocation, VolumeLocation};
+pub use location::{RBD_PREFIX, RbdSpec, UnknownLocation, VolumeLocation};
 pub use record::{
     Backup, BackupOrigin, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key,
     is_valid_metadata_value, size_gib,

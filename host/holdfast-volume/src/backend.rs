@@ -56,6 +56,65 @@ pub trait VolumeBackend: Send + Sync {
     fn changed_extents(&self, _at: &VolumeLocation, _since: &VolumeLocation) -> Result<ChangedExtents, VolumeError> {
         Ok(ChangedExtents::Unknown)
     }
+
+    /// Where the snapshot `snapshot_id` of `volume` goes: a file copy in `dir`, or
+    /// (RBD) the image at a snapshot of that name.
+    fn snapshot_location(&self, _volume: &VolumeLocation, snapshot_id: &str, dir: &Path) -> VolumeLocation {
+        VolumeLocation::File(dir.join(format!("{snapshot_id}.raw")))
+    }
+}
+
+/// Every kind of volume this host serves, each location to its own backend.
+pub struct Volumes {
+    pub file: FileBackend,
+    pub rbd: crate::rbd::RbdBackend,
+}
+
+impl Volumes {
+    fn of(&self, at: &VolumeLocation) -> &dyn VolumeBackend {
+        match at {
+            VolumeLocation::File(_) => &self.file,
+            VolumeLocation::Rbd(_) => &self.rbd,
+        }
+    }
+}
+
+impl VolumeBackend for Volumes {
+    fn kind(&self) -> &'static str {
+        "volumes"
+    }
+    fn size(&self, at: &VolumeLocation) -> Result<u64, VolumeError> {
+        self.of(at).size(at)
+    }
+    fn open_read(&self, at: &VolumeLocation) -> Result<Arc<dyn ChunkSource>, VolumeError> {
+        self.of(at).open_read(at)
+    }
+    fn open_write(&self, at: &VolumeLocation) -> Result<Arc<dyn ChunkSink>, VolumeError> {
+        self.of(at).open_write(at)
+    }
+    fn create(&self, at: &VolumeLocation, size: u64) -> Result<(), VolumeError> {
+        self.of(at).create(at, size)
+    }
+    fn extend(&self, at: &VolumeLocation, size: u64) -> Result<(), VolumeError> {
+        self.of(at).extend(at, size)
+    }
+    fn remove(&self, at: &VolumeLocation) -> Result<(), VolumeError> {
+        self.of(at).remove(at)
+    }
+    fn snapshot(
+        &self,
+        from: &VolumeLocation,
+        to: &VolumeLocation,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(u64, CopyMethod), VolumeError> {
+        self.of(from).snapshot(from, to, progress)
+    }
+    fn changed_extents(&self, at: &VolumeLocation, since: &VolumeLocation) -> Result<ChangedExtents, VolumeError> {
+        self.of(at).changed_extents(at, since)
+    }
+    fn snapshot_location(&self, volume: &VolumeLocation, snapshot_id: &str, dir: &Path) -> VolumeLocation {
+        self.of(volume).snapshot_location(volume, snapshot_id, dir)
+    }
 }
 
 /// Raw files and block devices on this host.

@@ -25,6 +25,8 @@ pub enum CopyMethod {
     /// writes to the source meanwhile (as for Cinder's `--force` backups, the copy
     /// of a volume in use is crash-consistent at best).
     Sparse,
+    /// An RBD snapshot of the image: instant, point in time.
+    RbdSnapshot,
 }
 
 /// Copy the raw file or block device `src` to a new file `dst` (which must not

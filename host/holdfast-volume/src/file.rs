@@ -27,6 +27,8 @@ pub enum VolumeError {
     Exists { path: PathBuf },
     #[error("{location}: not a location the {backend} volume backend serves")]
     Unsupported { location: String, backend: &'static str },
+    #[error("{location}: {source}")]
+    Rbd { location: String, source: holdfast_rbd::RbdError },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VolumeError + '_ {

@@ -234,6 +234,7 @@ pub(crate) fn manager_config(dir: &Path, workers: usize) -> ManagerConfig {
         max_operations: 15,
         quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
         event_retention: None,
+        rbd: Default::default(),
     }
 }
 

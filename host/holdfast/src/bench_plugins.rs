@@ -98,6 +98,7 @@ async fn reload_under_load(dir: &Path, cache: &Path) -> Result<()> {
         max_operations: 4,
         quotas: holdfast_manager::Quotas { backups: None, backup_gigabytes: None },
         event_retention: None,
+        rbd: Default::default(),
     };
     let load = || -> Result<Backend> {
         let d = DriverComponent::load_cached("posix", bytes, Grants::store(store.clone()), vec![], Some(cache))?;

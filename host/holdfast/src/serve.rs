@@ -41,6 +41,17 @@ pub struct ServeArgs {
     /// Directory under which `volume register` may adopt files or devices (repeatable).
     #[arg(long = "manage-root", value_name = "DIR")]
     pub manage_roots: Vec<PathBuf>,
+    /// ceph.conf of the cluster RBD volumes (`volume register rbd:POOL/IMAGE`) are in.
+    /// Default: librados's own search ($CEPH_CONF, /etc/ceph/ceph.conf).
+    #[arg(long, value_name = "FILE", env = "CEPH_CONF")]
+    pub rbd_conf: Option<PathBuf>,
+    /// Cephx user for RBD volumes, without `client.`.
+    #[arg(long, value_name = "ID", default_value = "admin")]
+    pub rbd_user: String,
+    /// Create new volumes (and restores to new volumes) as RBD images `volume-<id>` in
+    /// this pool instead of sparse files in the data dir.
+    #[arg(long, value_name = "POOL")]
+    pub rbd_pool: Option<String>,
     /// Hashing/compression threads per backup or restore. Default: one per core.
     #[arg(long)]
     pub workers: Option<usize>,
@@ -225,6 +236,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 backup_gigabytes: (args.quota_backup_gigabytes >= 0).then_some(args.quota_backup_gigabytes),
             },
             event_retention: (args.event_retention > 0).then(|| std::time::Duration::from_secs(args.event_retention)),
+            rbd: holdfast_manager::RbdVolumes {
+                cluster: holdfast_volume::ClusterConfig {
+                    conf: args.rbd_conf.clone(),
+                    user: args.rbd_user.clone(),
+                    ..Default::default()
+                },
+                pool: args.rbd_pool.clone(),
+            },
         },
         loaded.values().map(|l| l.backend.clone()).collect(),
         &backends.default_backend,

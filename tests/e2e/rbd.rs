@@ -1,0 +1,139 @@
+//! RBD volumes on a real Ceph cluster (`scripts/ceph-dev.sh`, started once for the
+//! test run and shared): register an image (`rbd:POOL/IMAGE`), back it up at a point
+//! in time (an RBD snapshot taken for the backup and removed after it), restore it to
+//! a file volume and to a new RBD volume bit for bit, snapshot it (an RBD snapshot)
+//! and back up the snapshot. Never skipped: a machine without Ceph installs it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use holdfast_rbd::dev::DevCluster;
+use holdfast_rbd::{Cluster, Image, Pool};
+use serde_json::json;
+
+use crate::support::{Database, MIB, Server, sha256_bytes};
+
+fn dev() -> DevCluster {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ceph-dev");
+    DevCluster::start(&repo, &dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An image of `size` bytes with data, zeros and a hole, and its bytes.
+fn image(pool: &Arc<Pool>, name: &str, size: usize) -> Vec<u8> {
+    let _ = pool.remove_image(name);
+    pool.create_image(name, size as u64).unwrap();
+    let img = Image::open(pool, name).unwrap();
+    let mut bytes = vec![0u8; size];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ name.len() as u64;
+    for (i, b) in bytes.iter_mut().enumerate() {
+        // Two of every three MiB random, the rest zeros (never written: holes).
+        if (i / MIB) % 3 != 2 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    for (n, piece) in bytes.chunks(MIB).enumerate() {
+        if n % 3 != 2 {
+            img.write_at((n * MIB) as u64, piece).unwrap();
+        }
+    }
+    img.flush().unwrap();
+    bytes
+}
+
+fn read_image(pool: &Arc<Pool>, name: &str) -> Vec<u8> {
+    let img = Image::open_read_only(pool, name, None).unwrap();
+    let mut out = vec![0u8; img.size().unwrap() as usize];
+    img.read_at(0, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn rbd_volumes_back_up_and_restore_bit_for_bit() {
+    let dev = dev();
+    let cluster = Cluster::connect(&dev.config()).unwrap();
+    let pool = cluster.pool("rbd").unwrap();
+    let name = format!("e2e-{}", std::process::id());
+    let bytes = image(&pool, &name, 24 * MIB);
+    let conf = dev.conf.to_str().unwrap();
+
+    let s = Server::start(&Database::Sqlite, &["--rbd-conf", conf, "--rbd-pool", "rbd"]);
+    let (st, v) = s.post("/os-volume-manage", json!({"volume": {"ref": {"source-name": format!("rbd:rbd/{name}")}}}));
+    assert_eq!(st, 202, "{v}");
+    let vol = v["volume"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.volume(&vol)["size"], 1, "24 MiB shows as 1 GiB, as Cinder rounds");
+    let (st, e) = s.post("/os-volume-manage", json!({"volume": {"ref": {"source-name": format!("rbd:rbd/{name}")}}}));
+    assert_eq!(st, 400, "{e}");
+    assert!(e.to_string().contains("already a volume"), "{e}");
+    let (st, e) = s.post("/os-volume-manage", json!({"volume": {"ref": {"source-name": "rbd:rbd/no-such-image"}}}));
+    assert_eq!(st, 400, "{e}");
+    assert!(e.to_string().contains("no-such-image") && e.to_string().contains("No such file"), "{e}");
+
+    // A backup reads the image at a snapshot of its own, removed afterwards.
+    let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "rbd-full"}}));
+    assert_eq!(st, 202, "{b}");
+    let backup = b["backup"]["id"].as_str().unwrap().to_owned();
+    s.wait_backup(&backup, &["available"]);
+    let img = Image::open(&pool, &name).unwrap();
+    assert!(img.snapshots().unwrap().is_empty(), "the backup's source snapshot is gone");
+
+    // Restore to a new volume: an RBD image volume-<id> in the --rbd-pool.
+    let (st, r) = s.post(&format!("/backups/{backup}/restore"), json!({"restore": {"name": "back"}}));
+    assert_eq!(st, 202, "{r}");
+    let restored = r["restore"]["volume_id"].as_str().unwrap().to_owned();
+    let rv = s.wait_volume(&restored, &["available"]);
+    assert_eq!(rv["holdfast:path"], format!("rbd:rbd/volume-{restored}"), "{rv}");
+    assert_eq!(sha256_bytes(&read_image(&pool, &format!("volume-{restored}"))), sha256_bytes(&bytes));
+
+    // Restore over a file volume, too.
+    let (_, fvol) = s.mixed_volume("file", 24 * MIB, 7);
+    let (st, r) = s.post(&format!("/backups/{backup}/restore"), json!({"restore": {"volume_id": fvol}}));
+    assert_eq!(st, 202, "{r}");
+    let fv = s.wait_volume(&fvol, &["available"]);
+    let file = std::fs::read(fv["holdfast:path"].as_str().unwrap()).unwrap();
+    assert_eq!(sha256_bytes(&file[..bytes.len()]), sha256_bytes(&bytes));
+
+    // A volume snapshot is an RBD snapshot; backing it up reads it as it was.
+    let (st, sn) = s.post("/snapshots", json!({"snapshot": {"volume_id": vol}}));
+    assert_eq!(st, 202, "{sn}");
+    let snap = sn["snapshot"]["id"].as_str().unwrap().to_owned();
+    let t = std::time::Instant::now();
+    while s.get(&format!("/snapshots/{snap}")).1["snapshot"]["status"] != "available" {
+        assert!(t.elapsed() < std::time::Duration::from_secs(30), "snapshot not available");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let names: Vec<String> = img.snapshots().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, [format!("holdfast.snapshot.{snap}")]);
+    img.write_at(0, &[0xAB; 4096]).unwrap(); // the live image moves on
+    img.flush().unwrap();
+    let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "snapshot_id": snap, "name": "of-snap"}}));
+    assert_eq!(st, 202, "{b}");
+    let of_snap = b["backup"]["id"].as_str().unwrap().to_owned();
+    s.wait_backup(&of_snap, &["available"]);
+    let (st, r) = s.post(&format!("/backups/{of_snap}/restore"), json!({"restore": {"name": "snap-back"}}));
+    assert_eq!(st, 202, "{r}");
+    let sv = r["restore"]["volume_id"].as_str().unwrap().to_owned();
+    s.wait_volume(&sv, &["available"]);
+    assert_eq!(sha256_bytes(&read_image(&pool, &format!("volume-{sv}"))), sha256_bytes(&bytes), "as at the snapshot");
+    let (st, _) = s.request("DELETE", &format!("/snapshots/{snap}"), None);
+    assert_eq!(st, 202);
+    let t = std::time::Instant::now();
+    while !img.snapshots().unwrap().is_empty() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(30), "the RBD snapshot stays");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Deleting volumes Holdfast created removes their images; a registered one stays.
+    for v in [&restored, &sv] {
+        let (st, _) = s.request("DELETE", &format!("/volumes/{v}"), None);
+        assert_eq!(st, 202);
+        assert!(Image::open(&pool, &format!("volume-{v}")).is_err(), "volume-{v} removed");
+    }
+    let (st, _) = s.request("DELETE", &format!("/volumes/{vol}"), None);
+    assert_eq!(st, 202);
+    drop(img);
+    assert!(pool.remove_image(&name).unwrap(), "the registered image was left in place");
+}
