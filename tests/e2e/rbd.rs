@@ -72,13 +72,46 @@ fn rbd_volumes_back_up_and_restore_bit_for_bit() {
     assert_eq!(st, 400, "{e}");
     assert!(e.to_string().contains("no-such-image") && e.to_string().contains("No such file"), "{e}");
 
-    // A backup reads the image at a snapshot of its own, removed afterwards.
+    // A backup reads the image at a snapshot of its own, kept for the next one to diff.
     let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "rbd-full"}}));
     assert_eq!(st, 202, "{b}");
     let backup = b["backup"]["id"].as_str().unwrap().to_owned();
     s.wait_backup(&backup, &["available"]);
     let img = Image::open(&pool, &name).unwrap();
-    assert!(img.snapshots().unwrap().is_empty(), "the backup's source snapshot is gone");
+    let snaps = |img: &Image| -> Vec<String> { img.snapshots().unwrap().into_iter().map(|s| s.name).collect() };
+    let kept = snaps(&img);
+    assert!(kept.len() == 1 && kept[0].starts_with(&format!("backup.{backup}.snap.")), "{kept:?}");
+    assert_eq!(s.backup(&backup)["holdfast:read"]["change_source"], "full");
+
+    // 1 MiB changes; the incremental reads about that (RBD's diff, checked by a sample).
+    let mut changed = bytes.clone();
+    changed[5 * MIB..6 * MIB].fill(0x5A);
+    img.write_at(5 * MIB as u64, &changed[5 * MIB..6 * MIB]).unwrap();
+    img.flush().unwrap();
+    let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "rbd-inc", "incremental": true}}));
+    assert_eq!(st, 202, "{b}");
+    let inc = b["backup"]["id"].as_str().unwrap().to_owned();
+    let ib = s.wait_backup(&inc, &["available"]);
+    assert_eq!(ib["is_incremental"], true, "{ib}");
+    let read = &s.backup(&inc)["holdfast:read"];
+    assert_eq!(read["change_source"], "rbd-diff", "{read}");
+    let bytes_read = read["bytes_read"].as_u64().unwrap();
+    assert!(
+        bytes_read <= 4 * MIB as u64 + 65_536,
+        "read {bytes_read} bytes for a 1 MiB change (one RBD object and a sample)"
+    );
+    let kept = snaps(&img);
+    assert!(
+        kept.len() == 1 && kept[0].starts_with(&format!("backup.{inc}.snap.")),
+        "the parent's snapshot went: {kept:?}"
+    );
+    let (st, r) = s.post(&format!("/backups/{inc}/restore"), json!({"restore": {"name": "inc-back"}}));
+    assert_eq!(st, 202, "{r}");
+    let iv = r["restore"]["volume_id"].as_str().unwrap().to_owned();
+    s.wait_volume(&iv, &["available"]);
+    assert_eq!(sha256_bytes(&read_image(&pool, &format!("volume-{iv}"))), sha256_bytes(&changed), "the chain restores");
+    let (st, _) = s.request("DELETE", &format!("/volumes/{iv}"), None);
+    assert_eq!(st, 202);
 
     // Restore to a new volume: an RBD image volume-<id> in the --rbd-pool.
     let (st, r) = s.post(&format!("/backups/{backup}/restore"), json!({"restore": {"name": "back"}}));
@@ -105,8 +138,7 @@ fn rbd_volumes_back_up_and_restore_bit_for_bit() {
         assert!(t.elapsed() < std::time::Duration::from_secs(30), "snapshot not available");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let names: Vec<String> = img.snapshots().unwrap().into_iter().map(|s| s.name).collect();
-    assert_eq!(names, [format!("holdfast.snapshot.{snap}")]);
+    assert!(snaps(&img).contains(&format!("holdfast.snapshot.{snap}")), "{:?}", snaps(&img));
     img.write_at(0, &[0xAB; 4096]).unwrap(); // the live image moves on
     img.flush().unwrap();
     let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "snapshot_id": snap, "name": "of-snap"}}));
@@ -117,11 +149,11 @@ fn rbd_volumes_back_up_and_restore_bit_for_bit() {
     assert_eq!(st, 202, "{r}");
     let sv = r["restore"]["volume_id"].as_str().unwrap().to_owned();
     s.wait_volume(&sv, &["available"]);
-    assert_eq!(sha256_bytes(&read_image(&pool, &format!("volume-{sv}"))), sha256_bytes(&bytes), "as at the snapshot");
+    assert_eq!(sha256_bytes(&read_image(&pool, &format!("volume-{sv}"))), sha256_bytes(&changed), "as at the snapshot");
     let (st, _) = s.request("DELETE", &format!("/snapshots/{snap}"), None);
     assert_eq!(st, 202);
     let t = std::time::Instant::now();
-    while !img.snapshots().unwrap().is_empty() {
+    while snaps(&img).iter().any(|n| n.starts_with("holdfast.snapshot.")) {
         assert!(t.elapsed() < std::time::Duration::from_secs(30), "the RBD snapshot stays");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -132,8 +164,20 @@ fn rbd_volumes_back_up_and_restore_bit_for_bit() {
         assert_eq!(st, 202);
         assert!(Image::open(&pool, &format!("volume-{v}")).is_err(), "volume-{v} removed");
     }
-    let (st, _) = s.request("DELETE", &format!("/volumes/{vol}"), None);
-    assert_eq!(st, 202);
+    // Backups of it go first (a volume with backups is kept), then the volume: the
+    // snapshots its backups kept go with it, the image stays.
+    for b in [&of_snap, &inc, &backup] {
+        let (st, _) = s.request("DELETE", &format!("/backups/{b}"), None);
+        assert_eq!(st, 202);
+        let t = std::time::Instant::now();
+        while s.get(&format!("/backups/{b}")).0 != 404 {
+            assert!(t.elapsed() < std::time::Duration::from_secs(30), "backup {b} not deleted");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let (st, e) = s.request("DELETE", &format!("/volumes/{vol}"), None);
+    assert_eq!(st, 202, "{e}");
+    assert!(snaps(&img).is_empty(), "{:?}", snaps(&img));
     drop(img);
     assert!(pool.remove_image(&name).unwrap(), "the registered image was left in place");
 }

@@ -192,6 +192,17 @@ pub async fn show(m: &Manager, call: &Call<'_>, id: &str) -> Result<HttpResponse
             "sha256": o.driver_sha256, "wit_version": o.wit_version,
         });
     }
+    // How it found what changed, and what it read: `full`, `sha-scan` or `rbd-diff`.
+    if call.roles.admin
+        && call.extensions()
+        && let Some((source, read)) = m
+            .db()
+            .backup_read(&b.id)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    {
+        view["holdfast:read"] = json!({"change_source": source, "bytes_read": read});
+    }
     Ok(json_response(StatusCode::OK, &json!({"backup": view})))
 }
 

@@ -21,5 +21,7 @@ pub mod restore;
 pub use buffer::{ALIGN, AlignedBuf};
 pub use codec::{CodecError, Compression};
 pub use piece::ProcessedChunk;
-pub use pipeline::{ChunkSource, ChunkStream, PipelineError, ReadOptions, SourceRead};
+pub use pipeline::{
+    ChangeSource, ChunkSource, ChunkStream, DEFAULT_DIFF_CHECK, PipelineError, ReadOptions, SourceRead,
+};
 pub use restore::{ChunkSink, RestoreError, RestoreJob, RestoreWriter};

@@ -66,11 +66,30 @@ pub struct ProcessedChunk {
     pub is_zero: bool,
     /// Every block matches the parent backup (incremental reads only).
     pub unchanged: bool,
+    /// Read from the volume (false for a stretch the volume's diff says is as in the
+    /// parent: it was not read at all).
+    pub read: bool,
     pub stored_compression: Compression,
     stored: Stored,
 }
 
 impl ProcessedChunk {
+    /// A stretch the volume's own change tracking says is as in the parent backup:
+    /// not read, its digests the parent's.
+    pub(crate) fn skipped(offset: u64, length: u64, sha256s: Vec<Sha256Digest>) -> ProcessedChunk {
+        ProcessedChunk {
+            offset,
+            length,
+            sha256s,
+            md5: None,
+            is_zero: false,
+            unchanged: true,
+            read: false,
+            stored_compression: Compression::None,
+            stored: Stored::Nothing,
+        }
+    }
+
     /// The bytes to store: compressed, or raw when compressing did not shrink them;
     /// empty for an unchanged piece.
     pub fn stored_bytes(&self) -> Vec<u8> {
@@ -236,6 +255,7 @@ pub(crate) fn process(
             md5,
             is_zero,
             unchanged: k == Kind::Unchanged,
+            read: true,
             stored_compression,
             stored,
         });

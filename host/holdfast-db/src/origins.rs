@@ -1,4 +1,5 @@
-//! The `backup_origins` table: the backend and driver build that wrote a backup.
+//! The `backup_origins` table: the backend and driver build that wrote a backup; and
+//! `backup_reads`: how it read its volume.
 
 use holdfast_types::BackupOrigin;
 use sqlx::Row;
@@ -44,6 +45,30 @@ impl Db {
             })
         })
         .transpose()
+    }
+
+    /// Record how a backup read its volume (`change_source` as
+    /// `holdfast_chunk::ChangeSource::as_str` spells it).
+    pub async fn set_backup_read(&self, backup_id: &str, change_source: &str, bytes_read: u64) -> Result<(), DbError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM backup_reads WHERE backup_id = $1").bind(backup_id).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO backup_reads (backup_id, change_source, bytes_read) VALUES ($1, $2, $3)")
+            .bind(backup_id)
+            .bind(change_source)
+            .bind(i64::try_from(bytes_read).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// (change source, bytes read) of a backup, when recorded.
+    pub async fn backup_read(&self, backup_id: &str) -> Result<Option<(String, i64)>, DbError> {
+        let row = sqlx::query("SELECT change_source, bytes_read FROM backup_reads WHERE backup_id = $1")
+            .bind(backup_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
     /// Live backups written through `backend` (a backend with any cannot simply go away).

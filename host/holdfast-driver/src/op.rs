@@ -19,6 +19,8 @@ pub struct OpContext {
     pub on_location: Option<LocationCallback>,
     /// Host worker threads for hashing/compressing or restoring.
     pub workers: usize,
+    /// How the backup's read found what changed (set when it starts reading).
+    pub change_source: Arc<std::sync::Mutex<Option<holdfast_chunk::ChangeSource>>>,
 }
 
 impl Default for OpContext {
@@ -29,6 +31,7 @@ impl Default for OpContext {
             moved: Arc::new(AtomicU64::new(0)),
             on_location: None,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            change_source: Arc::default(),
         }
     }
 }

@@ -275,12 +275,15 @@ impl Manager {
             }
             recorded
         };
+        let change_source = Arc::new(std::sync::Mutex::new(None));
+        let bytes_read = running.moved.clone();
         let op = OpContext {
             done: running.done,
             moved: running.moved,
             cancel: running.cancel,
             on_location: Some(Box::new(on_location)),
             workers: self.config.workers,
+            change_source: change_source.clone(),
         };
         let user = match self.db.volume_metadata(&vol.id).await {
             Ok(m) => m,
@@ -318,10 +321,18 @@ impl Manager {
                     driver.backup(op, &job, parent.as_ref(), Some(&meta), file).map_err(|e| e.to_string())
                 })
             })();
-            if let Some(at) = &point_in_time
-                && let Err(e) = volumes.remove(at)
-            {
-                tracing::warn!(snapshot = %at, error = %e, "could not remove the backup's source snapshot");
+            // Kept after a backup that worked: the next incremental diffs against it
+            // (and the parent's goes, as Cinder's does); removed after one that failed.
+            let cleanup = match (&point_in_time, &result) {
+                (Some(at), Err(_)) => volumes.remove(at),
+                (Some(_), Ok(_)) => match parent.as_ref() {
+                    Some(p) => volumes.remove_backup_snapshots(&location, Some(&p.id)),
+                    None => Ok(()),
+                },
+                (None, _) => Ok(()),
+            };
+            if let Err(e) = cleanup {
+                tracing::warn!(volume = %location, error = %e, "could not remove a backup's source snapshot");
             }
             let r = result?;
             let size = job.size_bytes;
@@ -363,6 +374,18 @@ impl Manager {
                     .await;
                 match finished {
                     Ok(true) => {
+                        let how = change_source.lock().expect("change source").clone();
+                        let read = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+                        if let Some(how) = &how
+                            && let Err(e) = self.db.set_backup_read(&backup.id, how.as_str(), read).await
+                        {
+                            tracing::error!(error = %e, "could not record how the backup read its volume");
+                        }
+                        tracing::info!(
+                            change_source = how.as_ref().map_or("-", |h| h.as_str()),
+                            bytes_read = read,
+                            "volume read"
+                        );
                         self.metrics.transferred("backup", source.size_bytes, secs);
                         tracing::info!(
                             objects = r.object_count,

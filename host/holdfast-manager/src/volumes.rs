@@ -321,6 +321,10 @@ impl Manager {
                 v.status
             )));
         }
+        // The snapshots backups kept on it to diff against are ours, adopted or not.
+        if let Err(e) = self.volumes.remove_backup_snapshots(&v.location, None) {
+            tracing::warn!(volume_id = %id, error = %e, "could not remove the backups' snapshots of the volume");
+        }
         if v.managed_file
             && let Err(e) = self.volumes.remove(&v.location)
         {

@@ -62,6 +62,12 @@ pub trait VolumeBackend: Send + Sync {
     fn snapshot_location(&self, _volume: &VolumeLocation, snapshot_id: &str, dir: &Path) -> VolumeLocation {
         VolumeLocation::File(dir.join(format!("{snapshot_id}.raw")))
     }
+
+    /// Remove the snapshots backups left on `volume` to diff against later: the one
+    /// backup `backup_id` read, or (`None`) all of them. Nothing to do for files.
+    fn remove_backup_snapshots(&self, _volume: &VolumeLocation, _backup_id: Option<&str>) -> Result<(), VolumeError> {
+        Ok(())
+    }
 }
 
 /// Every kind of volume this host serves, each location to its own backend.
@@ -114,6 +120,9 @@ impl VolumeBackend for Volumes {
     }
     fn snapshot_location(&self, volume: &VolumeLocation, snapshot_id: &str, dir: &Path) -> VolumeLocation {
         self.of(volume).snapshot_location(volume, snapshot_id, dir)
+    }
+    fn remove_backup_snapshots(&self, volume: &VolumeLocation, backup_id: Option<&str>) -> Result<(), VolumeError> {
+        self.of(volume).remove_backup_snapshots(volume, backup_id)
     }
 }
 

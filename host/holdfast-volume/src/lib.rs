@@ -21,4 +21,4 @@ pub use copy::{CopyMethod, point_in_time_copy};
 pub use file::{VolumeError, VolumeFile, create_sparse, probe_size, remove_if_exists};
 pub use holdfast_chunk::{ChunkSink, ChunkSource};
 pub use holdfast_rbd::ClusterConfig;
-pub use rbd::RbdBackend;
+pub use rbd::{RbdBackend, backup_snap_prefix};

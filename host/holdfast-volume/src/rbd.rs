@@ -181,12 +181,34 @@ impl VolumeBackend for RbdBackend {
         Ok(ChangedExtents::Known(diff.into_iter().map(|e| Extent { offset: e.offset, len: e.len }).collect()))
     }
 
+    fn remove_backup_snapshots(&self, volume: &VolumeLocation, backup_id: Option<&str>) -> Result<(), VolumeError> {
+        let spec = rbd(volume)?;
+        let image = match self.head(spec) {
+            Ok(i) => i,
+            Err(VolumeError::Rbd { source, .. }) if source.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let prefix = backup_id.map_or_else(|| "backup.".to_owned(), backup_snap_prefix);
+        for s in image.snapshots().map_err(err(spec))? {
+            if s.name.starts_with(&prefix) && s.name.contains(".snap.") {
+                image.snap_remove(&s.name).map_err(err(spec))?;
+            }
+        }
+        Ok(())
+    }
+
     fn snapshot_location(&self, volume: &VolumeLocation, snapshot_id: &str, _dir: &std::path::Path) -> VolumeLocation {
         match volume.as_rbd() {
             Some(spec) => VolumeLocation::Rbd(spec.at(&format!("holdfast.snapshot.{snapshot_id}"))),
             None => VolumeLocation::File(_dir.join(format!("{snapshot_id}.raw"))),
         }
     }
+}
+
+/// The start of the name of the snapshot a backup of an RBD image reads (Cinder's
+/// `backup.<backup id>.snap.<unix time>`).
+pub fn backup_snap_prefix(backup_id: &str) -> String {
+    format!("backup.{backup_id}.snap.")
 }
 
 /// An image (or a snapshot) read by the backup pipeline.
@@ -219,12 +241,19 @@ impl ChunkSource for RbdSource {
         Ok(Some(diff.into_iter().filter(|e| e.exists).map(|e| Extent { offset: e.offset, len: e.len }).collect()))
     }
 
-    /// Changed since the snapshot `since` of this image.
+    /// Changed since `since`: a snapshot of this image, or a backup whose source
+    /// snapshot (`backup.<id>.snap.<time>`) is still on it. `None` when there is no such
+    /// snapshot (the backup then compares every block with its parent's digests).
     fn changed_extents(&self, since: &str) -> io::Result<Option<Vec<Extent>>> {
+        let prefix = backup_snap_prefix(since);
+        let snaps = self.image.snapshots()?;
+        let found =
+            snaps.iter().find(|s| s.name == since).or_else(|| snaps.iter().find(|s| s.name.starts_with(&prefix)));
+        let Some(from) = found else { return Ok(None) };
         let diff = self
             .image
-            .diff(Some(since), false)
-            .map_err(|e| io::Error::other(format!("diff of rbd:{} since {since}: {e}", self.spec)))?;
+            .diff(Some(&from.name), false)
+            .map_err(|e| io::Error::other(format!("diff of rbd:{} since {}: {e}", self.spec, from.name)))?;
         Ok(Some(diff.into_iter().map(|e| Extent { offset: e.offset, len: e.len }).collect()))
     }
 }

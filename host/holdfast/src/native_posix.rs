@@ -208,6 +208,10 @@ impl<'a> VolumeSource for NativeSource<'a> {
     fn size(&self) -> u64 {
         self.volume.size()
     }
+    fn changed_extents(&self, since: &str) -> Result<Option<Vec<sdk::Extent>>, VolumeError> {
+        let e = self.volume.changed_extents(since).map_err(|e| VolumeError::Io(e.to_string()))?;
+        Ok(e.map(|e| e.into_iter().map(|e| sdk::Extent { offset: e.offset, length: e.len }).collect()))
+    }
     fn chunks(&self, o: &sdk::ReadOptions) -> Result<NativeStream<'a>, VolumeError> {
         let parent = match &o.parent_sha256s {
             None => None,
@@ -223,7 +227,11 @@ impl<'a> VolumeSource for NativeSource<'a> {
             md5: o.md5,
             workers: self.host.0.borrow().workers,
             parent,
-            extents: None,
+            extents: o
+                .extents
+                .as_ref()
+                .map(|e| e.iter().map(|e| holdfast_types::Extent { offset: e.offset, len: e.length }).collect()),
+            diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK,
         };
         let stream = HostStream::start(self.volume.clone(), opts).map_err(|e| VolumeError::Io(e.to_string()))?;
         Ok(NativeStream { stream: RefCell::new(stream), host: self.host })
@@ -237,7 +245,7 @@ impl ChunkStream for NativeStream<'_> {
         if let Some(c) = &next {
             let op = self.host.0.borrow();
             op.done.fetch_add(c.length, Ordering::Relaxed);
-            if !c.is_zero {
+            if !c.is_zero && c.read {
                 op.moved.fetch_add(c.length, Ordering::Relaxed);
             }
         }

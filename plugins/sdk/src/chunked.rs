@@ -165,13 +165,19 @@ impl<D: ChunkedDriver> Chunked<D> {
         let prefix = cinder::object_prefix(&info);
         self.store.create_container(&container)?;
         host.record_location(&container, &prefix);
+        // An incremental reads only what the volume says changed since the parent
+        // (RBD's diff, checked by the host); elsewhere the parent's digests stand.
+        let extents = match &parent {
+            Some(p) if parent_sha256s.is_some() => source.changed_extents(&p.id)?,
+            _ => None,
+        };
         let options = ReadOptions {
             chunk_size: self.file_size,
             sha_block_size: self.sha_block,
             compression: self.compression,
             md5: true,
             parent_sha256s,
-            extents: None,
+            extents,
         };
         match self.write_objects(host, &info, &container, &prefix, volume_meta.as_deref(), source, options) {
             Ok(object_count) => Ok(BackupOutcome { container, service_metadata: prefix, object_count }),

@@ -31,6 +31,9 @@ pub trait VolumeSource {
     type Chunk: VolumeChunk;
     type Stream: ChunkStream<Chunk = Self::Chunk>;
     fn size(&self) -> u64;
+    /// The extents changed since `since` (a snapshot of this volume, or the id of an
+    /// earlier backup of it); `None` when the volume cannot tell.
+    fn changed_extents(&self, since: &str) -> Result<Option<Vec<crate::Extent>>, VolumeError>;
     fn chunks(&self, options: &ReadOptions) -> Result<Self::Stream, VolumeError>;
 }
 
@@ -115,6 +118,9 @@ impl VolumeSource for crate::Source {
     type Stream = crate::ChunkStream;
     fn size(&self) -> u64 {
         crate::Source::size(self)
+    }
+    fn changed_extents(&self, since: &str) -> Result<Option<Vec<crate::Extent>>, VolumeError> {
+        crate::Source::changed_extents(self, since)
     }
     fn chunks(&self, options: &ReadOptions) -> Result<crate::ChunkStream, VolumeError> {
         crate::Source::chunks(self, options)

@@ -139,9 +139,12 @@ impl HostSource for HostState {
             workers: self.op.workers,
             parent,
             extents,
+            diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK,
         };
         match ChunkStream::start(volume, opts) {
             Ok(stream) => {
+                tracing::info!(change_source = stream.change_source().as_str(), "reading the volume");
+                *self.op.change_source.lock().expect("change source") = Some(stream.change_source().clone());
                 self.live_streams += 1;
                 Ok(Ok(self.table.push(StreamRes { stream })?))
             }
@@ -166,7 +169,7 @@ impl HostChunkStream for HostState {
         match next {
             Ok(Some(chunk)) => {
                 self.op.done.fetch_add(chunk.length, Ordering::Relaxed);
-                if !chunk.is_zero {
+                if !chunk.is_zero && chunk.read {
                     self.op.moved.fetch_add(chunk.length, Ordering::Relaxed);
                 }
                 self.live_chunks += 1;
