@@ -89,6 +89,25 @@ fn main() {
             copy.display().to_string(),
         ));
     }
+    // The hog with more core instances appended: what no Rust guest can make (one memory,
+    // one table), so built here — the host must refuse each at instantiation.
+    let hog = std::fs::read(out_dir.join("holdfast_hostile_hog.wasm")).expect("the hog was built above");
+    for (name, what, modules) in [
+        ("HOSTILE_MANY_MEMORIES", "eight more memories of one page each", vec![memory_module(1); 8]),
+        ("HOSTILE_BIG_MEMORIES", "three more memories of 100 MiB each", vec![memory_module(1600); 3]),
+        ("HOSTILE_BIG_TABLE", "a table of 4 million elements", vec![table_module(4 << 20)]),
+        ("HOSTILE_MANY_TABLES", "twenty more tables", vec![table_module(1); 20]),
+    ] {
+        let file = format!("{}.wasm", name.to_lowercase());
+        let copy = out_dir.join(&file);
+        std::fs::write(&copy, append_instances(&hog, &modules)).expect("writing a derived component");
+        consts.push_str(&format!(
+            "/// The hog plus {what}, instantiated with it.
+pub const {name}_BYTES: &[u8] = include_bytes!({:?});
+",
+            copy.display().to_string(),
+        ));
+    }
     // Components kept as built by an earlier SDK (fixtures/README.md says how): the
     // host must keep loading what vendors already shipped.
     for (file, name) in FIXTURES {
@@ -124,4 +143,76 @@ fn ensure_target(root: &Path) {
         status.is_ok_and(|s| s.success()),
         "the {TARGET} target is missing and `rustup target add {TARGET}` failed"
     );
+}
+
+fn leb(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.push(id);
+    leb(body.len() as u64, out);
+    out.extend_from_slice(body);
+}
+
+/// A core module with one memory of `pages` 64 KiB pages.
+fn memory_module(pages: u64) -> Vec<u8> {
+    let mut body = vec![1, 0x00];
+    leb(pages, &mut body);
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    section(5, &body, &mut m);
+    m
+}
+
+/// A core module with one funcref table of `elements`.
+fn table_module(elements: u64) -> Vec<u8> {
+    let mut body = vec![1, 0x70, 0x00];
+    leb(elements, &mut body);
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    section(4, &body, &mut m);
+    m
+}
+
+/// `component` with each of `modules` appended as a core module and a core instance of
+/// it (no imports): component sections may come in any order once what they use is
+/// defined, and every core instance is made when the component is instantiated.
+fn append_instances(component: &[u8], modules: &[Vec<u8>]) -> Vec<u8> {
+    // Core modules defined so far (section id 1 at the top level) give the next index.
+    let mut at = 8;
+    let mut count = 0u64;
+    while at < component.len() {
+        let id = component[at];
+        let (mut size, mut shift, mut i) = (0u64, 0, at + 1);
+        loop {
+            let b = component[i];
+            size |= u64::from(b & 0x7f) << shift;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        if id == 1 {
+            count += 1;
+        }
+        at = i + size as usize;
+    }
+    let mut out = component.to_vec();
+    for m in modules {
+        section(1, m, &mut out);
+        let mut inst = vec![1, 0x00];
+        leb(count, &mut inst);
+        inst.push(0); // no arguments
+        section(2, &inst, &mut out);
+        count += 1;
+    }
+    out
 }

@@ -43,6 +43,18 @@ fn hostile_backends_stop_fail_and_change_nothing_else() {
             file.display()
         ));
     }
+    // Components that cannot even be instantiated (more memories, a huge table): their
+    // backends come up `down` with the reason, and everything else serves.
+    let unloadable: [(&str, &[u8], &str); 2] = [
+        ("memories", holdfast_plugin_artifacts::HOSTILE_MANY_MEMORIES_BYTES, "memory count too high"),
+        ("table", holdfast_plugin_artifacts::HOSTILE_BIG_TABLE_BYTES, "table limit"),
+    ];
+    for (name, bytes, _) in &unloadable {
+        let file = work.path().join(format!("{name}.wasm"));
+        std::fs::write(&file, bytes).unwrap();
+        backends
+            .push_str(&format!("[backends.{name}]\ndriver = \"{}\"\navailability_zone = \"{name}\"\n", file.display()));
+    }
     let shared = work.path().join("shared-store");
     std::fs::create_dir_all(&shared).unwrap();
     let file = work.path().join("neighbour.wasm");
@@ -57,6 +69,12 @@ fn hostile_backends_stop_fail_and_change_nothing_else() {
     // Every attack leaves an `error` backup behind: more than the default quota of 10.
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap(), "--quota-backups", "100"]);
 
+    let (_, services) = s.get("/os-services");
+    for (name, _, expect) in &unloadable {
+        let svc = services["services"].as_array().unwrap().iter().find(|v| v["zone"] == *name).unwrap().clone();
+        assert_eq!(svc["state"], "down", "{svc}");
+        assert!(svc["disabled_reason"].as_str().unwrap_or_default().contains(expect), "{svc}");
+    }
     let (src, vol) = s.mixed_volume("v", 8 * MIB, 3);
     let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "honest"}}));
     assert_eq!(st, 202, "{made}");
@@ -176,7 +194,8 @@ fn hostile_backends_stop_fail_and_change_nothing_else() {
     let (st, services) = s.get("/os-services");
     assert_eq!(st, 200);
     for svc in services["services"].as_array().unwrap() {
-        assert_eq!(svc["state"], "up", "{svc}");
+        let unloadable = unloadable.iter().any(|(name, _, _)| svc["zone"] == *name);
+        assert_eq!(svc["state"], if unloadable { "down" } else { "up" }, "{svc}");
     }
     let (st, r) = s.post(&format!("/backups/{honest}/restore"), json!({"restore": {"name": "back"}}));
     assert_eq!(st, 202, "{r}");

@@ -138,6 +138,24 @@ fn hostile_drivers_are_refused_stopped_and_contained() {
     assert!(peak < 1 << 30, "peak RSS {peak}");
     assert!(after < before + 96 * MIB, "the hog's memory went back: {before} → {after}");
 
+    // What a Rust guest cannot make: more memories and tables, built by appending core
+    // instances to the hog (plugins/artifacts/build.rs). Refused as it is instantiated.
+    use holdfast_plugin_artifacts::{
+        HOSTILE_BIG_MEMORIES_BYTES, HOSTILE_BIG_TABLE_BYTES, HOSTILE_MANY_MEMORIES_BYTES, HOSTILE_MANY_TABLES_BYTES,
+    };
+    let setup = |d: &DriverComponent| d.setup().map(drop).map_err(|e| e.to_string());
+    let d = load(HOSTILE_MANY_MEMORIES_BYTES, "");
+    s.attack("9 memories", "memory count too high", quick, |_| setup(&d));
+    let d = load(HOSTILE_BIG_MEMORIES_BYTES, "");
+    s.attack("3 x 100 MiB memories", "memory limit", quick, |_| setup(&d));
+    let d = load(HOSTILE_BIG_TABLE_BYTES, "");
+    s.attack("4M-element table", "table limit", quick, |_| setup(&d));
+    let d = load(HOSTILE_MANY_TABLES_BYTES, "");
+    s.attack("21 tables", "table count too high", quick, |_| setup(&d));
+    let (after, peak) = rss();
+    assert!(peak < 1 << 30, "peak RSS {peak}");
+    assert!(after < before + 96 * MIB, "nothing of them stays: {before} → {after}");
+
     println!("attack            time        host memory             reason");
     for l in &s.lines {
         println!("{l}");
