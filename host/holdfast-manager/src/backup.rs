@@ -361,6 +361,14 @@ impl Manager {
                 // Counted as its parent's dependent before it shows `available`, so a client
                 // that sees the child never sees a parent without dependents.
                 self.recount_dependents_with(backup.parent_id.as_deref(), 1).await;
+                // How it read, recorded before it shows `available` (a client may ask at once).
+                let how = change_source.lock().expect("change source").clone();
+                let read = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+                if let Some(how) = &how
+                    && let Err(e) = self.db.set_backup_read(&backup.id, how.as_str(), read).await
+                {
+                    tracing::error!(error = %e, "could not record how the backup read its volume");
+                }
                 let finished = self
                     .db
                     .finish_backup(
@@ -374,13 +382,6 @@ impl Manager {
                     .await;
                 match finished {
                     Ok(true) => {
-                        let how = change_source.lock().expect("change source").clone();
-                        let read = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
-                        if let Some(how) = &how
-                            && let Err(e) = self.db.set_backup_read(&backup.id, how.as_str(), read).await
-                        {
-                            tracing::error!(error = %e, "could not record how the backup read its volume");
-                        }
                         tracing::info!(
                             change_source = how.as_ref().map_or("-", |h| h.as_str()),
                             bytes_read = read,

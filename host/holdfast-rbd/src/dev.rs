@@ -19,6 +19,12 @@ impl DevCluster {
     /// Start (or find running) the dev cluster in `dir`, using the repository's
     /// `scripts/ceph-dev.sh` found from `repo`.
     pub fn start(repo: &Path, dir: &Path) -> Result<DevCluster, RbdError> {
+        Self::start_with(repo, dir, &[])
+    }
+
+    /// [`Self::start`] with more options for the script (`--objectstore bluestore
+    /// --osd-size 40G` for data that must not live in the OSD's memory).
+    pub fn start_with(repo: &Path, dir: &Path, options: &[&str]) -> Result<DevCluster, RbdError> {
         let script = repo.join("scripts/ceph-dev.sh");
         std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("/")))
             .map_err(|e| RbdError::Invalid(format!("{}: {e}", dir.display())))?;
@@ -32,6 +38,7 @@ impl DevCluster {
             .arg("start")
             .arg(dir)
             .args(["--port-base", "auto"])
+            .args(options)
             .output()
             .map_err(|e| RbdError::Invalid(format!("running {}: {e}", script.display())))?;
         if !out.status.success() {

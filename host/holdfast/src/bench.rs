@@ -51,6 +51,11 @@ pub struct BenchArgs {
     /// side by side through one manager (median of --rounds).
     #[arg(long)]
     pub sandbox: bool,
+    /// Instead: backups of an RBD image on a throwaway Ceph cluster (scripts/ceph-dev.sh),
+    /// full and after 1 % changed, against `rbd export | import` and `rbd export-diff |
+    /// import-diff` in the same run (--size-gib: the image; bluestore past 2 GiB).
+    #[arg(long)]
+    pub rbd: bool,
     /// Rounds per side for --sandbox.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
@@ -208,6 +213,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if args.size_gib == 0 {
         bail!("--size-gib must be at least 1");
+    }
+    if args.rbd {
+        let tmp = tempfile::Builder::new().prefix("holdfast-bench-rbd").tempdir_in(".")?;
+        let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+        std::fs::create_dir_all(&dir)?;
+        let dir = dir.canonicalize()?;
+        let workers = args.workers.unwrap_or_else(default_workers);
+        return tokio::runtime::Runtime::new()?.block_on(crate::bench_rbd::run(&dir, args.size_gib, workers));
     }
     if args.sandbox {
         let tmp = tempfile::Builder::new().prefix("holdfast-bench-sandbox").tempdir_in(".")?;

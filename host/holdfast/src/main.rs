@@ -4,6 +4,7 @@
 mod bench;
 mod bench_api;
 mod bench_plugins;
+mod bench_rbd;
 mod bench_sandbox;
 mod config;
 mod driver_check;
