@@ -47,6 +47,11 @@ pub trait ChunkSource: Send + Sync + 'static {
     fn changed_extents(&self, _since: &str) -> io::Result<Option<Vec<Extent>>> {
         Ok(None)
     }
+    /// Reads to keep in flight: a local disk wants a few, a network volume (RBD, each
+    /// request a round trip to an OSD) many.
+    fn readers(&self) -> usize {
+        READERS
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -159,13 +164,14 @@ impl ChunkStream {
         let reads = Arc::new(plan);
         let total = reads.len() as u64;
         // Buffers are only held while a read or a worker has them (pieces copy out).
-        let nbufs = READERS + workers + 1;
+        let readers = source.readers().clamp(1, MAX_READERS);
+        let nbufs = readers + workers + 1;
         // Reads may run at most this many chunks ahead of the consumer, which bounds
         // the finished pieces waiting to be taken in order.
         let window = (nbufs + 2) as u64;
         let (pool_tx, pool_rx) = bounded::<AlignedBuf>(nbufs);
         let (work_tx, work_rx) = bounded::<(u64, u64, PooledBuf, SourceRead)>(workers);
-        let (done_tx, done_rx) = bounded::<Done>(workers + READERS);
+        let (done_tx, done_rx) = bounded::<Done>(workers + readers);
         let stop = Arc::new(AtomicBool::new(false));
         let consumed = Arc::new(AtomicU64::new(0));
         let bufs_made = Arc::new(AtomicUsize::new(0));
@@ -173,7 +179,7 @@ impl ChunkStream {
 
         let mut threads = Vec::new();
         let chunk_size = opts.chunk_size;
-        for r in 0..READERS as u64 {
+        for r in 0..readers as u64 {
             let (stop, done_tx, source, consumed) = (stop.clone(), done_tx.clone(), source.clone(), consumed.clone());
             let reads = reads.clone();
             let opts_parent = opts.parent.clone();
@@ -181,8 +187,8 @@ impl ChunkStream {
                 (pool_tx.clone(), pool_rx.clone(), work_tx.clone(), bufs_made.clone());
             let spawn = std::thread::Builder::new().name(format!("hf-read-{r}")).spawn(move || {
                 crate::priority::lower_this_thread();
-                // Reader r takes chunks r, r + READERS, …: several O_DIRECT requests in flight.
-                for seq in (r..total).step_by(READERS) {
+                // Reader r takes chunks r, r + readers, …: several requests in flight.
+                for seq in (r..total).step_by(readers) {
                     while seq >= consumed.load(Ordering::Acquire) + window {
                         if stop.load(Ordering::Relaxed) {
                             return;
@@ -432,6 +438,9 @@ fn check_skipped(
 
 /// Reader threads: 2–3 O_DIRECT requests in flight read 20–60% faster here than one.
 pub const READERS: usize = 4;
+
+/// Most reader threads a source may ask for.
+pub const MAX_READERS: usize = 32;
 
 /// Smallest sha block a reader accepts: a 1-byte block would make 32 bytes of
 /// digests per byte read (Cinder's default is 32 KiB).

@@ -235,6 +235,12 @@ impl ChunkSource for RbdSource {
         Ok(SourceRead { hole: false })
     }
 
+    /// Every request is a round trip to an OSD: keep many in flight (an incremental's
+    /// reads are small and scattered).
+    fn readers(&self) -> usize {
+        16
+    }
+
     /// Allocated extents (everything else reads as zeros).
     fn extents(&self) -> io::Result<Option<Vec<Extent>>> {
         let diff = self.image.diff(None, false)?;
