@@ -169,11 +169,7 @@ fn rbd_volumes_back_up_and_restore_bit_for_bit() {
     for b in [&of_snap, &inc, &backup] {
         let (st, _) = s.request("DELETE", &format!("/backups/{b}"), None);
         assert_eq!(st, 202);
-        let t = std::time::Instant::now();
-        while s.get(&format!("/backups/{b}")).0 != 404 {
-            assert!(t.elapsed() < std::time::Duration::from_secs(30), "backup {b} not deleted");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        s.wait_gone(&format!("/backups/{b}"));
     }
     let (st, e) = s.request("DELETE", &format!("/volumes/{vol}"), None);
     assert_eq!(st, 202, "{e}");
@@ -229,11 +225,7 @@ fn a_chain_of_five_incrementals_restores() {
     for (id, _) in chain.iter().rev() {
         let (st, e) = s.request("DELETE", &format!("/backups/{id}"), None);
         assert_eq!(st, 202, "{e}");
-        let t = std::time::Instant::now();
-        while s.get(&format!("/backups/{id}")).0 != 404 {
-            assert!(t.elapsed() < std::time::Duration::from_secs(30), "backup {id} not deleted");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        s.wait_gone(&format!("/backups/{id}"));
     }
     let (st, e) = s.request("DELETE", &format!("/volumes/{vol}"), None);
     assert_eq!(st, 202, "{e}");

@@ -66,11 +66,7 @@ fn quotas_refuse_backups_over_the_limit() {
         assert_eq!(l["limits"]["absolute"]["maxTotalBackups"], 2);
         // Deleting one frees its place.
         assert_eq!(s.request("DELETE", &format!("/backups/{}", ids[1]), None).0, 202);
-        let t = std::time::Instant::now();
-        while s.get(&format!("/backups/{}", ids[1])).0 != 404 {
-            assert!(t.elapsed() < Duration::from_secs(30));
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        s.wait_gone(&format!("/backups/{}", ids[1]));
         assert_eq!(s.post("/backups", json!({"backup": {"volume_id": vol}})).0, 202);
     }
     // Gigabytes: a 1 GiB quota holds one backup of a (1 GiB-sized) volume.

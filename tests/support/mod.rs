@@ -300,6 +300,15 @@ impl Server {
         }
     }
 
+    /// Wait (at most 30 s) until `GET path` answers 404: a delete has finished.
+    pub fn wait_gone(&self, path: &str) {
+        let t = Instant::now();
+        while self.get(path).0 != 404 {
+            assert!(t.elapsed() < Duration::from_secs(30), "{path} is still there:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn wait_volume(&self, id: &str, want: &[&str]) -> Value {
         let t = Instant::now();
         loop {

@@ -4,6 +4,7 @@
 //! - [`codec`]: Cinder's compressions (zstd, zlib/gzip, bz2/bzip2, none) in both directions.
 //! - [`buffer`]: page-aligned buffers (O_DIRECT) and the pool that bounds memory.
 //! - [`pipeline`]: read → hash → compress on worker threads, chunks handed out in order.
+//! - `plan`: what a pipeline reads, and what an incremental skips (checked by a sample).
 //! - [`piece`]: how one read is cut into stored chunks (zero stretches, incremental runs).
 //! - [`restore`]: decompress → check → write on worker threads, with a flush barrier.
 //!
@@ -15,6 +16,7 @@ pub mod codec;
 pub mod digest;
 pub mod piece;
 pub mod pipeline;
+mod plan;
 pub mod priority;
 pub mod restore;
 

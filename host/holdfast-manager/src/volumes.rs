@@ -146,13 +146,26 @@ impl Manager {
             }
             e => invalid(e.to_string()),
         })?;
-        let location = VolumeLocation::File(path.clone());
+        self.adopt(ctx, VolumeLocation::File(path), size_bytes, req.name, req.description).await
+    }
+
+    /// Record an existing file, device or image as a volume Holdfast did not create.
+    async fn adopt(
+        &self,
+        ctx: &RequestContext,
+        location: VolumeLocation,
+        size_bytes: u64,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<Volume, ManagerError> {
         if self.db.list_volumes(None).await?.iter().any(|v| v.location == location) {
-            return Err(invalid(format!("{} is already a volume", path.display())));
+            return Err(ManagerError::Invalid(format!(
+                "Manage existing volume failed: {location} is already a volume"
+            )));
         }
-        let v = new_volume(ctx, location, size_bytes, false, req.name, req.description);
+        let v = new_volume(ctx, location, size_bytes, false, name, description);
         self.db.insert_volume(&v).await?;
-        tracing::info!(volume_id = %v.id, path = %path.display(), size_bytes, "volume registered");
+        tracing::info!(volume_id = %v.id, location = %v.location, size_bytes, "volume registered");
         Ok(v)
     }
 
@@ -176,13 +189,7 @@ impl Manager {
         if size_bytes == 0 || size_bytes % holdfast_types::MIB != 0 {
             return Err(invalid(format!("{location} is {size_bytes} bytes long, which is not a whole number of MiB")));
         }
-        if self.db.list_volumes(None).await?.iter().any(|v| v.location == location) {
-            return Err(invalid(format!("{location} is already a volume")));
-        }
-        let v = new_volume(ctx, location, size_bytes, false, name, description);
-        self.db.insert_volume(&v).await?;
-        tracing::info!(volume_id = %v.id, location = %v.location, size_bytes, "volume registered");
-        Ok(v)
+        self.adopt(ctx, location, size_bytes, name, description).await
     }
 
     /// Cinder's volume update: rename, re-describe, replace the metadata.

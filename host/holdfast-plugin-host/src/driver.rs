@@ -13,7 +13,7 @@ use holdfast_driver::{
     BackupDriver, BackupResult, ChunkSink, ChunkSource, DriverDescription, DriverError, DriverFailure, DriverId,
     Grants, OpContext, RestoreOutcome, VolumeFailure,
 };
-use holdfast_store::{LocalStore, Location, Scope, ScopedStore};
+use holdfast_store::{LocalStore, Scope, ScopedStore};
 use holdfast_types::Backup;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker, Resource, ResourceTable};
@@ -218,6 +218,10 @@ impl DriverComponent {
         DriverError::Host { driver: self.name.clone(), message: message.into() }
     }
 
+    fn store_err(&self, e: holdfast_store::StoreError) -> DriverError {
+        self.host_err(format!("object store (grants.store): {e}"))
+    }
+
     fn trap(&self, op: &'static str, e: wasmtime::Error) -> DriverError {
         // The root cause says what the guest did ("wasm `unreachable` instruction
         // executed", "cancelled"); the backtrace goes to the log, not to fail_reason.
@@ -249,12 +253,10 @@ impl DriverComponent {
     ) -> Result<(Store<HostState>, Instance, DriverDescription, Watch), DriverError> {
         let permit = self.gate.as_ref().map(|g| g.enter());
         // Opened for each operation (one open), so a store that appears or is fixed
-        // later is picked up as a WASI grant would be; `setup` also checks it is writable.
+        // later is picked up as a WASI grant would be.
         let objects = match &self.grants.store {
             Some(path) => {
-                let open = if scope == Scope::none() { LocalStore::open_checked } else { LocalStore::open };
-                let store = open(path).map_err(|e| self.host_err(format!("object store (grants.store): {e}")))?;
-                Some(ScopedStore::new(Arc::new(store), scope))
+                Some(ScopedStore::new(Arc::new(LocalStore::open(path).map_err(|e| self.store_err(e))?), scope))
             }
             None => None,
         };
@@ -310,7 +312,12 @@ impl BackupDriver for DriverComponent {
         self.grants.is_confined()
     }
 
+    /// What brings a backend up: the store must take a file (Cinder's
+    /// check_for_setup_error), then the driver's own setup.
     fn setup(&self) -> Result<DriverDescription, DriverError> {
+        if let Some(path) = &self.grants.store {
+            LocalStore::open_checked(path).map_err(|e| self.store_err(e))?;
+        }
         self.instance(OpContext::default(), Scope::none()).map(|(_, _, d, _)| d)
     }
 
@@ -322,9 +329,7 @@ impl BackupDriver for DriverComponent {
         volume_meta: Option<&str>,
         source: Arc<dyn ChunkSource>,
     ) -> Result<BackupResult, DriverError> {
-        // Its parent's objects to read; its own once it records where they go.
-        let (mut store, bindings, _, watch) =
-            self.instance(op, Scope::reading(parent.and_then(location).into_iter().collect()))?;
+        let (mut store, bindings, _, watch) = self.instance(op, Scope::for_backup(parent))?;
         self.data_call(&watch);
         let source =
             store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
@@ -346,8 +351,7 @@ impl BackupDriver for DriverComponent {
     ) -> Result<RestoreOutcome, DriverError> {
         let workers = op.workers;
         let sink = Arc::new(CountingSink { inner: target, moved: op.moved.clone() });
-        let (mut store, bindings, _, watch) =
-            self.instance(op, Scope::reading(chain.iter().filter_map(location).collect()))?;
+        let (mut store, bindings, _, watch) = self.instance(op, Scope::for_restore(chain))?;
         self.data_call(&watch);
         let writer = RestoreWriter::new(sink, workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
         let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
@@ -362,7 +366,7 @@ impl BackupDriver for DriverComponent {
     }
 
     fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
-        let scope = location(backup).map_or_else(Scope::none, Scope::writing);
+        let scope = Scope::for_delete(backup);
         let (mut store, bindings, _, watch) = self.instance(op, scope)?;
         self.control_call(&watch, "delete");
         watch
@@ -395,11 +399,6 @@ impl BackupDriver for DriverComponent {
             .map_err(|e| self.trap("import-record", e))?
             .map_err(|e| self.failed("import-record", e))
     }
-}
-
-/// Where a backup's objects are, once it has recorded it.
-fn location(b: &Backup) -> Option<Location> {
-    Some(Location::new(b.container.clone()?, b.service_metadata.clone()?))
 }
 
 fn info(b: &Backup) -> BackupInfo {

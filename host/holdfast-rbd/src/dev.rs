@@ -15,6 +15,32 @@ pub struct DevCluster {
     pub conf: PathBuf,
 }
 
+/// `scripts/ceph-dev.sh VERB DIR ARGS…` under the directory's lock.
+fn script(repo: &Path, verb: &str, dir: &Path, args: &[&str]) -> Result<(), RbdError> {
+    let script = repo.join("scripts/ceph-dev.sh");
+    // `-o`: the daemons the script starts must not inherit the lock.
+    let out = Command::new("flock")
+        .arg("-o")
+        .arg(dir.with_extension("lock"))
+        .arg("bash")
+        .arg(&script)
+        .arg(verb)
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| RbdError::Invalid(format!("running {}: {e}", script.display())))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(RbdError::Invalid(format!(
+            "{} {verb} {} failed:\n{}",
+            script.display(),
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+}
+
 impl DevCluster {
     /// Start (or find running) the dev cluster in `dir`, using the repository's
     /// `scripts/ceph-dev.sh` found from `repo`.
@@ -25,30 +51,10 @@ impl DevCluster {
     /// [`Self::start`] with more options for the script (`--objectstore bluestore
     /// --osd-size 40G` for data that must not live in the OSD's memory).
     pub fn start_with(repo: &Path, dir: &Path, options: &[&str]) -> Result<DevCluster, RbdError> {
-        let script = repo.join("scripts/ceph-dev.sh");
         std::fs::create_dir_all(dir.parent().unwrap_or(Path::new("/")))
             .map_err(|e| RbdError::Invalid(format!("{}: {e}", dir.display())))?;
-        let lock = dir.with_extension("lock");
-        // `-o`: the daemons the script starts must not inherit the lock.
-        let out = Command::new("flock")
-            .arg("-o")
-            .arg(&lock)
-            .arg("bash")
-            .arg(&script)
-            .arg("start")
-            .arg(dir)
-            .args(["--port-base", "auto"])
-            .args(options)
-            .output()
-            .map_err(|e| RbdError::Invalid(format!("running {}: {e}", script.display())))?;
-        if !out.status.success() {
-            return Err(RbdError::Invalid(format!(
-                "{} start {} failed:\n{}",
-                script.display(),
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
+        let args: Vec<&str> = ["--port-base", "auto"].into_iter().chain(options.iter().copied()).collect();
+        script(repo, "start", dir, &args)?;
         Ok(DevCluster { dir: dir.to_owned(), conf: dir.join("ceph.conf") })
     }
 
@@ -58,25 +64,11 @@ impl DevCluster {
 
     /// Stop it (gracefully) — for the tests that take the cluster away.
     pub fn stop(&self, repo: &Path) -> Result<(), RbdError> {
-        self.run(repo, "stop")
+        script(repo, "stop", &self.dir, &[])
     }
 
-    fn run(&self, repo: &Path, verb: &str) -> Result<(), RbdError> {
-        let lock = self.dir.with_extension("lock");
-        // `-o`: the daemons the script starts must not inherit the lock.
-        let out = Command::new("flock")
-            .arg("-o")
-            .arg(&lock)
-            .arg("bash")
-            .arg(repo.join("scripts/ceph-dev.sh"))
-            .arg(verb)
-            .arg(&self.dir)
-            .output()
-            .map_err(|e| RbdError::Invalid(format!("ceph-dev.sh {verb}: {e}")))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(RbdError::Invalid(format!("ceph-dev.sh {verb}: {}", String::from_utf8_lossy(&out.stderr))))
-        }
+    /// Stop it and remove its directory.
+    pub fn destroy(&self, repo: &Path) -> Result<(), RbdError> {
+        script(repo, "destroy", &self.dir, &[])
     }
 }

@@ -51,11 +51,13 @@ impl LocalStore {
         let shown = path.display().to_string();
         let probe = ".holdfast-store-probe";
         store.create(probe).map_err(|e| match e {
-            StoreError::Io { source, .. } if source.raw_os_error() == Some(libc_enosys()) => StoreError::Io {
-                what: "opening files beneath",
-                path: shown.clone(),
-                source: std::io::Error::other("this kernel has no openat2 (Linux 5.6 or later is needed)"),
-            },
+            StoreError::Io { source, .. } if source.raw_os_error() == Some(rustix::io::Errno::NOSYS.raw_os_error()) => {
+                StoreError::Io {
+                    what: "opening files beneath",
+                    path: shown.clone(),
+                    source: std::io::Error::other("this kernel has no openat2 (Linux 5.6 or later is needed)"),
+                }
+            }
             e => e,
         })?;
         rustix::fs::unlinkat(&store.root, probe, AtFlags::empty()).map_err(errno("removing", probe))?;
@@ -207,10 +209,6 @@ impl LocalStore {
             }
         }
     }
-}
-
-fn libc_enosys() -> i32 {
-    rustix::io::Errno::NOSYS.raw_os_error()
 }
 
 #[cfg(test)]

@@ -20,6 +20,11 @@ impl Location {
         Location { container: container.into(), prefix: prefix.into() }
     }
 
+    /// Where a backup row says its objects are, once it has recorded it.
+    pub fn of_backup(b: &holdfast_types::Backup) -> Option<Location> {
+        Some(Location::new(b.container.clone()?, b.service_metadata.clone()?))
+    }
+
     fn holds(&self, container: &str, name: &str) -> bool {
         self.container == container && name.starts_with(&self.prefix)
     }
@@ -48,6 +53,21 @@ impl Scope {
     /// Write (and read) one backup's objects.
     pub fn writing(own: Location) -> Scope {
         Scope { write: Some(own), read: Vec::new() }
+    }
+
+    /// A backup: its parent's objects to read; its own once it records where they go.
+    pub fn for_backup(parent: Option<&holdfast_types::Backup>) -> Scope {
+        Scope::reading(parent.and_then(Location::of_backup).into_iter().collect())
+    }
+
+    /// A restore: its chain's objects, to read.
+    pub fn for_restore(chain: &[holdfast_types::Backup]) -> Scope {
+        Scope::reading(chain.iter().filter_map(Location::of_backup).collect())
+    }
+
+    /// A delete: the backup's own objects.
+    pub fn for_delete(backup: &holdfast_types::Backup) -> Scope {
+        Location::of_backup(backup).map_or_else(Scope::none, Scope::writing)
     }
 
     /// Bind the writable backup, once: a backup records its location before it writes.

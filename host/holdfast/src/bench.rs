@@ -193,40 +193,33 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
+/// Where a bench works: `--dir`, else a directory here removed when the guard drops.
+fn work_dir(args: &BenchArgs, prefix: &str) -> Result<(tempfile::TempDir, PathBuf)> {
+    let tmp = tempfile::Builder::new().prefix(prefix).tempdir_in(".")?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    Ok((tmp, dir.canonicalize()?))
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
     if args.api {
-        let tmp;
-        let dir = match &args.dir {
-            Some(d) => d.clone(),
-            None => {
-                tmp = tempfile::Builder::new().prefix("holdfast-bench-api").tempdir_in(".")?;
-                tmp.path().to_owned()
-            }
-        };
+        let (_tmp, dir) = work_dir(&args, "holdfast-bench-api")?;
         return crate::bench_api::run(&dir, args.api_backups, args.api_requests.max(1));
     }
     if args.plugins {
-        let tmp = tempfile::Builder::new().prefix("holdfast-bench-plugins").tempdir_in(".")?;
-        let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
-        std::fs::create_dir_all(&dir)?;
+        let (_tmp, dir) = work_dir(&args, "holdfast-bench-plugins")?;
         return crate::bench_plugins::run(&dir);
     }
     if args.size_gib == 0 {
         bail!("--size-gib must be at least 1");
     }
     if args.rbd {
-        let tmp = tempfile::Builder::new().prefix("holdfast-bench-rbd").tempdir_in(".")?;
-        let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
-        std::fs::create_dir_all(&dir)?;
-        let dir = dir.canonicalize()?;
+        let (_tmp, dir) = work_dir(&args, "holdfast-bench-rbd")?;
         let workers = args.workers.unwrap_or_else(default_workers);
         return tokio::runtime::Runtime::new()?.block_on(crate::bench_rbd::run(&dir, args.size_gib, workers));
     }
     if args.sandbox {
-        let tmp = tempfile::Builder::new().prefix("holdfast-bench-sandbox").tempdir_in(".")?;
-        let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
-        std::fs::create_dir_all(&dir)?;
-        let dir = dir.canonicalize()?;
+        let (_tmp, dir) = work_dir(&args, "holdfast-bench-sandbox")?;
         let workers = args.workers.unwrap_or_else(default_workers);
         let run = crate::bench_sandbox::run(&dir, args.size_gib, &args.compression, workers, args.rounds.max(1));
         return tokio::runtime::Runtime::new()?.block_on(run);

@@ -46,7 +46,7 @@ pub async fn run(dir: &Path, size_gib: u64, workers: usize) -> Result<()> {
     eprintln!("starting a throwaway Ceph cluster in {} …", dir.join("ceph").display());
     let dev = DevCluster::start_with(&repo, &dir.join("ceph"), &options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let result = bench(dir, &dev, size, workers).await;
-    if let Err(e) = Command::new("bash").arg(repo.join("scripts/ceph-dev.sh")).arg("destroy").arg(&dev.dir).output() {
+    if let Err(e) = dev.destroy(&repo) {
         eprintln!("could not remove the cluster in {}: {e}", dev.dir.display());
     }
     result

@@ -130,11 +130,6 @@ fn info(b: &Backup) -> sdk::BackupInfo {
     }
 }
 
-/// Where a backup's objects are, once it has recorded it.
-fn location(b: &Backup) -> Option<Location> {
-    Some(Location::new(b.container.clone()?, b.service_metadata.clone()?))
-}
-
 /// The host services, over the operation's context and its store.
 struct NativeHost(RefCell<OpContext>, Option<NativeObjects>);
 
@@ -303,7 +298,7 @@ impl BackupDriver for NativePosix {
         volume_meta: Option<&str>,
         source: Arc<dyn ChunkSource>,
     ) -> Result<BackupResult, DriverError> {
-        let (c, objects) = self.instance("backup", Scope::reading(parent.and_then(location).into_iter().collect()))?;
+        let (c, objects) = self.instance("backup", Scope::for_backup(parent))?;
         let host = NativeHost(RefCell::new(op), Some(objects));
         let src = NativeSource { volume: source, host: &host };
         let out = c
@@ -323,7 +318,7 @@ impl BackupDriver for NativePosix {
         target: Arc<dyn ChunkSink>,
         volume_is_new: bool,
     ) -> Result<RestoreOutcome, DriverError> {
-        let (c, _) = self.instance("restore", Scope::reading(chain.iter().filter_map(location).collect()))?;
+        let (c, _) = self.instance("restore", Scope::for_restore(chain))?;
         let host_err = |m: String| DriverError::Host { driver: self.id.name.clone(), message: m };
         let writer = RestoreWriter::new(target, op.workers, volume_is_new).map_err(|e| host_err(e.to_string()))?;
         let host = NativeHost(RefCell::new(op), None);
@@ -335,7 +330,7 @@ impl BackupDriver for NativePosix {
     }
 
     fn delete(&self, _op: OpContext, backup: &Backup) -> Result<(), DriverError> {
-        let (c, objects) = self.instance("delete", location(backup).map_or_else(Scope::none, Scope::writing))?;
+        let (c, objects) = self.instance("delete", Scope::for_delete(backup))?;
         c.delete(info(backup)).map_err(|e| self.failed("delete", e))?;
         objects.0.borrow().prune();
         Ok(())

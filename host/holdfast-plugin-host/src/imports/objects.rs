@@ -21,46 +21,42 @@ fn answer<T>(call: &str, r: Result<T, HostStoreError>) -> Answer<T> {
     }
 }
 
-impl HostState {
-    fn store(&mut self, call: &str) -> wasmtime::Result<&mut ScopedStore> {
-        self.objects.as_mut().ok_or_else(|| {
-            wasmtime::Error::msg(format!("objects.{call}: this backend grants no object store (grants.store)"))
-        })
-    }
+/// The operation's store; a backend without one traps the call.
+fn store<'a>(objects: &'a mut Option<ScopedStore>, call: &str) -> wasmtime::Result<&'a mut ScopedStore> {
+    objects.as_mut().ok_or_else(|| {
+        wasmtime::Error::msg(format!("objects.{call}: this backend grants no object store (grants.store)"))
+    })
 }
 
 impl Host for HostState {
     fn put(&mut self, container: String, name: String, data: Vec<u8>) -> Answer<()> {
-        let r = self.store("put")?.put(&container, &name, &data);
+        let r = store(&mut self.objects, "put")?.put(&container, &name, &data);
         answer("put", r)
     }
 
     fn put_chunk(&mut self, container: String, name: String, chunk: Resource<ChunkRes>) -> Answer<()> {
         let Self { table, objects, .. } = self;
-        let store = objects
-            .as_mut()
-            .ok_or_else(|| wasmtime::Error::msg("objects.put-chunk: this backend grants no object store"))?;
         let bytes = table.get(&chunk)?.chunk.stored();
-        answer("put-chunk", store.put(&container, &name, &bytes))
+        answer("put-chunk", store(objects, "put-chunk")?.put(&container, &name, &bytes))
     }
 
     fn get(&mut self, container: String, name: String) -> Answer<Vec<u8>> {
-        let r = self.store("get")?.get(&container, &name);
+        let r = store(&mut self.objects, "get")?.get(&container, &name);
         answer("get", r)
     }
 
     fn list(&mut self, container: String, prefix: String) -> Answer<Vec<String>> {
-        let r = self.store("list")?.list(&container, &prefix);
+        let r = store(&mut self.objects, "list")?.list(&container, &prefix);
         answer("list", r)
     }
 
     fn delete(&mut self, container: String, name: String) -> Answer<()> {
-        let r = self.store("delete")?.delete(&container, &name);
+        let r = store(&mut self.objects, "delete")?.delete(&container, &name);
         answer("delete", r)
     }
 
     fn flush(&mut self) -> Answer<()> {
-        let r = self.store("flush")?.flush();
+        let r = store(&mut self.objects, "flush")?.flush();
         answer("flush", r)
     }
 }
