@@ -27,7 +27,7 @@
 #                         auto = memstore, falling back to bluestore-on-file if the
 #                         memstore OSD cannot be created
 #   --osd-size SIZE       memstore capacity / bluestore sparse file size  CEPH_DEV_OSD_SIZE (8G)
-#   --pool NAME           RBD pool to create (repeatable)        CEPH_DEV_POOLS ("rbd")
+#   --pool NAME           RBD pool to create (repeatable)        CEPH_DEV_POOLS ("rbd backups")
 #   --timeout SECS        per-phase wait limit                   CEPH_DEV_TIMEOUT (120)
 #
 # Needs Debian 12 and root (or the packages already installed): apt-get install
@@ -69,7 +69,7 @@ RGW="${CEPH_DEV_RGW:-0}"
 PORT_BASE="${CEPH_DEV_PORT_BASE:-13300}"
 OBJECTSTORE="${CEPH_DEV_OBJECTSTORE:-auto}"
 OSD_SIZE="${CEPH_DEV_OSD_SIZE:-8G}"
-POOLS="${CEPH_DEV_POOLS:-rbd}"
+POOLS="${CEPH_DEV_POOLS:-rbd backups}"
 TIMEOUT="${CEPH_DEV_TIMEOUT:-120}"
 PAXOS="${CEPH_DEV_PAXOS_INTERVAL:-0.1}"
 pools_set=0

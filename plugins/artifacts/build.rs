@@ -11,6 +11,7 @@ const TARGET: &str = "wasm32-wasip2";
 /// (package, const name) of each component to build.
 const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-posix", "POSIX"),
+    ("holdfast-ceph", "CEPH"),
     ("holdfast-driver-template", "TEMPLATE"),
     ("holdfast-hostile-trap-mid-backup", "HOSTILE_TRAP_MID_BACKUP"),
     ("holdfast-hostile-escape-fs", "HOSTILE_ESCAPE_FS"),
@@ -37,6 +38,7 @@ fn main() {
         "plugins/artifacts/fixtures",
         "plugins/sdk",
         "plugins/posix",
+        "plugins/ceph",
         "plugins/template",
         "plugins/hostile",
         "wit",

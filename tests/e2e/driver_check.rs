@@ -37,3 +37,19 @@ fn the_posix_driver_passes_and_a_broken_one_fails() {
     let (ok, text) = check(holdfast_plugin_artifacts::HOSTILE_WRONG_WORLD);
     assert!(!ok && text.contains("FAIL  load: ") && text.contains("not a Holdfast backup driver"), "{text}");
 }
+
+/// The Ceph driver passes the same kit on the dev cluster (a file volume as its source:
+/// every backup a whole copy into the chain's base image, each a snapshot).
+#[test]
+fn the_ceph_driver_passes_on_a_real_cluster() {
+    let dev = crate::rbd::dev();
+    let out = Command::new(BIN)
+        .args(["driver", "check", "ceph", "--size-mib", "16", "--setting", "backup_ceph_user=admin", "--rbd-conf"])
+        .arg(&dev.conf)
+        .args(["--rbd-user", "admin", "--rbd-pool", "backups"])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("PASS")).count(), 10, "{text}");
+}

@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod auth;
 mod backends;
+mod ceph;
 mod clients;
 mod crash;
 mod driver_check;

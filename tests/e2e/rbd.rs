@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::support::{Database, MIB, Server, sha256_bytes};
 
-fn dev() -> DevCluster {
+pub(crate) fn dev() -> DevCluster {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ceph-dev");
     DevCluster::start(&repo, &dir).unwrap_or_else(|e| panic!("{e}"))

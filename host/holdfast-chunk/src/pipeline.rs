@@ -54,6 +54,11 @@ pub trait ChunkSource: Send + Sync + 'static {
     fn readers(&self) -> usize {
         READERS
     }
+    /// The volume backend it reads (`file`, `rbd`): a Ceph driver moves only the diff
+    /// when it is `rbd`.
+    fn backend(&self) -> &'static str {
+        "file"
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -28,6 +28,11 @@ pub trait ChunkSink: Send + Sync + 'static {
     fn zero_range(&self, offset: u64, len: u64) -> io::Result<()>;
     /// Make every completed write durable.
     fn sync(&self) -> io::Result<()>;
+    /// The ranges that hold data, when the sink can tell (an RBD image): an empty list
+    /// proves the target reads as zeros, so a restore need write only data.
+    fn allocated(&self) -> io::Result<Option<Vec<holdfast_types::Extent>>> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

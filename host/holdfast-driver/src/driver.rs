@@ -78,4 +78,13 @@ pub trait BackupDriver: Send + Sync {
     fn confined(&self) -> bool {
         true
     }
+
+    /// Whether a backup's (container, service_metadata) names objects no other backup
+    /// may share (a chunked driver's object prefix): the manager refuses one that
+    /// overlaps another live backup's. False for a driver whose chain shares it by design
+    /// (Cinder's Ceph driver: `{"base": <image>}`), which its runtime confines by backup
+    /// id instead.
+    fn exclusive_locations(&self) -> bool {
+        true
+    }
 }

@@ -48,6 +48,20 @@ pub struct Grants {
     pub control_timeout: Duration,
     /// Instances running at once (further calls wait); no limit when `None`.
     pub instances: Option<u32>,
+    /// RBD pools of a Ceph cluster the driver may use (WIT `rbd`, since 0.2.2); each
+    /// call confined to the operation's backup.
+    pub rbd: Option<RbdGrant>,
+}
+
+/// A backup cluster and the pools a driver may use in it (Cinder's
+/// `backup_ceph_conf`, `backup_ceph_user`, and the pools `backup_ceph_pool` may name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RbdGrant {
+    /// `ceph.conf`; `None`: librados's own search (`$CEPH_CONF`, `/etc/ceph/ceph.conf`).
+    pub conf: Option<PathBuf>,
+    /// The cephx id, without `client.`.
+    pub user: String,
+    pub pools: Vec<String>,
 }
 
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -64,6 +78,7 @@ impl Default for Grants {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             control_timeout: DEFAULT_CONTROL_TIMEOUT,
             instances: None,
+            rbd: None,
         }
     }
 }

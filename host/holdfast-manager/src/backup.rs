@@ -249,6 +249,7 @@ impl Manager {
 
     async fn run_backup(self: Arc<Self>, job: Job, driver: Driver) {
         let Job { backup, parent, vol, source, hold, running, places } = job;
+        let exclusive = driver.exclusive_locations();
         self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Start), json!({})).await;
         let queued = self.metrics.queued();
         // Cancelled while queued: no turn needed, the driver call below returns at once.
@@ -266,7 +267,7 @@ impl Manager {
             // runtime's block_on (the plugin host's async calls): wait on the database
             // from a thread of its own, which no runtime is driving.
             let recorded = std::thread::scope(|s| {
-                s.spawn(|| handle.block_on(record_location(&db, &id, container, prefix)))
+                s.spawn(|| handle.block_on(record_location(&db, &id, container, prefix, exclusive)))
                     .join()
                     .unwrap_or_else(|_| Err("recording the location panicked".into()))
             });
@@ -345,6 +346,7 @@ impl Manager {
         .unwrap_or_else(|e| Err(format!("backup task failed: {e}")));
         // Nor may its result claim another backup's objects.
         let result = match result {
+            Ok(r) if !exclusive => Ok(r),
             Ok(r) => match own_location(&self.db, &backup.id, &r.container, &r.service_metadata).await {
                 Ok(()) => Ok(r),
                 Err(why) => Err(format!("driver returned an invalid result: {why}")),
@@ -601,8 +603,16 @@ async fn own_location(db: &holdfast_db::Db, id: &str, container: &str, prefix: &
 }
 
 /// Store where a backup's objects go, unless another backup's objects are there.
-async fn record_location(db: &holdfast_db::Db, id: &str, container: &str, prefix: &str) -> Result<(), String> {
-    own_location(db, id, container, prefix).await?;
+async fn record_location(
+    db: &holdfast_db::Db,
+    id: &str,
+    container: &str,
+    prefix: &str,
+    exclusive: bool,
+) -> Result<(), String> {
+    if exclusive {
+        own_location(db, id, container, prefix).await?;
+    }
     db.set_backup_location(id, container, prefix)
         .await
         .map(drop)

@@ -50,14 +50,18 @@ impl Manager {
         // Objects another live backup also uses (an imported record of it, as tempest
         // makes) stay: deleting them would break that backup. Every delete comes here.
         let driver = match (driver, &backup.container, &backup.service_metadata) {
-            (Ok(Some(d)), Some(c), Some(p)) => match self.db.backup_location_clash(&backup.id, c, p).await {
-                Ok(Some(other)) => {
-                    tracing::info!(shared_with = %other, "the backup's objects are another backup's too: kept");
-                    Ok(None)
+            // A chain that shares its location by design (Ceph's base image) deletes
+            // only what is the backup's own: the driver always runs.
+            (Ok(Some(d)), Some(c), Some(p)) if d.exclusive_locations() => {
+                match self.db.backup_location_clash(&backup.id, c, p).await {
+                    Ok(Some(other)) => {
+                        tracing::info!(shared_with = %other, "the backup's objects are another backup's too: kept");
+                        Ok(None)
+                    }
+                    Ok(None) => Ok(Some(d)),
+                    Err(e) => Err(format!("could not check whether another backup uses the objects: {e}")),
                 }
-                Ok(None) => Ok(Some(d)),
-                Err(e) => Err(format!("could not check whether another backup uses the objects: {e}")),
-            },
+            }
             (driver, _, _) => driver,
         };
         self.progress.start(&backup.id, Operation::Delete, 0);

@@ -342,4 +342,16 @@ impl BackupDriver for Counted {
         let _busy = Busy::enter(&self.running);
         self.inner.import_record(backup, driver_info)
     }
+
+    fn max_instances(&self) -> Option<u32> {
+        self.inner.max_instances()
+    }
+
+    fn confined(&self) -> bool {
+        self.inner.confined()
+    }
+
+    fn exclusive_locations(&self) -> bool {
+        self.inner.exclusive_locations()
+    }
 }

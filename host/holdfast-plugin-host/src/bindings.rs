@@ -4,7 +4,7 @@
 //! guest. Older versions bind in their own `since_v*` module and convert to these.
 
 wasmtime::component::bindgen!({
-    path: "../../wit/holdfast-backup@0.2.1",
+    path: "../../wit/holdfast-backup@0.2.2",
     world: "backup-driver",
     imports: { default: trappable },
     exports: { default: async },

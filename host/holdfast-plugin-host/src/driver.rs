@@ -26,6 +26,7 @@ use crate::bindings::{BackupDriver as WitBackupDriver, BackupDriverPre};
 use crate::deadline::{Deadline, Watch};
 use crate::engine::engine;
 use crate::gate::InstanceGate;
+use crate::imports::rbd::{RbdLink, RbdRole, RbdScope};
 use crate::imports::volume::{SourceRes, TargetRes};
 use crate::limits;
 use crate::network::NetworkGate;
@@ -149,6 +150,10 @@ impl ChunkSink for CountingSink {
     fn sync(&self) -> std::io::Result<()> {
         self.inner.sync()
     }
+
+    fn allocated(&self) -> std::io::Result<Option<Vec<holdfast_types::Extent>>> {
+        self.inner.allocated()
+    }
 }
 
 /// A compiled driver with its grants and configuration.
@@ -160,6 +165,8 @@ pub struct DriverComponent {
     pre: Pre,
     grants: Grants,
     config: Vec<Setting>,
+    /// The backend's cluster connection (`grants.rbd`), shared by its operations.
+    rbd: Option<Arc<RbdLink>>,
 }
 
 impl DriverComponent {
@@ -192,7 +199,7 @@ impl DriverComponent {
                 let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
                 Pre::V0_1(since_v0_1_0::BackupDriverPre::new(pre).map_err(load_err)?)
             }
-            crate::wit::WitVersion::V0_2_0 | crate::wit::WitVersion::V0_2_1 => {
+            crate::wit::WitVersion::V0_2_0 | crate::wit::WitVersion::V0_2_1 | crate::wit::WitVersion::V0_2_2 => {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
                 WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
                     .map_err(load_err)?;
@@ -211,7 +218,8 @@ impl DriverComponent {
             wit_version: wit_version.as_str().to_owned(),
         };
         let gate = grants.instances.map(InstanceGate::new);
-        Ok(DriverComponent { id, gate, name: name.to_owned(), pre, grants, config })
+        let rbd = grants.rbd.clone().map(RbdLink::new);
+        Ok(DriverComponent { id, gate, name: name.to_owned(), pre, grants, config, rbd })
     }
 
     fn host_err(&self, message: impl Into<String>) -> DriverError {
@@ -245,11 +253,13 @@ impl DriverComponent {
 
     /// A fresh instance, configured by the driver's `setup`, and the watch its calls
     /// run under.
-    /// `scope` is what the operation may touch in the object store.
+    /// `scope` is what the operation may touch in the object store, `role` in the RBD
+    /// pools.
     fn instance(
         &self,
         op: OpContext,
         scope: Scope,
+        role: RbdRole,
     ) -> Result<(Store<HostState>, Instance, DriverDescription, Watch), DriverError> {
         let permit = self.gate.as_ref().map(|g| g.enter());
         // Opened for each operation (one open), so a store that appears or is fixed
@@ -273,6 +283,7 @@ impl DriverComponent {
             limits: crate::limiter::GuestLimiter::new(memory),
             op,
             objects,
+            rbd: self.rbd.as_ref().map(|link| RbdScope::new(link.clone(), role)),
             live_chunks: 0,
             live_streams: 0,
             _permit: permit,
@@ -312,13 +323,20 @@ impl BackupDriver for DriverComponent {
         self.grants.is_confined()
     }
 
+    /// A backend whose only storage is RBD pools (the Ceph driver) is confined by
+    /// backup ids, not by object prefixes.
+    fn exclusive_locations(&self) -> bool {
+        let g = &self.grants;
+        g.rbd.is_none() || g.store.is_some() || !g.dirs.is_empty() || !g.network.is_empty()
+    }
+
     /// What brings a backend up: the store must take a file (Cinder's
     /// check_for_setup_error), then the driver's own setup.
     fn setup(&self) -> Result<DriverDescription, DriverError> {
         if let Some(path) = &self.grants.store {
             LocalStore::open_checked(path).map_err(|e| self.store_err(e))?;
         }
-        self.instance(OpContext::default(), Scope::none()).map(|(_, _, d, _)| d)
+        self.instance(OpContext::default(), Scope::none(), RbdRole::Control).map(|(_, _, d, _)| d)
     }
 
     fn backup(
@@ -329,7 +347,13 @@ impl BackupDriver for DriverComponent {
         volume_meta: Option<&str>,
         source: Arc<dyn ChunkSource>,
     ) -> Result<BackupResult, DriverError> {
-        let (mut store, bindings, _, watch) = self.instance(op, Scope::for_backup(parent))?;
+        let role = RbdRole::Backup {
+            volume: backup.volume_id.clone(),
+            id: backup.id.clone(),
+            parent: parent.map(|p| p.id.clone()),
+            from_snapshot: backup.snapshot_id.is_some(),
+        };
+        let (mut store, bindings, _, watch) = self.instance(op, Scope::for_backup(parent), role)?;
         self.data_call(&watch);
         let source =
             store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
@@ -351,10 +375,19 @@ impl BackupDriver for DriverComponent {
     ) -> Result<RestoreOutcome, DriverError> {
         let workers = op.workers;
         let sink = Arc::new(CountingSink { inner: target, moved: op.moved.clone() });
-        let (mut store, bindings, _, watch) = self.instance(op, Scope::for_restore(chain))?;
+        let role = match chain.last() {
+            Some(b) => RbdRole::Restore { volume: b.volume_id.clone(), id: b.id.clone() },
+            None => RbdRole::Control,
+        };
+        let (mut store, bindings, _, watch) = self.instance(op, Scope::for_restore(chain), role)?;
         self.data_call(&watch);
-        let writer = RestoreWriter::new(sink, workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
-        let target = store.data_mut().table.push(TargetRes { writer }).map_err(|e| self.host_err(e.to_string()))?;
+        let writer =
+            RestoreWriter::new(sink.clone(), workers, volume_is_new).map_err(|e| self.host_err(e.to_string()))?;
+        let target = store
+            .data_mut()
+            .table
+            .push(TargetRes { writer, sink, is_new: volume_is_new })
+            .map_err(|e| self.host_err(e.to_string()))?;
         let layers: Vec<BackupInfo> = chain.iter().map(info).collect();
         let handle = Resource::<TargetRes>::new_borrow(target.rep());
         let r = watch.run(bindings.restore(&mut store, &layers, handle, volume_is_new));
@@ -367,7 +400,8 @@ impl BackupDriver for DriverComponent {
 
     fn delete(&self, op: OpContext, backup: &Backup) -> Result<(), DriverError> {
         let scope = Scope::for_delete(backup);
-        let (mut store, bindings, _, watch) = self.instance(op, scope)?;
+        let role = RbdRole::Delete { volume: backup.volume_id.clone(), id: backup.id.clone() };
+        let (mut store, bindings, _, watch) = self.instance(op, scope, role)?;
         self.control_call(&watch, "delete");
         watch
             .run(bindings.delete(&mut store, &info(backup)))
@@ -381,7 +415,7 @@ impl BackupDriver for DriverComponent {
     }
 
     fn export_record(&self, backup: &Backup) -> Result<String, DriverError> {
-        let (mut store, bindings, _, watch) = self.instance(OpContext::default(), Scope::none())?;
+        let (mut store, bindings, _, watch) = self.instance(OpContext::default(), Scope::none(), RbdRole::Control)?;
         self.control_call(&watch, "export-record");
         let record = watch
             .run(bindings.export_record(&mut store, &info(backup)))
@@ -392,7 +426,7 @@ impl BackupDriver for DriverComponent {
     }
 
     fn import_record(&self, backup: &Backup, driver_info: &str) -> Result<(), DriverError> {
-        let (mut store, bindings, _, watch) = self.instance(OpContext::default(), Scope::none())?;
+        let (mut store, bindings, _, watch) = self.instance(OpContext::default(), Scope::none(), RbdRole::Control)?;
         self.control_call(&watch, "import-record");
         watch
             .run(bindings.import_record(&mut store, &info(backup), driver_info))

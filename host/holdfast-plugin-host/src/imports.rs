@@ -2,6 +2,7 @@
 
 pub mod host;
 pub mod objects;
+pub mod rbd;
 pub mod volume;
 
 // `types` defines only records and variants: nothing to implement.

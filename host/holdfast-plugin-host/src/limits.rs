@@ -41,3 +41,7 @@ pub const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often the epoch ticks: guest code yields to its watchdog this often, so a
 /// stopped guest stops within about this long even if it never calls the host.
 pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Largest RADOS object a driver may write or read through `rbd` (Cinder's
+/// `backup.<id>.meta` is a few KiB of JSON).
+pub const MAX_RBD_OBJECT: usize = 4 << 20;

@@ -18,6 +18,8 @@ pub struct HostState {
     pub op: OpContext,
     /// The backend's object store as this operation may see it (`grants.store`).
     pub objects: Option<holdfast_store::ScopedStore>,
+    /// The backend's RBD pools as this operation may see them (`grants.rbd`).
+    pub rbd: Option<crate::imports::rbd::RbdScope>,
     /// Chunks handed to the guest and not yet dropped.
     pub live_chunks: usize,
     /// Chunk streams open.

@@ -14,21 +14,25 @@ const DRIVER_EXPORT: &str = "holdfast:backup/driver@";
 pub enum WitVersion {
     /// Served through `since_v0_1_0`.
     V0_1_0,
-    /// Bound by the newest bindings: 0.2.1 only adds an interface.
+    /// Bound by the newest bindings: 0.2.1 and 0.2.2 only add interfaces.
     V0_2_0,
-    /// The newest: `wit/holdfast-backup@0.2.1` (adds `objects`).
+    /// Bound by the newest bindings: 0.2.2 only adds an interface (`rbd`).
     V0_2_1,
+    /// The newest: `wit/holdfast-backup@0.2.2` (adds `rbd`).
+    V0_2_2,
 }
 
 impl WitVersion {
     /// Oldest first; the last one is what the SDK builds today.
-    pub const SUPPORTED: [WitVersion; 3] = [WitVersion::V0_1_0, WitVersion::V0_2_0, WitVersion::V0_2_1];
+    pub const SUPPORTED: [WitVersion; 4] =
+        [WitVersion::V0_1_0, WitVersion::V0_2_0, WitVersion::V0_2_1, WitVersion::V0_2_2];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WitVersion::V0_1_0 => "0.1.0",
             WitVersion::V0_2_0 => "0.2.0",
             WitVersion::V0_2_1 => "0.2.1",
+            WitVersion::V0_2_2 => "0.2.2",
         }
     }
 

@@ -68,6 +68,7 @@ functions! {
     rados: rados_remove: fn(IoCtx, *const c_char) -> c_int;
     rados: rados_stat: fn(IoCtx, *const c_char, *mut u64, *mut i64) -> c_int;
     rbd: rbd_create2: fn(IoCtx, *const c_char, u64, u64, *mut c_int) -> c_int;
+    rbd: rbd_create3: fn(IoCtx, *const c_char, u64, u64, *mut c_int, u64, u64) -> c_int;
     rbd: rbd_remove: fn(IoCtx, *const c_char) -> c_int;
     rbd: rbd_open: fn(IoCtx, *const c_char, *mut ImageHandle, *const c_char) -> c_int;
     rbd: rbd_open_read_only: fn(IoCtx, *const c_char, *mut ImageHandle, *const c_char) -> c_int;

@@ -22,3 +22,4 @@ pub use file::{VolumeError, VolumeFile, create_sparse, probe_size, remove_if_exi
 pub use holdfast_chunk::{ChunkSink, ChunkSource};
 pub use holdfast_rbd::ClusterConfig;
 pub use rbd::{RbdBackend, backup_snap_prefix};
+pub mod rbd_transfer;

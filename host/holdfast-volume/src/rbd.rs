@@ -241,6 +241,10 @@ impl ChunkSource for RbdSource {
         16
     }
 
+    fn backend(&self) -> &'static str {
+        "rbd"
+    }
+
     /// Allocated extents (everything else reads as zeros).
     fn extents(&self) -> io::Result<Option<Vec<Extent>>> {
         let diff = self.image.diff(None, false)?;
@@ -285,5 +289,10 @@ impl ChunkSink for RbdSink {
 
     fn sync(&self) -> io::Result<()> {
         Ok(self.image.flush()?)
+    }
+
+    fn allocated(&self) -> io::Result<Option<Vec<Extent>>> {
+        let diff = self.image.diff(None, false)?;
+        Ok(Some(diff.into_iter().filter(|e| e.exists).map(|e| Extent { offset: e.offset, len: e.len }).collect()))
     }
 }

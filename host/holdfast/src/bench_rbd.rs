@@ -3,8 +3,9 @@
 //! driver runs: a full backup against `rbd export | rbd import`, an incremental after
 //! 1 % of the image changed (random 4 KiB writes) against `rbd export-diff --from-snap
 //! | rbd import-diff`, and an incremental of an unchanged image. Ours go through the
-//! manager to the posix backend (the component), reading the image through librbd
-//! and only the diff for incrementals.
+//! manager to the Ceph backend (`plugins/ceph`: RBD to RBD, the bytes moved host-side)
+//! and to the posix backend (the chunked layout), reading the image through librbd and
+//! only the diff for incrementals.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use holdfast_db::Db;
-use holdfast_driver::Grants;
+use holdfast_driver::{Grants, RbdGrant};
 use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RbdVolumes, RegisterVolume, RequestContext};
 use holdfast_plugin_host::DriverComponent;
 use holdfast_rbd::dev::DevCluster;
@@ -77,12 +78,27 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Resul
     let store = dir.join("backups");
     std::fs::create_dir_all(&store)?;
     let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, Grants::store(store), vec![])?;
-    let backends = vec![Backend {
-        name: "posix".into(),
-        availability_zone: "nova".into(),
-        driver: Arc::new(driver),
-        load_time: Default::default(),
-    }];
+    let rbd_grant = RbdGrant { conf: Some(conf.clone()), user: "admin".into(), pools: vec!["backups".into()] };
+    let ceph = DriverComponent::load(
+        "ceph",
+        holdfast_plugin_artifacts::CEPH_BYTES,
+        Grants { rbd: Some(rbd_grant), ..Grants::default() },
+        vec![("backup_ceph_pool".into(), "backups".into()), ("backup_ceph_user".into(), "admin".into())],
+    )?;
+    let backends = vec![
+        Backend {
+            name: "posix".into(),
+            availability_zone: "nova".into(),
+            driver: Arc::new(driver),
+            load_time: Default::default(),
+        },
+        Backend {
+            name: "ceph".into(),
+            availability_zone: "ceph".into(),
+            driver: Arc::new(ceph),
+            load_time: Default::default(),
+        },
+    ];
     let rbd = RbdVolumes { cluster: dev.config(), pool: None };
     let cfg = ManagerConfig { rbd, ..manager_config(dir, workers) };
     let m = Manager::new(db, cfg, backends, "posix").await;
@@ -90,11 +106,16 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Resul
         RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };
     let vol =
         m.register_volume(&ctx, RegisterVolume { path: "rbd:rbd/bench-src".into(), ..Default::default() }).await?;
-    let backup = |incremental: bool| {
+    let backup = |incremental: bool, zone: &'static str| {
         let (m, ctx, vol) = (&m, &ctx, &vol);
         async move {
             let t = Instant::now();
-            let create = CreateBackup { volume_id: vol.id.clone(), incremental, ..Default::default() };
+            let create = CreateBackup {
+                volume_id: vol.id.clone(),
+                incremental,
+                availability_zone: Some(zone.into()),
+                ..Default::default()
+            };
             let b = m.create_backup(ctx, create).await?;
             wait_backup(m, ctx, &b.id, BackupStatus::Available).await?;
             let read = m.db().backup_read(&b.id).await?.context("the backup recorded how it read")?;
@@ -103,7 +124,8 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Resul
     };
 
     eprintln!("full backups …");
-    let (ours_full, full_read) = backup(false).await?;
+    let (ceph_full, _) = backup(false, "ceph").await?;
+    let (ours_full, full_read) = backup(false, "nova").await?;
     let rbd_full =
         shell(&conf, "rbd export --no-progress rbd/bench-src@bench-a - | rbd import --no-progress - rbd/cmp-full")?;
     // The import-diff side needs the base first (not timed), as Cinder's chain has.
@@ -129,34 +151,53 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Resul
     let changed = writes * 4096;
 
     eprintln!("incremental backups after {} random 4 KiB writes …", writes);
-    let (ours_inc, inc_read) = backup(true).await?;
+    let (ceph_inc, ceph_inc_read) = backup(true, "ceph").await?;
+    let (ours_inc, inc_read) = backup(true, "nova").await?;
     let rbd_inc = shell(
         &conf,
         "rbd export-diff --no-progress --from-snap bench-a rbd/bench-src@bench-b - | rbd import-diff --no-progress - rbd/cmp-inc",
     )?;
-    let (ours_same, same_read) = backup(true).await?;
+    let (ceph_same, ceph_same_read) = backup(true, "ceph").await?;
+    let (ours_same, same_read) = backup(true, "nova").await?;
 
     let gib = size as f64 / (1u64 << 30) as f64;
     println!(
         "holdfast bench --rbd: a {gib:.0} GiB RBD image (random data), {} of it changed in 4 KiB writes; \
-         ours = backup to the posix backend through the manager",
+         ours = a backup through the manager to the Ceph backend (RBD to RBD) and to the posix backend",
         mib(changed)
     );
     let mbps = |bytes: u64, secs: f64| bytes as f64 / 1e6 / secs;
     println!(
-        "  full backup      : ours {ours_full:6.2} s {:6.0} MB/s ({}, read {})   rbd export | rbd import {rbd_full:6.2} s {:6.0} MB/s",
+        "  full, Ceph       : ours {ceph_full:6.2} s {:6.0} MB/s   rbd export | rbd import {rbd_full:6.2} s {:6.0} MB/s",
+        mbps(size, ceph_full),
+        mbps(size, rbd_full)
+    );
+    println!(
+        "  1 %, Ceph        : ours {ceph_inc:6.2} s {:6.1} MB/s of changed data ({}, read {})   rbd export-diff | import-diff {rbd_inc:6.2} s {:6.1} MB/s",
+        mbps(changed, ceph_inc),
+        ceph_inc_read.0,
+        mib(ceph_inc_read.1 as u64),
+        mbps(changed, rbd_inc)
+    );
+    println!(
+        "  unchanged, Ceph  : ours {ceph_same:6.2} s ({}, read {})",
+        ceph_same_read.0,
+        mib(ceph_same_read.1 as u64)
+    );
+    println!(
+        "  full, posix      : ours {ours_full:6.2} s {:6.0} MB/s ({}, read {})   rbd export | rbd import {rbd_full:6.2} s {:6.0} MB/s",
         mbps(size, ours_full),
         full_read.0,
         mib(full_read.1 as u64),
         mbps(size, rbd_full)
     );
     println!(
-        "  1 % incremental  : ours {ours_inc:6.2} s {:6.1} MB/s of changed data ({}, read {})   rbd export-diff | import-diff {rbd_inc:6.2} s {:6.1} MB/s",
+        "  1 %, posix       : ours {ours_inc:6.2} s {:6.1} MB/s of changed data ({}, read {})   rbd export-diff | import-diff {rbd_inc:6.2} s {:6.1} MB/s",
         mbps(changed, ours_inc),
         inc_read.0,
         mib(inc_read.1 as u64),
         mbps(changed, rbd_inc)
     );
-    println!("  unchanged image  : ours {ours_same:6.2} s ({}, read {})", same_read.0, mib(same_read.1 as u64));
+    println!("  unchanged, posix : ours {ours_same:6.2} s ({}, read {})", same_read.0, mib(same_read.1 as u64));
     Ok(())
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use holdfast_driver::{Access, BACKUP_MOUNT, DirGrant, Grants};
 use serde::Deserialize;
 
-/// The built-in driver's name in `driver = "posix"`.
+/// The built-in drivers' names in `driver = "posix"` / `driver = "ceph"`.
 pub const BUILTIN_POSIX: &str = "posix";
+pub const BUILTIN_CEPH: &str = "ceph";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -30,6 +31,8 @@ pub enum ConfigError {
 pub enum DriverSource {
     /// The posix driver compiled into the binary.
     BuiltinPosix,
+    /// The Ceph driver compiled into the binary (needs `grants.rbd`).
+    BuiltinCeph,
     /// A component file.
     File(PathBuf),
 }
@@ -94,6 +97,16 @@ struct GrantsToml {
     call_timeout: Option<String>,
     control_timeout: Option<String>,
     instances: Option<u32>,
+    rbd: Option<RbdToml>,
+}
+
+/// `grants.rbd = { conf = "/etc/ceph/ceph.conf", user = "cinder", pools = ["backups"] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RbdToml {
+    conf: Option<PathBuf>,
+    user: Option<String>,
+    pools: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -172,10 +185,15 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
         }
         let driver = if b.driver == BUILTIN_POSIX {
             DriverSource::BuiltinPosix
+        } else if b.driver == BUILTIN_CEPH {
+            DriverSource::BuiltinCeph
         } else {
             let p = base.join(&b.driver);
             if !p.is_file() {
-                return Err(err(key("driver"), format!("{}: no such driver file (or \"posix\")", p.display())));
+                return Err(err(
+                    key("driver"),
+                    format!("{}: no such driver file (or \"posix\", \"ceph\")", p.display()),
+                ));
             }
             DriverSource::File(p)
         };
@@ -275,7 +293,37 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
                 ));
             }
         }
+        let rbd = match g.rbd {
+            Some(r) => {
+                if r.pools.is_empty() || r.pools.iter().any(|p| p.is_empty() || p.contains(['/', '@', '\0'])) {
+                    return Err(err(key("grants.rbd.pools"), "one or more pool names".into()));
+                }
+                if let Some(c) = &r.conf
+                    && !c.is_absolute()
+                {
+                    return Err(err(key("grants.rbd.conf"), format!("{}: an absolute path", c.display())));
+                }
+                let user = r.user.unwrap_or_else(|| "cinder".into());
+                if user.is_empty() || user.starts_with("client.") {
+                    return Err(err(
+                        key("grants.rbd.user"),
+                        "the cephx id without \"client.\", e.g. \"cinder\"".into(),
+                    ));
+                }
+                Some(holdfast_driver::RbdGrant { conf: r.conf, user, pools: r.pools })
+            }
+            None if driver == DriverSource::BuiltinCeph => {
+                return Err(err(
+                    key("grants.rbd"),
+                    "the ceph driver needs the cluster and pools it may use, e.g. \
+                     grants = { rbd = { conf = \"/etc/ceph/ceph.conf\", user = \"cinder\", pools = [\"backups\"] } }"
+                        .into(),
+                ));
+            }
+            None => None,
+        };
         let grants = Grants {
+            rbd,
             store,
             dirs,
             unconfined: b.unconfined,
@@ -494,6 +542,13 @@ mod tests {
                 "backends.a.grants.network",
             ),
             ("[backends.a]\ndriver = \"posix\"\ngrants = { network = [\"s3.example.net\"] }\n", "host:port"),
+            ("[backends.a]\ndriver = \"ceph\"\n", "backends.a.grants.rbd: the ceph driver needs"),
+            ("[backends.a]\ndriver = \"ceph\"\ngrants = { rbd = { pools = [] } }\n", "backends.a.grants.rbd.pools"),
+            (
+                "[backends.a]\ndriver = \"ceph\"\ngrants = { rbd = { user = \"client.x\", pools = [\"b\"] } }\n",
+                "backends.a.grants.rbd.user",
+            ),
+            ("[backends.a]\ndriver = \"ceph\"\ngrants = { rbd = { pools = [\"b\"], colour = 1 } }\n", "colour"),
             ("backends = [", "config test.toml"),
             ("", "at least one backend"),
         ];

@@ -14,7 +14,7 @@ use holdfast_volume::VolumeFile;
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The driver component to check (a .wasm file), or "posix" for the built-in one.
+    /// The driver component to check (a .wasm file), or "posix" / "ceph" for a built-in one.
     #[arg(value_name = "FILE.wasm")]
     pub driver: String,
     /// Driver setting KEY=VALUE (repeatable), as in the config file's `settings`.
@@ -27,6 +27,16 @@ pub struct CheckArgs {
     /// Size of the scratch volume in MiB.
     #[arg(long, default_value_t = 64)]
     pub size_mib: u64,
+    /// Grant the driver RBD pools of this cluster (`ceph.conf`), as `grants.rbd.conf`:
+    /// what the Ceph driver needs.
+    #[arg(long, value_name = "CEPH.CONF")]
+    pub rbd_conf: Option<PathBuf>,
+    /// The cephx id for --rbd-conf (`grants.rbd.user`).
+    #[arg(long, default_value = "admin", value_name = "ID")]
+    pub rbd_user: String,
+    /// A pool to grant with --rbd-conf (repeatable; `grants.rbd.pools`).
+    #[arg(long = "rbd-pool", value_name = "POOL", default_value = "backups")]
+    pub rbd_pools: Vec<String>,
 }
 
 /// One case's outcome.
@@ -104,6 +114,8 @@ pub fn run(args: CheckArgs) -> Result<()> {
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let (bytes, name) = if args.driver == "posix" {
         (holdfast_plugin_artifacts::POSIX_BYTES.to_vec(), "posix".to_owned())
+    } else if args.driver == "ceph" {
+        (holdfast_plugin_artifacts::CEPH_BYTES.to_vec(), "ceph".to_owned())
     } else {
         let p = PathBuf::from(&args.driver);
         let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned();
@@ -136,7 +148,12 @@ pub fn run(args: CheckArgs) -> Result<()> {
             access: Access::ReadWrite,
         });
     }
-    let grants = Grants { store: Some(store), dirs, unconfined: true, ..Grants::default() };
+    let rbd = args.rbd_conf.map(|conf| holdfast_driver::RbdGrant {
+        conf: Some(conf),
+        user: args.rbd_user.clone(),
+        pools: args.rbd_pools.clone(),
+    });
+    let grants = Grants { store: Some(store), dirs, unconfined: true, rbd, ..Grants::default() };
     let load = || -> Result<Box<dyn BackupDriver>> {
         Ok(Box::new(DriverComponent::load(&name, &bytes, grants.clone(), settings.clone())?))
     };

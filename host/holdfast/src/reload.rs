@@ -111,6 +111,7 @@ impl Reloader {
 pub fn driver_bytes(source: &DriverSource) -> Result<Vec<u8>, String> {
     match source {
         DriverSource::BuiltinPosix => Ok(holdfast_plugin_artifacts::POSIX_BYTES.to_vec()),
+        DriverSource::BuiltinCeph => Ok(holdfast_plugin_artifacts::CEPH_BYTES.to_vec()),
         DriverSource::File(p) => std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display())),
     }
 }
@@ -187,7 +188,7 @@ fn driver_paths(text: &str, config_path: &Path) -> Vec<PathBuf> {
     backends
         .values()
         .filter_map(|b| b.get("driver")?.as_str().map(str::to_owned))
-        .filter(|d| d != config::BUILTIN_POSIX)
+        .filter(|d| d != config::BUILTIN_POSIX && d != config::BUILTIN_CEPH)
         .map(|d| base.join(d))
         .collect()
 }

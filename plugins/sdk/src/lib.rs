@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The host keeps volume bytes: a driver gets `source`/`target` handles and hashed,
-//! compressed chunks (see `wit/holdfast-backup@0.2.1/volume.wit`). Helpers here:
+//! compressed chunks (see `wit/holdfast-backup@0.2.2/volume.wit`). Helpers here:
 //! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`].
 //! - [`objects`]: the host's object store (WIT `objects`, since 0.2.1) as an
 //!   [`chunked::ObjectStore`]: a driver confined to its backup, with no directory at all.
@@ -24,7 +24,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "backup-driver",
-        path: "../../wit/holdfast-backup@0.2.1",
+        path: "../../wit/holdfast-backup@0.2.2",
         pub_export_macro: true,
         export_macro_name: "export_driver",
         default_bindings_module: "holdfast_driver_sdk::bindings",
@@ -43,6 +43,8 @@ pub mod volume;
 
 pub use bindings::exports::holdfast::backup::driver::{BackupOutcome, DriverInfo, Guest as Driver};
 pub use bindings::holdfast::backup::host::{self, Level};
+/// The backend's granted RBD pools (WIT `rbd`, since 0.2.2): see `plugins/ceph`.
+pub use bindings::holdfast::backup::rbd;
 pub use bindings::holdfast::backup::types::{
     BackupInfo, Compression, DriverError, Extent, Setting, Timestamp, VolumeError,
 };
@@ -79,7 +81,7 @@ macro_rules! driver_manifest {
 #[macro_export]
 macro_rules! wit_version {
     () => {
-        "0.2.1"
+        "0.2.2"
     };
 }
 

@@ -34,6 +34,10 @@ pub struct ChunkRes {
 
 pub struct TargetRes {
     pub(crate) writer: RestoreWriter,
+    /// The volume itself, for `rbd.export-to` (which writes it directly).
+    pub(crate) sink: Arc<dyn holdfast_chunk::ChunkSink>,
+    /// The manager created the volume for this restore (it reads as zeros).
+    pub(crate) is_new: bool,
 }
 
 pub(crate) fn to_host(c: WitCompression) -> Compression {

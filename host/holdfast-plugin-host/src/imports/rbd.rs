@@ -1,0 +1,509 @@
+//! `holdfast:backup/rbd` (since 0.2.2): the backend's granted RBD pools, every call
+//! checked against the operation's scope ([`RbdScope`]) and every byte moved host-side
+//! (`holdfast_volume::rbd_transfer`). A denied or malformed request traps, as in
+//! `objects`: the operation fails with the reason, whatever the driver does next.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use holdfast_chunk::ChangeSource;
+use holdfast_driver::RbdGrant;
+use holdfast_rbd::{Cluster, ClusterConfig, Image, Pool, RbdError as HostRbdError};
+use holdfast_volume::rbd_transfer::{self, Since, Transfer, TransferError};
+use wasmtime::component::Resource;
+
+use crate::bindings::holdfast::backup::rbd::{
+    Cluster as WitCluster, ExportReport, Host, ImportReport, RbdError, SourceKind,
+};
+use crate::imports::volume::{SourceRes, TargetRes};
+use crate::limits::MAX_RBD_OBJECT;
+use crate::state::HostState;
+
+type Answer<T> = wasmtime::Result<Result<T, RbdError>>;
+
+/// One connection per backend, shared by its operations, made on first use and again
+/// after a failure (a cluster that was down comes back without a restart).
+pub struct RbdLink {
+    grant: RbdGrant,
+    cluster: Mutex<Option<Arc<Cluster>>>,
+}
+
+impl RbdLink {
+    pub fn new(grant: RbdGrant) -> Arc<RbdLink> {
+        Arc::new(RbdLink { grant, cluster: Mutex::default() })
+    }
+
+    fn pool(&self, name: &str) -> Result<Arc<Pool>, HostRbdError> {
+        let cluster = {
+            let mut c = self.cluster.lock().expect("cluster");
+            match &*c {
+                Some(c) => c.clone(),
+                None => {
+                    let config = ClusterConfig {
+                        conf: self.grant.conf.clone(),
+                        user: self.grant.user.clone(),
+                        ..ClusterConfig::default()
+                    };
+                    let new = Cluster::connect(&config)?;
+                    *c = Some(new.clone());
+                    new
+                }
+            }
+        };
+        cluster.pool(name).inspect_err(|e| self.forget_on(e))
+    }
+
+    /// Drop the connection after an error that may mean the cluster went away.
+    fn forget_on(&self, e: &HostRbdError) {
+        if !e.is_not_found() {
+            self.forget();
+        }
+    }
+
+    fn forget(&self) {
+        *self.cluster.lock().expect("cluster") = None;
+    }
+}
+
+/// What the current operation may touch (docs/ceph-driver.md, "Confinement").
+#[derive(Debug, Clone, Default)]
+pub enum RbdRole {
+    /// setup, export-record, import-record: reach the pools, touch nothing.
+    #[default]
+    Control,
+    Backup {
+        volume: String,
+        id: String,
+        parent: Option<String>,
+        from_snapshot: bool,
+    },
+    Restore {
+        volume: String,
+        id: String,
+    },
+    Delete {
+        volume: String,
+        id: String,
+    },
+}
+
+pub struct RbdScope {
+    pub link: Arc<RbdLink>,
+    pub role: RbdRole,
+    /// Images this backup created (the only ones it may remove: its own cleanup).
+    created: Vec<(String, String)>,
+}
+
+impl RbdScope {
+    pub fn new(link: Arc<RbdLink>, role: RbdRole) -> RbdScope {
+        RbdScope { link, role, created: Vec::new() }
+    }
+
+    fn volume(&self) -> Option<&str> {
+        match &self.role {
+            RbdRole::Control => None,
+            RbdRole::Backup { volume, .. } | RbdRole::Restore { volume, .. } | RbdRole::Delete { volume, .. } => {
+                Some(volume)
+            }
+        }
+    }
+
+    fn backup_id(&self) -> Option<&str> {
+        match &self.role {
+            RbdRole::Control => None,
+            RbdRole::Backup { id, .. } | RbdRole::Restore { id, .. } | RbdRole::Delete { id, .. } => Some(id),
+        }
+    }
+
+    fn pool_ok(&self, pool: &str) -> Result<(), String> {
+        if self.link.grant.pools.iter().any(|p| p == pool) {
+            Ok(())
+        } else {
+            Err(format!("pool {pool:?} is not granted (grants.rbd.pools: {:?})", self.link.grant.pools))
+        }
+    }
+
+    /// An image of the operation's volume: `volume-<volume id>.backup.<name>`.
+    fn image_ok(&self, pool: &str, image: &str) -> Result<(), String> {
+        self.pool_ok(pool)?;
+        let Some(volume) = self.volume() else { return Err("this operation touches no image".into()) };
+        let prefix = format!("volume-{volume}.backup.");
+        match image.strip_prefix(&prefix) {
+            Some(rest) if plain(rest) => Ok(()),
+            _ => Err(format!("image {image:?} is not one of this volume's backup images ({prefix}…)")),
+        }
+    }
+
+    /// A snapshot of the operation's backup: `backup.<id>.snap.<time>`.
+    fn own_snap_ok(&self, snap: &str) -> Result<(), String> {
+        let Some(id) = self.backup_id() else { return Err("this operation touches no snapshot".into()) };
+        let prefix = format!("backup.{id}.snap.");
+        match snap.strip_prefix(&prefix) {
+            Some(time)
+                if !time.is_empty() && time.len() <= 32 && time.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("snapshot {snap:?} is not this backup's ({prefix}<unix time>)")),
+        }
+    }
+
+    fn own_object_ok(&self, pool: &str, name: &str) -> Result<(), String> {
+        self.pool_ok(pool)?;
+        match self.backup_id() {
+            Some(id) if name == format!("backup.{id}.meta") => Ok(()),
+            _ => Err(format!("object {name:?} is not this backup's (backup.<id>.meta)")),
+        }
+    }
+
+    fn is_backup(&self) -> bool {
+        matches!(self.role, RbdRole::Backup { .. })
+    }
+
+    fn is_delete(&self) -> bool {
+        matches!(self.role, RbdRole::Delete { .. })
+    }
+}
+
+/// A name librbd and our scope can both take at face value.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn deny<T>(call: &str, why: String) -> wasmtime::Result<T> {
+    Err(wasmtime::Error::msg(format!("rbd.{call}: denied: {why}")))
+}
+
+fn failed(e: HostRbdError) -> RbdError {
+    if e.is_not_found() { RbdError::NotFound(e.to_string()) } else { RbdError::Failed(e.to_string()) }
+}
+
+fn transfer_failed(e: TransferError) -> RbdError {
+    match e {
+        TransferError::Cancelled => RbdError::Cancelled,
+        e if e.is_not_found() => RbdError::NotFound(e.to_string()),
+        e => RbdError::Failed(e.to_string()),
+    }
+}
+
+fn scope<'a>(rbd: &'a mut Option<RbdScope>, call: &str) -> wasmtime::Result<&'a mut RbdScope> {
+    rbd.as_mut()
+        .ok_or_else(|| wasmtime::Error::msg(format!("rbd.{call}: this backend is granted no RBD pools (grants.rbd)")))
+}
+
+macro_rules! check {
+    ($call:literal, $r:expr) => {
+        if let Err(why) = $r {
+            return deny($call, why);
+        }
+    };
+}
+
+impl HostState {
+    fn open_image(
+        &mut self,
+        call: &str,
+        pool: &str,
+        image: &str,
+        snap: Option<&str>,
+    ) -> wasmtime::Result<Result<Image, RbdError>> {
+        let link = scope(&mut self.rbd, call)?.link.clone();
+        Ok(link
+            .pool(pool)
+            .and_then(|p| match snap {
+                Some(s) => Image::open_read_only(&p, image, Some(s)),
+                None => Image::open(&p, image),
+            })
+            .inspect_err(|e| link.forget_on(e))
+            .map_err(failed))
+    }
+
+    fn transfer_progress(&self) -> impl Fn(u64) + Sync + use<> {
+        let done = self.op.done.clone();
+        move |n| {
+            done.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Host for HostState {
+    fn connect(&mut self, pool: String) -> Answer<WitCluster> {
+        let s = scope(&mut self.rbd, "connect")?;
+        check!("connect", s.pool_ok(&pool));
+        let grant = s.link.grant.clone();
+        Ok(s.link.pool(&pool).map_err(failed).map(|_| WitCluster {
+            conf: grant.conf.map(|p| p.display().to_string()).unwrap_or_default(),
+            user: grant.user,
+            pools: grant.pools,
+        }))
+    }
+
+    fn describe_source(&mut self, source: Resource<SourceRes>) -> wasmtime::Result<SourceKind> {
+        let from_snapshot =
+            matches!(self.rbd.as_ref().map(|s| &s.role), Some(RbdRole::Backup { from_snapshot: true, .. }));
+        if from_snapshot {
+            return Ok(SourceKind::Snapshot);
+        }
+        Ok(match self.table.get(&source)?.volume.backend() {
+            "rbd" => SourceKind::RbdVolume,
+            _ => SourceKind::Other,
+        })
+    }
+
+    fn create_image(
+        &mut self,
+        pool: String,
+        image: String,
+        size: u64,
+        stripe_unit: u64,
+        stripe_count: u64,
+    ) -> Answer<()> {
+        let s = scope(&mut self.rbd, "create-image")?;
+        check!("create-image", s.image_ok(&pool, &image));
+        let (volume, id) = match &s.role {
+            RbdRole::Backup { volume, id, .. } => (volume.clone(), id.clone()),
+            _ => return deny("create-image", "only a backup creates images".into()),
+        };
+        if image != format!("volume-{volume}.backup.{id}") && image != format!("volume-{volume}.backup.base") {
+            return deny(
+                "create-image",
+                format!("a backup creates volume-{volume}.backup.{id} or …backup.base, not {image:?}"),
+            );
+        }
+        let r = s.link.pool(&pool).and_then(|p| p.create_striped_image(&image, size, stripe_unit, stripe_count));
+        if r.is_ok() {
+            s.created.push((pool, image));
+        }
+        Ok(r.map_err(failed))
+    }
+
+    fn remove_image(&mut self, pool: String, image: String) -> Answer<bool> {
+        let s = scope(&mut self.rbd, "remove-image")?;
+        check!("remove-image", s.image_ok(&pool, &image));
+        let mine = s.created.iter().any(|(p, i)| *p == pool && *i == image);
+        if !(s.is_delete() || (s.is_backup() && mine)) {
+            return deny(
+                "remove-image",
+                format!("{image:?}: a backup removes only an image it created, a delete one left without snapshots"),
+            );
+        }
+        // librbd refuses an image that still has snapshots: another backup's data stays.
+        Ok(s.link.pool(&pool).and_then(|p| p.remove_image(&image)).map_err(failed))
+    }
+
+    fn snapshots(&mut self, pool: String, image: String) -> Answer<Vec<String>> {
+        let s = scope(&mut self.rbd, "snapshots")?;
+        check!("snapshots", s.image_ok(&pool, &image));
+        let img = match self.open_image("snapshots", &pool, &image, None)? {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(img.snapshots().map(|v| v.into_iter().map(|s| s.name).collect()).map_err(failed))
+    }
+
+    fn remove_snapshot(&mut self, pool: String, image: String, snap: String) -> Answer<bool> {
+        let s = scope(&mut self.rbd, "remove-snapshot")?;
+        check!("remove-snapshot", s.image_ok(&pool, &image));
+        check!("remove-snapshot", s.own_snap_ok(&snap));
+        if !(s.is_backup() || s.is_delete()) {
+            return deny("remove-snapshot", "only a backup (its own) or a delete removes snapshots".into());
+        }
+        match self.open_image("remove-snapshot", &pool, &image, None)? {
+            Ok(img) => Ok(img.snap_remove(&snap).map_err(failed)),
+            Err(RbdError::NotFound(_)) => Ok(Ok(false)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn import_from(
+        &mut self,
+        source: Resource<SourceRes>,
+        since: Option<String>,
+        pool: String,
+        image: String,
+        snap: String,
+        piece: u64,
+    ) -> Answer<ImportReport> {
+        let s = scope(&mut self.rbd, "import-from")?;
+        check!("import-from", s.image_ok(&pool, &image));
+        check!("import-from", s.own_snap_ok(&snap));
+        let RbdRole::Backup { parent, .. } = &s.role else {
+            return deny("import-from", "only a backup imports".into());
+        };
+        if since.is_some() && since != *parent {
+            return deny("import-from", format!("since {since:?} is not this backup's parent ({parent:?})"));
+        }
+        let fresh = s.created.iter().any(|(p, i)| *p == pool && *i == image);
+        let volume = self.table.get(&source)?.volume.clone();
+        let img = match self.open_image("import-from", &pool, &image, None)? {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The image's snapshot of the parent, which the diff applies on top of.
+        let parent_snap = match &since {
+            Some(p) => match img.snapshots() {
+                Ok(snaps) => {
+                    let prefix = format!("backup.{p}.snap.");
+                    snaps.into_iter().map(|s| s.name).find(|n| n.starts_with(&prefix))
+                }
+                Err(e) => return Ok(Err(failed(e))),
+            },
+            None => None,
+        };
+        let how = match (&since, &parent_snap) {
+            (Some(id), Some(image_snap)) => Since::Parent { id, image_snap },
+            _ if fresh => Since::Nothing,
+            _ => Since::Overwrite,
+        };
+        let progress = self.transfer_progress();
+        let t =
+            Transfer { piece, cancel: &self.op.cancel, progress: &progress, check: holdfast_chunk::DEFAULT_DIFF_CHECK };
+        let r = rbd_transfer::import(&volume, &Arc::new(img), how, &snap, &t);
+        let link = scope(&mut self.rbd, "import-from")?.link.clone();
+        match r {
+            Ok(mut report) => {
+                if since.is_some() && parent_snap.is_none() {
+                    report.fallback =
+                        Some(format!("the image has no snapshot of backup {}", since.unwrap_or_default()));
+                }
+                let source = if report.by_diff { ChangeSource::RbdDiff } else { ChangeSource::Full };
+                tracing::info!(change_source = source.as_str(), read = report.bytes_read, written = report.bytes_written,
+                    fallback = ?report.fallback, "imported into rbd:{pool}/{image}@{snap}");
+                *self.op.change_source.lock().expect("change source") = Some(source);
+                self.op.moved.fetch_add(report.bytes_read, Ordering::Relaxed);
+                Ok(Ok(ImportReport {
+                    by_diff: report.by_diff,
+                    bytes_read: report.bytes_read,
+                    bytes_written: report.bytes_written,
+                    fallback: report.fallback,
+                }))
+            }
+            Err(e) => {
+                match &e {
+                    TransferError::Rbd(e) => link.forget_on(e),
+                    TransferError::Stalled(_) => link.forget(),
+                    _ => {}
+                }
+                Ok(Err(transfer_failed(e)))
+            }
+        }
+    }
+
+    fn export_to(
+        &mut self,
+        pool: String,
+        image: String,
+        snap: String,
+        target: Resource<TargetRes>,
+        discard_excess: bool,
+    ) -> Answer<ExportReport> {
+        let s = scope(&mut self.rbd, "export-to")?;
+        check!("export-to", s.image_ok(&pool, &image));
+        check!("export-to", s.own_snap_ok(&snap));
+        if !matches!(s.role, RbdRole::Restore { .. }) {
+            return deny("export-to", "only a restore exports".into());
+        }
+        let (sink, is_new) = {
+            let t = self.table.get(&target)?;
+            (t.sink.clone(), t.is_new)
+        };
+        let img = match self.open_image("export-to", &pool, &image, Some(&snap))? {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(e)),
+        };
+        let progress = self.transfer_progress();
+        let t = Transfer { piece: rbd_transfer::MAX_PIECE, cancel: &self.op.cancel, progress: &progress, check: 0.0 };
+        Ok(rbd_transfer::export(&Arc::new(img), &sink, is_new, discard_excess, &t)
+            .map(|r| ExportReport { by_diff: r.by_diff, bytes_written: r.bytes_written })
+            .map_err(transfer_failed))
+    }
+
+    fn write_object(&mut self, pool: String, name: String, data: Vec<u8>) -> Answer<()> {
+        let s = scope(&mut self.rbd, "write-object")?;
+        check!("write-object", s.own_object_ok(&pool, &name));
+        if !s.is_backup() {
+            return deny("write-object", "only a backup writes its object".into());
+        }
+        if data.len() > MAX_RBD_OBJECT {
+            return Ok(Err(RbdError::Failed(format!(
+                "{} bytes is over the {MAX_RBD_OBJECT}-byte object limit",
+                data.len()
+            ))));
+        }
+        Ok(s.link.pool(&pool).and_then(|p| p.write_object(&name, &data)).map_err(failed))
+    }
+
+    fn read_object(&mut self, pool: String, name: String) -> Answer<Option<Vec<u8>>> {
+        let s = scope(&mut self.rbd, "read-object")?;
+        check!("read-object", s.own_object_ok(&pool, &name));
+        match s.link.pool(&pool).and_then(|p| p.read_object(&name)) {
+            Ok(Some(d)) if d.len() > MAX_RBD_OBJECT => {
+                Ok(Err(RbdError::Failed(format!("object {name} is over the {MAX_RBD_OBJECT}-byte limit"))))
+            }
+            r => Ok(r.map_err(failed)),
+        }
+    }
+
+    fn remove_object(&mut self, pool: String, name: String) -> Answer<bool> {
+        let s = scope(&mut self.rbd, "remove-object")?;
+        check!("remove-object", s.own_object_ok(&pool, &name));
+        if !(s.is_backup() || s.is_delete()) {
+            return deny("remove-object", "only a backup (its own) or a delete removes objects".into());
+        }
+        let r = s.link.pool(&pool).and_then(|p| match p.read_object(&name)? {
+            Some(_) => p.remove_object(&name).map(|()| true),
+            None => Ok(false),
+        });
+        Ok(r.map_err(failed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: &str = "6e74f100-edd2-455c-87d5-83817fa854bb";
+    const X: &str = "b2ff0998-639d-42d2-8cf5-0101363448dc";
+    const OTHER: &str = "3bff1977-1466-44a2-b8aa-1a2a1361138e";
+
+    fn scope(role: RbdRole) -> RbdScope {
+        let grant = RbdGrant { conf: None, user: "cinder".into(), pools: vec!["backups".into()] };
+        RbdScope::new(RbdLink::new(grant), role)
+    }
+
+    fn backup() -> RbdScope {
+        scope(RbdRole::Backup { volume: V.into(), id: X.into(), parent: None, from_snapshot: false })
+    }
+
+    #[test]
+    fn images_are_the_volumes_backup_images_in_granted_pools() {
+        let s = backup();
+        assert!(s.image_ok("backups", &format!("volume-{V}.backup.{X}")).is_ok());
+        assert!(s.image_ok("backups", &format!("volume-{V}.backup.base")).is_ok());
+        // Another pool, another volume, a source image, a path or snapshot spec in the name.
+        assert!(s.image_ok("rbd", &format!("volume-{V}.backup.{X}")).unwrap_err().contains("not granted"));
+        assert!(s.image_ok("backups", &format!("volume-{OTHER}.backup.{X}")).is_err());
+        assert!(s.image_ok("backups", &format!("volume-{V}")).is_err());
+        assert!(s.image_ok("backups", &format!("volume-{V}.backup.x/../y")).is_err());
+        assert!(s.image_ok("backups", &format!("volume-{V}.backup.{X}@snap")).is_err());
+        assert!(s.image_ok("backups", &format!("volume-{V}.backup.")).is_err());
+        // Setup reaches the pool and names no image.
+        assert!(scope(RbdRole::Control).image_ok("backups", &format!("volume-{V}.backup.{X}")).is_err());
+    }
+
+    #[test]
+    fn snapshots_and_objects_are_the_operations_backups() {
+        let s = backup();
+        assert!(s.own_snap_ok(&format!("backup.{X}.snap.1796225828.124401")).is_ok());
+        assert!(s.own_snap_ok(&format!("backup.{OTHER}.snap.1796225828.124401")).is_err());
+        assert!(s.own_snap_ok(&format!("backup.{X}.snap.")).is_err());
+        assert!(s.own_snap_ok(&format!("backup.{X}.snap.1; rm")).is_err());
+        assert!(s.own_snap_ok("holdfast.snapshot.x").is_err());
+        assert!(s.own_object_ok("backups", &format!("backup.{X}.meta")).is_ok());
+        assert!(s.own_object_ok("backups", &format!("backup.{OTHER}.meta")).is_err());
+        assert!(s.own_object_ok("rbd", &format!("backup.{X}.meta")).is_err());
+        let d = scope(RbdRole::Delete { volume: V.into(), id: OTHER.into() });
+        assert!(d.own_snap_ok(&format!("backup.{X}.snap.1")).is_err(), "a delete removes its own backup's only");
+        assert!(d.is_delete() && !d.is_backup());
+    }
+}

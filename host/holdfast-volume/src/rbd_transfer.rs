@@ -1,0 +1,434 @@
+//! Moving volume bytes into and out of RBD backup images, host-side: what
+//! `rbd export-diff | rbd import-diff` (and `rbd export | rbd import`) do for Cinder's
+//! Ceph driver, without a subprocess and with the work spread over threads, each
+//! reading a piece and writing it at the same offset.
+//!
+//! - [`import`]: a source volume (any backend) into an image, then a snapshot of it:
+//!   only the ranges changed since the parent when they are known and the image holds
+//!   the parent, checked by sampling; otherwise every byte.
+//! - [`export`]: an image at a snapshot onto a restore target: only allocated extents
+//!   when the target is known to read as zeros, otherwise every byte.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use holdfast_chunk::{AlignedBuf, ChunkSink, ChunkSource};
+use holdfast_rbd::{Image, RbdError};
+use holdfast_types::Extent;
+
+/// Largest copy unit: Cinder's default chunk (128 MiB) times the threads would hold
+/// gigabytes; pieces of at most this size move as fast.
+pub const MAX_PIECE: u64 = 8 << 20;
+/// Smallest copy unit.
+pub const MIN_PIECE: u64 = 64 << 10;
+/// Pieces in flight: each is a round trip to an OSD.
+pub const THREADS: usize = 12;
+/// Offsets and lengths of pieces are multiples of this (O_DIRECT file sources).
+const ALIGN: u64 = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error("reading the source at {offset}: {source}")]
+    Read { offset: u64, source: io::Error },
+    #[error("writing at {offset}: {source}")]
+    Write { offset: u64, source: io::Error },
+    #[error("{0}")]
+    Rbd(#[from] RbdError),
+    #[error("the cluster stopped answering: no piece finished in {} s", .0.as_secs())]
+    Stalled(Duration),
+}
+
+impl TransferError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, TransferError::Rbd(e) if e.is_not_found())
+    }
+}
+
+/// How a transfer runs and reports.
+pub struct Transfer<'a> {
+    /// Copy unit in bytes (clamped to [`MIN_PIECE`]..=[`MAX_PIECE`]).
+    pub piece: u64,
+    /// Set when the operation must stop.
+    pub cancel: &'a AtomicBool,
+    /// Called with the bytes of each piece done (read or skipped).
+    pub progress: &'a (dyn Fn(u64) + Sync),
+    /// Fraction of the blocks a diff calls unchanged that [`import`] compares between
+    /// source and image afterwards (0: none).
+    pub check: f64,
+}
+
+/// What [`import`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub by_diff: bool,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// Why a diff was wanted and not used.
+    pub fallback: Option<String>,
+}
+
+/// What [`export`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    pub by_diff: bool,
+    pub bytes_written: u64,
+}
+
+/// Where the changes come from, for [`import`].
+pub enum Since<'a> {
+    /// Everything: a full backup into a fresh image (reads as zeros).
+    Nothing,
+    /// Everything, over an image that holds older data (zeros must be written).
+    Overwrite,
+    /// What changed in the source since backup `id`, whose snapshot `image_snap` the
+    /// image holds (its head must be that snapshot).
+    Parent { id: &'a str, image_snap: &'a str },
+}
+
+struct Counters {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+/// Split `ranges` (sorted, within `size`) into aligned pieces of at most `piece`.
+fn pieces(ranges: &[Extent], size: u64, piece: u64) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for r in ranges {
+        let start = r.offset / ALIGN * ALIGN;
+        let end = (r.offset + r.len).div_ceil(ALIGN).saturating_mul(ALIGN).min(size);
+        let mut at = match out.last() {
+            Some(&(o, l)) if o + l > start => o + l,
+            _ => start,
+        };
+        while at < end {
+            // Piece boundaries on multiples of `piece`, so pieces line up with objects.
+            let next = ((at / piece + 1) * piece).min(end);
+            out.push((at, next - at));
+            at = next;
+        }
+    }
+    out
+}
+
+/// How long a transfer may go without finishing a piece before it gives up on the
+/// cluster: librbd can block a request for ever (a write waiting on an exclusive lock
+/// whose cluster died), past librados's own timeouts.
+pub const STALL: Duration = Duration::from_secs(45);
+
+type Work = dyn Fn(u64, &mut AlignedBuf) -> Result<(), TransferError> + Send + Sync;
+
+/// Run `work` on every piece from several threads; the first error stops the rest.
+///
+/// The workers are not joined when the cluster stops answering ([`STALL`]): a request
+/// librbd never completes cannot be taken back, so its thread, buffer and the handles
+/// `work` holds are left to it (and freed if it ever returns) while the operation fails.
+fn run_pieces(pieces: Vec<(u64, u64)>, piece: u64, t: &Transfer<'_>, work: Arc<Work>) -> Result<(), TransferError> {
+    let pieces = Arc::new(pieces);
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<Result<u64, TransferError>>();
+    let threads = THREADS.min(pieces.len()).max(1);
+    for _ in 0..threads {
+        let (pieces, next, stop, tx, work) = (pieces.clone(), next.clone(), stop.clone(), tx.clone(), work.clone());
+        std::thread::Builder::new()
+            .name("hf-rbd-copy".into())
+            .spawn(move || {
+                let mut buf = AlignedBuf::new(piece as usize);
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(offset, len)) = pieces.get(i) else { return };
+                    buf.set_len(len as usize);
+                    let r = work(offset, &mut buf).map(|()| len);
+                    let failed = r.is_err();
+                    if tx.send(r).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| TransferError::Read { offset: 0, source: e })?;
+    }
+    drop(tx);
+    let mut done = 0;
+    let result = loop {
+        if t.cancel.load(Ordering::Relaxed) {
+            break Err(TransferError::Cancelled);
+        }
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(Ok(len)) => {
+                (t.progress)(len);
+                done = 0;
+            }
+            Ok(Err(e)) => break Err(e),
+            // Every worker finished.
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                done += 1;
+                if done * 250 >= STALL.as_millis() {
+                    break Err(TransferError::Stalled(STALL));
+                }
+            }
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
+fn clamp_piece(piece: u64) -> u64 {
+    (piece.clamp(MIN_PIECE, MAX_PIECE) / ALIGN).max(1) * ALIGN
+}
+
+/// Copy `ranges` of `source` into `image`; all-zero pieces are skipped when the image
+/// already reads as zeros there (`zeros_there`), else discarded.
+fn copy_in(
+    source: &Arc<dyn ChunkSource>,
+    image: &Arc<Image>,
+    ranges: &[Extent],
+    zeros_there: bool,
+    t: &Transfer<'_>,
+    n: &Arc<Counters>,
+) -> Result<(), TransferError> {
+    let piece = clamp_piece(t.piece);
+    let list = pieces(ranges, source.size(), piece);
+    let (source, image, n) = (source.clone(), image.clone(), n.clone());
+    run_pieces(
+        list,
+        piece,
+        t,
+        Arc::new(move |offset, buf: &mut AlignedBuf| {
+            source.read_chunk(offset, buf).map_err(|e| TransferError::Read { offset, source: e })?;
+            n.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            if holdfast_chunk::digest::is_zero(buf) {
+                if !zeros_there {
+                    image.write_zeroes(offset, buf.len() as u64)?;
+                }
+            } else {
+                image.write_at(offset, buf)?;
+                n.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            }
+            Ok(())
+        }),
+    )
+}
+
+/// The complement of `ranges` in `[0, size)`.
+fn gaps(ranges: &[Extent], size: u64) -> Vec<Extent> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for r in ranges {
+        if r.offset > at {
+            out.push(Extent { offset: at, len: r.offset - at });
+        }
+        at = at.max(r.offset + r.len);
+    }
+    if at < size {
+        out.push(Extent { offset: at, len: size - at });
+    }
+    out
+}
+
+/// Sampled check after a diff import: `fraction` of the pieces outside the changed
+/// ranges, compared between the source and the image. The first difference is returned.
+fn check_unchanged(
+    source: &dyn ChunkSource,
+    image: &Image,
+    changed: &[Extent],
+    fraction: f64,
+) -> Result<Option<u64>, TransferError> {
+    const BLOCK: u64 = 64 << 10;
+    if fraction <= 0.0 {
+        return Ok(None);
+    }
+    let size = source.size();
+    let unchanged = gaps(changed, size);
+    let blocks: u64 = unchanged.iter().map(|r| r.len / BLOCK).sum();
+    if blocks == 0 {
+        return Ok(None);
+    }
+    let want = ((blocks as f64 * fraction).ceil() as u64).clamp(1, blocks);
+    let step = blocks / want;
+    // A different sample each time: a fixed one would check the same blocks forever.
+    let mut pick = rand_below(step.max(1));
+    let mut src = AlignedBuf::new(BLOCK as usize);
+    let mut dst = vec![0u8; BLOCK as usize];
+    let mut seen = 0u64;
+    for r in &unchanged {
+        let first = r.offset.div_ceil(BLOCK);
+        let count = (r.offset + r.len) / BLOCK - first.min((r.offset + r.len) / BLOCK);
+        while pick < seen + count {
+            let offset = (first + (pick - seen)) * BLOCK;
+            source.read_chunk(offset, &mut src).map_err(|e| TransferError::Read { offset, source: e })?;
+            image.read_at(offset, &mut dst)?;
+            if src[..] != dst[..] {
+                return Ok(Some(offset));
+            }
+            pick += step.max(1);
+        }
+        seen += count;
+    }
+    Ok(None)
+}
+
+fn rand_below(n: u64) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos) % n.max(1)
+}
+
+/// Write `source` into `image` (resized to the source), then snapshot it as `snap`.
+///
+/// With [`Since::Parent`], only the ranges the source says changed since that backup
+/// are moved, when the source can tell; then a sample of the other blocks is compared,
+/// and any failure or difference falls back to a whole copy (logged loudly). The
+/// snapshot is made last, so an interrupted import leaves no snapshot a later backup
+/// could take as its parent.
+pub fn import(
+    source: &Arc<dyn ChunkSource>,
+    image: &Arc<Image>,
+    since: Since<'_>,
+    snap: &str,
+    t: &Transfer<'_>,
+) -> Result<ImportReport, TransferError> {
+    let size = source.size();
+    let n = Arc::new(Counters { read: AtomicU64::new(0), written: AtomicU64::new(0) });
+    if image.size()? != size {
+        image.resize(size)?;
+    }
+    let whole = [Extent { offset: 0, len: size }];
+    let mut report = ImportReport::default();
+    match since {
+        Since::Nothing => {
+            // Only what may hold data; the new image reads zeros elsewhere.
+            let ranges = source.extents().ok().flatten().unwrap_or_else(|| whole.to_vec());
+            copy_in(source, image, &ranges, true, t, &n)?;
+        }
+        Since::Overwrite => copy_in(source, image, &whole, false, t, &n)?,
+        Since::Parent { id, image_snap } => {
+            let diff = match source.changed_extents(id) {
+                Ok(Some(changed)) => match head_is(image, image_snap) {
+                    Ok(true) => Ok(changed),
+                    Ok(false) => Err(format!("the image changed since its snapshot {image_snap}")),
+                    Err(e) => Err(format!("checking the image against {image_snap}: {e}")),
+                },
+                Ok(None) => Err(format!("the source cannot tell what changed since backup {id}")),
+                Err(e) => Err(format!("the source's diff since backup {id} failed: {e}")),
+            };
+            let by_diff = match diff {
+                Ok(changed) => match copy_in(source, image, &changed, false, t, &n) {
+                    Ok(()) => match check_unchanged(&**source, image, &changed, t.check) {
+                        Ok(None) => Ok(()),
+                        Ok(Some(at)) => Err(format!(
+                            "the sampled check found the block at {at} differs though the diff called it unchanged"
+                        )),
+                        Err(e) => Err(format!("the sampled check failed: {e}")),
+                    },
+                    // Stopped, or a cluster that stopped answering: no whole copy either.
+                    Err(e @ (TransferError::Cancelled | TransferError::Stalled(_))) => return Err(e),
+                    Err(e) => Err(format!("moving the diff failed: {e}")),
+                },
+                Err(why) => Err(why),
+            };
+            match by_diff {
+                Ok(()) => report.by_diff = true,
+                Err(why) => {
+                    tracing::error!(%why, "RBD diff import not used: copying the whole volume instead");
+                    report.fallback = Some(why);
+                    copy_in(source, image, &whole, false, t, &n)?;
+                }
+            }
+        }
+    }
+    image.flush()?;
+    image.snap_create(snap)?;
+    report.bytes_read = n.read.load(Ordering::Relaxed);
+    report.bytes_written = n.written.load(Ordering::Relaxed);
+    Ok(report)
+}
+
+/// Whether the image's head is still its snapshot `snap` (nothing written since).
+fn head_is(image: &Image, snap: &str) -> Result<bool, RbdError> {
+    let snaps = image.snapshots()?;
+    // The parent's snapshot must be the newest: a later one means another backup wrote
+    // on top of it.
+    if snaps.last().map(|s| s.name.as_str()) != Some(snap) {
+        return Ok(false);
+    }
+    Ok(image.diff(Some(snap), false)?.is_empty())
+}
+
+/// Restore `image` (opened at the backup's snapshot) onto `target`.
+///
+/// When the target is new or provably empty only the image's allocated extents are
+/// written; otherwise every byte up to the backup's size. With `discard_excess` the
+/// target's bytes past the backup's size are zeroed.
+pub fn export(
+    image: &Arc<Image>,
+    target: &Arc<dyn ChunkSink>,
+    target_is_new: bool,
+    discard_excess: bool,
+    t: &Transfer<'_>,
+) -> Result<ExportReport, TransferError> {
+    let size = image.size()?;
+    let tsize = target.size();
+    let len = size.min(tsize);
+    let empty = target_is_new || matches!(target.allocated(), Ok(Some(a)) if a.iter().all(|e| e.offset >= len));
+    let allocated: Vec<Extent> = image
+        .diff(None, false)?
+        .into_iter()
+        .filter(|e| e.exists && e.offset < len)
+        .map(|e| Extent { offset: e.offset, len: e.len.min(len - e.offset) })
+        .collect();
+    let written = Arc::new(AtomicU64::new(0));
+    let piece = clamp_piece(t.piece);
+    let (img, sink, count) = (image.clone(), target.clone(), written.clone());
+    let write = move |offset: u64, buf: &mut AlignedBuf| -> Result<(), TransferError> {
+        img.read_at(offset, buf)?;
+        let io = |e| TransferError::Write { offset, source: e };
+        if holdfast_chunk::digest::is_zero(buf) {
+            if !empty {
+                sink.zero_range(offset, buf.len() as u64).map_err(io)?;
+            }
+        } else {
+            sink.write_at(offset, buf).map_err(io)?;
+            count.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    };
+    run_pieces(pieces(&allocated, len, piece), piece, t, Arc::new(write))?;
+    if !empty {
+        for g in gaps(&allocated, len) {
+            target.zero_range(g.offset, g.len).map_err(|e| TransferError::Write { offset: g.offset, source: e })?;
+            (t.progress)(g.len);
+        }
+    }
+    if discard_excess && tsize > size {
+        target.zero_range(size, tsize - size).map_err(|e| TransferError::Write { offset: size, source: e })?;
+    }
+    target.sync().map_err(|e| TransferError::Write { offset: 0, source: e })?;
+    Ok(ExportReport { by_diff: empty, bytes_written: written.load(Ordering::Relaxed) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(offset: u64, len: u64) -> Extent {
+        Extent { offset, len }
+    }
+
+    #[test]
+    fn pieces_are_aligned_merged_and_bounded() {
+        let p = pieces(&[e(100, 10), e(5000, 9000), e(9000, 100)], 1 << 20, 8192);
+        assert_eq!(p, vec![(0, 4096), (4096, 4096), (8192, 8192)]);
+        // The end of the volume cuts the last piece.
+        assert_eq!(pieces(&[e(0, 10_000)], 10_000, 8192), vec![(0, 8192), (8192, 1808)]);
+    }
+
+    #[test]
+    fn gaps_complement_the_ranges() {
+        assert_eq!(gaps(&[e(10, 10), e(15, 10), e(40, 5)], 50), vec![e(0, 10), e(25, 15), e(45, 5)]);
+        assert_eq!(gaps(&[], 7), vec![e(0, 7)]);
+    }
+}
