@@ -54,6 +54,14 @@ pub trait ChunkSource: Send + Sync + 'static {
     fn readers(&self) -> usize {
         READERS
     }
+    /// Fill several buffers at once (each its own chunk). A network volume overrides it
+    /// to put every request in flight together.
+    fn read_batch(&self, reads: &mut [(u64, &mut AlignedBuf)]) -> io::Result<()> {
+        for (offset, buf) in reads.iter_mut() {
+            self.read_chunk(*offset, buf)?;
+        }
+        Ok(())
+    }
     /// The volume backend it reads (`file`, `rbd`): a Ceph driver moves only the diff
     /// when it is `rbd`.
     fn backend(&self) -> &'static str {

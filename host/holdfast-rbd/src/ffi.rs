@@ -86,6 +86,7 @@ functions! {
     rbd: rbd_diff_iterate2: fn(ImageHandle, *const c_char, u64, u64, u8, u8, DiffCallback, *mut c_void) -> c_int;
     rbd: rbd_aio_create_completion: fn(*mut c_void, *const c_void, *mut Completion) -> c_int;
     rbd: rbd_aio_read2: fn(ImageHandle, u64, usize, *mut c_char, Completion, c_int) -> c_int;
+    rbd: rbd_aio_write2: fn(ImageHandle, u64, usize, *const c_char, Completion, c_int) -> c_int;
     rbd: rbd_aio_wait_for_complete: fn(Completion) -> c_int;
     rbd: rbd_aio_get_return_value: fn(Completion) -> isize;
     rbd: rbd_aio_release: fn(Completion) -> ();

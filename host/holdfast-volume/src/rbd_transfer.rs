@@ -23,8 +23,10 @@ use holdfast_types::Extent;
 pub const MAX_PIECE: u64 = 8 << 20;
 /// Smallest copy unit.
 pub const MIN_PIECE: u64 = 64 << 10;
-/// Pieces in flight: each is a round trip to an OSD.
+/// Workers, each with a batch of pieces in flight (a read each, then a write each):
+/// a diff's small scattered pieces cost round trips to OSDs, not bytes.
 pub const THREADS: usize = 12;
+
 /// Offsets and lengths of pieces are multiples of this (O_DIRECT file sources).
 const ALIGN: u64 = 4096;
 
@@ -119,30 +121,66 @@ fn pieces(ranges: &[Extent], size: u64, piece: u64) -> Vec<(u64, u64)> {
 /// whose cluster died), past librados's own timeouts.
 pub const STALL: Duration = Duration::from_secs(45);
 
-type Work = dyn Fn(u64, &mut AlignedBuf) -> Result<(), TransferError> + Send + Sync;
+/// Pieces a worker moves together: their reads in flight at once, then their writes.
+const BATCH: usize = 16;
+/// Bytes a batch may hold.
+const BATCH_BYTES: u64 = 8 << 20;
 
-/// Run `work` on every piece from several threads; the first error stops the rest.
+type Work = dyn Fn(&mut [(u64, &mut AlignedBuf)]) -> Result<(), TransferError> + Send + Sync;
+
+/// Group pieces into batches of at most [`BATCH`] pieces and [`BATCH_BYTES`] (a piece
+/// larger than that is a batch of its own).
+fn batches(pieces: Vec<(u64, u64)>) -> Vec<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    let (mut cur, mut bytes) = (Vec::new(), 0);
+    for p in pieces {
+        if !cur.is_empty() && (cur.len() == BATCH || bytes + p.1 > BATCH_BYTES) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        bytes += p.1;
+        cur.push(p);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Run `work` on every batch of pieces from several threads; the first error stops
+/// the rest.
 ///
 /// The workers are not joined when the cluster stops answering ([`STALL`]): a request
-/// librbd never completes cannot be taken back, so its thread, buffer and the handles
+/// librbd never completes cannot be taken back, so its thread, buffers and the handles
 /// `work` holds are left to it (and freed if it ever returns) while the operation fails.
-fn run_pieces(pieces: Vec<(u64, u64)>, piece: u64, t: &Transfer<'_>, work: Arc<Work>) -> Result<(), TransferError> {
-    let pieces = Arc::new(pieces);
+fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Result<(), TransferError> {
+    // Buffers as large as the largest piece, not the copy unit: a diff's are small.
+    let largest = pieces.iter().map(|p| p.1).max().unwrap_or(ALIGN);
+    let batches = Arc::new(batches(pieces));
     let next = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel::<Result<u64, TransferError>>();
-    let threads = THREADS.min(pieces.len()).max(1);
-    for _ in 0..threads {
-        let (pieces, next, stop, tx, work) = (pieces.clone(), next.clone(), stop.clone(), tx.clone(), work.clone());
+    for _ in 0..THREADS.min(batches.len()).max(1) {
+        let (batches, next, stop, tx, work) = (batches.clone(), next.clone(), stop.clone(), tx.clone(), work.clone());
         std::thread::Builder::new()
             .name("hf-rbd-copy".into())
             .spawn(move || {
-                let mut buf = AlignedBuf::new(piece as usize);
+                let mut bufs: Vec<AlignedBuf> = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(offset, len)) = pieces.get(i) else { return };
-                    buf.set_len(len as usize);
-                    let r = work(offset, &mut buf).map(|()| len);
+                    let Some(batch) = batches.get(i) else { return };
+                    while bufs.len() < batch.len() {
+                        bufs.push(AlignedBuf::new(largest as usize));
+                    }
+                    let mut io: Vec<(u64, &mut AlignedBuf)> = batch
+                        .iter()
+                        .zip(bufs.iter_mut())
+                        .map(|(&(offset, len), buf)| {
+                            buf.set_len(len as usize);
+                            (offset, buf)
+                        })
+                        .collect();
+                    let r = work(&mut io).map(|()| batch.iter().map(|p| p.1).sum());
                     let failed = r.is_err();
                     if tx.send(r).is_err() || failed {
                         return;
@@ -152,7 +190,7 @@ fn run_pieces(pieces: Vec<(u64, u64)>, piece: u64, t: &Transfer<'_>, work: Arc<W
             .map_err(|e| TransferError::Read { offset: 0, source: e })?;
     }
     drop(tx);
-    let mut done = 0;
+    let mut idle = 0;
     let result = loop {
         if t.cancel.load(Ordering::Relaxed) {
             break Err(TransferError::Cancelled);
@@ -160,14 +198,14 @@ fn run_pieces(pieces: Vec<(u64, u64)>, piece: u64, t: &Transfer<'_>, work: Arc<W
         match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(Ok(len)) => {
                 (t.progress)(len);
-                done = 0;
+                idle = 0;
             }
             Ok(Err(e)) => break Err(e),
             // Every worker finished.
             Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                done += 1;
-                if done * 250 >= STALL.as_millis() {
+                idle += 1;
+                if idle * 250 >= STALL.as_millis() {
                     break Err(TransferError::Stalled(STALL));
                 }
             }
@@ -191,25 +229,27 @@ fn copy_in(
     t: &Transfer<'_>,
     n: &Arc<Counters>,
 ) -> Result<(), TransferError> {
-    let piece = clamp_piece(t.piece);
-    let list = pieces(ranges, source.size(), piece);
+    let list = pieces(ranges, source.size(), clamp_piece(t.piece));
     let (source, image, n) = (source.clone(), image.clone(), n.clone());
     run_pieces(
         list,
-        piece,
         t,
-        Arc::new(move |offset, buf: &mut AlignedBuf| {
-            source.read_chunk(offset, buf).map_err(|e| TransferError::Read { offset, source: e })?;
-            n.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
-            if holdfast_chunk::digest::is_zero(buf) {
-                if !zeros_there {
-                    image.write_zeroes(offset, buf.len() as u64)?;
+        Arc::new(move |batch: &mut [(u64, &mut AlignedBuf)]| {
+            let first = batch.first().map_or(0, |b| b.0);
+            source.read_batch(batch).map_err(|e| TransferError::Read { offset: first, source: e })?;
+            let mut writes: Vec<(u64, &[u8])> = Vec::with_capacity(batch.len());
+            for (offset, buf) in batch.iter() {
+                n.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                if holdfast_chunk::digest::is_zero(buf) {
+                    if !zeros_there {
+                        image.write_zeroes(*offset, buf.len() as u64)?;
+                    }
+                } else {
+                    writes.push((*offset, &buf[..]));
+                    n.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
                 }
-            } else {
-                image.write_at(offset, buf)?;
-                n.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
             }
-            Ok(())
+            Ok(image.write_many(&writes)?)
         }),
     )
 }
@@ -249,25 +289,32 @@ fn check_unchanged(
         return Ok(None);
     }
     let want = ((blocks as f64 * fraction).ceil() as u64).clamp(1, blocks);
-    let step = blocks / want;
+    let step = (blocks / want).max(1);
     // A different sample each time: a fixed one would check the same blocks forever.
-    let mut pick = rand_below(step.max(1));
-    let mut src = AlignedBuf::new(BLOCK as usize);
-    let mut dst = vec![0u8; BLOCK as usize];
+    let mut pick = rand_below(step);
+    let mut offsets = Vec::new();
     let mut seen = 0u64;
     for r in &unchanged {
         let first = r.offset.div_ceil(BLOCK);
         let count = (r.offset + r.len) / BLOCK - first.min((r.offset + r.len) / BLOCK);
         while pick < seen + count {
-            let offset = (first + (pick - seen)) * BLOCK;
-            source.read_chunk(offset, &mut src).map_err(|e| TransferError::Read { offset, source: e })?;
-            image.read_at(offset, &mut dst)?;
-            if src[..] != dst[..] {
-                return Ok(Some(offset));
-            }
-            pick += step.max(1);
+            offsets.push((first + (pick - seen)) * BLOCK);
+            pick += step;
         }
         seen += count;
+    }
+    // In batches, every read of a batch in flight at once (a sample of a 10 GiB image is
+    // 164 blocks: one at a time they cost a round trip each, twice).
+    for group in offsets.chunks(32) {
+        let mut src: Vec<AlignedBuf> = group.iter().map(|_| AlignedBuf::new(BLOCK as usize)).collect();
+        let mut dst: Vec<Vec<u8>> = group.iter().map(|_| vec![0u8; BLOCK as usize]).collect();
+        let mut reads: Vec<(u64, &mut AlignedBuf)> = group.iter().copied().zip(src.iter_mut()).collect();
+        source.read_batch(&mut reads).map_err(|e| TransferError::Read { offset: group[0], source: e })?;
+        let mut theirs: Vec<(u64, &mut [u8])> = group.iter().copied().zip(dst.iter_mut().map(|d| &mut d[..])).collect();
+        image.read_many(&mut theirs)?;
+        if let Some(i) = (0..group.len()).find(|&i| src[i][..] != dst[i][..]) {
+            return Ok(Some(group[i]));
+        }
     }
     Ok(None)
 }
@@ -306,6 +353,7 @@ pub fn import(
         }
         Since::Overwrite => copy_in(source, image, &whole, false, t, &n)?,
         Since::Parent { id, image_snap } => {
+            let started = std::time::Instant::now();
             let diff = match source.changed_extents(id) {
                 Ok(Some(changed)) => match head_is(image, image_snap) {
                     Ok(true) => Ok(changed),
@@ -315,15 +363,19 @@ pub fn import(
                 Ok(None) => Err(format!("the source cannot tell what changed since backup {id}")),
                 Err(e) => Err(format!("the source's diff since backup {id} failed: {e}")),
             };
+            let diffed = started.elapsed();
             let by_diff = match diff {
                 Ok(changed) => match copy_in(source, image, &changed, false, t, &n) {
-                    Ok(()) => match check_unchanged(&**source, image, &changed, t.check) {
-                        Ok(None) => Ok(()),
-                        Ok(Some(at)) => Err(format!(
-                            "the sampled check found the block at {at} differs though the diff called it unchanged"
-                        )),
-                        Err(e) => Err(format!("the sampled check failed: {e}")),
-                    },
+                    Ok(()) => {
+                        tracing::debug!(?diffed, copied = ?started.elapsed(), extents = changed.len(), "diff moved");
+                        match check_unchanged(&**source, image, &changed, t.check) {
+                            Ok(None) => Ok(()),
+                            Ok(Some(at)) => Err(format!(
+                                "the sampled check found the block at {at} differs though the diff called it unchanged"
+                            )),
+                            Err(e) => Err(format!("the sampled check failed: {e}")),
+                        }
+                    }
                     // Stopped, or a cluster that stopped answering: no whole copy either.
                     Err(e @ (TransferError::Cancelled | TransferError::Stalled(_))) => return Err(e),
                     Err(e) => Err(format!("moving the diff failed: {e}")),
@@ -340,8 +392,10 @@ pub fn import(
             }
         }
     }
+    let flushing = std::time::Instant::now();
     image.flush()?;
     image.snap_create(snap)?;
+    tracing::debug!(snapshot = ?flushing.elapsed(), "flushed and snapshotted");
     report.bytes_read = n.read.load(Ordering::Relaxed);
     report.bytes_written = n.written.load(Ordering::Relaxed);
     Ok(report)
@@ -355,7 +409,8 @@ fn head_is(image: &Image, snap: &str) -> Result<bool, RbdError> {
     if snaps.last().map(|s| s.name.as_str()) != Some(snap) {
         return Ok(false);
     }
-    Ok(image.diff(Some(snap), false)?.is_empty())
+    // Whole objects are enough to tell (and cheap with the object map).
+    Ok(image.diff(Some(snap), true)?.is_empty())
 }
 
 /// Restore `image` (opened at the backup's snapshot) onto `target`.
@@ -381,22 +436,24 @@ pub fn export(
         .map(|e| Extent { offset: e.offset, len: e.len.min(len - e.offset) })
         .collect();
     let written = Arc::new(AtomicU64::new(0));
-    let piece = clamp_piece(t.piece);
     let (img, sink, count) = (image.clone(), target.clone(), written.clone());
-    let write = move |offset: u64, buf: &mut AlignedBuf| -> Result<(), TransferError> {
-        img.read_at(offset, buf)?;
-        let io = |e| TransferError::Write { offset, source: e };
-        if holdfast_chunk::digest::is_zero(buf) {
-            if !empty {
-                sink.zero_range(offset, buf.len() as u64).map_err(io)?;
+    let write = move |batch: &mut [(u64, &mut AlignedBuf)]| -> Result<(), TransferError> {
+        let mut reads: Vec<(u64, &mut [u8])> = batch.iter_mut().map(|(o, b)| (*o, &mut b[..])).collect();
+        img.read_many(&mut reads)?;
+        for (offset, buf) in batch.iter() {
+            let io = |e| TransferError::Write { offset: *offset, source: e };
+            if holdfast_chunk::digest::is_zero(buf) {
+                if !empty {
+                    sink.zero_range(*offset, buf.len() as u64).map_err(io)?;
+                }
+            } else {
+                sink.write_at(*offset, buf).map_err(io)?;
+                count.fetch_add(buf.len() as u64, Ordering::Relaxed);
             }
-        } else {
-            sink.write_at(offset, buf).map_err(io)?;
-            count.fetch_add(buf.len() as u64, Ordering::Relaxed);
         }
         Ok(())
     };
-    run_pieces(pieces(&allocated, len, piece), piece, t, Arc::new(write))?;
+    run_pieces(pieces(&allocated, len, clamp_piece(t.piece)), t, Arc::new(write))?;
     if !empty {
         for g in gaps(&allocated, len) {
             target.zero_range(g.offset, g.len).map_err(|e| TransferError::Write { offset: g.offset, source: e })?;
@@ -416,6 +473,14 @@ mod tests {
 
     fn e(offset: u64, len: u64) -> Extent {
         Extent { offset, len }
+    }
+
+    #[test]
+    fn batches_hold_up_to_16_pieces_or_8_mib() {
+        let small: Vec<(u64, u64)> = (0..40).map(|i| (i * 8192, 4096)).collect();
+        assert_eq!(batches(small).iter().map(Vec::len).collect::<Vec<_>>(), vec![16, 16, 8]);
+        let big = vec![(0, 8 << 20), (8 << 20, 8 << 20), (16 << 20, 4096)];
+        assert_eq!(batches(big).iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 1, 1]);
     }
 
     #[test]

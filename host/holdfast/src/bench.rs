@@ -202,6 +202,10 @@ fn work_dir(args: &BenchArgs, prefix: &str) -> Result<(tempfile::TempDir, PathBu
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    // Profiling a run: the host's own tracing, to stderr, when HOLDFAST_LOG asks for it.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("HOLDFAST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    }
     if args.api {
         let (_tmp, dir) = work_dir(&args, "holdfast-bench-api")?;
         return crate::bench_api::run(&dir, args.api_backups, args.api_requests.max(1));

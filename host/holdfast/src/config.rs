@@ -452,7 +452,11 @@ mod tests {
             .replace("/opt/drivers/acme-1.2.0.wasm", "/bin/sh");
         let c = parse_in(&text).unwrap();
         assert_eq!(c.default_backend, "nfs");
-        assert_eq!(c.backends.len(), 2);
+        assert_eq!(c.backends.len(), 3);
+        let ceph = c.backends.iter().find(|b| b.name == "ceph").unwrap();
+        assert_eq!(ceph.driver, DriverSource::BuiltinCeph);
+        let rbd = ceph.grants.rbd.as_ref().unwrap();
+        assert_eq!((rbd.user.as_str(), rbd.pools.as_slice()), ("cinder", &["backups".to_owned()][..]));
         let nfs = c.default_spec();
         assert_eq!(nfs.driver, DriverSource::BuiltinPosix);
         assert_eq!(nfs.availability_zone, "az1");
