@@ -301,6 +301,11 @@ fn ceph_chain_of_five_and_records_after_losing_the_database() {
 #[test]
 fn ceph_backend_follows_its_cluster_down_and_up() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ceph-dev-down");
+    // A cluster an earlier, interrupted run left here would come back on its old port.
+    if dir.exists() {
+        let script = repo().join("scripts/ceph-dev.sh");
+        std::process::Command::new("bash").arg(script).arg("destroy").arg(&dir).status().unwrap();
+    }
     let dev = DevCluster::start_with(&repo(), &dir, &["--port-base", "auto"]).unwrap_or_else(|e| panic!("{e}"));
     dev.stop(&repo()).unwrap();
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();

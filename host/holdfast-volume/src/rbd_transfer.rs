@@ -160,9 +160,10 @@ fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Res
     let next = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel::<Result<u64, TransferError>>();
+    let mut workers = Vec::new();
     for _ in 0..THREADS.min(batches.len()).max(1) {
         let (batches, next, stop, tx, work) = (batches.clone(), next.clone(), stop.clone(), tx.clone(), work.clone());
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("hf-rbd-copy".into())
             .spawn(move || {
                 let mut bufs: Vec<AlignedBuf> = Vec::new();
@@ -188,6 +189,7 @@ fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Res
                 }
             })
             .map_err(|e| TransferError::Read { offset: 0, source: e })?;
+        workers.push(worker);
     }
     drop(tx);
     let mut idle = 0;
@@ -212,6 +214,13 @@ fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Res
         }
     };
     stop.store(true, Ordering::Relaxed);
+    // Unless the cluster stopped answering, every worker finishes its batch and drops its
+    // handles before we return: an image still open is busy (its removal fails).
+    if !matches!(result, Err(TransferError::Stalled(_))) {
+        for w in workers {
+            let _ = w.join();
+        }
+    }
     result
 }
 

@@ -288,7 +288,17 @@ impl Host for HostState {
             );
         }
         // librbd refuses an image that still has snapshots: another backup's data stays.
-        Ok(s.link.pool(&pool).and_then(|p| p.remove_image(&image)).map_err(failed))
+        // A handle closed a moment ago may still watch it ("busy"): Cinder retries too.
+        let mut tries = 0;
+        loop {
+            match s.link.pool(&pool).and_then(|p| p.remove_image(&image)) {
+                Err(e) if e.errno() == Some(16) && tries < 3 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                r => return Ok(r.map_err(failed)),
+            }
+        }
     }
 
     fn snapshots(&mut self, pool: String, image: String) -> Answer<Vec<String>> {
