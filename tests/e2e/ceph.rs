@@ -293,6 +293,11 @@ fn ceph_chain_of_five_and_records_after_losing_the_database() {
     assert!(rbd.remove_image(&name).unwrap());
 }
 
+/// The down/up test's own cluster listens here: not `auto`, which could pick the shared
+/// cluster's port while that one is not up yet, and a restarted memstore cluster comes
+/// back on the port it first had.
+const DOWN_PORT_BASE: &str = "13500";
+
 /// Driver initialization with Ceph: a backend whose cluster is unreachable at start is
 /// `down` with the reason and refuses backups; the periodic setup brings it `up` once
 /// the cluster is back; a cluster that dies mid-backup leaves that backup `error` with
@@ -306,7 +311,7 @@ fn ceph_backend_follows_its_cluster_down_and_up() {
         let script = repo().join("scripts/ceph-dev.sh");
         std::process::Command::new("bash").arg(script).arg("destroy").arg(&dir).status().unwrap();
     }
-    let dev = DevCluster::start_with(&repo(), &dir, &["--port-base", "auto"]).unwrap_or_else(|e| panic!("{e}"));
+    let dev = DevCluster::start_with(&repo(), &dir, &["--port-base", DOWN_PORT_BASE]).unwrap_or_else(|e| panic!("{e}"));
     dev.stop(&repo()).unwrap();
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let cfg = config(work.path(), &dev.conf);
@@ -330,7 +335,7 @@ fn ceph_backend_follows_its_cluster_down_and_up() {
     assert!(st == 503 || st == 400, "{st} {e}");
     assert!(e.to_string().contains("down"), "{e}");
 
-    let dev = DevCluster::start_with(&repo(), &dir, &["--port-base", "auto"]).unwrap_or_else(|e| panic!("{e}"));
+    let dev = DevCluster::start_with(&repo(), &dir, &["--port-base", DOWN_PORT_BASE]).unwrap_or_else(|e| panic!("{e}"));
     crate::support::until("the ceph backend up again", || service(&s)["state"] == "up");
     let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "dies"}}));
     assert_eq!(st, 202, "{b}");
