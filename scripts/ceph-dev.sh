@@ -11,6 +11,8 @@
 #                                       prints the client settings as `export` lines
 #   ceph-dev.sh stop    DIR             stop daemons gracefully (by recorded PID only)
 #   ceph-dev.sh kill    DIR             SIGKILL daemons (by recorded PID only)
+#   ceph-dev.sh freeze  DIR             SIGSTOP daemons: a cluster that stops answering
+#   ceph-dev.sh thaw    DIR             SIGCONT daemons: it answers again, data intact
 #   ceph-dev.sh destroy DIR             stop, then delete DIR
 #   ceph-dev.sh status  DIR             show PIDs and `ceph -s`
 #   ceph-dev.sh env     DIR             print the client environment
@@ -58,7 +60,7 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 
-cmd="${1:-}"; [ $# -ge 2 ] || die "usage: $0 start|stop|kill|destroy|status|env DIR [options] | install"
+cmd="${1:-}"; [ $# -ge 2 ] || die "usage: $0 start|stop|kill|freeze|thaw|destroy|status|env DIR [options] | install"
 DIR="$2"; shift 2
 if [ "$cmd" = start ]; then mkdir -p "$DIR"; fi
 [ -d "$DIR" ] || die "$DIR does not exist"
@@ -130,6 +132,12 @@ stop_all() {  # TERM (graceful, ~4s) or KILL (throwaway, instant)
   signal_wait "$1" mon.a
 }
 DAEMONS_STOP_ORDER="rgw osd.0 mgr.x mon.a"
+signal_only() {  # signal names... : signal those daemons, wait for nothing
+  local sig="$1" d; shift
+  for d in "$@"; do
+    if is_ours "$d"; then kill "-$sig" "$(cat "$(pidfile "$d")")" 2>/dev/null || true; log "SIG$sig $d"; fi
+  done
+}
 
 C() { timeout 30 ceph -c "$CONF" --connect-timeout 10 "$@"; }
 wait_for() {  # description, then a command that succeeds when ready
@@ -407,11 +415,14 @@ case "$cmd" in
     print_env
     ;;
   stop)
+    signal_only CONT $DAEMONS_STOP_ORDER  # a frozen daemon cannot take TERM
     stop_all TERM
     ;;
   kill)
     stop_all KILL
     ;;
+  freeze) signal_only STOP $DAEMONS_STOP_ORDER ;;
+  thaw) signal_only CONT $DAEMONS_STOP_ORDER ;;
   destroy)
     stop_all KILL
     # refuse to delete anything that does not look like our cluster dir
@@ -426,5 +437,5 @@ case "$cmd" in
     C -s || true
     ;;
   env) print_env ;;
-  *) die "unknown command '$cmd' (start|stop|kill|destroy|status|env)" ;;
+  *) die "unknown command '$cmd' (start|stop|kill|freeze|thaw|destroy|status|env)" ;;
 esac

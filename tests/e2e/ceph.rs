@@ -300,10 +300,9 @@ const DOWN_PORT_BASE: &str = "13500";
 
 /// Driver initialization with Ceph: a backend whose cluster is unreachable at start is
 /// `down` with the reason and refuses backups; the periodic setup brings it `up` once
-/// the cluster is back, and backups work. A cluster of its own (stopped here), so the
-/// shared one serves the other tests meanwhile. (A cluster killed mid-backup is not
-/// tested here yet: under load a librbd call other than the data transfer could block
-/// past the test's patience — issue 11's note.)
+/// the cluster is back; a cluster that dies mid-backup leaves that backup `error` with
+/// the reason, never a parent for the next one. A cluster of its own (stopped and
+/// killed here), so the shared one serves the other tests meanwhile.
 #[test]
 fn ceph_backend_follows_its_cluster_down_and_up() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../ceph-dev-down");
@@ -331,7 +330,7 @@ fn ceph_backend_follows_its_cluster_down_and_up() {
     let svc = service(&s);
     let reason = svc["disabled_reason"].as_str().unwrap_or_default().to_owned();
     assert!(reason.contains("reaching the backup pool"), "{svc}");
-    let (_, vol) = s.mixed_volume("v", 64 * MIB, 5);
+    let (source_file, vol) = s.mixed_volume("v", 768 * MIB, 5);
     let (st, e) = s.post("/backups", json!({"backup": {"volume_id": vol}}));
     assert!(st == 503 || st == 400, "{st} {e}");
     assert!(e.to_string().contains("down"), "{e}");
@@ -341,5 +340,49 @@ fn ceph_backend_follows_its_cluster_down_and_up() {
     // Backups work again.
     let id = backup(&s, json!({"volume_id": vol, "name": "after"}));
     assert_eq!(s.backup(&id)["container"], "backups");
+
+    // A cluster that stops answering mid-backup (frozen), then one that dies (killed):
+    // every call on it is bounded, so each backup ends `error` with the reason.
+    let frozen = start_and(&s, &vol, "frozen", || dev.freeze(&repo()).unwrap());
+    let failed = s.wait_backup(&frozen, &["error", "available"]);
+    dev.thaw(&repo()).unwrap();
+    assert_eq!(failed["status"], "error", "{failed}");
+    let reason = failed["fail_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("stopped answering"), "{failed}");
+    // Nothing of it a later backup could take as a parent: no snapshot in the base
+    // image, and the next incremental builds on the last good backup and restores.
+    let pool = Cluster::connect(&dev.config()).unwrap().pool("backups").unwrap();
+    let base = format!("volume-{vol}.backup.{id}");
+    let taken = snaps(&pool, &base);
+    assert!(taken.iter().all(|n| !n.contains(&frozen)), "{taken:?}");
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    // Calls fail at once for a short respite after the cluster stopped answering.
+    std::thread::sleep(holdfast_plugin_host::limits::RBD_RESPITE);
+    let next = backup(&s, json!({"volume_id": vol, "name": "next", "incremental": true}));
+    assert_eq!(s.backup(&next)["holdfast:parent_id"], id.as_str());
+    let (file, target) = s.mixed_volume("target", 768 * MIB, 9);
+    let (st, r) = s.post(&format!("/backups/{next}/restore"), json!({"restore": {"volume_id": target}}));
+    assert_eq!(st, 202, "{r}");
+    assert_eq!(s.wait_volume(&target, &["available", "error_restoring"])["status"], "available");
+    assert_eq!(sha256_file(&file), sha256_file(&source_file), "the restore after the freeze");
+    drop(pool);
+
+    let dies = start_and(&s, &vol, "dies", || dev.kill(&repo()).unwrap());
+    let failed = s.wait_backup(&dies, &["error", "available"]);
     dev.destroy(&repo()).unwrap();
+    assert_eq!(failed["status"], "error", "{failed}");
+    assert!(!failed["fail_reason"].as_str().unwrap_or_default().is_empty(), "{failed}");
+}
+
+/// Start an incremental backup of `vol` named `name` and, once it has moved data, `then`.
+fn start_and(s: &Server, vol: &str, name: &str, then: impl FnOnce()) -> String {
+    let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": name, "incremental": true}}));
+    assert_eq!(st, 202, "{b}");
+    let id = b["backup"]["id"].as_str().unwrap().to_owned();
+    crate::support::until("the backup under way", || {
+        let (_, p) = s.get(&format!("/backups/{id}/progress"));
+        p["progress"]["bytes_done"].as_u64().unwrap_or(0) > 0 || s.backup(&id)["status"] != "creating"
+    });
+    then();
+    id
 }

@@ -1,5 +1,7 @@
 //! Limits on what a guest can make the host do. Each is a reasoned constant.
 
+use std::time::Duration;
+
 /// Linear memory of one driver instance, across all its memories (the backend's
 /// `memory` grant overrides it). A driver holds at most one stored object (≤ 64 MiB,
 /// the host's chunk cap) plus its own state.
@@ -45,3 +47,13 @@ pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10)
 /// Largest RADOS object a driver may write or read through `rbd` (Cinder's
 /// `backup.<id>.meta` is a few KiB of JSON).
 pub const MAX_RBD_OBJECT: usize = 4 << 20;
+
+/// A call on an RBD backend's cluster (or a transfer, between pieces) that gets no
+/// answer for this long is given up: the operation fails with the reason instead of
+/// waiting on librbd for ever. Above librados's own 20 s timeouts, so a plain refusal
+/// arrives first.
+pub const RBD_QUIET: Duration = Duration::from_secs(60);
+
+/// After a backend's cluster stopped answering, its calls fail at once for this long
+/// rather than each waiting out its own timeout (the failed operation's cleanup).
+pub const RBD_RESPITE: Duration = Duration::from_secs(10);

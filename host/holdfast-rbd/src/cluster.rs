@@ -174,12 +174,15 @@ impl Pool {
         Ok(Some(buf))
     }
 
-    /// Remove a RADOS object; an absent one is fine.
-    pub fn remove_object(&self, oid: &str) -> Result<(), RbdError> {
+    /// Remove a RADOS object; `false` when there was none.
+    pub fn remove_object(&self, oid: &str) -> Result<bool, RbdError> {
         let o = cstr("object", oid)?;
         // SAFETY: a live context.
-        let rc = unsafe { (self.lib().rados_remove)(self.io, o.as_ptr()) };
-        if rc < 0 && rc != -2 { Err(RbdError::call(format!("removing object {oid}"), rc.into())) } else { Ok(()) }
+        match unsafe { (self.lib().rados_remove)(self.io, o.as_ptr()) } {
+            0 => Ok(true),
+            -2 => Ok(false),
+            rc => Err(RbdError::call(format!("removing object {oid}"), rc.into())),
+        }
     }
 }
 

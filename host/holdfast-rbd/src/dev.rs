@@ -67,6 +67,21 @@ impl DevCluster {
         script(repo, "stop", &self.dir, &[])
     }
 
+    /// Freeze its daemons (SIGSTOP): a cluster that stops answering, for the tests of
+    /// what a backup does then; [`Self::thaw`] brings it back with its data.
+    pub fn freeze(&self, repo: &Path) -> Result<(), RbdError> {
+        script(repo, "freeze", &self.dir, &[])
+    }
+
+    pub fn thaw(&self, repo: &Path) -> Result<(), RbdError> {
+        script(repo, "thaw", &self.dir, &[])
+    }
+
+    /// Kill its daemons (SIGKILL): a cluster that dies.
+    pub fn kill(&self, repo: &Path) -> Result<(), RbdError> {
+        script(repo, "kill", &self.dir, &[])
+    }
+
     /// Stop it and remove its directory.
     pub fn destroy(&self, repo: &Path) -> Result<(), RbdError> {
         script(repo, "destroy", &self.dir, &[])

@@ -11,6 +11,7 @@
 //! `rbd_diff_iterate2` (shared/docs/ceph-dev.md §6), so this is our own, over the
 //! few calls a backup service needs.
 
+mod bounded;
 mod cluster;
 pub mod dev;
 mod ffi;
@@ -18,6 +19,7 @@ mod image;
 
 use std::time::Duration;
 
+pub use bounded::{Heartbeat, bounded};
 pub use cluster::{Cluster, ClusterConfig, Pool};
 pub use image::{DiffExtent, Image, Snapshot};
 
@@ -35,6 +37,9 @@ pub enum RbdError {
     Call { what: String, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+    /// The cluster stopped answering: a call was given up after `after` ([`bounded`]).
+    #[error("{what}: the cluster stopped answering (nothing for {} s)", .after.as_secs())]
+    Stalled { what: String, after: Duration },
 }
 
 impl RbdError {
@@ -46,6 +51,7 @@ impl RbdError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             RbdError::Call { source, .. } => source.raw_os_error(),
+            RbdError::Stalled { .. } => Some(110),
             _ => None,
         }
     }
@@ -53,12 +59,18 @@ impl RbdError {
     pub fn is_not_found(&self) -> bool {
         self.errno() == Some(2)
     }
+
+    /// Whether the cluster stopped answering (as opposed to answering "no").
+    pub fn is_stalled(&self) -> bool {
+        matches!(self, RbdError::Stalled { .. })
+    }
 }
 
 impl From<RbdError> for std::io::Error {
     fn from(e: RbdError) -> Self {
         match e {
             RbdError::Call { what, source } => std::io::Error::new(source.kind(), format!("{what}: {source}")),
+            e @ RbdError::Stalled { .. } => std::io::Error::new(std::io::ErrorKind::TimedOut, e.to_string()),
             e => std::io::Error::other(e.to_string()),
         }
     }

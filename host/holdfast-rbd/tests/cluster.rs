@@ -100,8 +100,8 @@ fn rados_objects() {
     assert_eq!(pool.read_object(&oid).unwrap(), None);
     pool.write_object(&oid, b"{\"version\": 2}").unwrap();
     assert_eq!(pool.read_object(&oid).unwrap().as_deref(), Some(&b"{\"version\": 2}"[..]));
-    pool.remove_object(&oid).unwrap();
-    pool.remove_object(&oid).unwrap();
+    assert!(pool.remove_object(&oid).unwrap());
+    assert!(!pool.remove_object(&oid).unwrap(), "an absent object is no error");
     assert_eq!(pool.read_object(&oid).unwrap(), None);
 }
 

@@ -40,13 +40,16 @@ pub enum TransferError {
     Write { offset: u64, source: io::Error },
     #[error("{0}")]
     Rbd(#[from] RbdError),
-    #[error("the cluster stopped answering: no piece finished in {} s", .0.as_secs())]
-    Stalled(Duration),
 }
 
 impl TransferError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, TransferError::Rbd(e) if e.is_not_found())
+    }
+
+    /// The cluster stopped answering ([`STALL`], or a bounded call around the transfer).
+    pub fn is_stalled(&self) -> bool {
+        matches!(self, TransferError::Rbd(e) if e.is_stalled())
     }
 }
 
@@ -208,7 +211,7 @@ fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Res
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 idle += 1;
                 if idle * 250 >= STALL.as_millis() {
-                    break Err(TransferError::Stalled(STALL));
+                    break Err(TransferError::Rbd(RbdError::Stalled { what: "moving data".into(), after: STALL }));
                 }
             }
         }
@@ -216,7 +219,7 @@ fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Res
     stop.store(true, Ordering::Relaxed);
     // Unless the cluster stopped answering, every worker finishes its batch and drops its
     // handles before we return: an image still open is busy (its removal fails).
-    if !matches!(result, Err(TransferError::Stalled(_))) {
+    if !matches!(&result, Err(e) if e.is_stalled()) {
         for w in workers {
             let _ = w.join();
         }
@@ -382,11 +385,12 @@ pub fn import(
                             Ok(Some(at)) => Err(format!(
                                 "the sampled check found the block at {at} differs though the diff called it unchanged"
                             )),
+                            Err(e) if e.is_stalled() => return Err(e),
                             Err(e) => Err(format!("the sampled check failed: {e}")),
                         }
                     }
                     // Stopped, or a cluster that stopped answering: no whole copy either.
-                    Err(e @ (TransferError::Cancelled | TransferError::Stalled(_))) => return Err(e),
+                    Err(e) if matches!(e, TransferError::Cancelled) || e.is_stalled() => return Err(e),
                     Err(e) => Err(format!("moving the diff failed: {e}")),
                 },
                 Err(why) => Err(why),

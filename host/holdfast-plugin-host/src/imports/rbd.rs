@@ -5,10 +5,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use holdfast_chunk::ChangeSource;
 use holdfast_driver::RbdGrant;
-use holdfast_rbd::{Cluster, ClusterConfig, Image, Pool, RbdError as HostRbdError};
+use holdfast_rbd::{Cluster, ClusterConfig, Heartbeat, Image, Pool, RbdError as HostRbdError};
 use holdfast_volume::rbd_transfer::{self, Since, Transfer, TransferError};
 use wasmtime::component::Resource;
 
@@ -16,7 +17,7 @@ use crate::bindings::holdfast::backup::rbd::{
     Cluster as WitCluster, ExportReport, Host, ImportReport, RbdError, SourceKind,
 };
 use crate::imports::volume::{SourceRes, TargetRes};
-use crate::limits::MAX_RBD_OBJECT;
+use crate::limits::{MAX_RBD_OBJECT, RBD_QUIET as QUIET, RBD_RESPITE as RESPITE};
 use crate::state::HostState;
 
 type Answer<T> = wasmtime::Result<Result<T, RbdError>>;
@@ -26,42 +27,68 @@ type Answer<T> = wasmtime::Result<Result<T, RbdError>>;
 pub struct RbdLink {
     grant: RbdGrant,
     cluster: Mutex<Option<Arc<Cluster>>>,
+    /// When the cluster last stopped answering.
+    stalled: Mutex<Option<Instant>>,
 }
 
 impl RbdLink {
     pub fn new(grant: RbdGrant) -> Arc<RbdLink> {
-        Arc::new(RbdLink { grant, cluster: Mutex::default() })
+        Arc::new(RbdLink { grant, cluster: Mutex::default(), stalled: Mutex::default() })
     }
 
+    /// Only from inside [`RbdLink::call`]: connecting and opening a pool may block.
     fn pool(&self, name: &str) -> Result<Arc<Pool>, HostRbdError> {
-        let cluster = {
-            let mut c = self.cluster.lock().expect("cluster");
-            match &*c {
-                Some(c) => c.clone(),
-                None => {
-                    let config = ClusterConfig {
-                        conf: self.grant.conf.clone(),
-                        user: self.grant.user.clone(),
-                        ..ClusterConfig::default()
-                    };
-                    let new = Cluster::connect(&config)?;
-                    *c = Some(new.clone());
-                    new
-                }
+        if let Some(at) = *self.stalled.lock().expect("stalled")
+            && at.elapsed() < RESPITE
+        {
+            return Err(HostRbdError::Stalled {
+                what: format!("reaching pool {name} (not retried for {} s)", RESPITE.as_secs()),
+                after: QUIET,
+            });
+        }
+        // Connect without holding the lock: a call given up on may still hold it.
+        let known = self.cluster.lock().expect("cluster").clone();
+        let cluster = match known {
+            Some(c) => c,
+            None => {
+                let config = ClusterConfig {
+                    conf: self.grant.conf.clone(),
+                    user: self.grant.user.clone(),
+                    ..Default::default()
+                };
+                let new = Cluster::connect(&config)?;
+                self.cluster.lock().expect("cluster").get_or_insert(new).clone()
             }
         };
-        cluster.pool(name).inspect_err(|e| self.forget_on(e))
+        cluster.pool(name)
+    }
+
+    /// Run `work` against the cluster on a thread of its own, given up after [`QUIET`]
+    /// without an answer or a heartbeat ([`holdfast_rbd::bounded`]).
+    fn call<T, E>(
+        self: &Arc<Self>,
+        call: &str,
+        work: impl FnOnce(&RbdLink, &Heartbeat) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<HostRbdError> + Send + 'static,
+    {
+        let link = self.clone();
+        holdfast_rbd::bounded(&format!("rbd.{call}"), QUIET, move |beat| work(&link, beat))
     }
 
     /// Drop the connection after an error that may mean the cluster went away.
     fn forget_on(&self, e: &HostRbdError) {
-        if !e.is_not_found() {
-            self.forget();
+        if e.is_stalled() {
+            *self.stalled.lock().expect("stalled") = Some(Instant::now());
         }
-    }
-
-    fn forget(&self) {
-        *self.cluster.lock().expect("cluster") = None;
+        if !e.is_not_found() {
+            // Shut down off this thread: a dead cluster's handle may take its time.
+            if let Some(old) = self.cluster.lock().expect("cluster").take() {
+                let _ = std::thread::Builder::new().name("hf-rbd-drop".into()).spawn(move || drop(old));
+            }
+        }
     }
 }
 
@@ -200,25 +227,7 @@ macro_rules! check {
 }
 
 impl HostState {
-    fn open_image(
-        &mut self,
-        call: &str,
-        pool: &str,
-        image: &str,
-        snap: Option<&str>,
-    ) -> wasmtime::Result<Result<Image, RbdError>> {
-        let link = scope(&mut self.rbd, call)?.link.clone();
-        Ok(link
-            .pool(pool)
-            .and_then(|p| match snap {
-                Some(s) => Image::open_read_only(&p, image, Some(s)),
-                None => Image::open(&p, image),
-            })
-            .inspect_err(|e| link.forget_on(e))
-            .map_err(failed))
-    }
-
-    fn transfer_progress(&self) -> impl Fn(u64) + Sync + use<> {
+    fn transfer_progress(&self) -> impl Fn(u64) + Send + Sync + 'static + use<> {
         let done = self.op.done.clone();
         move |n| {
             done.fetch_add(n, Ordering::Relaxed);
@@ -226,12 +235,22 @@ impl HostState {
     }
 }
 
+/// Run `work` on the backend's cluster, bounded; an error that may mean the cluster
+/// went away drops the connection.
+fn on_cluster<T: Send + 'static>(
+    link: &Arc<RbdLink>,
+    call: &str,
+    work: impl FnOnce(&RbdLink) -> Result<T, HostRbdError> + Send + 'static,
+) -> Result<T, RbdError> {
+    link.call(call, move |l, _| work(l)).inspect_err(|e| link.forget_on(e)).map_err(failed)
+}
+
 impl Host for HostState {
     fn connect(&mut self, pool: String) -> Answer<WitCluster> {
         let s = scope(&mut self.rbd, "connect")?;
         check!("connect", s.pool_ok(&pool));
         let grant = s.link.grant.clone();
-        Ok(s.link.pool(&pool).map_err(failed).map(|_| WitCluster {
+        Ok(on_cluster(&s.link, "connect", move |l| l.pool(&pool).map(drop)).map(|()| WitCluster {
             conf: grant.conf.map(|p| p.display().to_string()).unwrap_or_default(),
             user: grant.user,
             pools: grant.pools,
@@ -270,11 +289,14 @@ impl Host for HostState {
                 format!("a backup creates volume-{volume}.backup.{id} or …backup.base, not {image:?}"),
             );
         }
-        let r = s.link.pool(&pool).and_then(|p| p.create_striped_image(&image, size, stripe_unit, stripe_count));
+        let (p, i) = (pool.clone(), image.clone());
+        let r = on_cluster(&s.link, "create-image", move |l| {
+            l.pool(&p)?.create_striped_image(&i, size, stripe_unit, stripe_count)
+        });
         if r.is_ok() {
             s.created.push((pool, image));
         }
-        Ok(r.map_err(failed))
+        Ok(r)
     }
 
     fn remove_image(&mut self, pool: String, image: String) -> Answer<bool> {
@@ -289,26 +311,28 @@ impl Host for HostState {
         }
         // librbd refuses an image that still has snapshots: another backup's data stays.
         // A handle closed a moment ago may still watch it ("busy"): Cinder retries too.
-        let mut tries = 0;
-        loop {
-            match s.link.pool(&pool).and_then(|p| p.remove_image(&image)) {
-                Err(e) if e.errno() == Some(16) && tries < 3 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_secs(1));
+        Ok(on_cluster(&s.link, "remove-image", move |l| {
+            let p = l.pool(&pool)?;
+            let mut tries = 0;
+            loop {
+                match p.remove_image(&image) {
+                    Err(e) if e.errno() == Some(16) && tries < 3 => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                    r => return r,
                 }
-                r => return Ok(r.map_err(failed)),
             }
-        }
+        }))
     }
 
     fn snapshots(&mut self, pool: String, image: String) -> Answer<Vec<String>> {
         let s = scope(&mut self.rbd, "snapshots")?;
         check!("snapshots", s.image_ok(&pool, &image));
-        let img = match self.open_image("snapshots", &pool, &image, None)? {
-            Ok(i) => i,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(img.snapshots().map(|v| v.into_iter().map(|s| s.name).collect()).map_err(failed))
+        Ok(on_cluster(&s.link, "snapshots", move |l| {
+            let img = Image::open(&l.pool(&pool)?, &image)?;
+            Ok(img.snapshots()?.into_iter().map(|s| s.name).collect())
+        }))
     }
 
     fn remove_snapshot(&mut self, pool: String, image: String, snap: String) -> Answer<bool> {
@@ -318,11 +342,11 @@ impl Host for HostState {
         if !(s.is_backup() || s.is_delete()) {
             return deny("remove-snapshot", "only a backup (its own) or a delete removes snapshots".into());
         }
-        match self.open_image("remove-snapshot", &pool, &image, None)? {
-            Ok(img) => Ok(img.snap_remove(&snap).map_err(failed)),
-            Err(RbdError::NotFound(_)) => Ok(Ok(false)),
-            Err(e) => Ok(Err(e)),
-        }
+        Ok(on_cluster(&s.link, "remove-snapshot", move |l| match Image::open(&l.pool(&pool)?, &image) {
+            Ok(img) => img.snap_remove(&snap),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }))
     }
 
     fn import_from(
@@ -344,59 +368,57 @@ impl Host for HostState {
             return deny("import-from", format!("since {since:?} is not this backup's parent ({parent:?})"));
         }
         let fresh = s.created.iter().any(|(p, i)| *p == pool && *i == image);
+        let link = s.link.clone();
         let volume = self.table.get(&source)?.volume.clone();
-        let img = match self.open_image("import-from", &pool, &image, None)? {
-            Ok(i) => i,
-            Err(e) => return Ok(Err(e)),
-        };
-        // The image's snapshot of the parent, which the diff applies on top of.
-        let parent_snap = match &since {
-            Some(p) => match img.snapshots() {
-                Ok(snaps) => {
-                    let prefix = format!("backup.{p}.snap.");
-                    snaps.into_iter().map(|s| s.name).find(|n| n.starts_with(&prefix))
+        let (progress, cancel) = (self.transfer_progress(), self.op.cancel.clone());
+        let (p, i) = (pool.clone(), image.clone());
+        let r = link.call("import-from", move |l, beat| {
+            let img = Arc::new(Image::open(&l.pool(&p)?, &i)?);
+            // The image's snapshot of the parent, which the diff applies on top of.
+            let parent_snap = match &since {
+                Some(id) => {
+                    let prefix = format!("backup.{id}.snap.");
+                    img.snapshots()?.into_iter().map(|s| s.name).find(|n| n.starts_with(&prefix))
                 }
-                Err(e) => return Ok(Err(failed(e))),
-            },
-            None => None,
-        };
-        let how = match (&since, &parent_snap) {
-            (Some(id), Some(image_snap)) => Since::Parent { id, image_snap },
-            _ if fresh => Since::Nothing,
-            _ => Since::Overwrite,
-        };
-        let progress = self.transfer_progress();
-        let t =
-            Transfer { piece, cancel: &self.op.cancel, progress: &progress, check: holdfast_chunk::DEFAULT_DIFF_CHECK };
-        let r = rbd_transfer::import(&volume, &Arc::new(img), how, &snap, &t);
-        let link = scope(&mut self.rbd, "import-from")?.link.clone();
-        match r {
-            Ok(mut report) => {
-                if since.is_some() && parent_snap.is_none() {
-                    report.fallback =
-                        Some(format!("the image has no snapshot of backup {}", since.unwrap_or_default()));
-                }
-                let source = if report.by_diff { ChangeSource::RbdDiff } else { ChangeSource::Full };
-                tracing::info!(change_source = source.as_str(), read = report.bytes_read, written = report.bytes_written,
-                    fallback = ?report.fallback, "imported into rbd:{pool}/{image}@{snap}");
-                *self.op.change_source.lock().expect("change source") = Some(source);
-                self.op.moved.fetch_add(report.bytes_read, Ordering::Relaxed);
-                Ok(Ok(ImportReport {
-                    by_diff: report.by_diff,
-                    bytes_read: report.bytes_read,
-                    bytes_written: report.bytes_written,
-                    fallback: report.fallback,
-                }))
+                None => None,
+            };
+            let how = match (&since, &parent_snap) {
+                (Some(id), Some(image_snap)) => Since::Parent { id, image_snap },
+                _ if fresh => Since::Nothing,
+                _ => Since::Overwrite,
+            };
+            let beat = beat.clone();
+            let progress = move |n| {
+                progress(n);
+                beat.beat();
+            };
+            let t = Transfer { piece, cancel: &cancel, progress: &progress, check: holdfast_chunk::DEFAULT_DIFF_CHECK };
+            let mut report = rbd_transfer::import(&volume, &img, how, &snap, &t)?;
+            if let (Some(id), None) = (&since, &parent_snap) {
+                report.fallback = Some(format!("the image has no snapshot of backup {id}"));
             }
+            Ok(report)
+        });
+        let report = match r {
+            Ok(report) => report,
             Err(e) => {
-                match &e {
-                    TransferError::Rbd(e) => link.forget_on(e),
-                    TransferError::Stalled(_) => link.forget(),
-                    _ => {}
+                if let TransferError::Rbd(e) = &e {
+                    link.forget_on(e);
                 }
-                Ok(Err(transfer_failed(e)))
+                return Ok(Err(transfer_failed(e)));
             }
-        }
+        };
+        let source = if report.by_diff { ChangeSource::RbdDiff } else { ChangeSource::Full };
+        tracing::info!(change_source = source.as_str(), read = report.bytes_read, written = report.bytes_written,
+            fallback = ?report.fallback, "imported into rbd:{pool}/{image}");
+        *self.op.change_source.lock().expect("change source") = Some(source);
+        self.op.moved.fetch_add(report.bytes_read, Ordering::Relaxed);
+        Ok(Ok(ImportReport {
+            by_diff: report.by_diff,
+            bytes_read: report.bytes_read,
+            bytes_written: report.bytes_written,
+            fallback: report.fallback,
+        }))
     }
 
     fn export_to(
@@ -413,19 +435,26 @@ impl Host for HostState {
         if !matches!(s.role, RbdRole::Restore { .. }) {
             return deny("export-to", "only a restore exports".into());
         }
+        let link = s.link.clone();
         let (sink, is_new) = {
             let t = self.table.get(&target)?;
             (t.sink.clone(), t.is_new)
         };
-        let img = match self.open_image("export-to", &pool, &image, Some(&snap))? {
-            Ok(i) => i,
-            Err(e) => return Ok(Err(e)),
-        };
-        let progress = self.transfer_progress();
-        let t = Transfer { piece: rbd_transfer::MAX_PIECE, cancel: &self.op.cancel, progress: &progress, check: 0.0 };
-        Ok(rbd_transfer::export(&Arc::new(img), &sink, is_new, discard_excess, &t)
-            .map(|r| ExportReport { by_diff: r.by_diff, bytes_written: r.bytes_written })
-            .map_err(transfer_failed))
+        let (progress, cancel) = (self.transfer_progress(), self.op.cancel.clone());
+        let r = link.call("export-to", move |l, beat| {
+            let img = Arc::new(Image::open_read_only(&l.pool(&pool)?, &image, Some(&snap))?);
+            let beat = beat.clone();
+            let progress = move |n| {
+                progress(n);
+                beat.beat();
+            };
+            let t = Transfer { piece: rbd_transfer::MAX_PIECE, cancel: &cancel, progress: &progress, check: 0.0 };
+            rbd_transfer::export(&img, &sink, is_new, discard_excess, &t)
+        });
+        if let Err(TransferError::Rbd(e)) = &r {
+            link.forget_on(e);
+        }
+        Ok(r.map(|r| ExportReport { by_diff: r.by_diff, bytes_written: r.bytes_written }).map_err(transfer_failed))
     }
 
     fn write_object(&mut self, pool: String, name: String, data: Vec<u8>) -> Answer<()> {
@@ -440,17 +469,18 @@ impl Host for HostState {
                 data.len()
             ))));
         }
-        Ok(s.link.pool(&pool).and_then(|p| p.write_object(&name, &data)).map_err(failed))
+        Ok(on_cluster(&s.link, "write-object", move |l| l.pool(&pool)?.write_object(&name, &data)))
     }
 
     fn read_object(&mut self, pool: String, name: String) -> Answer<Option<Vec<u8>>> {
         let s = scope(&mut self.rbd, "read-object")?;
         check!("read-object", s.own_object_ok(&pool, &name));
-        match s.link.pool(&pool).and_then(|p| p.read_object(&name)) {
+        let n = name.clone();
+        match on_cluster(&s.link, "read-object", move |l| l.pool(&pool)?.read_object(&n)) {
             Ok(Some(d)) if d.len() > MAX_RBD_OBJECT => {
                 Ok(Err(RbdError::Failed(format!("object {name} is over the {MAX_RBD_OBJECT}-byte limit"))))
             }
-            r => Ok(r.map_err(failed)),
+            r => Ok(r),
         }
     }
 
@@ -460,11 +490,7 @@ impl Host for HostState {
         if !(s.is_backup() || s.is_delete()) {
             return deny("remove-object", "only a backup (its own) or a delete removes objects".into());
         }
-        let r = s.link.pool(&pool).and_then(|p| match p.read_object(&name)? {
-            Some(_) => p.remove_object(&name).map(|()| true),
-            None => Ok(false),
-        });
-        Ok(r.map_err(failed))
+        Ok(on_cluster(&s.link, "remove-object", move |l| l.pool(&pool)?.remove_object(&name)))
     }
 }
 
