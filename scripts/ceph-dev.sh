@@ -12,7 +12,7 @@
 #   ceph-dev.sh stop    DIR             stop daemons gracefully (by recorded PID only)
 #   ceph-dev.sh kill    DIR             SIGKILL daemons (by recorded PID only)
 #   ceph-dev.sh freeze  DIR             SIGSTOP daemons: a cluster that stops answering
-#   ceph-dev.sh thaw    DIR             SIGCONT daemons: it answers again, data intact
+#   ceph-dev.sh thaw    DIR             SIGCONT daemons; returns once it answers again, data intact
 #   ceph-dev.sh destroy DIR             stop, then delete DIR
 #   ceph-dev.sh status  DIR             show PIDs and `ceph -s`
 #   ceph-dev.sh env     DIR             print the client environment
@@ -422,7 +422,23 @@ case "$cmd" in
     stop_all KILL
     ;;
   freeze) signal_only STOP $DAEMONS_STOP_ORDER ;;
-  thaw) signal_only CONT $DAEMONS_STOP_ORDER ;;
+  thaw)
+    signal_only CONT $DAEMONS_STOP_ORDER
+    # back only once it answers: a quorum, and every pool's PGs serving again
+    wait_for "mon quorum" C mon stat
+    # A lone OSD paused past its PGs' read leases can leave them `laggy` for good, every
+    # op parked until the next interval (Ceph tracker 80404): marking it down starts one.
+    for p in $(C osd pool ls); do
+      if ! timeout 10 rados -c "$CONF" -p "$p" ls >/dev/null 2>&1; then
+        log "pool $p does not answer after the thaw (laggy PGs?): marking osd.0 down for a new interval"
+        e0="$(osd_epoch_up_from | awk '{print $1}')"
+        C osd down 0 >/dev/null 2>&1 || true
+        wait_for "osd.0 up again" sh -c "$(declare -f C osd_epoch_up_from); CONF='$CONF'; osd_epoch_up_from | awk -v e0=$e0 '{exit !(\$2==1 && \$3>e0)}'"
+        break
+      fi
+    done
+    for p in $(C osd pool ls); do wait_for "pool $p active" timeout 10 rados -c "$CONF" -p "$p" ls; done
+    ;;
   destroy)
     stop_all KILL
     # refuse to delete anything that does not look like our cluster dir

@@ -57,3 +57,9 @@ pub const RBD_QUIET: Duration = Duration::from_secs(60);
 /// After a backend's cluster stopped answering, its calls fail at once for this long
 /// rather than each waiting out its own timeout (the failed operation's cleanup).
 pub const RBD_RESPITE: Duration = Duration::from_secs(10);
+
+/// Before a backend connects to its cluster again, it waits this long at most for the
+/// connection it dropped to close the images that work given up on still holds (their
+/// requests end within librados's 20 s once the cluster answers or is gone). Inside
+/// [`RBD_QUIET`] with room for the connect itself.
+pub const RBD_LET_GO: Duration = Duration::from_secs(30);

@@ -4,7 +4,7 @@
 //! `objects`: the operation fails with the reason, whatever the driver does next.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use holdfast_chunk::ChangeSource;
@@ -17,7 +17,7 @@ use crate::bindings::holdfast::backup::rbd::{
     Cluster as WitCluster, ExportReport, Host, ImportReport, RbdError, SourceKind,
 };
 use crate::imports::volume::{SourceRes, TargetRes};
-use crate::limits::{MAX_RBD_OBJECT, RBD_QUIET as QUIET, RBD_RESPITE as RESPITE};
+use crate::limits::{MAX_RBD_OBJECT, RBD_LET_GO as LET_GO, RBD_QUIET as QUIET, RBD_RESPITE as RESPITE};
 use crate::state::HostState;
 
 type Answer<T> = wasmtime::Result<Result<T, RbdError>>;
@@ -29,11 +29,14 @@ pub struct RbdLink {
     cluster: Mutex<Option<Arc<Cluster>>>,
     /// When the cluster last stopped answering.
     stalled: Mutex<Option<Instant>>,
+    /// Connections dropped after a failure whose handles work given up on may still
+    /// hold: an image it opened keeps its exclusive lock until closed.
+    retired: Mutex<Vec<Weak<Cluster>>>,
 }
 
 impl RbdLink {
     pub fn new(grant: RbdGrant) -> Arc<RbdLink> {
-        Arc::new(RbdLink { grant, cluster: Mutex::default(), stalled: Mutex::default() })
+        Arc::new(RbdLink { grant, cluster: Mutex::default(), stalled: Mutex::default(), retired: Mutex::default() })
     }
 
     /// Only from inside [`RbdLink::call`]: connecting and opening a pool may block.
@@ -51,6 +54,7 @@ impl RbdLink {
         let cluster = match known {
             Some(c) => c,
             None => {
+                self.wait_for_retired();
                 let config = ClusterConfig {
                     conf: self.grant.conf.clone(),
                     user: self.grant.user.clone(),
@@ -61,6 +65,35 @@ impl RbdLink {
             }
         };
         cluster.pool(name)
+    }
+
+    /// Before connecting anew, wait until the connections dropped after a failure have
+    /// let go of everything: a transfer given up on while the cluster was frozen goes
+    /// on writing when it thaws, and its image's exclusive lock would stall the next
+    /// backup's writes to the same base image (or two writers would share it).
+    fn wait_for_retired(&self) {
+        let start = Instant::now();
+        loop {
+            let held = {
+                let mut retired = self.retired.lock().expect("retired");
+                retired.retain(|c| c.strong_count() > 0);
+                retired.len()
+            };
+            if held == 0 {
+                return;
+            }
+            if start.elapsed() >= LET_GO {
+                // A handle librbd never gives back must not wedge the backend for good.
+                tracing::warn!(
+                    held,
+                    waited_s = LET_GO.as_secs(),
+                    "connections given up on still hold images; connecting anyway (writes to those images may wait for their lock)"
+                );
+                self.retired.lock().expect("retired").clear();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Run `work` against the cluster on a thread of its own, given up after [`QUIET`]
@@ -86,6 +119,7 @@ impl RbdLink {
         if !e.is_not_found() {
             // Shut down off this thread: a dead cluster's handle may take its time.
             if let Some(old) = self.cluster.lock().expect("cluster").take() {
+                self.retired.lock().expect("retired").push(Arc::downgrade(&old));
                 let _ = std::thread::Builder::new().name("hf-rbd-drop".into()).spawn(move || drop(old));
             }
         }
