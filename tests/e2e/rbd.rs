@@ -232,3 +232,50 @@ fn a_chain_of_five_incrementals_restores() {
     drop(img);
     assert!(pool.remove_image(&name).unwrap());
 }
+
+/// An RBD volume's changes since a snapshot come span by span (256 MiB), in order, so
+/// an incremental's copy starts before the diff ends; together they are the whole diff.
+#[test]
+fn rbd_changes_come_span_by_span_in_order() {
+    use holdfast_volume::{ChunkSource, RbdBackend, VolumeBackend};
+    let dev = dev();
+    let cluster = Cluster::connect(&dev.config()).unwrap();
+    let pool = cluster.pool("rbd").unwrap();
+    let name = format!("e2e-spans-{}", std::process::id());
+    let _ = pool.remove_image(&name);
+    pool.create_image(&name, 600 * MIB as u64).unwrap();
+    let img = Image::open(&pool, &name).unwrap();
+    img.write_at(0, &[1u8; 4096]).unwrap();
+    img.flush().unwrap();
+    img.snap_create("since").unwrap();
+    // Changes in the first and the third span, none in the second.
+    let changes = [5 * MIB as u64, 100 * MIB as u64, 520 * MIB as u64, 599 * MIB as u64];
+    for at in changes {
+        img.write_at(at, &[7u8; 8192]).unwrap();
+    }
+    img.flush().unwrap();
+    let backend = RbdBackend::new(dev.config());
+    let at = holdfast_types::VolumeLocation::Rbd(holdfast_types::RbdSpec::parse(&format!("rbd/{name}")).unwrap());
+    let source: Arc<dyn ChunkSource> = backend.open_read(&at).unwrap();
+    let mut spans: Vec<Vec<holdfast_volume::Extent>> = Vec::new();
+    assert!(
+        source
+            .changed_extents_by_span("since", &mut |s| {
+                spans.push(s);
+                true
+            })
+            .unwrap()
+    );
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    assert!(spans[1].is_empty(), "{spans:?}");
+    let all: Vec<_> = spans.concat();
+    assert!(all.windows(2).all(|w| w[0].offset + w[0].len <= w[1].offset), "{all:?}");
+    for at in changes {
+        assert!(all.iter().any(|e| e.offset <= at && e.offset + e.len >= at + 8192), "{at}: {all:?}");
+    }
+    assert_eq!(source.changed_extents("since").unwrap(), Some(all));
+    drop(source);
+    img.snap_remove("since").unwrap();
+    drop(img);
+    assert!(pool.remove_image(&name).unwrap());
+}

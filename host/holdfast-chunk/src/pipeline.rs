@@ -49,6 +49,12 @@ pub trait ChunkSource: Send + Sync + 'static {
     fn changed_extents(&self, _since: &str) -> io::Result<Option<Vec<Extent>>> {
         Ok(None)
     }
+    /// [`ChunkSource::changed_extents`] as it is found: `each` gets the changes span by
+    /// span, in order (perhaps none in a span), and returns false to stop early. False
+    /// when the source cannot tell.
+    fn changed_extents_by_span(&self, since: &str, each: &mut dyn FnMut(Vec<Extent>) -> bool) -> io::Result<bool> {
+        Ok(self.changed_extents(since)?.map(each).is_some())
+    }
     /// Reads to keep in flight: a local disk wants a few, a network volume (RBD, each
     /// request a round trip to an OSD) many.
     fn readers(&self) -> usize {

@@ -345,13 +345,24 @@ impl Image {
     /// The extents that differ between snapshot `from` (`None`: an empty image) and
     /// what this handle shows (its snapshot or the head), in order.
     pub fn diff(&self, from: Option<&str>, whole_object: bool) -> Result<Vec<DiffExtent>, RbdError> {
+        self.diff_in(from, whole_object, 0, self.size()?)
+    }
+
+    /// [`Image::diff`] of the bytes `[offset, offset + len)` only: a long diff in spans,
+    /// so the copy can start on the first span's changes before the last is known.
+    pub fn diff_in(
+        &self,
+        from: Option<&str>,
+        whole_object: bool,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<DiffExtent>, RbdError> {
         unsafe extern "C" fn collect(offset: u64, len: usize, exists: c_int, arg: *mut c_void) -> c_int {
             // SAFETY: `arg` is the Vec passed below, alive for the whole iteration.
             let out = unsafe { &mut *(arg as *mut Vec<DiffExtent>) };
             out.push(DiffExtent { offset, len: len as u64, exists: exists != 0 });
             0
         }
-        let size = self.size()?;
         let f = from.map(|s| cstr("snapshot", s)).transpose()?;
         let fp = f.as_ref().map_or(ptr::null(), |s| s.as_ptr());
         let mut out: Vec<DiffExtent> = Vec::new();
@@ -360,8 +371,8 @@ impl Image {
             (self.pool.lib().rbd_diff_iterate2)(
                 self.handle,
                 fp,
-                0,
-                size,
+                offset,
+                len,
                 1,
                 u8::from(whole_object),
                 collect,
@@ -372,6 +383,7 @@ impl Image {
             let since = from.map_or("creation".to_owned(), |s| format!("snapshot {s}"));
             return Err(self.err(&format!("diff since {since} of"), rc.into()));
         }
+        // librbd reports objects as their requests complete, not in order.
         out.sort_by_key(|e| e.offset);
         Ok(out)
     }

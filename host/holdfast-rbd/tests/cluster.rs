@@ -63,6 +63,10 @@ fn images_snapshots_and_diffs() {
     assert!(covers(&diff, 3 * MIB, MIB, false), "the zeroed range: {diff:?}");
     assert!(!diff.iter().any(|e| e.offset >= 12 * MIB), "unchanged since a: {diff:?}");
     assert!(diff.iter().map(|e| e.len).sum::<u64>() <= 2 * 4 * MIB, "at most the two objects touched: {diff:?}");
+    // A span's diff is the part of the whole diff inside it.
+    let span = at_b.diff_in(Some("a"), false, 8 * MIB, 8 * MIB).unwrap();
+    assert!(covers(&span, 10 * MIB, 65536, true), "{span:?}");
+    assert!(span.iter().all(|e| e.offset >= 8 * MIB && e.offset + e.len <= 16 * MIB), "{span:?}");
     let full = at_b.diff(None, false).unwrap();
     assert!(full.iter().all(|e| e.exists), "{full:?}");
     assert!(covers(&full, 10 * MIB, 65536, true) && covers(&full, 40 * MIB + 4096, 8192, true), "{full:?}");

@@ -10,8 +10,8 @@
 //!   when the target is known to read as zeros, otherwise every byte.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use holdfast_chunk::{AlignedBuf, ChunkSink, ChunkSource};
@@ -121,7 +121,10 @@ fn pieces(ranges: &[Extent], size: u64, piece: u64) -> Vec<(u64, u64)> {
 
 /// How long a transfer may go without finishing a piece before it gives up on the
 /// cluster: librbd can block a request for ever (a write waiting on an exclusive lock
-/// whose cluster died), past librados's own timeouts.
+/// whose cluster died), past librados's own timeouts. The host also bounds the whole
+/// call around a transfer (`holdfast_plugin_host::limits::RBD_QUIET`, 60 s, kept alive
+/// by each piece done): that outer guard catches an open or a close that never returns;
+/// this shorter inner one fires first while pieces are in flight and stops the workers.
 pub const STALL: Duration = Duration::from_secs(45);
 
 /// Pieces a worker moves together: their reads in flight at once, then their writes.
@@ -152,39 +155,62 @@ fn batches(pieces: Vec<(u64, u64)>) -> Vec<Vec<(u64, u64)>> {
 
 /// Run `work` on every batch of pieces from several threads; the first error stops
 /// the rest.
+fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Result<(), TransferError> {
+    let batches = batches(pieces);
+    let threads = THREADS.min(batches.len()).max(1);
+    let (tx, feed) = mpsc::sync_channel(batches.len());
+    for b in batches {
+        tx.send(b).expect("the channel holds every batch");
+    }
+    drop(tx);
+    run_batches(feed, threads, t, work)
+}
+
+/// Run `work` on the batches `feed` yields until it closes, from `threads` threads; the
+/// first error stops the rest. An empty batch only says the feed is still busy.
 ///
 /// The workers are not joined when the cluster stops answering ([`STALL`]): a request
 /// librbd never completes cannot be taken back, so its thread, buffers and the handles
 /// `work` holds are left to it (and freed if it ever returns) while the operation fails.
-fn run_pieces(pieces: Vec<(u64, u64)>, t: &Transfer<'_>, work: Arc<Work>) -> Result<(), TransferError> {
-    // Buffers as large as the largest piece, not the copy unit: a diff's are small.
-    let largest = pieces.iter().map(|p| p.1).max().unwrap_or(ALIGN);
-    let batches = Arc::new(batches(pieces));
-    let next = Arc::new(AtomicUsize::new(0));
+fn run_batches(
+    feed: mpsc::Receiver<Vec<(u64, u64)>>,
+    threads: usize,
+    t: &Transfer<'_>,
+    work: Arc<Work>,
+) -> Result<(), TransferError> {
+    let feed = Arc::new(Mutex::new(feed));
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel::<Result<u64, TransferError>>();
     let mut workers = Vec::new();
-    for _ in 0..THREADS.min(batches.len()).max(1) {
-        let (batches, next, stop, tx, work) = (batches.clone(), next.clone(), stop.clone(), tx.clone(), work.clone());
+    for _ in 0..threads {
+        let (feed, stop, tx, work) = (feed.clone(), stop.clone(), tx.clone(), work.clone());
         let worker = std::thread::Builder::new()
             .name("hf-rbd-copy".into())
             .spawn(move || {
+                // Grown to the largest piece seen, not the copy unit: a diff's are small.
                 let mut bufs: Vec<AlignedBuf> = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(batch) = batches.get(i) else { return };
+                    let next = feed.lock().expect("feed").recv_timeout(Duration::from_millis(100));
+                    let batch = match next {
+                        Ok(b) => b,
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    };
                     while bufs.len() < batch.len() {
-                        bufs.push(AlignedBuf::new(largest as usize));
+                        bufs.push(AlignedBuf::new(ALIGN as usize));
                     }
                     let mut io: Vec<(u64, &mut AlignedBuf)> = batch
                         .iter()
                         .zip(bufs.iter_mut())
                         .map(|(&(offset, len), buf)| {
+                            if buf.capacity() < len as usize {
+                                *buf = AlignedBuf::new(len as usize);
+                            }
                             buf.set_len(len as usize);
                             (offset, buf)
                         })
                         .collect();
-                    let r = work(&mut io).map(|()| batch.iter().map(|p| p.1).sum());
+                    let r = if io.is_empty() { Ok(0) } else { work(&mut io).map(|()| batch.iter().map(|p| p.1).sum()) };
                     let failed = r.is_err();
                     if tx.send(r).is_err() || failed {
                         return;
@@ -242,28 +268,70 @@ fn copy_in(
     n: &Arc<Counters>,
 ) -> Result<(), TransferError> {
     let list = pieces(ranges, source.size(), clamp_piece(t.piece));
-    let (source, image, n) = (source.clone(), image.clone(), n.clone());
-    run_pieces(
-        list,
-        t,
-        Arc::new(move |batch: &mut [(u64, &mut AlignedBuf)]| {
-            let first = batch.first().map_or(0, |b| b.0);
-            source.read_batch(batch).map_err(|e| TransferError::Read { offset: first, source: e })?;
-            let mut writes: Vec<(u64, &[u8])> = Vec::with_capacity(batch.len());
-            for (offset, buf) in batch.iter() {
-                n.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                if holdfast_chunk::digest::is_zero(buf) {
-                    if !zeros_there {
-                        image.write_zeroes(*offset, buf.len() as u64)?;
-                    }
-                } else {
-                    writes.push((*offset, &buf[..]));
-                    n.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    run_pieces(list, t, copy_work(source, image, zeros_there, n))
+}
+
+/// Copy what changed in `source` since backup `since` into `image` while the changes
+/// are still being found, span by span, as `rbd export-diff | rbd import-diff` overlaps
+/// them. The changes in order, or why the diff cannot be used (nothing copied is wrong
+/// then, only incomplete: the caller copies everything).
+fn copy_changes(
+    source: &Arc<dyn ChunkSource>,
+    image: &Arc<Image>,
+    since: &str,
+    t: &Transfer<'_>,
+    n: &Arc<Counters>,
+) -> Result<Result<Vec<Extent>, String>, TransferError> {
+    let (size, piece) = (source.size(), clamp_piece(t.piece));
+    let (tx, feed) = mpsc::sync_channel::<Vec<(u64, u64)>>(4 * THREADS);
+    let (src, id) = (source.clone(), since.to_owned());
+    // Left to finish on its own when the copy fails: its sends fail once the workers
+    // are gone, and it stops at the next span.
+    let finder = std::thread::Builder::new()
+        .name("hf-rbd-diff".into())
+        .spawn(move || {
+            let mut all = Vec::new();
+            let known = src.changed_extents_by_span(&id, &mut |span| {
+                let found = batches(pieces(&span, size, piece));
+                all.extend(span);
+                if found.is_empty() {
+                    // Nothing here: still tell the workers the diff goes on.
+                    return tx.send(Vec::new()).is_ok();
                 }
+                found.into_iter().all(|b| tx.send(b).is_ok())
+            });
+            known.map(|k| k.then_some(all))
+        })
+        .map_err(|e| TransferError::Read { offset: 0, source: e })?;
+    run_batches(feed, THREADS, t, copy_work(source, image, false, n))?;
+    Ok(match finder.join() {
+        Ok(Ok(Some(all))) => Ok(all),
+        Ok(Ok(None)) => Err(format!("the source cannot tell what changed since backup {since}")),
+        Ok(Err(e)) => Err(format!("the source's diff since backup {since} failed: {e}")),
+        Err(_) => Err(format!("the diff since backup {since} panicked")),
+    })
+}
+
+/// Read each piece of a batch from `source` and write it at the same offset of `image`.
+fn copy_work(source: &Arc<dyn ChunkSource>, image: &Arc<Image>, zeros_there: bool, n: &Arc<Counters>) -> Arc<Work> {
+    let (source, image, n) = (source.clone(), image.clone(), n.clone());
+    Arc::new(move |batch: &mut [(u64, &mut AlignedBuf)]| {
+        let first = batch.first().map_or(0, |b| b.0);
+        source.read_batch(batch).map_err(|e| TransferError::Read { offset: first, source: e })?;
+        let mut writes: Vec<(u64, &[u8])> = Vec::with_capacity(batch.len());
+        for (offset, buf) in batch.iter() {
+            n.read.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            if holdfast_chunk::digest::is_zero(buf) {
+                if !zeros_there {
+                    image.write_zeroes(*offset, buf.len() as u64)?;
+                }
+            } else {
+                writes.push((*offset, &buf[..]));
+                n.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
             }
-            Ok(image.write_many(&writes)?)
-        }),
-    )
+        }
+        Ok(image.write_many(&writes)?)
+    })
 }
 
 /// The complement of `ranges` in `[0, size)`.
@@ -366,20 +434,10 @@ pub fn import(
         Since::Overwrite => copy_in(source, image, &whole, false, t, &n)?,
         Since::Parent { id, image_snap } => {
             let started = std::time::Instant::now();
-            let diff = match source.changed_extents(id) {
-                Ok(Some(changed)) => match head_is(image, image_snap) {
-                    Ok(true) => Ok(changed),
-                    Ok(false) => Err(format!("the image changed since its snapshot {image_snap}")),
-                    Err(e) => Err(format!("checking the image against {image_snap}: {e}")),
-                },
-                Ok(None) => Err(format!("the source cannot tell what changed since backup {id}")),
-                Err(e) => Err(format!("the source's diff since backup {id} failed: {e}")),
-            };
-            let diffed = started.elapsed();
-            let by_diff = match diff {
-                Ok(changed) => match copy_in(source, image, &changed, false, t, &n) {
-                    Ok(()) => {
-                        tracing::debug!(?diffed, copied = ?started.elapsed(), extents = changed.len(), "diff moved");
+            let by_diff = match head_is(image, image_snap) {
+                Ok(true) => match copy_changes(source, image, id, t, &n) {
+                    Ok(Ok(changed)) => {
+                        tracing::debug!(copied = ?started.elapsed(), extents = changed.len(), "diff moved");
                         match check_unchanged(&**source, image, &changed, t.check) {
                             Ok(None) => Ok(()),
                             Ok(Some(at)) => Err(format!(
@@ -389,11 +447,13 @@ pub fn import(
                             Err(e) => Err(format!("the sampled check failed: {e}")),
                         }
                     }
+                    Ok(Err(why)) => Err(why),
                     // Stopped, or a cluster that stopped answering: no whole copy either.
                     Err(e) if matches!(e, TransferError::Cancelled) || e.is_stalled() => return Err(e),
                     Err(e) => Err(format!("moving the diff failed: {e}")),
                 },
-                Err(why) => Err(why),
+                Ok(false) => Err(format!("the image changed since its snapshot {image_snap}")),
+                Err(e) => Err(format!("checking the image against {image_snap}: {e}")),
             };
             match by_diff {
                 Ok(()) => report.by_diff = true,
@@ -502,6 +562,36 @@ mod tests {
         assert_eq!(p, vec![(0, 4096), (4096, 4096), (8192, 8192)]);
         // The end of the volume cuts the last piece.
         assert_eq!(pieces(&[e(0, 10_000)], 10_000, 8192), vec![(0, 8192), (8192, 1808)]);
+    }
+
+    #[test]
+    fn fed_batches_all_move_while_the_feed_is_still_busy() {
+        let (tx, feed) = mpsc::sync_channel(2);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mine = seen.clone();
+        let work: Arc<Work> = Arc::new(move |batch: &mut [(u64, &mut AlignedBuf)]| {
+            mine.lock().unwrap().extend(batch.iter().map(|(o, b)| (*o, b.len() as u64)));
+            Ok(())
+        });
+        let feeder = std::thread::spawn(move || {
+            for i in 0..20u64 {
+                // Pings (nothing found yet) between the batches, one piece larger than the rest.
+                tx.send(Vec::new()).unwrap();
+                tx.send(vec![(i * 65536, if i == 7 { 1 << 20 } else { 4096 })]).unwrap();
+            }
+        });
+        let done = AtomicU64::new(0);
+        let progress = |n| {
+            done.fetch_add(n, Ordering::Relaxed);
+        };
+        let t = Transfer { piece: MIN_PIECE, cancel: &AtomicBool::new(false), progress: &progress, check: 0.0 };
+        run_batches(feed, 3, &t, work).unwrap();
+        feeder.join().unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(seen.len(), 20);
+        assert_eq!(seen[7], (7 * 65536, 1 << 20));
+        assert_eq!(done.load(Ordering::Relaxed), 19 * 4096 + (1 << 20));
     }
 
     #[test]

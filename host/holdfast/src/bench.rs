@@ -56,7 +56,8 @@ pub struct BenchArgs {
     /// import-diff` in the same run (--size-gib: the image; bluestore past 2 GiB).
     #[arg(long)]
     pub rbd: bool,
-    /// Rounds per side for --sandbox.
+    /// Rounds per side for --sandbox, and of the Ceph 1 % incremental for --rbd (each
+    /// round changes another 1 %; the two sides alternate going first; medians printed).
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Backups in the database for --api.
@@ -220,7 +221,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.rbd {
         let (_tmp, dir) = work_dir(&args, "holdfast-bench-rbd")?;
         let workers = args.workers.unwrap_or_else(default_workers);
-        return tokio::runtime::Runtime::new()?.block_on(crate::bench_rbd::run(&dir, args.size_gib, workers));
+        return tokio::runtime::Runtime::new()?.block_on(crate::bench_rbd::run(
+            &dir,
+            args.size_gib,
+            workers,
+            args.rounds.max(1),
+        ));
     }
     if args.sandbox {
         let (_tmp, dir) = work_dir(&args, "holdfast-bench-sandbox")?;

@@ -29,6 +29,12 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / MIB as f64)
 }
 
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn shell(conf: &Path, script: &str) -> Result<f64> {
     let t = Instant::now();
     let out = Command::new("bash").args(["-o", "pipefail", "-c", script]).env("CEPH_CONF", conf).output()?;
@@ -38,7 +44,7 @@ fn shell(conf: &Path, script: &str) -> Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-pub async fn run(dir: &Path, size_gib: u64, workers: usize) -> Result<()> {
+pub async fn run(dir: &Path, size_gib: u64, workers: usize, rounds: usize) -> Result<()> {
     let size = size_gib << 30;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     // Memstore keeps data in the OSD's memory: bluestore on a sparse file past 2 GiB.
@@ -46,14 +52,14 @@ pub async fn run(dir: &Path, size_gib: u64, workers: usize) -> Result<()> {
     let options: Vec<&str> = if size_gib > 2 { vec!["--objectstore", "bluestore", "--osd-size", &osd] } else { vec![] };
     eprintln!("starting a throwaway Ceph cluster in {} …", dir.join("ceph").display());
     let dev = DevCluster::start_with(&repo, &dir.join("ceph"), &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let result = bench(dir, &dev, size, workers).await;
+    let result = bench(dir, &dev, size, workers, rounds).await;
     if let Err(e) = dev.destroy(&repo) {
         eprintln!("could not remove the cluster in {}: {e}", dev.dir.display());
     }
     result
 }
 
-async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Result<()> {
+async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, rounds: usize) -> Result<()> {
     let conf = dev.conf.clone();
     let cluster = Cluster::connect(&dev.config())?;
     let pool = cluster.pool("rbd")?;
@@ -137,17 +143,20 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Resul
         ),
     )?;
 
-    // 1 % of the image in random 4 KiB writes.
+    // 1 % of the image in random 4 KiB writes, then a snapshot `name`.
     let writes = size / 100 / 4096;
-    let block = vec![0x5Au8; 4096];
-    for _ in 0..writes {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        img.write_at((x % (size / 4096)) * 4096, &block)?;
-    }
-    img.flush()?;
-    img.snap_create("bench-b")?;
+    let mut change = |name: &str, fill: u8| -> Result<()> {
+        let block = vec![fill; 4096];
+        for _ in 0..writes {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            img.write_at((x % (size / 4096)) * 4096, &block)?;
+        }
+        img.flush()?;
+        Ok(img.snap_create(name)?)
+    };
+    change("bench-b", 0x5A)?;
     let changed = writes * 4096;
 
     eprintln!("incremental backups after {} random 4 KiB writes …", writes);
@@ -159,6 +168,27 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Resul
     )?;
     let (ceph_same, ceph_same_read) = backup(true, "ceph").await?;
     let (ours_same, same_read) = backup(true, "nova").await?;
+
+    // More rounds of the Ceph incremental against the rbd pipeline, each after another
+    // 1 % changed, the side going first alternating (the OSD's cache favours the second).
+    let (mut ceph_incs, mut rbd_incs) = (vec![ceph_inc], vec![rbd_inc]);
+    for round in 2..=rounds {
+        let (from, to) =
+            (if round == 2 { "bench-b".to_owned() } else { format!("bench-{}", round - 1) }, format!("bench-{round}"));
+        change(&to, round as u8)?;
+        eprintln!("round {round} of {rounds}: another 1 % changed …");
+        let pipeline = format!(
+            "rbd export-diff --no-progress --from-snap {from} rbd/bench-src@{to} - | rbd import-diff --no-progress - rbd/cmp-inc"
+        );
+        if round % 2 == 0 {
+            rbd_incs.push(shell(&conf, &pipeline)?);
+            ceph_incs.push(backup(true, "ceph").await?.0);
+        } else {
+            ceph_incs.push(backup(true, "ceph").await?.0);
+            rbd_incs.push(shell(&conf, &pipeline)?);
+        }
+    }
+    let (ceph_inc, rbd_inc) = (median(&ceph_incs), median(&rbd_incs));
 
     let gib = size as f64 / (1u64 << 30) as f64;
     println!(
@@ -179,6 +209,15 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize) -> Resul
         mib(ceph_inc_read.1 as u64),
         mbps(changed, rbd_inc)
     );
+    if rounds > 1 {
+        let list = |v: &[f64]| v.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(" ");
+        println!(
+            "  1 %, Ceph, {rounds} rounds (medians above): ours {} s   rbd export-diff | import-diff {} s   ours/rbd {:.2}",
+            list(&ceph_incs),
+            list(&rbd_incs),
+            ceph_inc / rbd_inc
+        );
+    }
     println!(
         "  unchanged, Ceph  : ours {ceph_same:6.2} s ({}, read {})",
         ceph_same_read.0,

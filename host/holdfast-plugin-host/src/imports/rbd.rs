@@ -3,7 +3,7 @@
 //! (`holdfast_volume::rbd_transfer`). A denied or malformed request traps, as in
 //! `objects`: the operation fails with the reason, whatever the driver does next.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -260,15 +260,6 @@ macro_rules! check {
     };
 }
 
-impl HostState {
-    fn transfer_progress(&self) -> impl Fn(u64) + Send + Sync + 'static + use<> {
-        let done = self.op.done.clone();
-        move |n| {
-            done.fetch_add(n, Ordering::Relaxed);
-        }
-    }
-}
-
 /// Run `work` on the backend's cluster, bounded; an error that may mean the cluster
 /// went away drops the connection.
 fn on_cluster<T: Send + 'static>(
@@ -277,6 +268,30 @@ fn on_cluster<T: Send + 'static>(
     work: impl FnOnce(&RbdLink) -> Result<T, HostRbdError> + Send + 'static,
 ) -> Result<T, RbdError> {
     link.call(call, move |l, _| work(l)).inspect_err(|e| link.forget_on(e)).map_err(failed)
+}
+
+/// A transfer on the backend's cluster, bounded while it moves: each piece done counts
+/// toward the operation's progress (`done`) and beats the call's heartbeat; an RBD error
+/// that may mean the cluster went away drops the connection, as in [`on_cluster`].
+fn moving<T: Send + 'static>(
+    link: &Arc<RbdLink>,
+    call: &str,
+    done: Arc<AtomicU64>,
+    work: impl FnOnce(&RbdLink, &(dyn Fn(u64) + Sync)) -> Result<T, TransferError> + Send + 'static,
+) -> Result<T, TransferError> {
+    link.call(call, move |l, beat| {
+        let beat = beat.clone();
+        let progress = move |n| {
+            done.fetch_add(n, Ordering::Relaxed);
+            beat.beat();
+        };
+        work(l, &progress)
+    })
+    .inspect_err(|e| {
+        if let TransferError::Rbd(e) = e {
+            link.forget_on(e);
+        }
+    })
 }
 
 impl Host for HostState {
@@ -404,9 +419,9 @@ impl Host for HostState {
         let fresh = s.created.iter().any(|(p, i)| *p == pool && *i == image);
         let link = s.link.clone();
         let volume = self.table.get(&source)?.volume.clone();
-        let (progress, cancel) = (self.transfer_progress(), self.op.cancel.clone());
-        let (p, i) = (pool.clone(), image.clone());
-        let r = link.call("import-from", move |l, beat| {
+        let (done, cancel) = (self.op.done.clone(), self.op.cancel.clone());
+        let (p, i, sn) = (pool.clone(), image.clone(), snap.clone());
+        let r = moving(&link, "import-from", done, move |l, progress| {
             let img = Arc::new(Image::open(&l.pool(&p)?, &i)?);
             // The image's snapshot of the parent, which the diff applies on top of.
             let parent_snap = match &since {
@@ -421,13 +436,8 @@ impl Host for HostState {
                 _ if fresh => Since::Nothing,
                 _ => Since::Overwrite,
             };
-            let beat = beat.clone();
-            let progress = move |n| {
-                progress(n);
-                beat.beat();
-            };
-            let t = Transfer { piece, cancel: &cancel, progress: &progress, check: holdfast_chunk::DEFAULT_DIFF_CHECK };
-            let mut report = rbd_transfer::import(&volume, &img, how, &snap, &t)?;
+            let t = Transfer { piece, cancel: &cancel, progress, check: holdfast_chunk::DEFAULT_DIFF_CHECK };
+            let mut report = rbd_transfer::import(&volume, &img, how, &sn, &t)?;
             if let (Some(id), None) = (&since, &parent_snap) {
                 report.fallback = Some(format!("the image has no snapshot of backup {id}"));
             }
@@ -435,16 +445,11 @@ impl Host for HostState {
         });
         let report = match r {
             Ok(report) => report,
-            Err(e) => {
-                if let TransferError::Rbd(e) = &e {
-                    link.forget_on(e);
-                }
-                return Ok(Err(transfer_failed(e)));
-            }
+            Err(e) => return Ok(Err(transfer_failed(e))),
         };
         let source = if report.by_diff { ChangeSource::RbdDiff } else { ChangeSource::Full };
         tracing::info!(change_source = source.as_str(), read = report.bytes_read, written = report.bytes_written,
-            fallback = ?report.fallback, "imported into rbd:{pool}/{image}");
+            fallback = ?report.fallback, "imported into rbd:{pool}/{image}@{snap}");
         *self.op.change_source.lock().expect("change source") = Some(source);
         self.op.moved.fetch_add(report.bytes_read, Ordering::Relaxed);
         Ok(Ok(ImportReport {
@@ -474,20 +479,12 @@ impl Host for HostState {
             let t = self.table.get(&target)?;
             (t.sink.clone(), t.is_new)
         };
-        let (progress, cancel) = (self.transfer_progress(), self.op.cancel.clone());
-        let r = link.call("export-to", move |l, beat| {
+        let (done, cancel) = (self.op.done.clone(), self.op.cancel.clone());
+        let r = moving(&link, "export-to", done, move |l, progress| {
             let img = Arc::new(Image::open_read_only(&l.pool(&pool)?, &image, Some(&snap))?);
-            let beat = beat.clone();
-            let progress = move |n| {
-                progress(n);
-                beat.beat();
-            };
-            let t = Transfer { piece: rbd_transfer::MAX_PIECE, cancel: &cancel, progress: &progress, check: 0.0 };
+            let t = Transfer { piece: rbd_transfer::MAX_PIECE, cancel: &cancel, progress, check: 0.0 };
             rbd_transfer::export(&img, &sink, is_new, discard_excess, &t)
         });
-        if let Err(TransferError::Rbd(e)) = &r {
-            link.forget_on(e);
-        }
         Ok(r.map(|r| ExportReport { by_diff: r.by_diff, bytes_written: r.bytes_written }).map_err(transfer_failed))
     }
 
