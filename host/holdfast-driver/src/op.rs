@@ -21,6 +21,9 @@ pub struct OpContext {
     pub workers: usize,
     /// How the backup's read found what changed (set when it starts reading).
     pub change_source: Arc<std::sync::Mutex<Option<holdfast_chunk::ChangeSource>>>,
+    /// Fraction of the blocks a volume's diff calls unchanged that a backup re-reads and
+    /// compares (Ceph's diff has had bugs): 0.001 by default, 0 for none.
+    pub diff_check: f64,
 }
 
 impl Default for OpContext {
@@ -32,6 +35,7 @@ impl Default for OpContext {
             on_location: None,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             change_source: Arc::default(),
+            diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK,
         }
     }
 }

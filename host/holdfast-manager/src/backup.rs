@@ -285,6 +285,7 @@ impl Manager {
             on_location: Some(Box::new(on_location)),
             workers: self.config.workers,
             change_source: change_source.clone(),
+            diff_check: self.config.rbd.diff_check,
         };
         let user = match self.db.volume_metadata(&vol.id).await {
             Ok(m) => m,

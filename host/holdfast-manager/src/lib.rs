@@ -102,14 +102,23 @@ pub struct ManagerConfig {
     pub rbd: RbdVolumes,
 }
 
-/// Where RBD volumes live (`serve --rbd-conf/--rbd-user/--rbd-pool`).
-#[derive(Debug, Clone, Default)]
+/// Where RBD volumes live (`serve --rbd-conf/--rbd-user/--rbd-pool/--rbd-diff-check`).
+#[derive(Debug, Clone)]
 pub struct RbdVolumes {
     /// The cluster `rbd:POOL/IMAGE` volumes are in.
     pub cluster: holdfast_volume::ClusterConfig,
     /// New volumes (`volume create`, restores to a new volume) are RBD images
     /// `volume-<id>` in this pool; sparse files in the data dir when `None`.
     pub pool: Option<String>,
+    /// Fraction of the blocks an RBD diff calls unchanged that each incremental re-reads
+    /// and compares with its parent; a difference makes it a full backup, logged loudly.
+    pub diff_check: f64,
+}
+
+impl Default for RbdVolumes {
+    fn default() -> Self {
+        RbdVolumes { cluster: Default::default(), pool: None, diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK }
+    }
 }
 
 /// A loaded backup driver, whatever runs it (the wasm plugin host, or a test's fake).

@@ -105,7 +105,7 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, rounds: 
             load_time: Default::default(),
         },
     ];
-    let rbd = RbdVolumes { cluster: dev.config(), pool: None };
+    let rbd = RbdVolumes { cluster: dev.config(), ..Default::default() };
     let cfg = ManagerConfig { rbd, ..manager_config(dir, workers) };
     let m = Manager::new(db, cfg, backends, "posix").await;
     let ctx =

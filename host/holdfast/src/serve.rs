@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// this pool instead of sparse files in the data dir.
     #[arg(long, value_name = "POOL")]
     pub rbd_pool: Option<String>,
+    /// Fraction of the blocks an RBD diff calls unchanged that each incremental re-reads
+    /// and compares with its parent (Ceph's diff has had bugs); a difference is logged
+    /// and the backup reads everything instead. 0 turns the check off.
+    #[arg(long, value_name = "FRACTION", default_value_t = holdfast_chunk::DEFAULT_DIFF_CHECK, value_parser = fraction)]
+    pub rbd_diff_check: f64,
     /// Hashing/compression threads per backup or restore. Default: one per core.
     #[arg(long)]
     pub workers: Option<usize>,
@@ -158,6 +163,15 @@ fn auth(args: &AuthArgs, data_dir: &Path) -> Result<holdfast_api::Auth> {
     })
 }
 
+/// A fraction in [0, 1], for `--rbd-diff-check`.
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        Ok(f) => Err(format!("{f} is not a fraction between 0 and 1 (0.001 is 0.1 %)")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
 fn absolute(p: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
     p.canonicalize().with_context(|| format!("resolving {}", p.display()))
@@ -243,6 +257,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                     ..Default::default()
                 },
                 pool: args.rbd_pool.clone(),
+                diff_check: args.rbd_diff_check,
             },
         },
         loaded.values().map(|l| l.backend.clone()).collect(),
@@ -346,5 +361,15 @@ mod tests {
         assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("sqlite:///x"), "sqlite:///x");
+    }
+
+    #[test]
+    fn the_diff_check_is_a_fraction() {
+        assert_eq!(super::fraction("0.001"), Ok(0.001));
+        assert_eq!(super::fraction("0"), Ok(0.0));
+        assert_eq!(super::fraction("1"), Ok(1.0));
+        assert!(super::fraction("1.5").unwrap_err().contains("between 0 and 1"));
+        assert!(super::fraction("-0.1").is_err());
+        assert!(super::fraction("lots").unwrap_err().contains("not a number"));
     }
 }

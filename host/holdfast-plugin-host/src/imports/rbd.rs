@@ -419,7 +419,7 @@ impl Host for HostState {
         let fresh = s.created.iter().any(|(p, i)| *p == pool && *i == image);
         let link = s.link.clone();
         let volume = self.table.get(&source)?.volume.clone();
-        let (done, cancel) = (self.op.done.clone(), self.op.cancel.clone());
+        let (done, cancel, check) = (self.op.done.clone(), self.op.cancel.clone(), self.op.diff_check);
         let (p, i, sn) = (pool.clone(), image.clone(), snap.clone());
         let r = moving(&link, "import-from", done, move |l, progress| {
             let img = Arc::new(Image::open(&l.pool(&p)?, &i)?);
@@ -436,7 +436,7 @@ impl Host for HostState {
                 _ if fresh => Since::Nothing,
                 _ => Since::Overwrite,
             };
-            let t = Transfer { piece, cancel: &cancel, progress, check: holdfast_chunk::DEFAULT_DIFF_CHECK };
+            let t = Transfer { piece, cancel: &cancel, progress, check };
             let mut report = rbd_transfer::import(&volume, &img, how, &sn, &t)?;
             if let (Some(id), None) = (&since, &parent_snap) {
                 report.fallback = Some(format!("the image has no snapshot of backup {id}"));

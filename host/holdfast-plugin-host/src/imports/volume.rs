@@ -143,7 +143,7 @@ impl HostSource for HostState {
             workers: self.op.workers,
             parent,
             extents,
-            diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK,
+            diff_check: self.op.diff_check,
         };
         match ChunkStream::start(volume, opts) {
             Ok(stream) => {
