@@ -279,3 +279,84 @@ fn rbd_changes_come_span_by_span_in_order() {
     drop(img);
     assert!(pool.remove_image(&name).unwrap());
 }
+
+/// A volume whose diff leaves out a change (Ceph's diff has had such bugs): the diff
+/// import's sampled check, here of every unchanged block, finds it and the backup
+/// image gets a whole copy instead, never a silent wrong one; a truthful diff is used.
+#[test]
+fn a_diff_that_leaves_out_a_change_is_caught_by_the_check() {
+    use holdfast_chunk::{AlignedBuf, ChunkSource, SourceRead};
+    use holdfast_types::Extent;
+    use holdfast_volume::rbd_transfer::{self, Since, Transfer};
+    use holdfast_volume::{FileBackend, VolumeBackend};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A file volume that claims `changes` changed since any snapshot.
+    struct Claims {
+        inner: Arc<dyn ChunkSource>,
+        changes: Vec<Extent>,
+    }
+    impl ChunkSource for Claims {
+        fn size(&self) -> u64 {
+            self.inner.size()
+        }
+        fn read_chunk(&self, offset: u64, buf: &mut AlignedBuf) -> std::io::Result<SourceRead> {
+            self.inner.read_chunk(offset, buf)
+        }
+        fn changed_extents(&self, _since: &str) -> std::io::Result<Option<Vec<Extent>>> {
+            Ok(Some(self.changes.clone()))
+        }
+    }
+
+    let dev = dev();
+    let cluster = Cluster::connect(&dev.config()).unwrap();
+    let pool = cluster.pool("rbd").unwrap();
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let file = work.path().join("v.raw");
+    let mut bytes: Vec<u8> = (0..8 * MIB as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let at = holdfast_types::VolumeLocation::File(file.clone());
+    let name = format!("e2e-lying-diff-{}", std::process::id());
+    let _ = pool.remove_image(&name);
+    pool.create_image(&name, bytes.len() as u64).unwrap();
+    let img = Arc::new(Image::open(&pool, &name).unwrap());
+    let progress = |_n: u64| {};
+    let cancel = AtomicBool::new(false);
+    let t = Transfer { piece: 1 << 20, cancel: &cancel, progress: &progress, check: 1.0 };
+    let full = rbd_transfer::import(&FileBackend.open_read(&at).unwrap(), &img, Since::Nothing, "backup.p.snap.1", &t)
+        .unwrap();
+    assert!(full.fallback.is_none(), "{full:?}");
+
+    // Two blocks change; the diff reports only the first.
+    for at in [MIB, 5 * MIB] {
+        bytes[at..at + 4096].fill(0xEE);
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let one = Extent { offset: MIB as u64, len: 4096 };
+    let lying: Arc<dyn ChunkSource> =
+        Arc::new(Claims { inner: FileBackend.open_read(&at).unwrap(), changes: vec![one] });
+    let since = Since::Parent { id: "p", image_snap: "backup.p.snap.1" };
+    let r = rbd_transfer::import(&lying, &img, since, "backup.q.snap.2", &t).unwrap();
+    assert!(!r.by_diff, "{r:?}");
+    assert!(r.fallback.as_deref().unwrap_or_default().contains("sampled check"), "{r:?}");
+    assert_eq!(read_image(&pool, &name), bytes, "the whole copy made it right");
+
+    // A truthful diff is used, and reads only the change.
+    bytes[3 * MIB..3 * MIB + 4096].fill(0x11);
+    std::fs::write(&file, &bytes).unwrap();
+    let three = Extent { offset: 3 * MIB as u64, len: 4096 };
+    let truthful: Arc<dyn ChunkSource> =
+        Arc::new(Claims { inner: FileBackend.open_read(&at).unwrap(), changes: vec![three] });
+    let since = Since::Parent { id: "q", image_snap: "backup.q.snap.2" };
+    let r = rbd_transfer::import(&truthful, &img, since, "backup.r.snap.3", &t).unwrap();
+    assert!(r.by_diff && r.fallback.is_none(), "{r:?}");
+    assert_eq!(r.bytes_read, 4096, "{r:?}");
+    assert_eq!(read_image(&pool, &name), bytes);
+    assert!(!cancel.load(Ordering::Relaxed));
+
+    for s in img.snapshots().unwrap() {
+        img.snap_remove(&s.name).unwrap();
+    }
+    drop(img);
+    assert!(pool.remove_image(&name).unwrap());
+}
