@@ -99,8 +99,25 @@ impl Grants {
         }
     }
 
-    /// Whether each operation is confined to its own backup: no read-write directory.
+    /// Whether each operation is confined to its own backup: no read-write directory,
+    /// and no network endpoint (the host checks a request's endpoint, not yet which
+    /// backup's objects it names).
     pub fn is_confined(&self) -> bool {
-        !self.dirs.iter().any(|d| d.access == Access::ReadWrite)
+        !self.dirs.iter().any(|d| d.access == Access::ReadWrite) && self.network.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_host_store_and_rbd_pools_are_confined() {
+        assert!(Grants::store("/srv/b").is_confined());
+        assert!(!Grants::backup_dir("/srv/b").is_confined());
+        let read_only = DirGrant { host_path: "/srv/r".into(), guest_path: "/r".into(), access: Access::ReadOnly };
+        assert!(Grants { dirs: vec![read_only], ..Grants::store("/srv/b") }.is_confined());
+        let network = Grants { network: vec!["127.0.0.1:8080".into()], ..Grants::default() };
+        assert!(!network.is_confined());
     }
 }
