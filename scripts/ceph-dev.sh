@@ -251,12 +251,19 @@ osd_epoch_up_from() {  # prints "<osdmap epoch> <osd.0 up> <osd.0 up_from>"
 d=json.load(sys.stdin); o=[x for x in d["osds"] if x["osd"]==0]
 print(d["epoch"], o[0]["up"] if o else 0, o[0]["up_from"] if o else 0)'
 }
+wait_osd_up_after() {  # osdmap epoch: wait until osd.0 is up from a later one
+  wait_for "osd.0 up" sh -c "$(declare -f C osd_epoch_up_from); CONF='$CONF'; osd_epoch_up_from | awk -v e0=$1 '{exit !(\$2==1 && \$3>e0)}'"
+}
+wait_pools_active() {  # every pool's PGs serving reads (10s per try)
+  local p
+  for p in $(C osd pool ls); do wait_for "pool $p active" timeout 10 rados -c "$CONF" -p "$p" ls; done
+}
 start_osd_and_wait() {
   # after a restart the old osdmap may still say "up": wait for a boot newer than now
   local e0; e0="$(osd_epoch_up_from | awk '{print $1}')"
   if is_ours osd.0; then e0=-1; fi   # already running: "up" is enough
   start_daemon osd.0 ceph-osd -i 0
-  wait_for "osd.0 up" sh -c "$(declare -f C osd_epoch_up_from); CONF='$CONF'; osd_epoch_up_from | awk -v e0=$e0 '{exit !(\$2==1 && \$3>e0)}'"
+  wait_osd_up_after "$e0"
 }
 osd_mkfs() {  # objectstore
   local store="$1"
@@ -393,10 +400,7 @@ case "$cmd" in
       start_daemon mon.a ceph-mon -i a; wait_for "mon quorum" C mon stat
       start_daemon mgr.x ceph-mgr -i x
       start_osd_and_wait
-      for p in $(C osd pool ls); do
-        # PGs of every pool active again (reads need an active PG; 10s per try)
-        wait_for "pool $p active" timeout 10 rados -c "$CONF" -p "$p" ls
-      done
+      wait_pools_active  # reads need an active PG
       log "phase restart mon+mgr+osd: $(elapsed "$t")s"
       if [ "$RGW" = 1 ] || [ -f "$DIR/rgw.user" ]; then start_rgw; fi
     else
@@ -433,11 +437,11 @@ case "$cmd" in
         log "pool $p does not answer after the thaw (laggy PGs?): marking osd.0 down for a new interval"
         e0="$(osd_epoch_up_from | awk '{print $1}')"
         C osd down 0 >/dev/null 2>&1 || true
-        wait_for "osd.0 up again" sh -c "$(declare -f C osd_epoch_up_from); CONF='$CONF'; osd_epoch_up_from | awk -v e0=$e0 '{exit !(\$2==1 && \$3>e0)}'"
+        wait_osd_up_after "$e0"
         break
       fi
     done
-    for p in $(C osd pool ls); do wait_for "pool $p active" timeout 10 rados -c "$CONF" -p "$p" ls; done
+    wait_pools_active
     ;;
   destroy)
     stop_all KILL

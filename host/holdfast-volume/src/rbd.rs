@@ -211,11 +211,11 @@ pub fn backup_snap_prefix(backup_id: &str) -> String {
     format!("backup.{backup_id}.snap.")
 }
 
-/// An image (or a snapshot) read by the backup pipeline.
 /// An incremental's diff goes span by span, so moving the changes overlaps finding
 /// them (`rbd export-diff | rbd import-diff` overlaps them too): 64 objects of 4 MiB.
 const DIFF_SPAN: u64 = 256 << 20;
 
+/// An image (or a snapshot) read by the backup pipeline.
 struct RbdSource {
     image: Image,
     size: u64,
