@@ -12,6 +12,7 @@ const TARGET: &str = "wasm32-wasip2";
 const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-posix", "POSIX"),
     ("holdfast-ceph", "CEPH"),
+    ("holdfast-s3", "S3"),
     ("holdfast-driver-template", "TEMPLATE"),
     ("holdfast-hostile-trap-mid-backup", "HOSTILE_TRAP_MID_BACKUP"),
     ("holdfast-hostile-escape-fs", "HOSTILE_ESCAPE_FS"),
@@ -39,6 +40,7 @@ fn main() {
         "plugins/sdk",
         "plugins/posix",
         "plugins/ceph",
+        "plugins/s3",
         "plugins/template",
         "plugins/hostile",
         "wit",

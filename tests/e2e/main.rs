@@ -17,6 +17,7 @@ mod hardening;
 mod hostile;
 mod incremental;
 mod metadata;
+mod objectstore;
 mod operator;
 mod rbd;
 mod records;

@@ -36,6 +36,10 @@ pub struct Grants {
     /// `host:port` endpoints the driver may reach (none by default; WIT 0.1.0 drivers
     /// have no network at all).
     pub network: Vec<String>,
+    /// The object-store API the `network` endpoints speak. With it, the host reads
+    /// every request as an object-store call and holds it to the operation's backup,
+    /// as its own store does; without it, only the endpoint is checked.
+    pub object_api: Option<ObjectApi>,
     /// Linear memory per instance; the runtime's default when `None`.
     pub memory_bytes: Option<u64>,
     /// Longest a backup or restore may go without progress (volume bytes read or
@@ -51,6 +55,32 @@ pub struct Grants {
     /// RBD pools of a Ceph cluster the driver may use (WIT `rbd`, since 0.2.2); each
     /// call confined to the operation's backup.
     pub rbd: Option<RbdGrant>,
+}
+
+/// An object-store protocol the network gate understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectApi {
+    /// S3, path-style (`/bucket/key`), as Cinder's S3 driver and radosgw speak it.
+    S3,
+    /// OpenStack Swift v1 (`/v1/AUTH_account/container/object`).
+    Swift,
+}
+
+impl ObjectApi {
+    pub fn parse(s: &str) -> Option<ObjectApi> {
+        match s {
+            "s3" => Some(ObjectApi::S3),
+            "swift" => Some(ObjectApi::Swift),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectApi::S3 => "s3",
+            ObjectApi::Swift => "swift",
+        }
+    }
 }
 
 /// A backup cluster and the pools a driver may use in it (Cinder's
@@ -74,6 +104,7 @@ impl Default for Grants {
             dirs: Vec::new(),
             unconfined: false,
             network: Vec::new(),
+            object_api: None,
             memory_bytes: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             control_timeout: DEFAULT_CONTROL_TIMEOUT,
@@ -100,10 +131,12 @@ impl Grants {
     }
 
     /// Whether each operation is confined to its own backup: no read-write directory,
-    /// and no network endpoint (the host checks a request's endpoint, not yet which
-    /// backup's objects it names).
+    /// and network endpoints only with an [`ObjectApi`] the host holds each request to
+    /// (for any other protocol it can check the endpoint, not which backup's data a
+    /// request names).
     pub fn is_confined(&self) -> bool {
-        !self.dirs.iter().any(|d| d.access == Access::ReadWrite) && self.network.is_empty()
+        !self.dirs.iter().any(|d| d.access == Access::ReadWrite)
+            && (self.network.is_empty() || self.object_api.is_some())
     }
 }
 
@@ -119,5 +152,6 @@ mod tests {
         assert!(Grants { dirs: vec![read_only], ..Grants::store("/srv/b") }.is_confined());
         let network = Grants { network: vec!["127.0.0.1:8080".into()], ..Grants::default() };
         assert!(!network.is_confined());
+        assert!(Grants { object_api: Some(ObjectApi::S3), ..network }.is_confined());
     }
 }

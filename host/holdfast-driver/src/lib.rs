@@ -19,7 +19,9 @@ pub mod untrusted;
 
 pub use driver::{BackupDriver, BackupResult, DriverDescription, RestoreOutcome};
 pub use error::{DriverError, DriverFailure, VolumeFailure};
-pub use grants::{Access, BACKUP_MOUNT, DEFAULT_CALL_TIMEOUT, DEFAULT_CONTROL_TIMEOUT, DirGrant, Grants, RbdGrant};
+pub use grants::{
+    Access, BACKUP_MOUNT, DEFAULT_CALL_TIMEOUT, DEFAULT_CONTROL_TIMEOUT, DirGrant, Grants, ObjectApi, RbdGrant,
+};
 pub use id::DriverId;
 pub use op::{LocationCallback, OpContext};
 

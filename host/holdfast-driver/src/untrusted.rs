@@ -40,7 +40,8 @@ pub fn truncate_text(text: &str, max: usize) -> String {
 }
 
 /// A container and object prefix a driver wants to record: relative names, no `..`,
-/// no control characters, at most [`MAX_LOCATION_BYTES`]; the prefix one path element.
+/// no control characters, at most [`MAX_LOCATION_BYTES`]; the prefix a relative path too
+/// (object stores' prefixes have `/`; the host's own store refuses them in its names).
 pub fn check_location(container: &str, prefix: &str) -> Result<(), String> {
     if !holdfast_types::is_valid_container(container) {
         return Err(format!(
@@ -48,14 +49,9 @@ pub fn check_location(container: &str, prefix: &str) -> Result<(), String> {
             truncate_text(container, 64)
         ));
     }
-    let bad_prefix = prefix.is_empty()
-        || prefix.len() > MAX_LOCATION_BYTES
-        || prefix.contains('/')
-        || prefix.starts_with('.')
-        || prefix.chars().any(char::is_control);
-    if bad_prefix {
+    if prefix.len() > MAX_LOCATION_BYTES || !holdfast_types::is_valid_object_prefix(prefix) {
         return Err(format!(
-            "object prefix {:?} is not one plain name of at most {MAX_LOCATION_BYTES} bytes",
+            "object prefix {:?} is not a relative name of at most {MAX_LOCATION_BYTES} bytes without `.` parts",
             truncate_text(prefix, 64)
         ));
     }
@@ -93,12 +89,15 @@ mod tests {
     #[test]
     fn garbage_is_refused_and_long_text_cut() {
         assert!(check_location("9a/7f/9a7f", "volume_x_backup_y").is_ok());
+        assert!(check_location("volumebackups", "volume_x/20261203101500/az_nova_backup_y").is_ok(), "object stores");
         for (c, p) in [
             ("../../escape", "p"),
             ("/abs", "p"),
             ("a//b", "p"),
             ("ok", ""),
-            ("ok", "a/b"),
+            ("ok", "a//b"),
+            ("ok", "/a"),
+            ("ok", "a/.b"),
             ("ok", ".."),
             ("ok", "bell\u{7}"),
         ] {

@@ -152,8 +152,11 @@ fn parse_record(r: &Value) -> Result<ParsedRecord, ManagerError> {
         return Err(bad("container", "must be a relative path without '.', '..' or empty parts"));
     }
     let service_metadata = text("service_metadata", 255)?;
-    if service_metadata.as_deref().is_some_and(|p| p.is_empty() || p.contains('/') || p.starts_with('.')) {
-        return Err(bad("service_metadata", "must be a plain object prefix"));
+    if service_metadata.as_deref().is_some_and(|p| !holdfast_types::is_valid_object_prefix(p)) {
+        return Err(bad(
+            "service_metadata",
+            "must be an object prefix: a relative path without '.', '..' or empty parts",
+        ));
     }
     let size_bytes = match r.get("holdfast:size_bytes") {
         None | Some(Value::Null) => size as u64 * GIB,

@@ -199,7 +199,10 @@ impl DriverComponent {
                 let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
                 Pre::V0_1(since_v0_1_0::BackupDriverPre::new(pre).map_err(load_err)?)
             }
-            crate::wit::WitVersion::V0_2_0 | crate::wit::WitVersion::V0_2_1 | crate::wit::WitVersion::V0_2_2 => {
+            crate::wit::WitVersion::V0_2_0
+            | crate::wit::WitVersion::V0_2_1
+            | crate::wit::WitVersion::V0_2_2
+            | crate::wit::WitVersion::V0_2_3 => {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
                 WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
                     .map_err(load_err)?;
@@ -237,6 +240,19 @@ impl DriverComponent {
         DriverError::Trap { driver: self.name.clone(), op, message: cut(e.root_cause().to_string()) }
     }
 
+    /// A request the network gate refused fails the operation, whatever the driver
+    /// made of the refusal.
+    fn check_network(&self, op: &'static str, store: &Store<HostState>) -> Result<(), DriverError> {
+        match store.data().network.denied() {
+            Some(why) => Err(DriverError::Trap {
+                driver: self.name.clone(),
+                op,
+                message: cut(format!("network: denied: {why}")),
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn failed(&self, op: &'static str, e: WitDriverError) -> DriverError {
         DriverError::Driver { driver: self.name.clone(), op, error: failure(e) }
     }
@@ -264,6 +280,7 @@ impl DriverComponent {
         let permit = self.gate.as_ref().map(|g| g.enter());
         // Opened for each operation (one open), so a store that appears or is fixed
         // later is picked up as a WASI grant would be.
+        let network = NetworkGate::new(&self.grants.network, self.grants.object_api, scope.clone());
         let objects = match &self.grants.store {
             Some(path) => {
                 Some(ScopedStore::new(Arc::new(LocalStore::open(path).map_err(|e| self.store_err(e))?), scope))
@@ -278,7 +295,7 @@ impl DriverComponent {
         let state = HostState {
             wasi,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
-            network: NetworkGate::new(&self.grants.network),
+            network,
             table: ResourceTable::new(),
             limits: crate::limiter::GuestLimiter::new(memory),
             op,
@@ -359,6 +376,7 @@ impl BackupDriver for DriverComponent {
             store.data_mut().table.push(SourceRes { volume: source }).map_err(|e| self.host_err(e.to_string()))?;
         let parent = parent.map(info);
         let r = watch.run(bindings.backup(&mut store, &info(backup), parent.as_ref(), volume_meta, source));
+        self.check_network("backup", &store)?;
         let BackupOutcome { container, service_metadata, object_count } =
             r.map_err(|e| self.trap("backup", e))?.map_err(|e| self.failed("backup", e))?;
         let result = BackupResult { container, service_metadata, object_count };
@@ -391,6 +409,7 @@ impl BackupDriver for DriverComponent {
         let layers: Vec<BackupInfo> = chain.iter().map(info).collect();
         let handle = Resource::<TargetRes>::new_borrow(target.rep());
         let r = watch.run(bindings.restore(&mut store, &layers, handle, volume_is_new));
+        self.check_network("restore", &store)?;
         let metas = r.map_err(|e| self.trap("restore", e))?.map_err(|e| self.failed("restore", e))?;
         // Whatever the driver did, nothing counts as restored until it is durable.
         let res = store.data_mut().table.delete(target).map_err(|e| self.host_err(e.to_string()))?;
@@ -403,10 +422,9 @@ impl BackupDriver for DriverComponent {
         let role = RbdRole::Delete { volume: backup.volume_id.clone(), id: backup.id.clone() };
         let (mut store, bindings, _, watch) = self.instance(op, scope, role)?;
         self.control_call(&watch, "delete");
-        watch
-            .run(bindings.delete(&mut store, &info(backup)))
-            .map_err(|e| self.trap("delete", e))?
-            .map_err(|e| self.failed("delete", e))?;
+        let r = watch.run(bindings.delete(&mut store, &info(backup)));
+        self.check_network("delete", &store)?;
+        r.map_err(|e| self.trap("delete", e))?.map_err(|e| self.failed("delete", e))?;
         // Its container goes too once nothing else is in it.
         if let Some(objects) = &store.data().objects {
             objects.prune();

@@ -7,7 +7,8 @@
 //!   before it is instantiated.
 //! - `imports/`: one file per host interface of the newest WIT world (`host`, `volume`).
 //! - `since_v0_1_0`: 0.1.0 components, served and called through the newest WIT.
-//! - `network`: `wasi:http` requests, only to the backend's granted endpoints.
+//! - `network`: `wasi:http` requests, only to the backend's granted endpoints and,
+//!   with an object API, only to the operation's backups (`object_request` reads them).
 //!
 //! Sandbox boundary: a guest gets exactly the WASI context built in [`grants`] plus
 //! our two interfaces. Volume bytes never enter the guest unless it asks for them;
@@ -26,6 +27,7 @@ mod limiter;
 pub mod limits;
 pub mod manifest;
 mod network;
+mod object_request;
 mod since_v0_1_0;
 mod state;
 pub mod wit;

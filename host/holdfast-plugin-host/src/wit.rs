@@ -14,18 +14,20 @@ const DRIVER_EXPORT: &str = "holdfast:backup/driver@";
 pub enum WitVersion {
     /// Served through `since_v0_1_0`.
     V0_1_0,
-    /// Bound by the newest bindings: 0.2.1 and 0.2.2 only add interfaces.
+    /// Bound by the newest bindings: later 0.2.x versions only add.
     V0_2_0,
-    /// Bound by the newest bindings: 0.2.2 only adds an interface (`rbd`).
+    /// Bound by the newest bindings: 0.2.2 and 0.2.3 only add (`rbd`, `stored-digests`).
     V0_2_1,
-    /// The newest: `wit/holdfast-backup@0.2.2` (adds `rbd`).
+    /// Bound by the newest bindings: 0.2.3 only adds `chunk.stored-digests`.
     V0_2_2,
+    /// The newest: `wit/holdfast-backup@0.2.3` (adds `chunk.stored-digests`).
+    V0_2_3,
 }
 
 impl WitVersion {
     /// Oldest first; the last one is what the SDK builds today.
-    pub const SUPPORTED: [WitVersion; 4] =
-        [WitVersion::V0_1_0, WitVersion::V0_2_0, WitVersion::V0_2_1, WitVersion::V0_2_2];
+    pub const SUPPORTED: [WitVersion; 5] =
+        [WitVersion::V0_1_0, WitVersion::V0_2_0, WitVersion::V0_2_1, WitVersion::V0_2_2, WitVersion::V0_2_3];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +35,7 @@ impl WitVersion {
             WitVersion::V0_2_0 => "0.2.0",
             WitVersion::V0_2_1 => "0.2.1",
             WitVersion::V0_2_2 => "0.2.2",
+            WitVersion::V0_2_3 => "0.2.3",
         }
     }
 

@@ -15,6 +15,29 @@ pub struct DevCluster {
     pub conf: PathBuf,
 }
 
+/// The dev cluster's radosgw and its one user.
+#[derive(Debug, Clone)]
+pub struct Rgw {
+    pub port: u16,
+    /// S3 keys of user `test`.
+    pub access_key: String,
+    pub secret_key: String,
+    /// Swift v1 auth of subuser `test:swift` (at `/auth/1.0`).
+    pub swift_user: String,
+    pub swift_key: String,
+}
+
+impl Rgw {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `host:port`, as a network grant names it.
+    pub fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
 /// `scripts/ceph-dev.sh VERB DIR ARGS…` under the directory's lock.
 fn script(repo: &Path, verb: &str, dir: &Path, args: &[&str]) -> Result<(), RbdError> {
     let script = repo.join("scripts/ceph-dev.sh");
@@ -56,6 +79,25 @@ impl DevCluster {
         let args: Vec<&str> = ["--port-base", "auto"].into_iter().chain(options.iter().copied()).collect();
         script(repo, "start", dir, &args)?;
         Ok(DevCluster { dir: dir.to_owned(), conf: dir.join("ceph.conf") })
+    }
+
+    /// Its radosgw (S3 and Swift on 127.0.0.1), started with `--rgw`.
+    pub fn rgw(&self) -> Result<Rgw, RbdError> {
+        let missing =
+            |what: &str| RbdError::Invalid(format!("{}: no radosgw ({what}); start with --rgw", self.dir.display()));
+        let conf = std::fs::read_to_string(&self.conf)
+            .map_err(|e| RbdError::Invalid(format!("{}: {e}", self.conf.display())))?;
+        let port = conf
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("rgw_frontends = beast endpoint=127.0.0.1:"))
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| missing("no rgw_frontends in ceph.conf"))?;
+        let user = std::fs::read_to_string(self.dir.join("rgw.user")).map_err(|_| missing("no rgw.user"))?;
+        let mut keys = user.lines().map(str::to_owned);
+        let (Some(access_key), Some(secret_key), Some(swift_key)) = (keys.next(), keys.next(), keys.next()) else {
+            return Err(missing("rgw.user is short"));
+        };
+        Ok(Rgw { port, access_key, secret_key, swift_user: "test:swift".into(), swift_key })
     }
 
     pub fn config(&self) -> ClusterConfig {

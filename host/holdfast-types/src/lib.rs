@@ -22,7 +22,7 @@ pub use extent::Extent;
 pub use location::{RBD_PREFIX, RbdSpec, UnknownLocation, VolumeLocation};
 pub use record::{
     Backup, BackupOrigin, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key,
-    is_valid_metadata_value, size_gib,
+    is_valid_metadata_value, is_valid_object_prefix, size_gib,
 };
 pub use status::{BackupStatus, SnapshotStatus, UnknownStatus, VolumeStatus};
 pub use time::Timestamp;

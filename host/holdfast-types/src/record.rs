@@ -21,6 +21,13 @@ pub fn is_valid_container(c: &str) -> bool {
         || c.chars().any(char::is_control))
 }
 
+/// A backup's object prefix (`service_metadata` of a chunked backup): a relative path
+/// like a container (object stores' prefixes, `volume_<id>/<time>/az_<zone>_backup_<id>`,
+/// have `/` in them), no part of it hidden. The host's own store takes only one part.
+pub fn is_valid_object_prefix(p: &str) -> bool {
+    is_valid_container(p) && !p.split('/').any(|s| s.starts_with('.'))
+}
+
 /// Cinder's user-metadata rule (volumes and backups): keys match
 /// `^[a-zA-Z0-9-_:. /]{1,255}$`, values are strings of at most 255 characters. The API
 /// checks request bodies with it and the manager checks imported records.

@@ -15,6 +15,7 @@ use serde::Deserialize;
 /// The built-in drivers' names in `driver = "posix"` / `driver = "ceph"`.
 pub const BUILTIN_POSIX: &str = "posix";
 pub const BUILTIN_CEPH: &str = "ceph";
+pub const BUILTIN_S3: &str = "s3";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -33,6 +34,8 @@ pub enum DriverSource {
     BuiltinPosix,
     /// The Ceph driver compiled into the binary (needs `grants.rbd`).
     BuiltinCeph,
+    /// The S3 driver compiled into the binary (needs the endpoint in `grants.network`).
+    BuiltinS3,
     /// A component file.
     File(PathBuf),
 }
@@ -93,6 +96,7 @@ struct GrantsToml {
     dirs: Vec<DirToml>,
     #[serde(default)]
     network: Vec<String>,
+    object_api: Option<String>,
     memory: Option<String>,
     call_timeout: Option<String>,
     control_timeout: Option<String>,
@@ -187,12 +191,14 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
             DriverSource::BuiltinPosix
         } else if b.driver == BUILTIN_CEPH {
             DriverSource::BuiltinCeph
+        } else if b.driver == BUILTIN_S3 {
+            DriverSource::BuiltinS3
         } else {
             let p = base.join(&b.driver);
             if !p.is_file() {
                 return Err(err(
                     key("driver"),
-                    format!("{}: no such driver file (or \"posix\", \"ceph\")", p.display()),
+                    format!("{}: no such driver file (or \"posix\", \"ceph\", \"s3\")", p.display()),
                 ));
             }
             DriverSource::File(p)
@@ -293,6 +299,21 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
                 ));
             }
         }
+        let object_api = match g.object_api.as_deref() {
+            // The built-in S3 driver speaks S3: the host holds its requests to the backup.
+            None if driver == DriverSource::BuiltinS3 => Some(holdfast_driver::ObjectApi::S3),
+            None => None,
+            Some(api) => Some(
+                holdfast_driver::ObjectApi::parse(api)
+                    .ok_or_else(|| err(key("grants.object_api"), format!("{api:?}: \"s3\" or \"swift\"")))?,
+            ),
+        };
+        if object_api.is_some() && g.network.is_empty() {
+            return Err(err(
+                key("grants.network"),
+                "an object-store backend needs its endpoint here (host:port, e.g. \"127.0.0.1:7480\")".into(),
+            ));
+        }
         let rbd = match g.rbd {
             Some(r) => {
                 if r.pools.is_empty() || r.pools.iter().any(|p| p.is_empty() || p.contains(['/', '@', '\0'])) {
@@ -328,12 +349,18 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
             dirs,
             unconfined: b.unconfined,
             network: g.network,
+            object_api,
             memory_bytes,
             call_timeout,
             control_timeout,
             instances: g.instances,
         };
         let availability_zone = b.availability_zone.unwrap_or_else(|| "nova".into());
+        // Cinder's object-store drivers name objects after the service's zone
+        // (`az_<zone>_backup_<id>`): the backend's, unless the operator says otherwise.
+        if !settings.iter().any(|(k, _)| k == "storage_availability_zone") {
+            settings.push(("storage_availability_zone".into(), availability_zone.clone()));
+        }
         backends.push(BackendSpec {
             name,
             driver,
@@ -452,7 +479,11 @@ mod tests {
             .replace("/opt/drivers/acme-1.2.0.wasm", "/bin/sh");
         let c = parse_in(&text).unwrap();
         assert_eq!(c.default_backend, "nfs");
-        assert_eq!(c.backends.len(), 3);
+        assert_eq!(c.backends.len(), 4);
+        let s3 = c.backends.iter().find(|b| b.name == "s3").unwrap();
+        assert_eq!(s3.driver, DriverSource::BuiltinS3);
+        assert_eq!(s3.grants.object_api, Some(holdfast_driver::ObjectApi::S3));
+        assert!(s3.grants.is_confined());
         let ceph = c.backends.iter().find(|b| b.name == "ceph").unwrap();
         assert_eq!(ceph.driver, DriverSource::BuiltinCeph);
         let rbd = ceph.grants.rbd.as_ref().unwrap();
@@ -460,7 +491,13 @@ mod tests {
         let nfs = c.default_spec();
         assert_eq!(nfs.driver, DriverSource::BuiltinPosix);
         assert_eq!(nfs.availability_zone, "az1");
-        assert_eq!(nfs.settings, vec![("backup_compression_algorithm".to_owned(), "zstd".to_owned())]);
+        assert_eq!(
+            nfs.settings,
+            vec![
+                ("backup_compression_algorithm".to_owned(), "zstd".to_owned()),
+                ("storage_availability_zone".to_owned(), "az1".to_owned())
+            ]
+        );
         assert_eq!(nfs.grants.store.as_deref(), Some(Path::new("/srv/backups")));
         assert!(nfs.grants.is_confined() && !nfs.grants.unconfined);
         let vendor = c.backends.iter().find(|b| b.name == "vendor").unwrap();

@@ -195,6 +195,11 @@ impl VolumeChunk for NativeChunk {
     fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
         self.0.stored()
     }
+    fn stored_digests(&self) -> sdk::StoredDigests {
+        let stored = self.0.stored();
+        let (sha256, md5) = (holdfast_chunk::digest::sha256(&stored), holdfast_chunk::digest::md5(&stored));
+        sdk::StoredDigests { sha256: sha256.to_vec(), md5: md5.to_vec() }
+    }
 }
 
 impl<'a> VolumeSource for NativeSource<'a> {

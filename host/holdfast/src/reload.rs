@@ -112,6 +112,7 @@ pub fn driver_bytes(source: &DriverSource) -> Result<Vec<u8>, String> {
     match source {
         DriverSource::BuiltinPosix => Ok(holdfast_plugin_artifacts::POSIX_BYTES.to_vec()),
         DriverSource::BuiltinCeph => Ok(holdfast_plugin_artifacts::CEPH_BYTES.to_vec()),
+        DriverSource::BuiltinS3 => Ok(holdfast_plugin_artifacts::S3_BYTES.to_vec()),
         DriverSource::File(p) => std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display())),
     }
 }

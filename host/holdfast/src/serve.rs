@@ -334,6 +334,7 @@ pub(crate) fn load_backend_bytes(
     let name = match &spec.driver {
         DriverSource::BuiltinPosix => config::BUILTIN_POSIX.to_owned(),
         DriverSource::BuiltinCeph => config::BUILTIN_CEPH.to_owned(),
+        DriverSource::BuiltinS3 => config::BUILTIN_S3.to_owned(),
         DriverSource::File(p) => p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned(),
     };
     if let Some(want) = &spec.sha256

@@ -48,7 +48,13 @@ pub trait ObjectStore {
         Ok(())
     }
 
-    /// Called before the first put into `container` (posix: create the directory).
+    /// Whether `container` is a name this store can hold (posix: a relative path).
+    fn check_container(&self, container: &str) -> Result<(), DriverError> {
+        cinder::validate_container(container)
+    }
+
+    /// Called before the first put into `container`, after the backup recorded its
+    /// location (posix: nothing, the host makes directories; S3: the bucket).
     fn create_container(&self, _container: &str) -> Result<(), DriverError> {
         Ok(())
     }
@@ -73,8 +79,18 @@ pub trait ChunkedDriver {
     /// Open the store from the operator's settings (called by setup and each call).
     fn open(settings: &Settings) -> Result<Self::Store, DriverError>;
 
-    /// Object size when `backup_file_size` is not set. 8 MiB keeps the host's
-    /// pipeline memory small; a multiple of the sha block size, at most 64 MiB.
+    /// How objects are named: posix flat names and per-backup directories, or Cinder's
+    /// object-store prefixes in one bucket or container.
+    const LAYOUT: Layout = Layout::Posix;
+
+    /// Cinder's option for the object size (`backup_file_size` for posix).
+    const OBJECT_SIZE_OPTION: &'static str = "backup_file_size";
+
+    /// Cinder's option for the sha block size.
+    const BLOCK_SIZE_OPTION: &'static str = "backup_sha_block_size_bytes";
+
+    /// Object size when its option is not set. 8 MiB keeps the host's pipeline memory
+    /// small; a multiple of the sha block size, at most 64 MiB.
     fn default_file_size() -> u64 {
         8 << 20
     }
@@ -85,10 +101,30 @@ pub trait ChunkedDriver {
     }
 }
 
+/// Cinder's two object layouts (shared/docs/cinder-backup.md §4.2-4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// posix/NFS: container `<id[0:2]>/<id[2:4]>/<id>`, prefix
+    /// `volume_<volume>_<time>_backup_<id>`.
+    Posix,
+    /// Swift/S3: the container (bucket) the option names, default `volumebackups`;
+    /// prefix `volume_<volume>/<time>/az_<zone>_backup_<id>`.
+    ObjectStore {
+        /// The option naming the default container (`backup_s3_store_bucket`).
+        container_option: &'static str,
+    },
+}
+
+/// Cinder's default bucket or container for object stores.
+pub const DEFAULT_OBJECT_CONTAINER: &str = "volumebackups";
+
 /// A configured chunked driver: what `setup` parsed, and the store it opened. The
 /// host makes a fresh instance for every call, so this lives for one operation.
 pub struct Chunked<D: ChunkedDriver> {
     store: D::Store,
+    /// The default container (object stores) and the zone in object prefixes.
+    container: String,
+    zone: String,
     file_size: u64,
     sha_block: u32,
     compression: Compression,
@@ -126,8 +162,8 @@ impl<D: ChunkedDriver> Chunked<D> {
         open: impl FnOnce(&Settings) -> Result<D::Store, DriverError>,
     ) -> Result<(Self, DriverInfo), DriverError> {
         let s = Settings::new(config);
-        let file_size = s.u64_or("backup_file_size", D::default_file_size())?;
-        let sha_block = s.u64_or("backup_sha_block_size_bytes", DEFAULT_SHA_BLOCK)?;
+        let file_size = s.u64_or(D::OBJECT_SIZE_OPTION, D::default_file_size())?;
+        let sha_block = s.u64_or(D::BLOCK_SIZE_OPTION, DEFAULT_SHA_BLOCK)?;
         if sha_block == 0 || sha_block > u64::from(u32::MAX) || file_size == 0 || file_size % sha_block != 0 {
             return Err(DriverError::Invalid("Chunk size is not multiple of block size for creating hash.".into()));
         }
@@ -137,9 +173,16 @@ impl<D: ChunkedDriver> Chunked<D> {
             None => D::default_compression(),
         };
         let verify_md5 = s.get("restore_verify_md5").is_none_or(|v| v != "false");
+        let container = match D::LAYOUT {
+            Layout::Posix => String::new(),
+            Layout::ObjectStore { container_option } => {
+                s.get(container_option).unwrap_or(DEFAULT_OBJECT_CONTAINER).to_owned()
+            }
+        };
+        let zone = s.get("storage_availability_zone").unwrap_or("nova").to_owned();
         let store = open(&s)?;
         store.check()?;
-        let this = Chunked { store, file_size, sha_block: sha_block as u32, compression, verify_md5 };
+        let this = Chunked { store, container, zone, file_size, sha_block: sha_block as u32, compression, verify_md5 };
         Ok((this, DriverInfo { service: D::SERVICE.into(), supports_force_delete: true }))
     }
 
@@ -160,11 +203,19 @@ impl<D: ChunkedDriver> Chunked<D> {
             Some(p) => Some(self.parent_digests(p)?),
             None => None,
         };
-        let container = info.container.clone().unwrap_or_else(|| cinder::default_container(&info.id));
-        cinder::validate_container(&container)?;
-        let prefix = cinder::object_prefix(&info);
-        self.store.create_container(&container)?;
+        let (container, prefix) = match D::LAYOUT {
+            Layout::Posix => (
+                info.container.clone().unwrap_or_else(|| cinder::default_container(&info.id)),
+                cinder::object_prefix(&info),
+            ),
+            Layout::ObjectStore { .. } => (
+                info.container.clone().unwrap_or_else(|| self.container.clone()),
+                cinder::object_store_prefix(&info, &self.zone),
+            ),
+        };
+        self.store.check_container(&container)?;
         host.record_location(&container, &prefix);
+        self.store.create_container(&container)?;
         // An incremental reads only what the volume says changed since the parent
         // (RBD's diff, checked by the host); elsewhere the parent's digests stand.
         let extents = match &parent {
@@ -301,7 +352,7 @@ impl<D: ChunkedDriver> Chunked<D> {
     /// objects already gone, are fine.
     pub fn delete(&self, info: BackupInfo) -> Result<(), DriverError> {
         let Ok((container, prefix)) = location(&info) else { return Ok(()) };
-        cinder::validate_container(container)?;
+        self.store.check_container(container)?;
         self.remove_objects(container, prefix)
     }
 

@@ -39,6 +39,11 @@ pub fn object_prefix(info: &BackupInfo) -> String {
     format!("volume_{}_{}_backup_{}", info.volume_id, time(info.created_at).compact(), info.id)
 }
 
+/// Object stores (Swift, S3): `volume_<volume_id>/<YYYYmmddHHMMSS>/az_<zone>_backup_<backup_id>`.
+pub fn object_store_prefix(info: &BackupInfo, zone: &str) -> String {
+    format!("volume_{}/{}/az_{zone}_backup_{}", info.volume_id, time(info.created_at).compact(), info.id)
+}
+
 pub fn object_name(prefix: &str, number: u32) -> String {
     format!("{prefix}-{number:05}")
 }

@@ -11,20 +11,21 @@
 //! ```
 //!
 //! The host keeps volume bytes: a driver gets `source`/`target` handles and hashed,
-//! compressed chunks (see `wit/holdfast-backup@0.2.2/volume.wit`). Helpers here:
+//! compressed chunks (see `wit/holdfast-backup@0.2.3/volume.wit`). Helpers here:
 //! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`].
 //! - [`objects`]: the host's object store (WIT `objects`, since 0.2.1) as an
 //!   [`chunked::ObjectStore`]: a driver confined to its backup, with no directory at all.
 //! - [`cinder`]: Cinder's chunked layout (container, object names, metadata, sha256file).
 //! - [`pyjson`]: JSON printed byte-for-byte like Python's `json.dumps(indent=2, sort_keys=True)`.
 //! - [`store`]: whole-object reads and writes on a preopened directory (unconfined drivers).
+//! - [`http`]: a blocking HTTP client over `wasi:http` (object-store drivers).
 //! - [`settings`]: typed access to the operator's configuration.
 //! - [`volume`]: the host as traits, so the chunked driver also runs natively.
 
 pub mod bindings {
     wit_bindgen::generate!({
         world: "backup-driver",
-        path: "../../wit/holdfast-backup@0.2.2",
+        path: "../../wit/holdfast-backup@0.2.3",
         pub_export_macro: true,
         export_macro_name: "export_driver",
         default_bindings_module: "holdfast_driver_sdk::bindings",
@@ -35,6 +36,7 @@ pub use bindings::export_driver;
 
 pub mod chunked;
 pub mod cinder;
+pub mod http;
 pub mod objects;
 pub mod pyjson;
 pub mod settings;
@@ -48,7 +50,7 @@ pub use bindings::holdfast::backup::rbd;
 pub use bindings::holdfast::backup::types::{
     BackupInfo, Compression, DriverError, Extent, Setting, Timestamp, VolumeError,
 };
-pub use bindings::holdfast::backup::volume::{Chunk, ChunkStream, ReadOptions, Source, Target};
+pub use bindings::holdfast::backup::volume::{Chunk, ChunkStream, ReadOptions, Source, StoredDigests, Target};
 
 /// Stamp the driver's name and its crate's version into the component: a custom
 /// section (`holdfast-driver`) the host reads, before running anything, as the
@@ -81,7 +83,7 @@ macro_rules! driver_manifest {
 #[macro_export]
 macro_rules! wit_version {
     () => {
-        "0.2.2"
+        "0.2.3"
     };
 }
 

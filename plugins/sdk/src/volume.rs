@@ -19,6 +19,8 @@ pub trait VolumeChunk {
     fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
         std::borrow::Cow::Owned(self.stored_bytes())
     }
+    /// SHA-256 and MD5 of the stored bytes, from the host (object stores' payload checks).
+    fn stored_digests(&self) -> crate::StoredDigests;
     /// The WIT handle behind it, in a component (the host's object store can then
     /// store the chunk without its bytes entering the component).
     fn as_wit(&self) -> Option<&crate::Chunk> {
@@ -107,6 +109,9 @@ impl VolumeChunk for crate::Chunk {
     }
     fn stored_bytes(&self) -> Vec<u8> {
         crate::Chunk::stored_bytes(self)
+    }
+    fn stored_digests(&self) -> crate::StoredDigests {
+        crate::Chunk::stored_digests(self)
     }
     fn as_wit(&self) -> Option<&crate::Chunk> {
         Some(self)

@@ -33,6 +33,9 @@ impl Host for HostState {
             cb(&container, &service_metadata).map_err(|why| wasmtime::Error::msg(format!("record-location: {why}")))?;
         }
         // From now on this backup may write its own objects, and only those.
+        self.network
+            .bind_write(holdfast_store::Location::new(container.clone(), service_metadata.clone()))
+            .map_err(|why| wasmtime::Error::msg(format!("record-location: {why}")))?;
         if let Some(objects) = self.objects.as_mut() {
             objects
                 .bind_write(holdfast_store::Location::new(container, service_metadata))

@@ -12,7 +12,7 @@ use wasmtime::component::Resource;
 
 use crate::bindings::holdfast::backup::types::{Compression as WitCompression, Extent as WitExtent, VolumeError};
 use crate::bindings::holdfast::backup::volume::{
-    Host, HostChunk, HostChunkStream, HostSource, HostTarget, ReadOptions,
+    Host, HostChunk, HostChunkStream, HostSource, HostTarget, ReadOptions, StoredDigests,
 };
 use crate::limits::{
     MAX_CHUNK_READ, MAX_LIVE_CHUNKS, MAX_LIVE_STREAMS, MAX_READ_EXTENTS, MAX_SNAPSHOT_NAME, MAX_WRITE_DATA,
@@ -222,6 +222,12 @@ impl HostChunk for HostState {
 
     fn stored_bytes(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<u8>> {
         Ok(self.table.get(&c)?.chunk.stored_bytes())
+    }
+
+    fn stored_digests(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<StoredDigests> {
+        let stored = self.table.get(&c)?.chunk.stored();
+        let (sha256, md5) = (holdfast_chunk::digest::sha256(&stored), holdfast_chunk::digest::md5(&stored));
+        Ok(StoredDigests { sha256: sha256.to_vec(), md5: md5.to_vec() })
     }
 
     fn read(
