@@ -1,7 +1,8 @@
-//! The S3 backup driver (`driver = "s3"`, `plugins/s3`) against a real radosgw (the
-//! dev cluster's, `scripts/ceph-dev.sh --rgw`): Cinder's object names in the bucket,
-//! incrementals that store only what changed, restores bit for bit, deletes that remove
-//! every object, all through the backend's network grant.
+//! The S3 and Swift backup drivers (`driver = "s3"`, `"swift"`: `plugins/s3`,
+//! `plugins/swift`) against a real radosgw (the dev cluster's, `scripts/ceph-dev.sh
+//! --rgw`): Cinder's object names in the bucket or container, incrementals that store
+//! only what changed, restores bit for bit, deletes that remove every object, all
+//! through the backend's network grant.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,22 +43,35 @@ fn bucket_objects(dev: &DevCluster, bucket: &str) -> Vec<String> {
     names
 }
 
-/// A config whose default backend is S3 on the dev radosgw, into `bucket`, with
-/// objects of `object_size` bytes.
-fn s3_config(work: &Path, rgw: &Rgw, bucket: &str, object_size: usize) -> PathBuf {
+/// A config whose default backend is `driver` (`s3` or `swift`) on the dev radosgw,
+/// into `bucket`, with objects of `object_size` bytes.
+fn config(work: &Path, driver: &str, rgw: &Rgw, bucket: &str, object_size: usize) -> PathBuf {
+    let settings = match driver {
+        "s3" => format!(
+            "backup_s3_endpoint_url = \"{}\", backup_s3_store_access_key = \"{}\", \
+             backup_s3_store_secret_key = \"{}\", backup_s3_store_bucket = \"{bucket}\", \
+             backup_s3_object_size = {object_size}",
+            rgw.endpoint(),
+            rgw.access_key,
+            rgw.secret_key
+        ),
+        _ => format!(
+            "backup_swift_auth = \"single_user\", backup_swift_auth_url = \"{}/auth/1.0\", \
+             backup_swift_user = \"{}\", backup_swift_key = \"{}\", backup_swift_container = \"{bucket}\", \
+             backup_swift_object_size = {object_size}",
+            rgw.endpoint(),
+            rgw.swift_user,
+            rgw.swift_key
+        ),
+    };
     let path = work.join("holdfast.toml");
     std::fs::write(
         &path,
         format!(
-            "default_backend = \"s3\"\n\
-             [backends.s3]\ndriver = \"s3\"\n\
-             settings = {{ backup_s3_endpoint_url = \"{}\", backup_s3_store_access_key = \"{}\", \
-             backup_s3_store_secret_key = \"{}\", backup_s3_store_bucket = \"{bucket}\", \
-             backup_s3_object_size = {object_size} }}\n\
+            "default_backend = \"{driver}\"\n\
+             [backends.{driver}]\ndriver = \"{driver}\"\n\
+             settings = {{ {settings} }}\n\
              grants = {{ network = [\"{}\"] }}\n",
-            rgw.endpoint(),
-            rgw.access_key,
-            rgw.secret_key,
             rgw.authority()
         ),
     )
@@ -83,19 +97,32 @@ fn restore_new(s: &Server, id: &str) -> Vec<u8> {
     std::fs::read(rv["holdfast:path"].as_str().unwrap()).unwrap()
 }
 
-/// A full and an incremental backup of a 24 MiB volume to radosgw through the S3
-/// driver: Cinder's names and object sizes in the bucket, the incremental storing only
-/// the changed object, both restoring bit for bit, deletes removing every object.
 #[test]
 fn s3_backend_full_incremental_restore_delete_on_radosgw() {
+    full_incremental_restore_delete("s3");
+}
+
+#[test]
+fn swift_backend_full_incremental_restore_delete_on_radosgw() {
+    full_incremental_restore_delete("swift");
+}
+
+/// A full and an incremental backup of a 24 MiB volume to radosgw through `driver`:
+/// Cinder's names and object sizes in the bucket (container), the incremental storing
+/// only the changed object, both restoring bit for bit, deletes removing every object.
+fn full_incremental_restore_delete(driver: &str) {
     let (dev, rgw) = rgw_cluster();
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let bucket = format!("hf-e2e-{}", std::process::id());
-    let cfg = s3_config(work.path(), &rgw, &bucket, 4 * MIB);
+    let bucket = format!("hf-e2e-{driver}-{}", std::process::id());
+    let cfg = config(work.path(), driver, &rgw, &bucket, 4 * MIB);
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap()]);
     let (_, services) = s.get("/os-services");
-    let svc =
-        services["services"].as_array().unwrap().iter().find(|v| v["host"].as_str().unwrap().ends_with("@s3")).cloned();
+    let svc = services["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["host"].as_str().unwrap().ends_with(&format!("@{driver}")))
+        .cloned();
     assert_eq!(svc.as_ref().and_then(|v| v["state"].as_str()), Some("up"), "{services}");
 
     let (src, vol) = s.mixed_volume("v", 24 * MIB, 11);

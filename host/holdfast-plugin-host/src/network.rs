@@ -39,9 +39,13 @@ impl NetworkGate {
     }
 
     /// The backup this operation writes, once it has recorded where (the same
-    /// location the host's store binds).
+    /// location the host's store binds). Without an object API there is nothing to
+    /// hold requests to (the Ceph driver records pool and image names, more than once).
     pub fn bind_write(&mut self, own: Location) -> Result<(), holdfast_store::StoreError> {
-        self.scope.bind_write(own)
+        match self.api {
+            Some(_) => self.scope.bind_write(own),
+            None => Ok(()),
+        }
     }
 
     /// Why the first refused request was refused, if one was.

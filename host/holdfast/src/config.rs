@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub const BUILTIN_POSIX: &str = "posix";
 pub const BUILTIN_CEPH: &str = "ceph";
 pub const BUILTIN_S3: &str = "s3";
+pub const BUILTIN_SWIFT: &str = "swift";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -36,6 +37,8 @@ pub enum DriverSource {
     BuiltinCeph,
     /// The S3 driver compiled into the binary (needs the endpoint in `grants.network`).
     BuiltinS3,
+    /// The Swift driver compiled into the binary (needs the endpoints in `grants.network`).
+    BuiltinSwift,
     /// A component file.
     File(PathBuf),
 }
@@ -193,12 +196,14 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
             DriverSource::BuiltinCeph
         } else if b.driver == BUILTIN_S3 {
             DriverSource::BuiltinS3
+        } else if b.driver == BUILTIN_SWIFT {
+            DriverSource::BuiltinSwift
         } else {
             let p = base.join(&b.driver);
             if !p.is_file() {
                 return Err(err(
                     key("driver"),
-                    format!("{}: no such driver file (or \"posix\", \"ceph\", \"s3\")", p.display()),
+                    format!("{}: no such driver file (or \"posix\", \"ceph\", \"s3\", \"swift\")", p.display()),
                 ));
             }
             DriverSource::File(p)
@@ -302,6 +307,7 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
         let object_api = match g.object_api.as_deref() {
             // The built-in S3 driver speaks S3: the host holds its requests to the backup.
             None if driver == DriverSource::BuiltinS3 => Some(holdfast_driver::ObjectApi::S3),
+            None if driver == DriverSource::BuiltinSwift => Some(holdfast_driver::ObjectApi::Swift),
             None => None,
             Some(api) => Some(
                 holdfast_driver::ObjectApi::parse(api)
@@ -358,7 +364,8 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
         let availability_zone = b.availability_zone.unwrap_or_else(|| "nova".into());
         // Cinder's object-store drivers name objects after the service's zone
         // (`az_<zone>_backup_<id>`): the backend's, unless the operator says otherwise.
-        if !settings.iter().any(|(k, _)| k == "storage_availability_zone") {
+        // Only for them: other drivers may refuse settings they do not know.
+        if grants.object_api.is_some() && !settings.iter().any(|(k, _)| k == "storage_availability_zone") {
             settings.push(("storage_availability_zone".into(), availability_zone.clone()));
         }
         backends.push(BackendSpec {
@@ -484,6 +491,7 @@ mod tests {
         assert_eq!(s3.driver, DriverSource::BuiltinS3);
         assert_eq!(s3.grants.object_api, Some(holdfast_driver::ObjectApi::S3));
         assert!(s3.grants.is_confined());
+        assert!(s3.settings.contains(&("storage_availability_zone".to_owned(), "az4".to_owned())));
         let ceph = c.backends.iter().find(|b| b.name == "ceph").unwrap();
         assert_eq!(ceph.driver, DriverSource::BuiltinCeph);
         let rbd = ceph.grants.rbd.as_ref().unwrap();
@@ -491,13 +499,7 @@ mod tests {
         let nfs = c.default_spec();
         assert_eq!(nfs.driver, DriverSource::BuiltinPosix);
         assert_eq!(nfs.availability_zone, "az1");
-        assert_eq!(
-            nfs.settings,
-            vec![
-                ("backup_compression_algorithm".to_owned(), "zstd".to_owned()),
-                ("storage_availability_zone".to_owned(), "az1".to_owned())
-            ]
-        );
+        assert_eq!(nfs.settings, vec![("backup_compression_algorithm".to_owned(), "zstd".to_owned())]);
         assert_eq!(nfs.grants.store.as_deref(), Some(Path::new("/srv/backups")));
         assert!(nfs.grants.is_confined() && !nfs.grants.unconfined);
         let vendor = c.backends.iter().find(|b| b.name == "vendor").unwrap();

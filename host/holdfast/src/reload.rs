@@ -113,6 +113,7 @@ pub fn driver_bytes(source: &DriverSource) -> Result<Vec<u8>, String> {
         DriverSource::BuiltinPosix => Ok(holdfast_plugin_artifacts::POSIX_BYTES.to_vec()),
         DriverSource::BuiltinCeph => Ok(holdfast_plugin_artifacts::CEPH_BYTES.to_vec()),
         DriverSource::BuiltinS3 => Ok(holdfast_plugin_artifacts::S3_BYTES.to_vec()),
+        DriverSource::BuiltinSwift => Ok(holdfast_plugin_artifacts::SWIFT_BYTES.to_vec()),
         DriverSource::File(p) => std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display())),
     }
 }

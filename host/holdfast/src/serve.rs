@@ -335,6 +335,7 @@ pub(crate) fn load_backend_bytes(
         DriverSource::BuiltinPosix => config::BUILTIN_POSIX.to_owned(),
         DriverSource::BuiltinCeph => config::BUILTIN_CEPH.to_owned(),
         DriverSource::BuiltinS3 => config::BUILTIN_S3.to_owned(),
+        DriverSource::BuiltinSwift => config::BUILTIN_SWIFT.to_owned(),
         DriverSource::File(p) => p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned(),
     };
     if let Some(want) = &spec.sha256

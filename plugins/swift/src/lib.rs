@@ -1,0 +1,360 @@
+//! The Swift backup driver: Cinder's `SwiftBackupDriver` (shared/docs/cinder-backup.md §4)
+//! as a component. The SDK's chunked driver writes Cinder's object-store layout —
+//! `volume_<volume>/<time>/az_<zone>_backup_<id>-00001…`, `_sha256file`, `_metadata` in
+//! the container `backup_swift_container` — and this crate is its [`ObjectStore`]: Swift
+//! v1 requests through `wasi:http`, which the host lets out only to the backend's
+//! network grant and only for the operation's backup.
+//!
+//! Cinder's options: `backup_swift_auth` (`single_user`; Cinder's default `per_user`
+//! needs each caller's Keystone token, which Holdfast does not hand to drivers),
+//! `backup_swift_auth_url` with `backup_swift_user`/`backup_swift_key` (Swift's v1
+//! auth, `backup_swift_auth_version` = 1), `backup_swift_url` (the storage URL, when the
+//! auth answer's is not the one to use), `backup_swift_container` (`volumebackups`),
+//! `backup_swift_object_size` (52428800), `backup_swift_block_size` (32768),
+//! `backup_swift_retry_attempts` (3), `backup_swift_retry_backoff` (2 s),
+//! `backup_compression_algorithm`.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use holdfast_driver_sdk::DriverError;
+use holdfast_driver_sdk::chunked::{ChunkedDriver, Layout, ObjectStore};
+use holdfast_driver_sdk::http::{self, Endpoint, HttpError, Request, Response, Timeouts};
+use holdfast_driver_sdk::settings::Settings;
+use holdfast_driver_sdk::volume::VolumeChunk;
+
+/// The driver; exported as the component's `driver` interface in the wasm build.
+pub struct Swift;
+
+impl ChunkedDriver for Swift {
+    type Store = SwiftStore;
+    const SERVICE: &'static str = "cinder.backup.drivers.swift.SwiftBackupDriver";
+    const LAYOUT: Layout = Layout::ObjectStore { container_option: "backup_swift_container" };
+    const OBJECT_SIZE_OPTION: &'static str = "backup_swift_object_size";
+    const BLOCK_SIZE_OPTION: &'static str = "backup_swift_block_size";
+
+    fn default_file_size() -> u64 {
+        52_428_800
+    }
+
+    fn open(s: &Settings) -> Result<SwiftStore, DriverError> {
+        SwiftStore::from_settings(s)
+    }
+}
+
+holdfast_driver_sdk::chunked_driver!(Swift, "swift");
+
+/// Where objects go once authenticated.
+#[derive(Clone)]
+struct Session {
+    storage: Endpoint,
+    token: String,
+}
+
+/// One Swift account, reached with v1 auth.
+pub struct SwiftStore {
+    auth_url: Endpoint,
+    user: String,
+    key: String,
+    /// `backup_swift_url`: the storage URL to use instead of the auth answer's.
+    storage_url: Option<Endpoint>,
+    attempts: u32,
+    backoff: Duration,
+    timeouts: Timeouts,
+    session: RefCell<Option<Session>>,
+}
+
+fn required<'a>(s: &'a Settings, key: &str) -> Result<&'a str, DriverError> {
+    s.get(key).filter(|v| !v.is_empty()).ok_or_else(|| DriverError::Invalid(format!("{key} is not set")))
+}
+
+/// A Swift container name: 1-256 bytes, no `/`.
+pub fn is_container_name(name: &str) -> bool {
+    (1..=256).contains(&name.len()) && !name.contains('/') && !name.chars().any(char::is_control)
+}
+
+fn io(m: String) -> DriverError {
+    DriverError::Io(m)
+}
+
+impl SwiftStore {
+    pub fn from_settings(s: &Settings) -> Result<SwiftStore, DriverError> {
+        match s.get("backup_swift_auth").unwrap_or("per_user") {
+            "single_user" => {}
+            "per_user" => {
+                return Err(DriverError::Invalid(
+                    "backup_swift_auth = per_user needs each caller's Keystone token, which Holdfast does not hand \
+                     to drivers; set backup_swift_auth = single_user with backup_swift_auth_url, backup_swift_user \
+                     and backup_swift_key"
+                        .into(),
+                ));
+            }
+            other => {
+                return Err(DriverError::Invalid(format!("backup_swift_auth = {other:?}: single_user or per_user")));
+            }
+        }
+        match s.get("backup_swift_auth_version").unwrap_or("1") {
+            "1" => {}
+            v => {
+                return Err(DriverError::Invalid(format!(
+                    "backup_swift_auth_version = {v:?}: this driver speaks Swift's v1 auth (1)"
+                )));
+            }
+        }
+        let url = |key: &str, v: &str| Endpoint::parse(v).map_err(|e| DriverError::Invalid(format!("{key}: {e}")));
+        let auth_url = url("backup_swift_auth_url", required(s, "backup_swift_auth_url")?)?;
+        let storage_url = match s.get("backup_swift_url").filter(|v| !v.is_empty()) {
+            Some(v) => Some(url("backup_swift_url", v)?),
+            None => None,
+        };
+        let container =
+            s.get("backup_swift_container").unwrap_or(holdfast_driver_sdk::chunked::DEFAULT_OBJECT_CONTAINER);
+        if !is_container_name(container) {
+            return Err(DriverError::Invalid(format!(
+                "backup_swift_container {container:?} is not a Swift container name"
+            )));
+        }
+        Ok(SwiftStore {
+            auth_url,
+            user: required(s, "backup_swift_user")?.to_owned(),
+            key: required(s, "backup_swift_key")?.to_owned(),
+            storage_url,
+            attempts: s.u64_or("backup_swift_retry_attempts", 3)?.clamp(1, 20) as u32,
+            backoff: Duration::from_secs(s.u64_or("backup_swift_retry_backoff", 2)?.min(60)),
+            timeouts: Timeouts { connect: Duration::from_secs(30), read: Duration::from_secs(120) },
+            session: RefCell::new(None),
+        })
+    }
+
+    /// Swift's v1 auth: a token and the storage URL.
+    fn authenticate(&self) -> Result<Session, DriverError> {
+        let request = Request {
+            method: "GET",
+            path_and_query: if self.auth_url.base_path.is_empty() {
+                "/".into()
+            } else {
+                self.auth_url.base_path.clone()
+            },
+            headers: vec![("X-Auth-User".into(), self.user.clone()), ("X-Auth-Key".into(), self.key.clone())],
+            body: &[],
+        };
+        let r = self.send_retrying(&self.auth_url, &request)?;
+        if !(200..300).contains(&r.status) {
+            return Err(DriverError::Invalid(format!(
+                "Swift auth at {} refused user {:?}: HTTP {}",
+                self.auth_url.authority, self.user, r.status
+            )));
+        }
+        let token = r.header("x-auth-token").ok_or_else(|| io("Swift auth answered without X-Auth-Token".into()))?;
+        let storage = match &self.storage_url {
+            Some(e) => e.clone(),
+            None => {
+                let u =
+                    r.header("x-storage-url").ok_or_else(|| io("Swift auth answered without X-Storage-Url".into()))?;
+                Endpoint::parse(u).map_err(|e| io(format!("Swift auth's X-Storage-Url: {e}")))?
+            }
+        };
+        Ok(Session { storage, token: token.to_owned() })
+    }
+
+    fn session(&self, renew: bool) -> Result<Session, DriverError> {
+        if renew || self.session.borrow().is_none() {
+            let s = self.authenticate()?;
+            *self.session.borrow_mut() = Some(s);
+        }
+        Ok(self.session.borrow().clone().expect("set above"))
+    }
+
+    /// Send, retrying connection errors and 5xx answers `backup_swift_retry_attempts`
+    /// times with `backup_swift_retry_backoff` doubling.
+    fn send_retrying(&self, endpoint: &Endpoint, request: &Request<'_>) -> Result<Response, DriverError> {
+        let mut last = String::new();
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                http::sleep(self.backoff * (1 << (attempt - 1).min(5)));
+            }
+            match http::send(endpoint, request, self.timeouts) {
+                Ok(r) if r.status >= 500 => last = format!("HTTP {}", r.status),
+                Ok(r) => return Ok(r),
+                Err(HttpError::Denied(m)) => return Err(io(format!("Swift request refused by the host: {m}"))),
+                Err(HttpError::Unavailable) => return Err(io(HttpError::Unavailable.to_string())),
+                Err(HttpError::Transport(m)) => last = m,
+            }
+        }
+        Err(io(format!(
+            "Swift at {} after {} tries: {} {}: {last}",
+            endpoint.authority, self.attempts, request.method, request.path_and_query
+        )))
+    }
+
+    /// One request on `container[/object]`, authenticated (once more on a 401).
+    fn call(
+        &self,
+        method: &str,
+        container: &str,
+        object: Option<&str>,
+        query: &str,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<Response, DriverError> {
+        let mut renew = false;
+        loop {
+            let session = self.session(renew)?;
+            let mut path = format!("{}/{}", session.storage.base_path, http::encode(container, false));
+            if let Some(o) = object {
+                path.push('/');
+                path.push_str(&http::encode(o, true));
+            }
+            if !query.is_empty() {
+                path.push('?');
+                path.push_str(query);
+            }
+            let mut h = headers.clone();
+            h.push(("X-Auth-Token".into(), session.token.clone()));
+            let r =
+                self.send_retrying(&session.storage, &Request { method, path_and_query: path, headers: h, body })?;
+            if r.status == 401 && !renew {
+                renew = true; // the token expired: one new one
+                continue;
+            }
+            return Ok(r);
+        }
+    }
+
+    fn put_object(&self, container: &str, name: &str, data: &[u8], md5: &[u8]) -> Result<(), DriverError> {
+        let etag = hex(md5);
+        let r = self.call("PUT", container, Some(name), "", vec![("ETag".into(), etag.clone())], data)?;
+        expect_ok(&r, "PUT", name)?;
+        // Swift checked the body against our ETag; its answer must say the same.
+        let got = r.header("etag").unwrap_or("").trim_matches('"').to_ascii_lowercase();
+        if got != etag {
+            return Err(io(format!("PUT {name}: ETag {got:?} is not the MD5 of what was sent ({etag})")));
+        }
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn expect_ok(r: &Response, method: &str, what: &str) -> Result<(), DriverError> {
+    let text = || String::from_utf8_lossy(&r.body[..r.body.len().min(200)]).into_owned();
+    match r.status {
+        200..=299 => Ok(()),
+        404 => Err(DriverError::NotFound(format!("{method} {what}: HTTP 404"))),
+        s => Err(io(format!("{method} {what}: HTTP {s}: {}", text()))),
+    }
+}
+
+/// MD5 of a small object the driver writes itself (sha256file, metadata).
+fn md5_of(data: &[u8]) -> Vec<u8> {
+    use md5::Digest;
+    md5::Md5::digest(data).to_vec()
+}
+
+impl ObjectStore for SwiftStore {
+    fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError> {
+        self.put_object(container, name, data, &md5_of(data))
+    }
+
+    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
+        // The host hashed the stored bytes with the chunk: no volume data is hashed here.
+        let digests = chunk.stored_digests();
+        self.put_object(container, name, &chunk.stored_bytes(), &digests.md5)
+    }
+
+    fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError> {
+        let r = self.call("GET", container, Some(name), "", Vec::new(), &[])?;
+        expect_ok(&r, "GET", name)?;
+        Ok(r.body)
+    }
+
+    fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError> {
+        let mut names = BTreeSet::new();
+        let mut marker = String::new();
+        loop {
+            let mut query = format!("format=json&prefix={}", http::encode(prefix, false));
+            if !marker.is_empty() {
+                query.push_str(&format!("&marker={}", http::encode(&marker, false)));
+            }
+            let r = self.call("GET", container, None, &query, Vec::new(), &[])?;
+            if r.status == 404 {
+                return Ok(names); // no container: nothing in it
+            }
+            expect_ok(&r, "listing", container)?;
+            if r.status == 204 || r.body.is_empty() {
+                return Ok(names);
+            }
+            let page: Vec<serde_json::Value> = serde_json::from_slice(&r.body)
+                .map_err(|e| io(format!("listing {container}: not a JSON list: {e}")))?;
+            let got: Vec<String> = page.iter().filter_map(|o| o["name"].as_str().map(str::to_owned)).collect();
+            match got.last() {
+                Some(last) => marker = last.clone(),
+                None => return Ok(names),
+            }
+            names.extend(got);
+        }
+    }
+
+    fn delete(&self, container: &str, name: &str) -> Result<(), DriverError> {
+        let r = self.call("DELETE", container, Some(name), "", Vec::new(), &[])?;
+        match r.status {
+            404 => Ok(()),
+            _ => expect_ok(&r, "DELETE", name),
+        }
+    }
+
+    fn check_container(&self, container: &str) -> Result<(), DriverError> {
+        if is_container_name(container) {
+            Ok(())
+        } else {
+            Err(DriverError::Invalid(format!("container {container:?} is not a Swift container name")))
+        }
+    }
+
+    /// Cinder creates the container when it is missing (a PUT of an existing one is fine).
+    fn create_container(&self, container: &str) -> Result<(), DriverError> {
+        let r = self.call("PUT", container, None, "", Vec::new(), &[])?;
+        expect_ok(&r, "creating container", container)
+    }
+
+    /// Cinder's `check_for_setup_error`: the auth endpoint answers and takes the key.
+    fn check(&self) -> Result<(), DriverError> {
+        let s = self.authenticate()?;
+        *self.session.borrow_mut() = Some(s);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(kv: &[(&str, &str)]) -> Settings {
+        Settings::new(
+            kv.iter().map(|(k, v)| holdfast_driver_sdk::Setting { key: (*k).into(), value: (*v).into() }).collect(),
+        )
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let good = [
+            ("backup_swift_auth", "single_user"),
+            ("backup_swift_auth_url", "http://127.0.0.1:7480/auth/1.0"),
+            ("backup_swift_user", "test:swift"),
+            ("backup_swift_key", "k"),
+        ];
+        let st = SwiftStore::from_settings(&settings(&good)).unwrap();
+        assert_eq!((st.attempts, st.auth_url.base_path.as_str()), (3, "/auth/1.0"));
+        let e = SwiftStore::from_settings(&settings(&good[1..])).err().unwrap();
+        assert!(format!("{e:?}").contains("per_user"), "Cinder's default is explained: {e:?}");
+        let mut bad = good.to_vec();
+        bad.push(("backup_swift_container", "a/b"));
+        assert!(SwiftStore::from_settings(&settings(&bad)).is_err());
+        let mut bad = good.to_vec();
+        bad.push(("backup_swift_auth_version", "3"));
+        assert!(SwiftStore::from_settings(&settings(&bad)).is_err());
+    }
+}
