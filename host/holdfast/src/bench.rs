@@ -56,6 +56,14 @@ pub struct BenchArgs {
     /// import-diff` in the same run (--size-gib: the image; bluestore past 2 GiB).
     #[arg(long)]
     pub rbd: bool,
+    /// Instead: the S3 and Swift drivers against a throwaway radosgw (scripts/ceph-dev.sh
+    /// --rgw): full backup, restore and a 1 % incremental of the mixed volume with one and
+    /// with --in-flight uploads, and restic's S3 backend on the same radosgw when installed.
+    #[arg(long)]
+    pub object_store: bool,
+    /// Uploads and downloads in flight per backup for --object-store.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
     /// Rounds per side for --sandbox, and of the Ceph 1 % incremental for --rbd (each
     /// round changes another 1 %; the two sides alternate going first; medians printed).
     #[arg(long, default_value_t = 5)]
@@ -177,16 +185,16 @@ pub(crate) fn proc_status_bytes(field: &str) -> u64 {
 }
 
 /// Peak RSS since the last reset, in bytes (VmHWM).
-fn peak_rss() -> u64 {
+pub(crate) fn peak_rss() -> u64 {
     proc_status_bytes("VmHWM")
 }
 
 /// Reset VmHWM to the current RSS so each phase reports its own peak.
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn mib(b: u64) -> f64 {
+pub(crate) fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64
 }
 
@@ -227,6 +235,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
             workers,
             args.rounds.max(1),
         ));
+    }
+    if args.object_store {
+        let (_tmp, dir) = work_dir(&args, "holdfast-bench-objects")?;
+        let workers = args.workers.unwrap_or_else(default_workers);
+        let run = crate::bench_objects::run(&dir, args.size_gib, workers, args.in_flight.max(1));
+        return tokio::runtime::Runtime::new()?.block_on(run);
     }
     if args.sandbox {
         let (_tmp, dir) = work_dir(&args, "holdfast-bench-sandbox")?;
@@ -392,7 +406,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-async fn timed_incremental(
+pub(crate) async fn timed_incremental(
     m: &Arc<Manager>,
     ctx: &RequestContext,
     volume_id: &str,
@@ -438,7 +452,7 @@ fn read_only(path: &Path) -> Result<f64> {
 }
 
 /// Overwrite 1% of the volume in 64 KiB pieces spread over it; returns bytes changed.
-fn change_one_percent(path: &Path, size: u64) -> Result<u64> {
+pub(crate) fn change_one_percent(path: &Path, size: u64) -> Result<u64> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     let piece = 64 * 1024u64;

@@ -24,6 +24,7 @@ use holdfast_driver_sdk::chunked::{ChunkedDriver, Layout, ObjectStore};
 use holdfast_driver_sdk::cinder::HostTime;
 use holdfast_driver_sdk::http::{self, Endpoint, HttpError, Request, Response, Timeouts};
 use holdfast_driver_sdk::settings::Settings;
+use holdfast_driver_sdk::transfer::{self, Digests, ObjectRequests, RetryPolicy, Uploads, Verdict};
 use holdfast_driver_sdk::volume::VolumeChunk;
 
 /// The driver; exported as the component's `driver` interface in the wasm build.
@@ -55,8 +56,10 @@ pub struct S3Store {
     region: String,
     bucket: String,
     md5_validation: bool,
-    attempts: u32,
-    timeouts: Timeouts,
+    policy: RetryPolicy,
+    /// Uploads and downloads in flight (`backup_s3_in_flight`, default 4).
+    in_flight: usize,
+    uploads: Uploads,
 }
 
 fn required<'a>(s: &'a Settings, key: &str) -> Result<&'a str, DriverError> {
@@ -91,105 +94,131 @@ impl S3Store {
             Some(v) => return Err(DriverError::Invalid(format!("backup_s3_md5_validation = {v:?}: true or false"))),
         };
         let timeout = Duration::from_secs(s.u64_or("backup_s3_timeout", 60)?.max(1));
+        let in_flight = s.u64_or("backup_s3_in_flight", 4)?.clamp(1, 64) as usize;
         Ok(S3Store {
-            endpoint,
             access_key: required(s, "backup_s3_store_access_key")?.to_owned(),
             secret_key: required(s, "backup_s3_store_secret_key")?.to_owned(),
             region: s.get("backup_s3_region").unwrap_or("us-east-1").to_owned(),
             bucket: bucket.to_owned(),
             md5_validation,
-            attempts: s.u64_or("backup_s3_retry_max_attempts", 4)?.clamp(1, 20) as u32,
-            timeouts: Timeouts { connect: timeout, read: timeout },
+            policy: RetryPolicy {
+                attempts: s.u64_or("backup_s3_retry_max_attempts", 4)?.clamp(1, 20) as u32,
+                backoff: Duration::from_millis(500),
+                timeouts: Timeouts { connect: timeout, read: timeout },
+                label: format!("S3 at {}", endpoint.authority),
+            },
+            endpoint,
+            in_flight,
+            uploads: Uploads::new(in_flight),
         })
     }
 
-    /// Sign and send one request; retried on connection errors and 5xx answers, with
-    /// backoff, up to `backup_s3_retry_max_attempts` tries.
-    fn call(
+    /// One request, signed: its path and query, and headers. `payload` is the body's
+    /// SHA-256 (hex), `md5` its MD5 for `Content-MD5`.
+    fn signed(
         &self,
-        method: &str,
+        method: &'static str,
         bucket: &str,
         key: Option<&str>,
         query: &[(&str, &str)],
-        body: &[u8],
-        digests: Option<(&str, Option<&[u8]>)>,
-    ) -> Result<Response, DriverError> {
+        payload: &str,
+        md5: Option<&[u8]>,
+    ) -> Request<'static> {
         let mut path = format!("/{}", http::encode(bucket, false));
         if let Some(key) = key {
             path.push('/');
             path.push_str(&http::encode(key, true));
         }
-        let payload = match digests {
-            Some((sha, _)) => sha.to_owned(),
-            None => sigv4::sha256_hex(body),
-        };
-        let md5 = match digests {
-            Some((_, md5)) => md5.map(<[u8]>::to_vec),
-            None if self.md5_validation && method == "PUT" && key.is_some() => Some(md5_of(body)),
-            None => None,
-        };
-        let mut last = String::new();
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                http::sleep(Duration::from_millis(250 << attempt.min(6)));
-            }
-            let compact = HostTime::now().compact();
-            let amz_date = format!("{}T{}Z", &compact[..8], &compact[8..]);
-            let mut headers = vec![
-                ("host".to_owned(), self.endpoint.host_header().to_owned()),
-                ("x-amz-content-sha256".to_owned(), payload.clone()),
-                ("x-amz-date".to_owned(), amz_date.clone()),
-            ];
-            if let Some(md5) = &md5 {
-                headers.push(("content-md5".to_owned(), base64::engine::general_purpose::STANDARD.encode(md5)));
-            }
-            let creds =
-                sigv4::Credentials { access_key: &self.access_key, secret_key: &self.secret_key, region: &self.region };
-            let auth = sigv4::authorization(&creds, method, &path, query, &headers, &payload, &amz_date);
-            headers.push(("authorization".to_owned(), auth));
-            headers.retain(|(k, _)| k != "host");
-            let encoded_query = query
-                .iter()
-                .map(|(k, v)| format!("{}={}", http::encode(k, false), http::encode(v, false)))
-                .collect::<Vec<_>>()
-                .join("&");
-            let path_and_query = if query.is_empty() { path.clone() } else { format!("{path}?{encoded_query}") };
-            let request = Request { method, path_and_query, headers, body };
-            match http::send(&self.endpoint, &request, self.timeouts) {
-                Ok(r) if r.status >= 500 => last = format!("{method} {path}: {}", error_text(&r)),
-                Ok(r) => {
-                    if let (Some(md5), true) =
-                        (&md5, (200..300).contains(&r.status) && method == "PUT" && key.is_some())
-                    {
-                        let etag = r.header("etag").unwrap_or("").trim_matches('"').to_ascii_lowercase();
-                        if etag != sigv4::hex(md5) {
-                            last = format!("{method} {path}: ETag {etag:?} is not the MD5 of what was sent");
-                            continue;
-                        }
-                    }
-                    return Ok(r);
-                }
-                Err(HttpError::Denied(m)) => {
-                    return Err(DriverError::Io(format!("S3 request refused by the host: {m}")));
-                }
-                Err(HttpError::Unavailable) => return Err(DriverError::Io(HttpError::Unavailable.to_string())),
-                Err(HttpError::Transport(m)) => last = format!("{method} {path}: {m}"),
-            }
+        let compact = HostTime::now().compact();
+        let amz_date = format!("{}T{}Z", &compact[..8], &compact[8..]);
+        let mut headers = vec![
+            ("host".to_owned(), self.endpoint.host_header().to_owned()),
+            ("x-amz-content-sha256".to_owned(), payload.to_owned()),
+            ("x-amz-date".to_owned(), amz_date.clone()),
+        ];
+        if let Some(md5) = md5 {
+            headers.push(("content-md5".to_owned(), base64::engine::general_purpose::STANDARD.encode(md5)));
         }
-        Err(DriverError::Io(format!("S3 at {} after {} tries: {last}", self.endpoint.authority, self.attempts)))
+        let creds =
+            sigv4::Credentials { access_key: &self.access_key, secret_key: &self.secret_key, region: &self.region };
+        let auth = sigv4::authorization(&creds, method, &path, query, &headers, payload, &amz_date);
+        headers.push(("authorization".to_owned(), auth));
+        // The host sets Host from the authority; a guest may not.
+        headers.retain(|(k, _)| k != "host");
+        let encoded_query = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", http::encode(k, false), http::encode(v, false)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let path_and_query = if query.is_empty() { path } else { format!("{path}?{encoded_query}") };
+        Request { method, path_and_query, headers, body: &[] }
     }
 
-    fn put_bytes(
+    /// Sign and send one request and wait for it, retried as `backup_s3_retry_max_attempts`
+    /// says.
+    fn call(
         &self,
+        method: &'static str,
         bucket: &str,
-        key: &str,
-        data: &[u8],
-        digests: Option<(&str, Option<&[u8]>)>,
-    ) -> Result<(), DriverError> {
-        let r = self.call("PUT", bucket, Some(key), &[], data, digests)?;
-        expect_ok(&r, "PUT", key)
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, DriverError> {
+        let payload = sigv4::sha256_hex(body);
+        let md5 = (self.md5_validation && method == "PUT" && key.is_some()).then(|| md5_of(body));
+        let what = format!("{method} {}", key.unwrap_or(bucket));
+        transfer::call(self, &what, body, md5.as_deref(), || {
+            Ok((self.endpoint.clone(), self.signed(method, bucket, key, query, &payload, md5.as_deref())))
+        })
     }
 }
+
+impl ObjectRequests for S3Store {
+    fn put_request(
+        &self,
+        container: &str,
+        name: &str,
+        digests: &Digests,
+    ) -> Result<(Endpoint, Request<'static>), DriverError> {
+        let md5 = self.confirmed_md5(digests);
+        Ok((self.endpoint.clone(), self.signed("PUT", container, Some(name), &[], &sigv4::hex(&digests.sha256), md5)))
+    }
+
+    fn get_request(&self, container: &str, name: &str) -> Result<(Endpoint, Request<'static>), DriverError> {
+        Ok((self.endpoint.clone(), self.signed("GET", container, Some(name), &[], EMPTY_SHA256, None)))
+    }
+
+    /// 5xx, a broken connection or an ETag that is not what was sent: another try; a
+    /// refusal (4xx other than 404): failed; anything else is the answer.
+    fn judge(&self, r: Result<Response, HttpError>, what: &str, md5: Option<&[u8]>) -> Verdict {
+        match r {
+            Ok(r) if r.status >= 500 => Verdict::Retry(format!("{what}: {}", error_text(&r))),
+            Ok(r) => {
+                if let (Some(md5), true) = (md5, (200..300).contains(&r.status)) {
+                    let etag = r.header("etag").unwrap_or("").trim_matches('"').to_ascii_lowercase();
+                    if etag != sigv4::hex(md5) {
+                        return Verdict::Retry(format!("{what}: ETag {etag:?} is not the MD5 of what was sent"));
+                    }
+                }
+                Verdict::Done(r)
+            }
+            Err(HttpError::Denied(m)) => Verdict::Fail(DriverError::Io(format!("S3 request refused by the host: {m}"))),
+            Err(HttpError::Unavailable) => Verdict::Fail(DriverError::Io(HttpError::Unavailable.to_string())),
+            Err(HttpError::Transport(m)) => Verdict::Retry(format!("{what}: {m}")),
+        }
+    }
+
+    fn confirmed_md5<'a>(&self, digests: &'a Digests) -> Option<&'a [u8]> {
+        self.md5_validation.then_some(digests.md5.as_slice())
+    }
+
+    fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+}
+
+/// SHA-256 of an empty payload.
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// `S3 says <Code>: <Message>` from an error answer, or its status.
 fn error_text(r: &Response) -> String {
@@ -217,24 +246,44 @@ fn md5_of(data: &[u8]) -> Vec<u8> {
 
 impl ObjectStore for S3Store {
     fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError> {
-        self.put_bytes(container, name, data, None)
+        self.uploads.settle(self, 0)?;
+        let r = self.call("PUT", container, Some(name), &[], data)?;
+        expect_ok(&r, "PUT", name)
     }
 
+    /// Up to `backup_s3_in_flight` uploads at once; an error shows on a later call, at
+    /// the latest on `flush`.
     fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
         // The host hashed the stored bytes with the chunk: no volume data is hashed here.
-        let digests = chunk.stored_digests();
-        let sha = sigv4::hex(&digests.sha256);
-        let md5 = self.md5_validation.then_some(digests.md5.as_slice());
-        self.put_bytes(container, name, &chunk.stored_bytes(), Some((&sha, md5)))
+        let d = chunk.stored_digests();
+        let digests = Digests { sha256: d.sha256, md5: d.md5 };
+        self.uploads.put(self, container, name, digests, chunk.stored_bytes())
+    }
+
+    /// Every upload answered and stored (S3 has nothing else to make durable).
+    fn flush(&self, _container: &str) -> Result<(), DriverError> {
+        self.uploads.settle(self, 0)
     }
 
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError> {
-        let r = self.call("GET", container, Some(name), &[], &[], None)?;
+        self.uploads.drain();
+        let r = self.call("GET", container, Some(name), &[], &[])?;
         expect_ok(&r, "GET", name)?;
         Ok(r.body)
     }
 
+    /// Up to `backup_s3_in_flight` downloads at once, handed on in order.
+    fn get_each(
+        &self,
+        container: &str,
+        names: &[String],
+        each: &mut dyn FnMut(usize, Vec<u8>) -> Result<(), DriverError>,
+    ) -> Result<(), DriverError> {
+        transfer::get_each(self, self.in_flight, container, names, each)
+    }
+
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError> {
+        self.uploads.drain();
         let mut names = BTreeSet::new();
         let mut token: Option<String> = None;
         loop {
@@ -242,7 +291,7 @@ impl ObjectStore for S3Store {
             if let Some(t) = &token {
                 query.push(("continuation-token", t.as_str()));
             }
-            let r = self.call("GET", container, None, &query, &[], None)?;
+            let r = self.call("GET", container, None, &query, &[])?;
             if r.status == 404 {
                 return Ok(names); // no bucket: nothing in it
             }
@@ -257,7 +306,8 @@ impl ObjectStore for S3Store {
     }
 
     fn delete(&self, container: &str, name: &str) -> Result<(), DriverError> {
-        let r = self.call("DELETE", container, Some(name), &[], &[], None)?;
+        self.uploads.drain();
+        let r = self.call("DELETE", container, Some(name), &[], &[])?;
         match r.status {
             404 => Ok(()),
             _ => expect_ok(&r, "DELETE", name),
@@ -274,11 +324,11 @@ impl ObjectStore for S3Store {
 
     /// Cinder creates the bucket when it is missing.
     fn create_container(&self, container: &str) -> Result<(), DriverError> {
-        let r = self.call("HEAD", container, None, &[], &[], None)?;
+        let r = self.call("HEAD", container, None, &[], &[])?;
         if r.status != 404 {
             return expect_ok(&r, "HEAD", container);
         }
-        let r = self.call("PUT", container, None, &[], &[], None)?;
+        let r = self.call("PUT", container, None, &[], &[])?;
         match r.status {
             // Another backup made it meanwhile.
             409 => Ok(()),
@@ -289,7 +339,7 @@ impl ObjectStore for S3Store {
     /// Cinder's `check_for_setup_error`: the endpoint answers and takes the keys (the
     /// bucket itself may still be missing: the first backup creates it).
     fn check(&self) -> Result<(), DriverError> {
-        let r = self.call("HEAD", &self.bucket, None, &[], &[], None)?;
+        let r = self.call("HEAD", &self.bucket, None, &[], &[])?;
         match r.status {
             200..=299 | 404 => Ok(()),
             403 => Err(DriverError::Invalid(format!(
@@ -327,7 +377,7 @@ mod tests {
             ("backup_s3_store_secret_key", "s"),
         ];
         let st = S3Store::from_settings(&s(&good)).unwrap();
-        assert_eq!((st.bucket.as_str(), st.attempts, st.md5_validation), ("volumebackups", 4, true));
+        assert_eq!((st.bucket.as_str(), st.policy.attempts, st.md5_validation), ("volumebackups", 4, true));
         assert!(S3Store::from_settings(&s(&good[..2])).is_err(), "no secret key");
         let mut bad = good.to_vec();
         bad.push(("backup_s3_store_bucket", "Bad/Bucket"));

@@ -36,6 +36,21 @@ pub trait ObjectStore {
 
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError>;
 
+    /// Every object of `names`, in order, handed to `each` with its index. Stores that
+    /// can keep several downloads in flight override it (S3, Swift); at most that many
+    /// objects are held at once.
+    fn get_each(
+        &self,
+        container: &str,
+        names: &[String],
+        each: &mut dyn FnMut(usize, Vec<u8>) -> Result<(), DriverError>,
+    ) -> Result<(), DriverError> {
+        for (i, name) in names.iter().enumerate() {
+            each(i, self.get(container, name)?)?;
+        }
+        Ok(())
+    }
+
     /// Names in `container` that start with `prefix`; an absent container is empty.
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError>;
 
@@ -325,7 +340,9 @@ impl<D: ChunkedDriver> Chunked<D> {
                     info.id
                 )));
             }
-            for o in &meta.objects {
+            let names: Vec<String> = meta.objects.iter().map(|o| o.name.clone()).collect();
+            store.get_each(container, &names, &mut |i, data| {
+                let o = &meta.objects[i];
                 if host.cancelled() {
                     return Err(DriverError::Cancelled);
                 }
@@ -338,9 +355,9 @@ impl<D: ChunkedDriver> Chunked<D> {
                         DriverError::Invalid(format!("{}: md5 {hex:?} is not 32 hex digits", o.name))
                     })?),
                 };
-                let data = store.get(container, &o.name)?;
                 target.write(o.offset, o.length, compression, &data, md5.as_deref())?;
-            }
+                Ok(())
+            })?;
             // Later layers of the chain must land after this one.
             target.flush()?;
             metas.push(meta.volume_meta);

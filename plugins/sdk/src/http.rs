@@ -50,6 +50,7 @@ impl Endpoint {
 }
 
 /// A request to send.
+#[derive(Debug, Clone)]
 pub struct Request<'a> {
     pub method: &'a str,
     /// Path and query, already percent-encoded.
@@ -109,110 +110,272 @@ pub fn sleep(d: Duration) {
     std::thread::sleep(d);
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-pub fn send(_endpoint: &Endpoint, _request: &Request<'_>, _timeouts: Timeouts) -> Result<Response, HttpError> {
-    Err(HttpError::Unavailable)
+/// Send `request` and read the whole answer.
+pub fn send(endpoint: &Endpoint, request: &Request<'_>, timeouts: Timeouts) -> Result<Response, HttpError> {
+    let mut p = Pending::start(endpoint, request, request.body.to_vec(), timeouts)?;
+    p.finish()
 }
 
-/// Send `request` and read the whole answer.
+/// A request on its way: its body still going out, or its answer awaited. Several can
+/// be in flight at once ([`Flights`]); the host sends each on its own connection.
+pub struct Pending {
+    #[cfg(target_arch = "wasm32")]
+    inner: wasm::Pending,
+}
+
+impl Pending {
+    /// Start sending `request` with `body` (`request.body` is not used: the body is
+    /// moved in, and kept until the answer, for a retry: [`Self::take_body`]). It is
+    /// written as [`Flights::next_done`] or [`Self::finish`] moves it along.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn start(
+        _endpoint: &Endpoint,
+        _request: &Request<'_>,
+        _body: Vec<u8>,
+        _timeouts: Timeouts,
+    ) -> Result<Pending, HttpError> {
+        Err(HttpError::Unavailable)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn start(
+        endpoint: &Endpoint,
+        request: &Request<'_>,
+        body: Vec<u8>,
+        timeouts: Timeouts,
+    ) -> Result<Pending, HttpError> {
+        wasm::Pending::start(endpoint, request, body, timeouts).map(|inner| Pending { inner })
+    }
+
+    /// The body it was started with.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        #[cfg(target_arch = "wasm32")]
+        return std::mem::take(&mut self.inner.body);
+        #[cfg(not(target_arch = "wasm32"))]
+        Vec::new()
+    }
+
+    /// Wait for the answer (writing the rest of the body first) and read it whole.
+    pub fn finish(&mut self) -> Result<Response, HttpError> {
+        #[cfg(target_arch = "wasm32")]
+        return self.inner.finish();
+        #[cfg(not(target_arch = "wasm32"))]
+        Err(HttpError::Unavailable)
+    }
+}
+
+/// Requests in flight, each with the caller's `T`, at most `max` at once.
+pub struct Flights<T> {
+    max: usize,
+    flying: Vec<(T, Pending)>,
+}
+
+impl<T> Flights<T> {
+    pub fn new(max: usize) -> Self {
+        Flights { max: max.max(1), flying: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flying.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flying.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.flying.len() >= self.max
+    }
+
+    pub fn push(&mut self, tag: T, pending: Pending) {
+        self.flying.push((tag, pending));
+    }
+
+    /// Move every request along until one has its answer: its tag, the answer and the
+    /// body it was sent with (for a retry). `None` when none is in flight.
+    pub fn next_done(&mut self) -> Option<(T, Result<Response, HttpError>, Vec<u8>)> {
+        if self.flying.is_empty() {
+            return None;
+        }
+        #[cfg(target_arch = "wasm32")]
+        let ready = wasm::wait_any(self.flying.iter_mut().map(|(_, p)| &mut p.inner));
+        #[cfg(not(target_arch = "wasm32"))]
+        let ready = 0;
+        let (tag, mut p) = self.flying.swap_remove(ready);
+        let answer = p.finish();
+        Some((tag, answer, p.take_body()))
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
-pub fn send(endpoint: &Endpoint, request: &Request<'_>, timeouts: Timeouts) -> Result<Response, HttpError> {
+mod wasm {
     use wasip2::http::outgoing_handler;
     use wasip2::http::types::{
-        ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+        ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions,
+        Scheme,
     };
-    use wasip2::io::streams::StreamError;
+    use wasip2::io::streams::{OutputStream, StreamError};
 
-    let bad = |what: &str| HttpError::Transport(format!("building the request: {what}"));
-    let mut fields: Vec<(String, Vec<u8>)> =
-        request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone().into_bytes())).collect();
-    // The length is stated: a body of unknown size goes out chunked, which S3 refuses
-    // for a PUT (411) and radosgw for a DELETE (501).
-    if !matches!(request.method, "GET" | "HEAD") && !fields.iter().any(|(k, _)| k == "content-length") {
-        fields.push(("content-length".into(), request.body.len().to_string().into_bytes()));
+    use super::{Endpoint, HttpError, Request, Response, Timeouts};
+
+    pub struct Pending {
+        what: String,
+        answer: FutureIncomingResponse,
+        /// The body still to write, and where; `None` once finished.
+        out: Option<(OutputStream, OutgoingBody)>,
+        pub(super) body: Vec<u8>,
+        written: usize,
     }
-    let headers = Fields::from_list(&fields).map_err(|e| bad(&format!("headers: {e:?}")))?;
-    let req = OutgoingRequest::new(headers);
-    let method = match request.method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "POST" => Method::Post,
-        other => Method::Other(other.to_owned()),
-    };
-    req.set_method(&method).map_err(|_| bad("method"))?;
-    req.set_scheme(Some(if endpoint.https { &Scheme::Https } else { &Scheme::Http })).map_err(|_| bad("scheme"))?;
-    req.set_authority(Some(&endpoint.authority)).map_err(|_| bad("authority"))?;
-    req.set_path_with_query(Some(&request.path_and_query)).map_err(|_| bad("path"))?;
-    let options = RequestOptions::new();
-    let ns = |d: Duration| d.as_nanos() as u64;
-    let _ = options.set_connect_timeout(Some(ns(timeouts.connect)));
-    let _ = options.set_first_byte_timeout(Some(ns(timeouts.read)));
-    let _ = options.set_between_bytes_timeout(Some(ns(timeouts.read)));
-    let body = req.body().map_err(|_| bad("body"))?;
-    let answer = match outgoing_handler::handle(req, Some(options)) {
-        Ok(f) => f,
-        Err(ErrorCode::HttpRequestDenied) => {
-            return Err(HttpError::Denied(format!("{} {}", request.method, request.path_and_query)));
-        }
-        Err(e) => return Err(HttpError::Transport(format!("{e:?}"))),
-    };
-    {
-        let out = body.write().map_err(|_| bad("body stream"))?;
-        let mut rest = request.body;
-        while !rest.is_empty() {
-            let n = match out.check_write() {
-                Ok(0) => {
-                    out.subscribe().block();
-                    continue;
-                }
-                Ok(n) => n.min(rest.len() as u64) as usize,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(HttpError::Transport(format!("sending the body: {}", e.to_debug_string())));
-                }
-                Err(StreamError::Closed) => return Err(HttpError::Transport("sending the body: closed".into())),
+
+    fn denied(what: &str) -> HttpError {
+        HttpError::Denied(what.to_owned())
+    }
+
+    impl Pending {
+        pub fn start(
+            endpoint: &Endpoint,
+            request: &Request<'_>,
+            body: Vec<u8>,
+            timeouts: Timeouts,
+        ) -> Result<Pending, HttpError> {
+            let bad = |what: &str| HttpError::Transport(format!("building the request: {what}"));
+            let mut fields: Vec<(String, Vec<u8>)> =
+                request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone().into_bytes())).collect();
+            // The length is stated: a body of unknown size goes out chunked, which S3
+            // refuses for a PUT (411) and radosgw for a DELETE (501).
+            if !matches!(request.method, "GET" | "HEAD") && !fields.iter().any(|(k, _)| k == "content-length") {
+                fields.push(("content-length".into(), body.len().to_string().into_bytes()));
+            }
+            let headers = Fields::from_list(&fields).map_err(|e| bad(&format!("headers: {e:?}")))?;
+            let req = OutgoingRequest::new(headers);
+            let method = match request.method {
+                "GET" => Method::Get,
+                "HEAD" => Method::Head,
+                "PUT" => Method::Put,
+                "DELETE" => Method::Delete,
+                "POST" => Method::Post,
+                other => Method::Other(other.to_owned()),
             };
-            out.write(&rest[..n]).map_err(|e| HttpError::Transport(format!("sending the body: {e:?}")))?;
-            rest = &rest[n..];
+            req.set_method(&method).map_err(|_| bad("method"))?;
+            req.set_scheme(Some(if endpoint.https { &Scheme::Https } else { &Scheme::Http }))
+                .map_err(|_| bad("scheme"))?;
+            req.set_authority(Some(&endpoint.authority)).map_err(|_| bad("authority"))?;
+            req.set_path_with_query(Some(&request.path_and_query)).map_err(|_| bad("path"))?;
+            let options = RequestOptions::new();
+            let ns = |d: std::time::Duration| d.as_nanos() as u64;
+            let _ = options.set_connect_timeout(Some(ns(timeouts.connect)));
+            let _ = options.set_first_byte_timeout(Some(ns(timeouts.read)));
+            let _ = options.set_between_bytes_timeout(Some(ns(timeouts.read)));
+            let outgoing = req.body().map_err(|_| bad("body"))?;
+            let what = format!("{} {}", request.method, request.path_and_query);
+            let answer = match outgoing_handler::handle(req, Some(options)) {
+                Ok(f) => f,
+                Err(ErrorCode::HttpRequestDenied) => return Err(denied(&what)),
+                Err(e) => return Err(HttpError::Transport(format!("{what}: {e:?}"))),
+            };
+            let out = outgoing.write().map_err(|_| bad("body stream"))?;
+            Ok(Pending { what, answer, out: Some((out, outgoing)), body, written: 0 })
         }
-        let _ = out.flush();
-        out.subscribe().block();
-    }
-    OutgoingBody::finish(body, None).map_err(|e| HttpError::Transport(format!("finishing the body: {e:?}")))?;
-    let resp = loop {
-        if let Some(a) = answer.get() {
-            break a;
+
+        /// Write what the body stream takes now; finish the body once all is written.
+        /// True while there is more to write.
+        fn advance(&mut self) -> Result<bool, HttpError> {
+            let Some((out, _)) = &self.out else { return Ok(false) };
+            while self.written < self.body.len() {
+                let n = match out.check_write() {
+                    Ok(0) => return Ok(true),
+                    Ok(n) => n.min((self.body.len() - self.written) as u64) as usize,
+                    Err(e) => return Err(self.stream_error(e)),
+                };
+                out.write(&self.body[self.written..self.written + n]).map_err(|e| self.stream_error(e))?;
+                self.written += n;
+            }
+            let (out, body) = self.out.take().expect("checked above");
+            let _ = out.flush();
+            drop(out);
+            OutgoingBody::finish(body, None)
+                .map_err(|e| HttpError::Transport(format!("{}: finishing the body: {e:?}", self.what)))?;
+            Ok(false)
         }
-        answer.subscribe().block();
-    };
-    let resp = match resp {
-        Ok(Ok(r)) => r,
-        Ok(Err(ErrorCode::HttpRequestDenied)) => {
-            return Err(HttpError::Denied(format!("{} {}", request.method, request.path_and_query)));
-        }
-        Ok(Err(e)) => return Err(HttpError::Transport(format!("{e:?}"))),
-        Err(()) => return Err(HttpError::Transport("no response".into())),
-    };
-    let status = resp.status();
-    let headers =
-        resp.headers().entries().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
-    let incoming = resp.consume().map_err(|_| HttpError::Transport("reading the answer".into()))?;
-    let mut data = Vec::new();
-    {
-        let stream = incoming.stream().map_err(|_| HttpError::Transport("reading the answer".into()))?;
-        loop {
-            match stream.blocking_read(4 << 20) {
-                Ok(chunk) => data.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(HttpError::Transport(format!("reading the answer: {}", e.to_debug_string())));
+
+        fn stream_error(&self, e: StreamError) -> HttpError {
+            match e {
+                StreamError::LastOperationFailed(e) => {
+                    HttpError::Transport(format!("{}: sending the body: {}", self.what, e.to_debug_string()))
                 }
+                StreamError::Closed => HttpError::Transport(format!("{}: sending the body: closed", self.what)),
             }
         }
+
+        /// What to wait on: room in the body stream, or the answer.
+        fn pollable(&self) -> wasip2::io::poll::Pollable {
+            match &self.out {
+                Some((out, _)) => out.subscribe(),
+                None => self.answer.subscribe(),
+            }
+        }
+
+        fn answered(&self) -> bool {
+            self.out.is_none() && self.answer.subscribe().ready()
+        }
+
+        pub fn finish(&mut self) -> Result<Response, HttpError> {
+            while self.advance()? {
+                self.pollable().block();
+            }
+            let resp = loop {
+                if let Some(a) = self.answer.get() {
+                    break a;
+                }
+                self.answer.subscribe().block();
+            };
+            let resp = match resp {
+                Ok(Ok(r)) => r,
+                Ok(Err(ErrorCode::HttpRequestDenied)) => return Err(denied(&self.what)),
+                Ok(Err(e)) => return Err(HttpError::Transport(format!("{}: {e:?}", self.what))),
+                Err(()) => return Err(HttpError::Transport(format!("{}: no response", self.what))),
+            };
+            let status = resp.status();
+            let headers = resp
+                .headers()
+                .entries()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+                .collect();
+            let reading = |m: &str| HttpError::Transport(format!("{}: reading the answer: {m}", self.what));
+            let incoming = resp.consume().map_err(|_| reading("no body"))?;
+            let mut data = Vec::new();
+            {
+                let stream = incoming.stream().map_err(|_| reading("no stream"))?;
+                loop {
+                    match stream.blocking_read(4 << 20) {
+                        Ok(chunk) => data.extend_from_slice(&chunk),
+                        Err(StreamError::Closed) => break,
+                        Err(StreamError::LastOperationFailed(e)) => return Err(reading(&e.to_debug_string())),
+                    }
+                }
+            }
+            drop(IncomingBody::finish(incoming));
+            Ok(Response { status, headers, body: data })
+        }
     }
-    drop(IncomingBody::finish(incoming));
-    Ok(Response { status, headers, body: data })
+
+    /// Write what can be written on every request, then wait until one has its
+    /// answer; its index.
+    pub fn wait_any<'a>(flying: impl Iterator<Item = &'a mut Pending>) -> usize {
+        let mut flying: Vec<&mut Pending> = flying.collect();
+        loop {
+            for (i, p) in flying.iter_mut().enumerate() {
+                // A body that fails to go out is answered by `finish`, with the error.
+                if p.advance().is_err() || p.answered() {
+                    return i;
+                }
+            }
+            let pollables: Vec<_> = flying.iter().map(|p| p.pollable()).collect();
+            let refs: Vec<&wasip2::io::poll::Pollable> = pollables.iter().collect();
+            wasip2::io::poll::poll(&refs);
+        }
+    }
 }
 
 /// Percent-encode for a URL path (`/` kept) or, with `keep_slash` false, a query value,

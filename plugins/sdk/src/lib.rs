@@ -20,6 +20,7 @@
 //! - [`store`]: whole-object reads and writes on a preopened directory (unconfined drivers).
 //! - [`http`]: a blocking HTTP client over `wasi:http` (object-store drivers).
 //! - [`settings`]: typed access to the operator's configuration.
+//! - [`transfer`]: several object uploads and downloads in flight, with retries.
 //! - [`volume`]: the host as traits, so the chunked driver also runs natively.
 
 pub mod bindings {
@@ -41,6 +42,7 @@ pub mod objects;
 pub mod pyjson;
 pub mod settings;
 pub mod store;
+pub mod transfer;
 pub mod volume;
 
 pub use bindings::exports::holdfast::backup::driver::{BackupOutcome, DriverInfo, Guest as Driver};

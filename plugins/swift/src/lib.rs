@@ -22,6 +22,7 @@ use holdfast_driver_sdk::DriverError;
 use holdfast_driver_sdk::chunked::{ChunkedDriver, Layout, ObjectStore};
 use holdfast_driver_sdk::http::{self, Endpoint, HttpError, Request, Response, Timeouts};
 use holdfast_driver_sdk::settings::Settings;
+use holdfast_driver_sdk::transfer::{self, Digests, ObjectRequests, RetryPolicy, Uploads, Verdict};
 use holdfast_driver_sdk::volume::VolumeChunk;
 
 /// The driver; exported as the component's `driver` interface in the wasm build.
@@ -59,10 +60,11 @@ pub struct SwiftStore {
     key: String,
     /// `backup_swift_url`: the storage URL to use instead of the auth answer's.
     storage_url: Option<Endpoint>,
-    attempts: u32,
-    backoff: Duration,
-    timeouts: Timeouts,
+    policy: RetryPolicy,
     session: RefCell<Option<Session>>,
+    /// Uploads and downloads in flight (`backup_swift_in_flight`, default 4).
+    in_flight: usize,
+    uploads: Uploads,
 }
 
 fn required<'a>(s: &'a Settings, key: &str) -> Result<&'a str, DriverError> {
@@ -115,15 +117,21 @@ impl SwiftStore {
                 "backup_swift_container {container:?} is not a Swift container name"
             )));
         }
+        let in_flight = s.u64_or("backup_swift_in_flight", 4)?.clamp(1, 64) as usize;
         Ok(SwiftStore {
-            auth_url,
+            auth_url: auth_url.clone(),
             user: required(s, "backup_swift_user")?.to_owned(),
             key: required(s, "backup_swift_key")?.to_owned(),
             storage_url,
-            attempts: s.u64_or("backup_swift_retry_attempts", 3)?.clamp(1, 20) as u32,
-            backoff: Duration::from_secs(s.u64_or("backup_swift_retry_backoff", 2)?.min(60)),
-            timeouts: Timeouts { connect: Duration::from_secs(30), read: Duration::from_secs(120) },
+            policy: RetryPolicy {
+                attempts: s.u64_or("backup_swift_retry_attempts", 3)?.clamp(1, 20) as u32,
+                backoff: Duration::from_secs(s.u64_or("backup_swift_retry_backoff", 2)?.min(60)),
+                timeouts: Timeouts { connect: Duration::from_secs(30), read: Duration::from_secs(120) },
+                label: format!("Swift at {}", auth_url.authority),
+            },
             session: RefCell::new(None),
+            in_flight,
+            uploads: Uploads::new(in_flight),
         })
     }
 
@@ -139,7 +147,7 @@ impl SwiftStore {
             headers: vec![("X-Auth-User".into(), self.user.clone()), ("X-Auth-Key".into(), self.key.clone())],
             body: &[],
         };
-        let r = self.send_retrying(&self.auth_url, &request)?;
+        let r = transfer::call(self, "Swift auth", &[], None, || Ok((self.auth_url.clone(), request.clone())))?;
         if !(200..300).contains(&r.status) {
             return Err(DriverError::Invalid(format!(
                 "Swift auth at {} refused user {:?}: HTTP {}",
@@ -166,72 +174,98 @@ impl SwiftStore {
         Ok(self.session.borrow().clone().expect("set above"))
     }
 
-    /// Send, retrying connection errors and 5xx answers `backup_swift_retry_attempts`
-    /// times with `backup_swift_retry_backoff` doubling.
-    fn send_retrying(&self, endpoint: &Endpoint, request: &Request<'_>) -> Result<Response, DriverError> {
-        let mut last = String::new();
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                http::sleep(self.backoff * (1 << (attempt - 1).min(5)));
-            }
-            match http::send(endpoint, request, self.timeouts) {
-                Ok(r) if r.status >= 500 => last = format!("HTTP {}", r.status),
-                Ok(r) => return Ok(r),
-                Err(HttpError::Denied(m)) => return Err(io(format!("Swift request refused by the host: {m}"))),
-                Err(HttpError::Unavailable) => return Err(io(HttpError::Unavailable.to_string())),
-                Err(HttpError::Transport(m)) => last = m,
-            }
+    /// The path of `container[/object]` in the storage URL, with `query`.
+    fn path(session: &Session, container: &str, object: Option<&str>, query: &str) -> String {
+        let mut path = format!("{}/{}", session.storage.base_path, http::encode(container, false));
+        if let Some(o) = object {
+            path.push('/');
+            path.push_str(&http::encode(o, true));
         }
-        Err(io(format!(
-            "Swift at {} after {} tries: {} {}: {last}",
-            endpoint.authority, self.attempts, request.method, request.path_and_query
-        )))
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(query);
+        }
+        path
     }
 
-    /// One request on `container[/object]`, authenticated (once more on a 401).
+    fn request(
+        &self,
+        method: &'static str,
+        container: &str,
+        object: Option<&str>,
+        query: &str,
+        headers: &[(String, String)],
+    ) -> Result<(Endpoint, Request<'static>), DriverError> {
+        let session = self.session(false)?;
+        let mut h = headers.to_vec();
+        h.push(("X-Auth-Token".into(), session.token.clone()));
+        let path_and_query = Self::path(&session, container, object, query);
+        Ok((session.storage, Request { method, path_and_query, headers: h, body: &[] }))
+    }
+
+    /// One request on `container[/object]`, authenticated, retried as
+    /// `backup_swift_retry_attempts` says (an expired token is renewed on the way).
+    #[allow(clippy::too_many_arguments)]
     fn call(
         &self,
-        method: &str,
+        method: &'static str,
         container: &str,
         object: Option<&str>,
         query: &str,
         headers: Vec<(String, String)>,
         body: &[u8],
+        md5: Option<&[u8]>,
     ) -> Result<Response, DriverError> {
-        let mut renew = false;
-        loop {
-            let session = self.session(renew)?;
-            let mut path = format!("{}/{}", session.storage.base_path, http::encode(container, false));
-            if let Some(o) = object {
-                path.push('/');
-                path.push_str(&http::encode(o, true));
+        let what = format!("{method} {}", object.unwrap_or(container));
+        transfer::call(self, &what, body, md5, || self.request(method, container, object, query, &headers))
+    }
+}
+
+impl ObjectRequests for SwiftStore {
+    fn put_request(
+        &self,
+        container: &str,
+        name: &str,
+        digests: &Digests,
+    ) -> Result<(Endpoint, Request<'static>), DriverError> {
+        self.request("PUT", container, Some(name), "", &[("ETag".into(), hex(&digests.md5))])
+    }
+
+    fn get_request(&self, container: &str, name: &str) -> Result<(Endpoint, Request<'static>), DriverError> {
+        self.request("GET", container, Some(name), "", &[])
+    }
+
+    /// 5xx, a broken connection, an expired token (401: a new one is fetched for the
+    /// next try) or an ETag that is not what was sent: another try.
+    fn judge(&self, r: Result<Response, HttpError>, what: &str, md5: Option<&[u8]>) -> Verdict {
+        match r {
+            Ok(r) if r.status >= 500 => Verdict::Retry(format!("{what}: HTTP {}", r.status)),
+            Ok(r) if r.status == 401 && !what.starts_with("Swift auth") => {
+                *self.session.borrow_mut() = None;
+                Verdict::Retry(format!("{what}: HTTP 401 (token expired?)"))
             }
-            if !query.is_empty() {
-                path.push('?');
-                path.push_str(query);
+            Ok(r) => {
+                if let (Some(md5), true) = (md5, (200..300).contains(&r.status)) {
+                    let etag = r.header("etag").unwrap_or("").trim_matches('"').to_ascii_lowercase();
+                    if etag != hex(md5) {
+                        return Verdict::Retry(format!("{what}: ETag {etag:?} is not the MD5 of what was sent"));
+                    }
+                }
+                Verdict::Done(r)
             }
-            let mut h = headers.clone();
-            h.push(("X-Auth-Token".into(), session.token.clone()));
-            let r =
-                self.send_retrying(&session.storage, &Request { method, path_and_query: path, headers: h, body })?;
-            if r.status == 401 && !renew {
-                renew = true; // the token expired: one new one
-                continue;
-            }
-            return Ok(r);
+            Err(HttpError::Denied(m)) => Verdict::Fail(io(format!("Swift request refused by the host: {m}"))),
+            Err(HttpError::Unavailable) => Verdict::Fail(io(HttpError::Unavailable.to_string())),
+            Err(HttpError::Transport(m)) => Verdict::Retry(format!("{what}: {m}")),
         }
     }
 
-    fn put_object(&self, container: &str, name: &str, data: &[u8], md5: &[u8]) -> Result<(), DriverError> {
-        let etag = hex(md5);
-        let r = self.call("PUT", container, Some(name), "", vec![("ETag".into(), etag.clone())], data)?;
-        expect_ok(&r, "PUT", name)?;
-        // Swift checked the body against our ETag; its answer must say the same.
-        let got = r.header("etag").unwrap_or("").trim_matches('"').to_ascii_lowercase();
-        if got != etag {
-            return Err(io(format!("PUT {name}: ETag {got:?} is not the MD5 of what was sent ({etag})")));
-        }
-        Ok(())
+    /// Swift checks every upload against its ETag; the answer must say the same.
+    fn confirmed_md5<'a>(&self, digests: &'a Digests) -> Option<&'a [u8]> {
+        Some(&digests.md5)
+    }
+
+    fn policy(&self) -> &RetryPolicy {
+        &self.policy
     }
 }
 
@@ -256,22 +290,45 @@ fn md5_of(data: &[u8]) -> Vec<u8> {
 
 impl ObjectStore for SwiftStore {
     fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError> {
-        self.put_object(container, name, data, &md5_of(data))
+        self.uploads.settle(self, 0)?;
+        let md5 = md5_of(data);
+        let r = self.call("PUT", container, Some(name), "", vec![("ETag".into(), hex(&md5))], data, Some(&md5))?;
+        expect_ok(&r, "PUT", name)
     }
 
+    /// Up to `backup_swift_in_flight` uploads at once; an error shows on a later call,
+    /// at the latest on `flush`.
     fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
         // The host hashed the stored bytes with the chunk: no volume data is hashed here.
-        let digests = chunk.stored_digests();
-        self.put_object(container, name, &chunk.stored_bytes(), &digests.md5)
+        let d = chunk.stored_digests();
+        let digests = Digests { sha256: d.sha256, md5: d.md5 };
+        self.uploads.put(self, container, name, digests, chunk.stored_bytes())
+    }
+
+    /// Every upload answered and stored.
+    fn flush(&self, _container: &str) -> Result<(), DriverError> {
+        self.uploads.settle(self, 0)
     }
 
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError> {
-        let r = self.call("GET", container, Some(name), "", Vec::new(), &[])?;
+        self.uploads.drain();
+        let r = self.call("GET", container, Some(name), "", Vec::new(), &[], None)?;
         expect_ok(&r, "GET", name)?;
         Ok(r.body)
     }
 
+    /// Up to `backup_swift_in_flight` downloads at once, handed on in order.
+    fn get_each(
+        &self,
+        container: &str,
+        names: &[String],
+        each: &mut dyn FnMut(usize, Vec<u8>) -> Result<(), DriverError>,
+    ) -> Result<(), DriverError> {
+        transfer::get_each(self, self.in_flight, container, names, each)
+    }
+
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError> {
+        self.uploads.drain();
         let mut names = BTreeSet::new();
         let mut marker = String::new();
         loop {
@@ -279,7 +336,7 @@ impl ObjectStore for SwiftStore {
             if !marker.is_empty() {
                 query.push_str(&format!("&marker={}", http::encode(&marker, false)));
             }
-            let r = self.call("GET", container, None, &query, Vec::new(), &[])?;
+            let r = self.call("GET", container, None, &query, Vec::new(), &[], None)?;
             if r.status == 404 {
                 return Ok(names); // no container: nothing in it
             }
@@ -299,7 +356,8 @@ impl ObjectStore for SwiftStore {
     }
 
     fn delete(&self, container: &str, name: &str) -> Result<(), DriverError> {
-        let r = self.call("DELETE", container, Some(name), "", Vec::new(), &[])?;
+        self.uploads.drain();
+        let r = self.call("DELETE", container, Some(name), "", Vec::new(), &[], None)?;
         match r.status {
             404 => Ok(()),
             _ => expect_ok(&r, "DELETE", name),
@@ -316,7 +374,7 @@ impl ObjectStore for SwiftStore {
 
     /// Cinder creates the container when it is missing (a PUT of an existing one is fine).
     fn create_container(&self, container: &str) -> Result<(), DriverError> {
-        let r = self.call("PUT", container, None, "", Vec::new(), &[])?;
+        let r = self.call("PUT", container, None, "", Vec::new(), &[], None)?;
         expect_ok(&r, "creating container", container)
     }
 
@@ -347,7 +405,7 @@ mod tests {
             ("backup_swift_key", "k"),
         ];
         let st = SwiftStore::from_settings(&settings(&good)).unwrap();
-        assert_eq!((st.attempts, st.auth_url.base_path.as_str()), (3, "/auth/1.0"));
+        assert_eq!((st.policy.attempts, st.auth_url.base_path.as_str()), (3, "/auth/1.0"));
         let e = SwiftStore::from_settings(&settings(&good[1..])).err().unwrap();
         assert!(format!("{e:?}").contains("per_user"), "Cinder's default is explained: {e:?}");
         let mut bad = good.to_vec();

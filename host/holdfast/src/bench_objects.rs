@@ -1,0 +1,176 @@
+//! `holdfast bench --object-store`: the S3 and Swift drivers against a real radosgw
+//! (a throwaway dev cluster, `scripts/ceph-dev.sh --rgw`) on the generated mixed volume:
+//! full backup, restore (verified) and a 1 % incremental per driver, with one upload in
+//! flight and with `--in-flight` of them, and `restic` with its S3 backend on the same
+//! radosgw in the same run when it is installed.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use holdfast_db::Db;
+use holdfast_driver::{Grants, ObjectApi};
+use holdfast_manager::{Backend, CreateBackup, Manager, RegisterVolume, RequestContext, RestoreRequest};
+use holdfast_plugin_host::DriverComponent;
+use holdfast_rbd::dev::{DevCluster, Rgw};
+use holdfast_types::BackupStatus;
+
+use crate::bench::{
+    change_one_percent, files_equal, generate, manager_config, mib, peak_rss, reset_peak_rss, timed_incremental,
+    wait_backup, wait_restored,
+};
+
+pub async fn run(dir: &Path, size_gib: u64, workers: usize, in_flight: usize) -> Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let osd = format!("{}G", size_gib * 8 + 8);
+    // Bluestore: the objects must not live in the OSD's memory next to our RSS.
+    let options = ["--rgw", "--objectstore", "bluestore", "--osd-size", &osd];
+    eprintln!("starting a throwaway Ceph cluster with radosgw in {} …", dir.join("ceph").display());
+    let dev = DevCluster::start_with(&repo, &dir.join("ceph"), &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let result = bench(dir, &dev, size_gib << 30, workers, in_flight).await;
+    if let Err(e) = dev.destroy(&repo) {
+        eprintln!("could not remove the cluster in {}: {e}", dev.dir.display());
+    }
+    result
+}
+
+fn settings(driver: &str, rgw: &Rgw, bucket: &str, in_flight: usize) -> Vec<(String, String)> {
+    let kv: Vec<(&str, String)> = match driver {
+        "s3" => vec![
+            ("backup_s3_endpoint_url", rgw.endpoint()),
+            ("backup_s3_store_access_key", rgw.access_key.clone()),
+            ("backup_s3_store_secret_key", rgw.secret_key.clone()),
+            ("backup_s3_store_bucket", bucket.to_owned()),
+            ("backup_s3_in_flight", in_flight.to_string()),
+        ],
+        _ => vec![
+            ("backup_swift_auth", "single_user".into()),
+            ("backup_swift_auth_url", format!("{}/auth/1.0", rgw.endpoint())),
+            ("backup_swift_user", rgw.swift_user.clone()),
+            ("backup_swift_key", rgw.swift_key.clone()),
+            ("backup_swift_container", bucket.to_owned()),
+            ("backup_swift_in_flight", in_flight.to_string()),
+        ],
+    };
+    kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_flight: usize) -> Result<()> {
+    let rgw = dev.rgw().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let vol_path = dir.join("mixed.raw");
+    eprintln!("generating a {} GiB mixed volume at {} …", size >> 30, vol_path.display());
+    generate(&vol_path, size)?;
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    println!(
+        "holdfast bench --object-store: {} GiB mixed volume, radosgw on 127.0.0.1:{} (bluestore), zstd, 50 MiB objects, {workers} workers",
+        size >> 30,
+        rgw.port
+    );
+    let mut round = 0;
+    for driver in ["s3", "swift"] {
+        for flights in [1, in_flight] {
+            round += 1;
+            let bucket = format!("bench-{driver}-{round}");
+            let bytes = match driver {
+                "s3" => holdfast_plugin_artifacts::S3_BYTES,
+                _ => holdfast_plugin_artifacts::SWIFT_BYTES,
+            };
+            let api = if driver == "s3" { ObjectApi::S3 } else { ObjectApi::Swift };
+            let grants = Grants {
+                network: vec![rgw.authority()],
+                object_api: Some(api),
+                // (in flight + 1) objects of 50 MiB and the driver's own memory.
+                memory_bytes: Some(((flights as u64 + 2) * 52_428_800 + (64 << 20)).max(256 << 20)),
+                ..Grants::default()
+            };
+            let driver_c = DriverComponent::load(driver, bytes, grants, settings(driver, &rgw, &bucket, flights))?;
+            let db_path = dir.join(format!("bench-{round}.db"));
+            let db = Db::connect(&format!("sqlite://{}", db_path.display())).await?;
+            let backend = Backend {
+                name: driver.into(),
+                availability_zone: "nova".into(),
+                driver: Arc::new(driver_c),
+                load_time: Default::default(),
+            };
+            let m = Manager::new(db, manager_config(dir, workers), vec![backend], driver).await;
+            let ctx = RequestContext {
+                project_id: holdfast_api::DEFAULT_PROJECT.into(),
+                user_id: "bench".into(),
+                is_admin: true,
+            };
+            let vol = m
+                .register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() })
+                .await?;
+            reset_peak_rss();
+            let t = Instant::now();
+            let b = m.create_backup(&ctx, CreateBackup { volume_id: vol.id.clone(), ..Default::default() }).await?;
+            wait_backup(&m, &ctx, &b.id, BackupStatus::Available).await?;
+            let backup_secs = t.elapsed().as_secs_f64();
+            let backup_rss = peak_rss();
+            reset_peak_rss();
+            let t = Instant::now();
+            let r = m.restore_backup(&ctx, &b.id, RestoreRequest::default()).await?;
+            let restored = wait_restored(&m, &ctx, &r.volume_id).await?;
+            let restore_secs = t.elapsed().as_secs_f64();
+            let restore_rss = peak_rss();
+            let restored_path = restored.location.as_file().context("the restored volume is not a file")?.to_owned();
+            let same = files_equal(&vol_path, &restored_path)?;
+            let _ = std::fs::remove_file(&restored_path);
+            let changed = change_one_percent(&vol_path, size)?;
+            let (inc_secs, inc_rss, inc) = timed_incremental(&m, &ctx, &vol.id).await?;
+            println!(
+                "  {driver:5} {flights:2} in flight: full {backup_secs:6.2} s {:6.0} MB/s (RSS {:5.0} MiB)   restore {restore_secs:6.2} s {:6.0} MB/s (RSS {:5.0} MiB, {})   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
+                mbps(backup_secs),
+                mib(backup_rss),
+                mbps(restore_secs),
+                mib(restore_rss),
+                if same { "identical" } else { "DIFFERENT" },
+                inc.object_count,
+                mib(changed),
+                mib(inc_rss)
+            );
+            if !same {
+                bail!("{driver}: the restored volume differs from the source");
+            }
+        }
+    }
+    restic_s3(dir, &rgw, &vol_path, size)
+}
+
+/// restic with its S3 backend on the same radosgw (peer comparison), when installed.
+fn restic_s3(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
+    if Command::new("restic").arg("version").output().is_err() {
+        println!("  restic: not installed (apt-get install restic), skipped");
+        return Ok(());
+    }
+    let repo = format!("s3:{}/bench-restic", rgw.endpoint());
+    let run = |args: &[&str]| -> Result<f64> {
+        let t = Instant::now();
+        let out = Command::new("restic")
+            .args(["-r", &repo, "--no-cache"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &rgw.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &rgw.secret_key)
+            .env("RESTIC_PASSWORD", "bench")
+            .output()?;
+        if !out.status.success() {
+            bail!("restic {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run(&["init"])?;
+    crate::bench::drop_cache_of(vol)?;
+    let b = run(&["backup", &vol.display().to_string()])?;
+    reset_peak_rss();
+    let target = dir.join("restic-restore");
+    let r = run(&["restore", "latest", "--target", &target.display().to_string()])?;
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    println!(
+        "  restic (S3)     : full {b:6.2} s {:6.0} MB/s                    restore {r:6.2} s {:6.0} MB/s",
+        mbps(b),
+        mbps(r)
+    );
+    Ok(())
+}
