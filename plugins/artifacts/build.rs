@@ -26,6 +26,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("holdfast-hostile-handles", "HOSTILE_HANDLES"),
     ("holdfast-hostile-hog", "HOSTILE_HOG"),
     ("holdfast-hostile-neighbour", "HOSTILE_NEIGHBOUR"),
+    ("holdfast-hostile-s3-neighbour", "HOSTILE_S3_NEIGHBOUR"),
 ];
 
 /// (file in fixtures/, const name) of each kept component.

@@ -162,3 +162,99 @@ fn full_incremental_restore_delete(driver: &str) {
     }
     assert_eq!(bucket_objects(&dev, &bucket), Vec::<String>::new(), "every object removed");
 }
+
+/// A hostile driver granted the same radosgw and bucket (`plugins/hostile/s3-neighbour`)
+/// goes for an honest backup's objects through the endpoint — in a backup, a restore
+/// and a delete — and the host's network gate refuses every request: each operation
+/// fails "network: denied", and the victim's objects are as they were.
+#[test]
+fn s3_neighbour_cannot_reach_another_backups_objects() {
+    let (dev, rgw) = rgw_cluster();
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let bucket = format!("hf-e2e-hostile-{}", std::process::id());
+    let other = format!("hf-e2e-other-{}", std::process::id());
+    let file = work.path().join("s3-neighbour.wasm");
+    std::fs::write(&file, holdfast_plugin_artifacts::HOSTILE_S3_NEIGHBOUR_BYTES).unwrap();
+    let settings = format!(
+        "backup_s3_endpoint_url = \"{}\", backup_s3_store_access_key = \"{}\", backup_s3_store_secret_key = \"{}\", \
+         backup_s3_store_bucket = \"{bucket}\", backup_s3_object_size = 4194304",
+        rgw.endpoint(),
+        rgw.access_key,
+        rgw.secret_key
+    );
+    let cfg = work.path().join("holdfast.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "default_backend = \"s3\"\n\
+             [backends.s3]\ndriver = \"s3\"\nsettings = {{ {settings} }}\ngrants = {{ network = [\"{auth}\"] }}\n\
+             [backends.s3n]\ndriver = \"{}\"\navailability_zone = \"s3n\"\nsettings = {{ {settings} }}\n\
+             grants = {{ network = [\"{auth}\"], object_api = \"s3\" }}\n",
+            file.display(),
+            auth = rgw.authority()
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap(), "--quota-backups", "100"]);
+    let (src, vol) = s.mixed_volume("v", 8 * MIB, 5);
+    let victim = backup(&s, json!({"volume_id": vol, "name": "victim"}));
+    let victim_objects = bucket_objects(&dev, &bucket);
+    let object = victim_objects.iter().find(|n| n.ends_with("-00001")).unwrap().clone();
+    let prefix = object.trim_end_matches("-00001").to_owned();
+
+    let mut report = Vec::new();
+    let mut attacks: Vec<(&str, &str, String)> =
+        ["read", "overwrite", "delete", "put-chunk", "write-unrecorded", "copy"]
+            .into_iter()
+            .map(|kind| ("backup", kind, format!("{bucket}:{object}")))
+            .collect();
+    attacks.push(("backup", "list", format!("{bucket}:")));
+    attacks.push(("backup", "list-prefix", format!("{bucket}:{prefix}")));
+    attacks.push(("backup", "create-bucket", format!("{other}:x")));
+    attacks.push(("restore", "read", format!("{bucket}:{object}")));
+    attacks.push(("delete", "delete", format!("{bucket}:{object}")));
+    for (op, kind, target) in &attacks {
+        let description = format!("attack:{op}:{kind}:{target}");
+        let (st, made) = s.post(
+            "/backups",
+            json!({"backup": {"volume_id": vol, "availability_zone": "s3n", "description": description}}),
+        );
+        assert_eq!(st, 202, "{made}");
+        let id = made["backup"]["id"].as_str().unwrap().to_owned();
+        let b = match *op {
+            "backup" => s.wait_backup(&id, &["available", "error"]),
+            _ => {
+                // Its own backup is honest; the attack comes in the later operation.
+                assert_eq!(s.wait_backup(&id, &["available", "error"])["status"], "available");
+                if *op == "restore" {
+                    let (st, r) = s.post(&format!("/backups/{id}/restore"), json!({"restore": {"name": "attacked"}}));
+                    assert_eq!(st, 202, "{r}");
+                    let v =
+                        s.wait_volume(r["restore"]["volume_id"].as_str().unwrap(), &["error_restoring", "available"]);
+                    assert_eq!(v["status"], "error_restoring", "{v}");
+                    s.wait_backup(&id, &["available"])
+                } else {
+                    let (st, _) = s.request("DELETE", &format!("/backups/{id}"), None);
+                    assert_eq!(st, 202);
+                    let b = s.wait_backup(&id, &["error", "deleted"]);
+                    assert_eq!(b["status"], "error", "a delete that fails keeps the row: {b}");
+                    b
+                }
+            }
+        };
+        let reason = b["fail_reason"].as_str().unwrap_or_default().to_owned();
+        if *op == "backup" {
+            assert_eq!(b["status"], "error", "{kind}: {b}");
+        }
+        assert!(reason.contains("network: denied"), "{op}:{kind}: {reason}");
+        assert!(!reason.contains("let through"), "{op}:{kind}: {reason}");
+        report.push(format!("{op}:{kind:<16} {reason}"));
+        s.wait_volume(&vol, &["available"]);
+    }
+    eprintln!("{}", report.join("\n"));
+    // The victim's objects are all there, no other bucket was made, and it restores.
+    let now = bucket_objects(&dev, &bucket);
+    assert!(victim_objects.iter().all(|n| now.contains(n)), "{victim_objects:?} vs {now:?}");
+    assert!(bucket_objects(&dev, &other).is_empty());
+    assert_eq!(sha256_bytes(&restore_new(&s, victim["id"].as_str().unwrap())[..8 * MIB]), sha256_file(&src));
+}

@@ -320,8 +320,19 @@ mod wasm {
         }
 
         pub fn finish(&mut self) -> Result<Response, HttpError> {
-            while self.advance()? {
-                self.pollable().block();
+            loop {
+                match self.advance() {
+                    Ok(true) => self.pollable().block(),
+                    Ok(false) => break,
+                    // A body the host stopped taking: the request may have been refused.
+                    Err(e) => {
+                        self.answer.subscribe().block();
+                        return match self.answer.get() {
+                            Some(Ok(Err(ErrorCode::HttpRequestDenied))) => Err(denied(&self.what)),
+                            _ => Err(e),
+                        };
+                    }
+                }
             }
             let resp = loop {
                 if let Some(a) = self.answer.get() {

@@ -21,6 +21,7 @@
 //! - [`http`]: a blocking HTTP client over `wasi:http` (object-store drivers).
 //! - [`settings`]: typed access to the operator's configuration.
 //! - [`transfer`]: several object uploads and downloads in flight, with retries.
+//! - [`s3`], [`swift`]: object stores over `wasi:http` (Cinder's S3 and Swift options).
 //! - [`volume`]: the host as traits, so the chunked driver also runs natively.
 
 pub mod bindings {
@@ -40,8 +41,10 @@ pub mod cinder;
 pub mod http;
 pub mod objects;
 pub mod pyjson;
+pub mod s3;
 pub mod settings;
 pub mod store;
+pub mod swift;
 pub mod transfer;
 pub mod volume;
 

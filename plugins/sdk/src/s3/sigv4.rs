@@ -40,10 +40,8 @@ pub fn authorization(
     payload_sha256: &str,
     amz_date: &str,
 ) -> String {
-    let mut q: Vec<(String, String)> = query
-        .iter()
-        .map(|(k, v)| (holdfast_driver_sdk::http::encode(k, false), holdfast_driver_sdk::http::encode(v, false)))
-        .collect();
+    let mut q: Vec<(String, String)> =
+        query.iter().map(|(k, v)| (crate::http::encode(k, false), crate::http::encode(v, false))).collect();
     q.sort();
     let canonical_query = q.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     let mut h: Vec<(String, String)> =
