@@ -4,8 +4,13 @@
 //! only what changed, restores bit for bit, deletes that remove every object, all
 //! through the backend's network grant.
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use holdfast_rbd::dev::{DevCluster, Rgw};
 use serde_json::{Value, json};
@@ -257,4 +262,111 @@ fn s3_neighbour_cannot_reach_another_backups_objects() {
     assert!(victim_objects.iter().all(|n| now.contains(n)), "{victim_objects:?} vs {now:?}");
     assert!(bucket_objects(&dev, &other).is_empty());
     assert_eq!(sha256_bytes(&restore_new(&s, victim["id"].as_str().unwrap())[..8 * MIB]), sha256_file(&src));
+}
+
+/// A TCP forwarder to radosgw the test can cut: the endpoint a backend is given, so
+/// the test can take it away and bring it back. It moves at most ~30 MB/s, so a
+/// backup is still running when it is cut.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    /// A port nothing listens on yet.
+    fn new() -> Proxy {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Proxy { port, up: Arc::new(AtomicBool::new(false)), conns: Arc::new(Mutex::new(Vec::new())) }
+    }
+
+    /// Listen, forwarding each connection to `to`.
+    fn start(&self, to: u16) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        self.up.store(true, Ordering::SeqCst);
+        let (up, conns) = (self.up.clone(), self.conns.clone());
+        std::thread::spawn(move || {
+            while up.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
+                        conns.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                        for (mut from, mut into) in
+                            [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                        {
+                            std::thread::spawn(move || {
+                                let mut buf = vec![0u8; 32 * 1024];
+                                while let Ok(n) = from.read(&mut buf) {
+                                    if n == 0 || into.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                                let _ = into.shutdown(Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+    }
+
+    /// Stop listening and break every connection.
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The endpoint down at start: the S3 backend is `down` with the reason and comes `up`
+/// by itself once it answers. Down in the middle of a backup: that backup ends in
+/// `error` with the reason after its retries, and its partial objects are removed once
+/// the endpoint is back.
+#[test]
+fn s3_endpoint_down_at_start_and_mid_backup() {
+    let (dev, rgw) = rgw_cluster();
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let bucket = format!("hf-e2e-down-{}", std::process::id());
+    let proxy = Proxy::new();
+    let through = Rgw { port: proxy.port, ..rgw.clone() };
+    let cfg = config(work.path(), "s3", &through, &bucket, 4 * MIB);
+    let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap(), "--periodic-interval", "2"]);
+    let state = || {
+        let (_, services) = s.get("/os-services");
+        services["services"].as_array().unwrap().iter().find(|v| v["zone"] == "nova").unwrap().clone()
+    };
+    let down = state();
+    assert_eq!(down["state"], "down", "{down}");
+    let reason = down["disabled_reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains(&format!("127.0.0.1:{}", proxy.port)) && reason.contains("tries"), "{reason}");
+
+    proxy.start(rgw.port);
+    crate::support::until("the S3 backend comes up with its endpoint", || state()["state"] == "up");
+
+    let (_, vol) = s.mixed_volume("v", 96 * MIB, 9);
+    let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "cut"}}));
+    assert_eq!(st, 202, "{made}");
+    let id = made["backup"]["id"].as_str().unwrap().to_owned();
+    crate::support::until("the backup stores its first object", || {
+        bucket_objects(&dev, &bucket).iter().any(|n| n.contains(&id) && n.ends_with("-00001"))
+    });
+    proxy.cut();
+    let failed = s.wait_backup(&id, &["error", "available"]);
+    assert_eq!(failed["status"], "error", "{failed}");
+    let why = failed["fail_reason"].as_str().unwrap_or_default();
+    assert!(why.contains(&format!("127.0.0.1:{}", proxy.port)) && why.contains("tries"), "{why}");
+    let left: Vec<String> = bucket_objects(&dev, &bucket).into_iter().filter(|n| n.contains(&id)).collect();
+    assert!(!left.is_empty(), "the endpoint is down: the partial objects are still there");
+
+    proxy.start(rgw.port);
+    crate::support::until("the failed backup's partial objects are removed", || {
+        !bucket_objects(&dev, &bucket).iter().any(|n| n.contains(&id))
+    });
+    assert!(s.log().contains("removed a failed backup's partial objects"), "{}", s.log());
 }

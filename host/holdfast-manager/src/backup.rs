@@ -250,6 +250,7 @@ impl Manager {
     async fn run_backup(self: Arc<Self>, job: Job, driver: Driver) {
         let Job { backup, parent, vol, source, hold, running, places } = job;
         let exclusive = driver.exclusive_locations();
+        let sweeper = driver.clone();
         self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Start), json!({})).await;
         let queued = self.metrics.queued();
         // Cancelled while queued: no turn needed, the driver call below returns at once.
@@ -419,6 +420,7 @@ impl Manager {
                 self.release(&hold, "error_backing-up").await;
                 self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Error), json!({"reason": why}))
                     .await;
+                self.sweep_failed(backup.id.clone(), sweeper);
             }
         }
         self.progress.finish(&backup.id);

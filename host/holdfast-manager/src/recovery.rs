@@ -16,7 +16,11 @@ use std::sync::Arc;
 use holdfast_driver::OpContext;
 use holdfast_types::{BackupStatus, VolumeStatus};
 
-use crate::{Manager, ManagerError};
+use crate::{Driver, Manager, ManagerError};
+
+/// How many times a failed backup's objects are tried to be removed, every
+/// `periodic_interval` (a day's worth at Cinder's default of 60 s).
+const SWEEP_TRIES: u32 = 1440;
 
 pub const RESET_REASON: &str = "incomplete backup reset on manager restart";
 
@@ -102,5 +106,47 @@ impl Manager {
             }
         }
         Ok(())
+    }
+
+    /// A failed backup's objects, removed once its backend can: the driver's own cleanup
+    /// fails when the store does (an endpoint down mid-backup), and the partial objects
+    /// must not outlive the failure. Tried every `periodic_interval` while the row is
+    /// `error` with a location; a delete of the row (which cleans up
+    /// itself) or a new status ends it.
+    pub(crate) fn sweep_failed(self: &Arc<Self>, id: String, driver: Driver) {
+        let weak = Arc::downgrade(self);
+        let interval = self.config.periodic_interval;
+        tokio::spawn(async move {
+            for _ in 0..SWEEP_TRIES {
+                // Not at once: the driver's own cleanup usually did it, and a store that
+                // just failed needs time to come back.
+                tokio::time::sleep(interval).await;
+                let Some(m) = weak.upgrade() else { return };
+                let b = match m.db.get_backup(&id).await {
+                    Ok(Some(b)) if b.status == BackupStatus::Error && b.container.is_some() => b,
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(backup_id = %id, error = %e, "cannot read a failed backup to remove its objects");
+                        continue;
+                    }
+                };
+                drop(m);
+                let d = driver.clone();
+                let removed = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &b))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                match removed {
+                    Ok(()) => {
+                        tracing::info!(backup_id = %id, "removed a failed backup's partial objects");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(
+                        backup_id = %id, error = %e, retry_in = ?interval,
+                        "cannot remove a failed backup's partial objects yet"
+                    ),
+                }
+            }
+        });
     }
 }
