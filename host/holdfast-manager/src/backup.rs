@@ -420,7 +420,12 @@ impl Manager {
                 self.release(&hold, "error_backing-up").await;
                 self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Error), json!({"reason": why}))
                     .await;
-                self.sweep_failed(backup.id.clone(), sweeper);
+                // Only where a backup's objects are its own (a prefix no other backup
+                // shares): a Ceph backup's cleanup touches the chain's base image, which
+                // the next backup of the volume may be writing.
+                if exclusive {
+                    self.sweep_failed(backup.id.clone(), sweeper);
+                }
             }
         }
         self.progress.finish(&backup.id);

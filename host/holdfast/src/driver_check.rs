@@ -14,7 +14,8 @@ use holdfast_volume::VolumeFile;
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The driver component to check (a .wasm file), or "posix" / "ceph" for a built-in one.
+    /// The driver component to check (a .wasm file), or "posix" / "ceph" / "s3" / "swift"
+    /// for a built-in one.
     #[arg(value_name = "FILE.wasm")]
     pub driver: String,
     /// Driver setting KEY=VALUE (repeatable), as in the config file's `settings`.
@@ -37,6 +38,14 @@ pub struct CheckArgs {
     /// A pool to grant with --rbd-conf (repeatable; `grants.rbd.pools`).
     #[arg(long = "rbd-pool", value_name = "POOL", default_value = "backups")]
     pub rbd_pools: Vec<String>,
+    /// An endpoint the driver may reach over wasi:http, HOST:PORT (repeatable;
+    /// `grants.network`): what the S3 and Swift drivers need.
+    #[arg(long = "grant-network", value_name = "HOST:PORT")]
+    pub network: Vec<String>,
+    /// The object-store API its requests are held to (`grants.object_api`): "s3" or
+    /// "swift" (the built-in drivers imply theirs).
+    #[arg(long, value_name = "API")]
+    pub object_api: Option<String>,
 }
 
 /// One case's outcome.
@@ -116,6 +125,10 @@ pub fn run(args: CheckArgs) -> Result<()> {
         (holdfast_plugin_artifacts::POSIX_BYTES.to_vec(), "posix".to_owned())
     } else if args.driver == "ceph" {
         (holdfast_plugin_artifacts::CEPH_BYTES.to_vec(), "ceph".to_owned())
+    } else if args.driver == "s3" {
+        (holdfast_plugin_artifacts::S3_BYTES.to_vec(), "s3".to_owned())
+    } else if args.driver == "swift" {
+        (holdfast_plugin_artifacts::SWIFT_BYTES.to_vec(), "swift".to_owned())
     } else {
         let p = PathBuf::from(&args.driver);
         let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("driver").to_owned();
@@ -153,7 +166,18 @@ pub fn run(args: CheckArgs) -> Result<()> {
         user: args.rbd_user.clone(),
         pools: args.rbd_pools.clone(),
     });
-    let grants = Grants { store: Some(store), dirs, unconfined: true, rbd, ..Grants::default() };
+    let api = args.object_api.as_deref().or(match args.driver.as_str() {
+        "s3" | "swift" => Some(args.driver.as_str()),
+        _ => None,
+    });
+    let object_api = match api {
+        Some(a) => {
+            Some(holdfast_driver::ObjectApi::parse(a).with_context(|| format!("--object-api {a:?}: s3 or swift"))?)
+        }
+        None => None,
+    };
+    let network = args.network.clone();
+    let grants = Grants { store: Some(store), dirs, unconfined: true, rbd, network, object_api, ..Grants::default() };
     let load = || -> Result<Box<dyn BackupDriver>> {
         Ok(Box::new(DriverComponent::load(&name, &bytes, grants.clone(), settings.clone())?))
     };

@@ -74,6 +74,10 @@ pub trait ObjectStore {
         Ok(())
     }
 
+    /// Stop what is in flight: the backup failed or was cancelled, and its objects are
+    /// about to be removed (object stores: abort uploads still sending).
+    fn abandon(&self) {}
+
     /// Called after a delete emptied what it could of `container` (posix: remove the
     /// now-empty directories).
     fn cleanup_container(&self, _container: &str) {}
@@ -249,6 +253,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             Ok(object_count) => Ok(BackupOutcome { container, service_metadata: prefix, object_count }),
             Err(e) => {
                 host.log(Level::Warn, &format!("backup {} failed ({e}); removing its objects", info.id));
+                self.store.abandon();
                 self.remove_objects(&container, &prefix)?;
                 Err(e)
             }

@@ -147,6 +147,15 @@ impl Pending {
         wasm::Pending::start(endpoint, request, body, timeouts).map(|inner| Pending { inner })
     }
 
+    /// Whether its body is still going out (dropping it then aborts the request: the
+    /// store never sees a complete object).
+    pub fn sending(&self) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        return self.inner.out.is_some();
+        #[cfg(not(target_arch = "wasm32"))]
+        false
+    }
+
     /// The body it was started with.
     pub fn take_body(&mut self) -> Vec<u8> {
         #[cfg(target_arch = "wasm32")]
@@ -191,6 +200,11 @@ impl<T> Flights<T> {
         self.flying.push((tag, pending));
     }
 
+    /// Every request in flight, out of the set.
+    pub fn take_all(&mut self) -> Vec<(T, Pending)> {
+        std::mem::take(&mut self.flying)
+    }
+
     /// Move every request along until one has its answer: its tag, the answer and the
     /// body it was sent with (for a retry). `None` when none is in flight.
     pub fn next_done(&mut self) -> Option<(T, Result<Response, HttpError>, Vec<u8>)> {
@@ -222,7 +236,7 @@ mod wasm {
         what: String,
         answer: FutureIncomingResponse,
         /// The body still to write, and where; `None` once finished.
-        out: Option<(OutputStream, OutgoingBody)>,
+        pub(super) out: Option<(OutputStream, OutgoingBody)>,
         pub(super) body: Vec<u8>,
         written: usize,
     }

@@ -71,6 +71,14 @@ pub fn retrying(label: &str, why: &str, attempt: u32) {
     let _ = (label, why, attempt);
 }
 
+/// Whether the host wants the operation to stop (only a component can be asked).
+fn cancelled() -> bool {
+    #[cfg(target_arch = "wasm32")]
+    return crate::host::cancelled();
+    #[cfg(not(target_arch = "wasm32"))]
+    false
+}
+
 /// Send one request and wait for it, retried as the policy says; `make` builds (and
 /// signs) each try.
 pub fn call(
@@ -163,6 +171,9 @@ impl Uploads {
             return Err(e);
         }
         while self.flights.borrow().len() > left {
+            if cancelled() {
+                return Err(DriverError::Cancelled);
+            }
             let next = self.flights.borrow_mut().next_done();
             let Some((job, answer, body)) = next else { break };
             let what = format!("PUT {}", job.name);
@@ -184,6 +195,18 @@ impl Uploads {
             }
         }
         Ok(())
+    }
+
+    /// Stop: uploads still sending their body are dropped (the store never gets those
+    /// objects), the ones already sent are waited for (their objects may exist, and the
+    /// cleanup that follows must see them). What a cancelled backup does first.
+    pub fn abandon(&self) {
+        let flying = self.flights.borrow_mut().take_all();
+        for (_, mut p) in flying {
+            if !p.sending() {
+                let _ = p.finish();
+            }
+        }
     }
 
     /// Let every upload end without retrying any, before the store is read or changed

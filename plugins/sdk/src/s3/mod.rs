@@ -242,6 +242,10 @@ impl ObjectStore for S3Store {
         self.uploads.settle(self, 0)
     }
 
+    fn abandon(&self) {
+        self.uploads.abandon();
+    }
+
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError> {
         self.uploads.drain();
         let r = self.call("GET", container, Some(name), &[], &[])?;
