@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod backends;
 mod ceph;
+mod cinder_interop;
 mod clients;
 mod crash;
 mod driver_check;

@@ -152,7 +152,10 @@ impl ChunkStream {
         let reads = Arc::new(plan);
         let total = reads.len() as u64;
         // Buffers are only held while a read or a worker has them (pieces copy out).
-        let readers = source.readers().clamp(1, MAX_READERS);
+        // Big chunks (object stores' 50 MiB objects) take fewer readers, so the buffers
+        // stay near PIPELINE_BYTES; small ones (posix' 8 MiB) keep every reader.
+        let fit = usize::try_from(PIPELINE_BYTES / opts.chunk_size).unwrap_or(usize::MAX);
+        let readers = source.readers().clamp(1, MAX_READERS).min(fit.saturating_sub(workers + 1).max(1));
         let nbufs = readers + workers + 1;
         // Reads may run at most this many chunks ahead of the consumer, which bounds
         // the finished pieces waiting to be taken in order.
@@ -311,6 +314,9 @@ impl Drop for ChunkStream {
 
 /// Reader threads: 2–3 O_DIRECT requests in flight read 20–60% faster here than one.
 pub const READERS: usize = 4;
+
+/// What the read buffers may take together before readers are cut (never below one).
+pub const PIPELINE_BYTES: u64 = 256 << 20;
 
 /// Most reader threads a source may ask for.
 pub const MAX_READERS: usize = 32;

@@ -453,12 +453,18 @@ fn read_only(path: &Path) -> Result<f64> {
 
 /// Overwrite 1% of the volume in 64 KiB pieces spread over it; returns bytes changed.
 pub(crate) fn change_one_percent(path: &Path, size: u64) -> Result<u64> {
+    change_one_percent_with(path, size, 42)
+}
+
+/// [`change_one_percent`] with bytes from `seed`: a later round must change the volume
+/// again, not write what is already there.
+pub(crate) fn change_one_percent_with(path: &Path, size: u64, seed: u64) -> Result<u64> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
     let piece = 64 * 1024u64;
     let count = size / 100 / piece;
     let stride = size / count;
-    let mut rng = XorShift(42);
+    let mut rng = XorShift(seed.max(1));
     let mut buf = vec![0u8; piece as usize];
     for i in 0..count {
         for c in buf.chunks_exact_mut(8) {

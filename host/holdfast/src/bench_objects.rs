@@ -18,8 +18,8 @@ use holdfast_rbd::dev::{DevCluster, Rgw};
 use holdfast_types::BackupStatus;
 
 use crate::bench::{
-    change_one_percent, files_equal, generate, manager_config, mib, peak_rss, reset_peak_rss, timed_incremental,
-    wait_backup, wait_restored,
+    change_one_percent_with, cpu_seconds, files_equal, generate, manager_config, mib, peak_rss, reset_peak_rss,
+    timed_incremental, wait_backup, wait_restored,
 };
 
 pub async fn run(dir: &Path, size_gib: u64, workers: usize, in_flight: usize) -> Result<()> {
@@ -104,10 +104,12 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
                 .register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() })
                 .await?;
             reset_peak_rss();
+            let cpu = cpu_seconds();
             let t = Instant::now();
             let b = m.create_backup(&ctx, CreateBackup { volume_id: vol.id.clone(), ..Default::default() }).await?;
             wait_backup(&m, &ctx, &b.id, BackupStatus::Available).await?;
             let backup_secs = t.elapsed().as_secs_f64();
+            let backup_cpu = cpu_seconds() - cpu;
             let backup_rss = peak_rss();
             reset_peak_rss();
             let t = Instant::now();
@@ -118,10 +120,10 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
             let restored_path = restored.location.as_file().context("the restored volume is not a file")?.to_owned();
             let same = files_equal(&vol_path, &restored_path)?;
             let _ = std::fs::remove_file(&restored_path);
-            let changed = change_one_percent(&vol_path, size)?;
+            let changed = change_one_percent_with(&vol_path, size, 42 + round)?;
             let (inc_secs, inc_rss, inc) = timed_incremental(&m, &ctx, &vol.id).await?;
             println!(
-                "  {driver:5} {flights:2} in flight: full {backup_secs:6.2} s {:6.0} MB/s (RSS {:5.0} MiB)   restore {restore_secs:6.2} s {:6.0} MB/s (RSS {:5.0} MiB, {})   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
+                "  {driver:5} {flights:2} in flight: full {backup_secs:6.2} s {:6.0} MB/s ({backup_cpu:.1} CPU-s here, RSS {:5.0} MiB)   restore {restore_secs:6.2} s {:6.0} MB/s (RSS {:5.0} MiB, {})   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
                 mbps(backup_secs),
                 mib(backup_rss),
                 mbps(restore_secs),
