@@ -73,37 +73,8 @@ fn cinder(rgw: &Rgw, driver: &str, container: &str, compression: &str, args: &[&
 
 /// A config whose one backend is Holdfast's `driver` on the dev radosgw, into `bucket`.
 fn config(work: &Path, driver: &str, rgw: &Rgw, bucket: &str, compression: &str) -> PathBuf {
-    let store = match driver {
-        "s3" => format!(
-            "backup_s3_endpoint_url = \"{}\", backup_s3_store_access_key = \"{}\", \
-             backup_s3_store_secret_key = \"{}\", backup_s3_store_bucket = \"{bucket}\", \
-             backup_s3_object_size = {OBJECT}",
-            rgw.endpoint(),
-            rgw.access_key,
-            rgw.secret_key
-        ),
-        _ => format!(
-            "backup_swift_auth = \"single_user\", backup_swift_auth_url = \"{}/auth/1.0\", \
-             backup_swift_auth_version = \"1\", backup_swift_user = \"{}\", backup_swift_key = \"{}\", \
-             backup_swift_container = \"{bucket}\", backup_swift_object_size = {OBJECT}",
-            rgw.endpoint(),
-            rgw.swift_user,
-            rgw.swift_key
-        ),
-    };
-    let path = work.join("holdfast.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "default_backend = \"{driver}\"\n\
-             [backends.{driver}]\ndriver = \"{driver}\"\n\
-             settings = {{ {store}, backup_compression_algorithm = \"{compression}\" }}\n\
-             grants = {{ network = [\"{}\"] }}\n",
-            rgw.authority()
-        ),
-    )
-    .unwrap();
-    path
+    let extra = format!("backup_compression_algorithm = \"{compression}\"");
+    crate::objectstore::config_with(work, driver, rgw, bucket, OBJECT, &extra)
 }
 
 fn service(driver: &str) -> &'static str {

@@ -51,6 +51,18 @@ fn bucket_objects(dev: &DevCluster, bucket: &str) -> Vec<String> {
 /// A config whose default backend is `driver` (`s3` or `swift`) on the dev radosgw,
 /// into `bucket`, with objects of `object_size` bytes.
 fn config(work: &Path, driver: &str, rgw: &Rgw, bucket: &str, object_size: usize) -> PathBuf {
+    config_with(work, driver, rgw, bucket, object_size, "")
+}
+
+/// [`config`] with more driver settings (`key = "value", …`).
+pub(crate) fn config_with(
+    work: &Path,
+    driver: &str,
+    rgw: &Rgw,
+    bucket: &str,
+    object_size: usize,
+    extra: &str,
+) -> PathBuf {
     let settings = match driver {
         "s3" => format!(
             "backup_s3_endpoint_url = \"{}\", backup_s3_store_access_key = \"{}\", \
@@ -75,9 +87,10 @@ fn config(work: &Path, driver: &str, rgw: &Rgw, bucket: &str, object_size: usize
         format!(
             "default_backend = \"{driver}\"\n\
              [backends.{driver}]\ndriver = \"{driver}\"\n\
-             settings = {{ {settings} }}\n\
+             settings = {{ {settings}{sep}{extra} }}\n\
              grants = {{ network = [\"{}\"] }}\n",
-            rgw.authority()
+            rgw.authority(),
+            sep = if extra.is_empty() { "" } else { ", " },
         ),
     )
     .unwrap();
