@@ -71,9 +71,30 @@ pub struct ProcessedChunk {
     pub read: bool,
     pub stored_compression: Compression,
     stored: Stored,
+    /// SHA-256 and MD5 of the stored bytes, when the read asked for them.
+    hashed: Option<(Sha256Digest, [u8; 16])>,
+}
+
+impl Stored {
+    fn digests(&self, length: u64) -> (Sha256Digest, [u8; 16]) {
+        match self {
+            Stored::Bytes(b) => (digest::sha256(b), digest::md5(b)),
+            Stored::Zeros => {
+                let zeros = vec![0u8; length as usize];
+                (digest::sha256(&zeros), digest::md5(&zeros))
+            }
+            Stored::Nothing => (digest::sha256(&[]), digest::md5(&[])),
+        }
+    }
 }
 
 impl ProcessedChunk {
+    /// SHA-256 and MD5 of [`Self::stored`]: from the workers when the read asked for
+    /// them, else computed now.
+    pub fn stored_digests(&self) -> (Sha256Digest, [u8; 16]) {
+        self.hashed.unwrap_or_else(|| self.stored.digests(self.length))
+    }
+
     /// A stretch the volume's own change tracking says is as in the parent backup:
     /// not read, its digests the parent's.
     pub(crate) fn skipped(offset: u64, length: u64, sha256s: Vec<Sha256Digest>) -> ProcessedChunk {
@@ -87,6 +108,7 @@ impl ProcessedChunk {
             read: false,
             stored_compression: Compression::None,
             stored: Stored::Nothing,
+            hashed: None,
         }
     }
 
@@ -256,6 +278,7 @@ pub(crate) fn process(
             is_zero,
             unchanged: k == Kind::Unchanged,
             read: true,
+            hashed: opts.stored_digests.then(|| stored.digests(length)),
             stored_compression,
             stored,
         });

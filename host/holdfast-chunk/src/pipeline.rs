@@ -95,6 +95,9 @@ pub struct ReadOptions {
     /// else. One mismatch and the whole volume is read instead (change tracking has
     /// had bugs; a wrong incremental must never be silent).
     pub diff_check: f64,
+    /// Also hash each piece's stored (compressed) bytes, SHA-256 and MD5, on the
+    /// workers: what object stores check a payload with ([`ProcessedChunk::stored_digests`]).
+    pub stored_digests: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -369,6 +372,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let mut rebuilt = Vec::new();
@@ -408,11 +412,44 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data)), opts).unwrap();
         let c = s.next_chunk().unwrap().unwrap();
         assert_eq!(c.stored_compression, Compression::None);
         assert_eq!(c.stored_len(), 65_536);
+    }
+
+    #[test]
+    fn stored_digests_are_of_the_stored_bytes() {
+        let mut data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        data.extend(vec![0u8; 1 << 20]);
+        for (compression, hashed) in [(Compression::Zstd, true), (Compression::None, true), (Compression::Zstd, false)]
+        {
+            let opts = ReadOptions {
+                chunk_size: 262_144,
+                sha_block_size: 32_768,
+                compression,
+                md5: true,
+                workers: 2,
+                parent: None,
+                extents: None,
+                diff_check: DEFAULT_DIFF_CHECK,
+                stored_digests: hashed,
+            };
+            let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
+            let mut n = 0;
+            while let Some(c) = s.next_chunk().unwrap() {
+                let stored = c.stored();
+                assert_eq!(
+                    c.stored_digests(),
+                    (digest::sha256(&stored), digest::md5(&stored)),
+                    "{compression:?} {hashed}"
+                );
+                n += 1;
+            }
+            assert!(n >= 8);
+        }
     }
 
     #[test]
@@ -430,6 +467,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let mut pieces = Vec::new();
@@ -461,6 +499,7 @@ mod tests {
             parent: Some(Arc::new(parent)),
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let (mut changed, mut shas) = (Vec::new(), Vec::new());
@@ -488,6 +527,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         assert!(ChunkStream::start(Arc::new(MemSource(vec![0; 10])), opts).is_err());
     }
@@ -504,6 +544,7 @@ mod tests {
             parent: None,
             extents: Some(vec![Extent { offset: 600_000, len: 1 }, Extent { offset: 40_000, len: 300_000 }]),
             diff_check: DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let mut got = Vec::new();
@@ -526,6 +567,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         let src = || Arc::new(MemSource(vec![0; 65_536]));
         for (chunk, block) in [(4096, 1), (65_536, 2048), (65_536, 0), (10_000, 4096), (128 << 20, 4096)] {
@@ -577,6 +619,7 @@ mod tests {
             parent: parent.map(Arc::new),
             extents,
             diff_check: check,
+            stored_digests: false,
         };
         let (parent, how) = digests_of(Arc::new(MemSource(data.clone())), opts(None, None, 0.0));
         assert_eq!(how, ChangeSource::Full);

@@ -48,6 +48,11 @@ impl NetworkGate {
         }
     }
 
+    /// The object-store API requests are held to, if any.
+    pub fn object_api(&self) -> Option<ObjectApi> {
+        self.api
+    }
+
     /// Why the first refused request was refused, if one was.
     pub fn denied(&self) -> Option<&str> {
         self.denied.as_deref()

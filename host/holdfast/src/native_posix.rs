@@ -196,8 +196,7 @@ impl VolumeChunk for NativeChunk {
         self.0.stored()
     }
     fn stored_digests(&self) -> sdk::StoredDigests {
-        let stored = self.0.stored();
-        let (sha256, md5) = (holdfast_chunk::digest::sha256(&stored), holdfast_chunk::digest::md5(&stored));
+        let (sha256, md5) = self.0.stored_digests();
         sdk::StoredDigests { sha256: sha256.to_vec(), md5: md5.to_vec() }
     }
 }
@@ -232,6 +231,7 @@ impl<'a> VolumeSource for NativeSource<'a> {
                 .as_ref()
                 .map(|e| e.iter().map(|e| holdfast_types::Extent { offset: e.offset, len: e.length }).collect()),
             diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK,
+            stored_digests: false,
         };
         let stream = HostStream::start(self.volume.clone(), opts).map_err(|e| VolumeError::Io(e.to_string()))?;
         Ok(NativeStream { stream: RefCell::new(stream), host: self.host })

@@ -144,6 +144,9 @@ impl HostSource for HostState {
             parent,
             extents,
             diff_check: self.op.diff_check,
+            // Object-store drivers ask for them with every chunk: hashed on the workers,
+            // ahead, not on the driver's thread when it asks.
+            stored_digests: self.network.object_api().is_some(),
         };
         match ChunkStream::start(volume, opts) {
             Ok(stream) => {
@@ -225,8 +228,7 @@ impl HostChunk for HostState {
     }
 
     fn stored_digests(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<StoredDigests> {
-        let stored = self.table.get(&c)?.chunk.stored();
-        let (sha256, md5) = (holdfast_chunk::digest::sha256(&stored), holdfast_chunk::digest::md5(&stored));
+        let (sha256, md5) = self.table.get(&c)?.chunk.stored_digests();
         Ok(StoredDigests { sha256: sha256.to_vec(), md5: md5.to_vec() })
     }
 
