@@ -1,8 +1,9 @@
 //! `holdfast bench --object-store`: the S3 and Swift drivers against a real radosgw
 //! (a throwaway dev cluster, `scripts/ceph-dev.sh --rgw`) on the generated mixed volume:
 //! full backup, restore (verified) and a 1 % incremental per driver, with one upload in
-//! flight and with `--in-flight` of them, and `restic` with its S3 backend on the same
-//! radosgw in the same run when it is installed.
+//! flight and with `--in-flight` of them, `restic` with its S3 backend on the same
+//! radosgw in the same run when it is installed, and Cinder 29's own S3 and Swift
+//! drivers (a venv from PyPI, `scripts/cinder-env.sh`).
 
 use std::path::Path;
 use std::process::Command;
@@ -138,7 +139,65 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
             }
         }
     }
-    restic_s3(dir, &rgw, &vol_path, size)
+    restic_s3(dir, &rgw, &vol_path, size)?;
+    cinder_drivers(dir, &rgw, &vol_path, size)
+}
+
+/// Cinder 29's own S3 and Swift drivers, unmodified (`scripts/cinder-env.sh` builds
+/// the venv; `tests/support/cinder_backup.py` runs them, timing the driver call alone),
+/// with Cinder's defaults (zlib, 50 MiB objects) on the same radosgw.
+fn cinder_drivers(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("bash").arg(repo.join("scripts/cinder-env.sh")).arg(repo.join("target/cinder")).output()?;
+    if !out.status.success() {
+        bail!("scripts/cinder-env.sh: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let python = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let harness = repo.join("tests/support/cinder_backup.py");
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    for driver in ["s3", "swift"] {
+        let run = |args: &[&str]| -> Result<serde_json::Value> {
+            let mut cmd = Command::new(&python);
+            cmd.arg(&harness).args(args).args([
+                "--driver",
+                driver,
+                "--endpoint",
+                &rgw.endpoint(),
+                "--container",
+                &format!("bench-cinder-{driver}"),
+                "--object-size",
+                "52428800",
+                "--compression",
+                "zlib",
+            ]);
+            match driver {
+                "s3" => cmd.args(["--access-key", &rgw.access_key, "--secret-key", &rgw.secret_key]),
+                _ => cmd.args(["--user", &rgw.swift_user, "--key", &rgw.swift_key]),
+            };
+            let out = cmd.output()?;
+            if !out.status.success() {
+                bail!("cinder_backup.py {args:?} ({driver}): {}", String::from_utf8_lossy(&out.stderr));
+            }
+            Ok(serde_json::from_slice(&out.stdout)?)
+        };
+        crate::bench::drop_cache_of(vol)?;
+        let made = run(&["backup", "--file", &vol.display().to_string()])?;
+        let record = dir.join(format!("cinder-{driver}.json"));
+        std::fs::write(&record, made.to_string())?;
+        let target = dir.join(format!("cinder-{driver}-restore.raw"));
+        holdfast_volume::create_sparse(&target, size)?;
+        let back = run(&["restore", "--record", &record.display().to_string(), "--file", &target.display().to_string()])?;
+        let same = files_equal(vol, &target)?;
+        let _ = std::fs::remove_file(&target);
+        let (b, r) = (made["seconds"].as_f64().unwrap_or(f64::NAN), back["seconds"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "  Cinder 29 {driver:5}: full {b:6.2} s {:6.0} MB/s                    restore {r:6.2} s {:6.0} MB/s ({})   (zlib, its default)",
+            mbps(b),
+            mbps(r),
+            if same { "identical" } else { "DIFFERENT" }
+        );
+    }
+    Ok(())
 }
 
 /// restic with its S3 backend on the same radosgw (peer comparison), when installed.
