@@ -186,7 +186,8 @@ fn cinder_drivers(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
         std::fs::write(&record, made.to_string())?;
         let target = dir.join(format!("cinder-{driver}-restore.raw"));
         holdfast_volume::create_sparse(&target, size)?;
-        let back = run(&["restore", "--record", &record.display().to_string(), "--file", &target.display().to_string()])?;
+        let back =
+            run(&["restore", "--record", &record.display().to_string(), "--file", &target.display().to_string()])?;
         let same = files_equal(vol, &target)?;
         let _ = std::fs::remove_file(&target);
         let (b, r) = (made["seconds"].as_f64().unwrap_or(f64::NAN), back["seconds"].as_f64().unwrap_or(f64::NAN));
