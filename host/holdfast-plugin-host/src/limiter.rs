@@ -19,6 +19,13 @@ impl GuestLimiter {
     }
 }
 
+impl Drop for GuestLimiter {
+    /// Linear memory never shrinks: what the instance ends with is its peak.
+    fn drop(&mut self) {
+        tracing::debug!(memory_bytes = self.memory_used, memory_cap = self.memory_cap, "instance ended");
+    }
+}
+
 impl ResourceLimiter for GuestLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let after = self.memory_used.saturating_sub(current).saturating_add(desired);

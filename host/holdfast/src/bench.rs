@@ -58,9 +58,14 @@ pub struct BenchArgs {
     pub rbd: bool,
     /// Instead: the S3 and Swift drivers against a throwaway radosgw (scripts/ceph-dev.sh
     /// --rgw): full backup, restore and a 1 % incremental of the mixed volume with one and
-    /// with --in-flight uploads, and restic's S3 backend on the same radosgw when installed.
+    /// with --in-flight uploads, radosgw's own plain-HTTP rate, and restic's S3 backend
+    /// and Cinder 29's S3 and Swift drivers on the same radosgw.
     #[arg(long)]
     pub object_store: bool,
+    /// For --object-store: only these of our drivers (s3, swift), and no peers (restic,
+    /// Cinder) — a quicker run while tuning; the comparison needs the whole run.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Uploads and downloads in flight per backup for --object-store.
     #[arg(long, default_value_t = 4)]
     pub in_flight: usize,
@@ -239,7 +244,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.object_store {
         let (_tmp, dir) = work_dir(&args, "holdfast-bench-objects")?;
         let workers = args.workers.unwrap_or_else(default_workers);
-        let run = crate::bench_objects::run(&dir, args.size_gib, workers, args.in_flight.max(1));
+        let run = crate::bench_objects::run(&dir, args.size_gib, workers, args.in_flight.max(1), &args.only);
         return tokio::runtime::Runtime::new()?.block_on(run);
     }
     if args.sandbox {

@@ -23,14 +23,17 @@ use crate::bench::{
     timed_incremental, wait_backup, wait_restored,
 };
 
-pub async fn run(dir: &Path, size_gib: u64, workers: usize, in_flight: usize) -> Result<()> {
+pub async fn run(dir: &Path, size_gib: u64, workers: usize, in_flight: usize, only: &[String]) -> Result<()> {
+    if let Some(other) = only.iter().find(|d| !matches!(d.as_str(), "s3" | "swift")) {
+        bail!("--only {other}: the object-store drivers are s3 and swift");
+    }
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let osd = format!("{}G", size_gib * 8 + 8);
     // Bluestore: the objects must not live in the OSD's memory next to our RSS.
     let options = ["--rgw", "--objectstore", "bluestore", "--osd-size", &osd];
     eprintln!("starting a throwaway Ceph cluster with radosgw in {} …", dir.join("ceph").display());
     let dev = DevCluster::start_with(&repo, &dir.join("ceph"), &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let result = bench(dir, &dev, size_gib << 30, workers, in_flight).await;
+    let result = bench(dir, &dev, size_gib << 30, workers, in_flight, only).await;
     if let Err(e) = dev.destroy(&repo) {
         eprintln!("could not remove the cluster in {}: {e}", dev.dir.display());
     }
@@ -58,7 +61,14 @@ fn settings(driver: &str, rgw: &Rgw, bucket: &str, in_flight: usize) -> Vec<(Str
     kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_flight: usize) -> Result<()> {
+async fn bench(
+    dir: &Path,
+    dev: &DevCluster,
+    size: u64,
+    workers: usize,
+    in_flight: usize,
+    only: &[String],
+) -> Result<()> {
     let rgw = dev.rgw().map_err(|e| anyhow::anyhow!("{e}"))?;
     let vol_path = dir.join("mixed.raw");
     eprintln!("generating a {} GiB mixed volume at {} …", size >> 30, vol_path.display());
@@ -69,8 +79,16 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
         size >> 30,
         rgw.port
     );
+    let ceiling = crate::bench_ceiling::measure(&rgw, size, in_flight)?;
+    println!(
+        "  radosgw itself, plain HTTP with {in_flight} connections, 50 MiB random objects, no processing: PUT {:.0} MB/s, GET {:.0} MB/s",
+        ceiling.put_mbps, ceiling.get_mbps
+    );
     let mut round = 0;
     for driver in ["s3", "swift"] {
+        if !only.is_empty() && !only.iter().any(|d| d == driver) {
+            continue;
+        }
         for flights in [1, in_flight] {
             round += 1;
             let bucket = format!("bench-{driver}-{round}");
@@ -105,6 +123,7 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
                 .register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() })
                 .await?;
             reset_peak_rss();
+            let idle_rss = crate::bench::proc_status_bytes("VmRSS");
             let cpu = cpu_seconds();
             let t = Instant::now();
             let b = m.create_backup(&ctx, CreateBackup { volume_id: vol.id.clone(), ..Default::default() }).await?;
@@ -112,6 +131,10 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
             let backup_secs = t.elapsed().as_secs_f64();
             let backup_cpu = cpu_seconds() - cpu;
             let backup_rss = peak_rss();
+            let stored = crate::bench_ceiling::stored_bytes(&rgw, &bucket)?;
+            // What the endpoint allows for this volume: its raw rate over the bytes stored.
+            let (put_cap, get_cap) =
+                (ceiling.put_mbps * size as f64 / stored as f64, ceiling.get_mbps * size as f64 / stored as f64);
             reset_peak_rss();
             let t = Instant::now();
             let r = m.restore_backup(&ctx, &b.id, RestoreRequest::default()).await?;
@@ -124,9 +147,11 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
             let changed = change_one_percent_with(&vol_path, size, 42 + round)?;
             let (inc_secs, inc_rss, inc) = timed_incremental(&m, &ctx, &vol.id).await?;
             println!(
-                "  {driver:5} {flights:2} in flight: full {backup_secs:6.2} s {:6.0} MB/s ({backup_cpu:.1} CPU-s here, RSS {:5.0} MiB)   restore {restore_secs:6.2} s {:6.0} MB/s (RSS {:5.0} MiB, {})   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
+                "  {driver:5} {flights:2} in flight: full {backup_secs:6.2} s {:6.0} MB/s of {put_cap:.0} ({backup_cpu:.1} CPU-s here, RSS {:4.0} MiB from {:.0}, {:.0} MiB stored)   restore {restore_secs:6.2} s {:6.0} MB/s of {get_cap:.0} (RSS {:5.0} MiB, {})   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
                 mbps(backup_secs),
                 mib(backup_rss),
+                mib(idle_rss),
+                mib(stored),
                 mbps(restore_secs),
                 mib(restore_rss),
                 if same { "identical" } else { "DIFFERENT" },
@@ -138,6 +163,9 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, in_fligh
                 bail!("{driver}: the restored volume differs from the source");
             }
         }
+    }
+    if !only.is_empty() {
+        return Ok(());
     }
     restic_s3(dir, &rgw, &vol_path, size)?;
     cinder_drivers(dir, &rgw, &vol_path, size)
@@ -201,11 +229,28 @@ fn cinder_drivers(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// restic with its S3 backend on the same radosgw (peer comparison), when installed.
+/// restic with its S3 backend on the same radosgw (the peer the figure names; installed
+/// from Debian when missing).
 fn restic_s3(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
     if Command::new("restic").arg("version").output().is_err() {
-        println!("  restic: not installed (apt-get install restic), skipped");
-        return Ok(());
+        eprintln!("restic is not installed: apt-get install restic …");
+        // SAFETY: geteuid has no preconditions.
+        let mut apt = if unsafe { libc::geteuid() } == 0 {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "apt-get"]);
+            c
+        };
+        let status = apt
+            .args(["install", "-y", "-qq", "--no-install-recommends", "restic"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        if !status.success() {
+            bail!(
+                "restic is the peer this figure is measured against and could not be installed (apt-get install restic)"
+            );
+        }
     }
     let repo = format!("s3:{}/bench-restic", rgw.endpoint());
     let run = |args: &[&str]| -> Result<f64> {

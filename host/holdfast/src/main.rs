@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_ceiling;
 mod bench_objects;
 mod bench_plugins;
 mod bench_rbd;

@@ -151,7 +151,7 @@ impl Pending {
     /// store never sees a complete object).
     pub fn sending(&self) -> bool {
         #[cfg(target_arch = "wasm32")]
-        return self.inner.out.is_some();
+        return self.inner.sending();
         #[cfg(not(target_arch = "wasm32"))]
         false
     }
@@ -225,18 +225,38 @@ impl<T> Flights<T> {
 mod wasm {
     use wasip2::http::outgoing_handler;
     use wasip2::http::types::{
-        ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions,
-        Scheme,
+        ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody,
+        OutgoingRequest, RequestOptions, Scheme,
     };
-    use wasip2::io::streams::{OutputStream, StreamError};
+    use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
     use super::{Endpoint, HttpError, Request, Response, Timeouts};
+
+    /// Where a request is: its body going out, its answer awaited, the answer's body
+    /// coming in (read as it arrives, so several downloads move at once), or over.
+    enum Stage {
+        Sending(OutputStream, OutgoingBody),
+        /// A body write that failed: the answer says whether the host refused it.
+        Awaiting(Option<HttpError>),
+        Reading(Box<Incoming>),
+        Done(Result<Response, HttpError>),
+        Taken,
+    }
+
+    /// An answer whose body is coming in; fields drop stream first, as WASI requires.
+    struct Incoming {
+        stream: InputStream,
+        body: Option<IncomingBody>,
+        _response: IncomingResponse,
+        status: u16,
+        headers: Vec<(String, String)>,
+        data: Vec<u8>,
+    }
 
     pub struct Pending {
         what: String,
         answer: FutureIncomingResponse,
-        /// The body still to write, and where; `None` once finished.
-        pub(super) out: Option<(OutputStream, OutgoingBody)>,
+        stage: Stage,
         pub(super) body: Vec<u8>,
         written: usize,
     }
@@ -244,6 +264,9 @@ mod wasm {
     fn denied(what: &str) -> HttpError {
         HttpError::Denied(what.to_owned())
     }
+
+    /// One read of an answer's body: at most this much is copied into the guest at once.
+    const READ: u64 = 4 << 20;
 
     impl Pending {
         pub fn start(
@@ -288,78 +311,83 @@ mod wasm {
                 Err(e) => return Err(HttpError::Transport(format!("{what}: {e:?}"))),
             };
             let out = outgoing.write().map_err(|_| bad("body stream"))?;
-            Ok(Pending { what, answer, out: Some((out, outgoing)), body, written: 0 })
+            Ok(Pending { what, answer, stage: Stage::Sending(out, outgoing), body, written: 0 })
         }
 
-        /// Write what the body stream takes now; finish the body once all is written.
-        /// True while there is more to write.
-        fn advance(&mut self) -> Result<bool, HttpError> {
-            let Some((out, _)) = &self.out else { return Ok(false) };
-            while self.written < self.body.len() {
-                let n = match out.check_write() {
-                    Ok(0) => return Ok(true),
-                    Ok(n) => n.min((self.body.len() - self.written) as u64) as usize,
-                    Err(e) => return Err(self.stream_error(e)),
-                };
-                out.write(&self.body[self.written..self.written + n]).map_err(|e| self.stream_error(e))?;
-                self.written += n;
-            }
-            let (out, body) = self.out.take().expect("checked above");
-            let _ = out.flush();
-            drop(out);
-            OutgoingBody::finish(body, None)
-                .map_err(|e| HttpError::Transport(format!("{}: finishing the body: {e:?}", self.what)))?;
-            Ok(false)
+        /// Whether its body is still going out.
+        pub(super) fn sending(&self) -> bool {
+            matches!(self.stage, Stage::Sending(..))
         }
 
-        fn stream_error(&self, e: StreamError) -> HttpError {
-            match e {
-                StreamError::LastOperationFailed(e) => {
-                    HttpError::Transport(format!("{}: sending the body: {}", self.what, e.to_debug_string()))
-                }
-                StreamError::Closed => HttpError::Transport(format!("{}: sending the body: closed", self.what)),
-            }
-        }
-
-        /// What to wait on: room in the body stream, or the answer.
-        fn pollable(&self) -> wasip2::io::poll::Pollable {
-            match &self.out {
-                Some((out, _)) => out.subscribe(),
-                None => self.answer.subscribe(),
-            }
-        }
-
-        fn answered(&self) -> bool {
-            self.out.is_none() && self.answer.subscribe().ready()
-        }
-
-        pub fn finish(&mut self) -> Result<Response, HttpError> {
+        /// Move it along as far as it goes without waiting; true once it is over.
+        fn advance(&mut self) -> bool {
             loop {
-                match self.advance() {
-                    Ok(true) => self.pollable().block(),
-                    Ok(false) => break,
-                    // A body the host stopped taking: the request may have been refused.
-                    Err(e) => {
-                        self.answer.subscribe().block();
-                        return match self.answer.get() {
-                            Some(Ok(Err(ErrorCode::HttpRequestDenied))) => Err(denied(&self.what)),
-                            _ => Err(e),
-                        };
-                    }
-                }
+                let next =
+                    match &mut self.stage {
+                        Stage::Sending(out, _) => match write_some(out, &self.body, &mut self.written, &self.what) {
+                            Ok(true) => return false,
+                            Ok(false) => {
+                                let Stage::Sending(out, body) = std::mem::replace(&mut self.stage, Stage::Taken) else {
+                                    unreachable!()
+                                };
+                                let _ = out.flush();
+                                drop(out);
+                                match OutgoingBody::finish(body, None) {
+                                    Ok(()) => Stage::Awaiting(None),
+                                    Err(e) => Stage::Awaiting(Some(HttpError::Transport(format!(
+                                        "{}: finishing the body: {e:?}",
+                                        self.what
+                                    )))),
+                                }
+                            }
+                            // A body the host stopped taking: the request may have been refused.
+                            Err(e) => Stage::Awaiting(Some(e)),
+                        },
+                        Stage::Awaiting(failed) => match self.answer.get() {
+                            None => return false,
+                            Some(answer) => match (answer, failed.take()) {
+                                (Ok(Err(ErrorCode::HttpRequestDenied)), _) => Stage::Done(Err(denied(&self.what))),
+                                (_, Some(e)) => Stage::Done(Err(e)),
+                                (Ok(Ok(r)), None) => self.incoming(r),
+                                (Ok(Err(e)), None) => {
+                                    Stage::Done(Err(HttpError::Transport(format!("{}: {e:?}", self.what))))
+                                }
+                                (Err(()), None) => {
+                                    Stage::Done(Err(HttpError::Transport(format!("{}: no response", self.what))))
+                                }
+                            },
+                        },
+                        Stage::Reading(r) => match r.stream.read(READ) {
+                            Ok(chunk) if chunk.is_empty() => return false,
+                            Ok(chunk) => {
+                                r.data.extend_from_slice(&chunk);
+                                continue;
+                            }
+                            Err(StreamError::Closed) => {
+                                let Stage::Reading(r) = std::mem::replace(&mut self.stage, Stage::Taken) else {
+                                    unreachable!()
+                                };
+                                let Incoming { stream, body, _response, status, headers, data } = *r;
+                                drop(stream);
+                                if let Some(body) = body {
+                                    drop(IncomingBody::finish(body));
+                                }
+                                drop(_response);
+                                Stage::Done(Ok(Response { status, headers, body: data }))
+                            }
+                            Err(StreamError::LastOperationFailed(e)) => Stage::Done(Err(HttpError::Transport(
+                                format!("{}: reading the answer: {}", self.what, e.to_debug_string()),
+                            ))),
+                        },
+                        Stage::Done(_) | Stage::Taken => return true,
+                    };
+                self.stage = next;
             }
-            let resp = loop {
-                if let Some(a) = self.answer.get() {
-                    break a;
-                }
-                self.answer.subscribe().block();
-            };
-            let resp = match resp {
-                Ok(Ok(r)) => r,
-                Ok(Err(ErrorCode::HttpRequestDenied)) => return Err(denied(&self.what)),
-                Ok(Err(e)) => return Err(HttpError::Transport(format!("{}: {e:?}", self.what))),
-                Err(()) => return Err(HttpError::Transport(format!("{}: no response", self.what))),
-            };
+        }
+
+        /// The answer's head is in: start reading its body.
+        fn incoming(&self, resp: IncomingResponse) -> Stage {
+            let reading = |m: &str| HttpError::Transport(format!("{}: reading the answer: {m}", self.what));
             let status = resp.status();
             let headers = resp
                 .headers()
@@ -367,34 +395,65 @@ mod wasm {
                 .into_iter()
                 .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
                 .collect();
-            let reading = |m: &str| HttpError::Transport(format!("{}: reading the answer: {m}", self.what));
-            let incoming = resp.consume().map_err(|_| reading("no body"))?;
-            let mut data = Vec::new();
-            {
-                let stream = incoming.stream().map_err(|_| reading("no stream"))?;
-                loop {
-                    match stream.blocking_read(4 << 20) {
-                        Ok(chunk) => data.extend_from_slice(&chunk),
-                        Err(StreamError::Closed) => break,
-                        Err(StreamError::LastOperationFailed(e)) => return Err(reading(&e.to_debug_string())),
-                    }
-                }
+            let Ok(body) = resp.consume() else { return Stage::Done(Err(reading("no body"))) };
+            let Ok(stream) = body.stream() else { return Stage::Done(Err(reading("no stream"))) };
+            let data = Vec::new();
+            Stage::Reading(Box::new(Incoming { stream, body: Some(body), _response: resp, status, headers, data }))
+        }
+
+        /// What to wait on for it to move.
+        fn pollable(&self) -> wasip2::io::poll::Pollable {
+            match &self.stage {
+                Stage::Sending(out, _) => out.subscribe(),
+                Stage::Reading(r) => r.stream.subscribe(),
+                _ => self.answer.subscribe(),
             }
-            drop(IncomingBody::finish(incoming));
-            Ok(Response { status, headers, body: data })
+        }
+
+        /// Wait for the answer (writing the rest of the body first) and read it whole.
+        pub fn finish(&mut self) -> Result<Response, HttpError> {
+            while !self.advance() {
+                self.pollable().block();
+            }
+            match std::mem::replace(&mut self.stage, Stage::Taken) {
+                Stage::Done(r) => r,
+                _ => Err(HttpError::Transport(format!("{}: the answer was already taken", self.what))),
+            }
         }
     }
 
-    /// Write what can be written on every request, then wait until one has its
-    /// answer; its index.
+    /// Write what `out` takes now of `body[*written..]`; true while more is left.
+    fn write_some(out: &OutputStream, body: &[u8], written: &mut usize, what: &str) -> Result<bool, HttpError> {
+        let failed = |e: StreamError| match e {
+            StreamError::LastOperationFailed(e) => {
+                HttpError::Transport(format!("{what}: sending the body: {}", e.to_debug_string()))
+            }
+            StreamError::Closed => HttpError::Transport(format!("{what}: sending the body: closed")),
+        };
+        while *written < body.len() {
+            let n = match out.check_write() {
+                Ok(0) => return Ok(true),
+                Ok(n) => n.min((body.len() - *written) as u64) as usize,
+                Err(e) => return Err(failed(e)),
+            };
+            out.write(&body[*written..*written + n]).map_err(failed)?;
+            *written += n;
+        }
+        Ok(false)
+    }
+
+    /// Move every request along (bodies out, answers in) until one is over; its index.
     pub fn wait_any<'a>(flying: impl Iterator<Item = &'a mut Pending>) -> usize {
         let mut flying: Vec<&mut Pending> = flying.collect();
         loop {
+            let mut over = None;
             for (i, p) in flying.iter_mut().enumerate() {
-                // A body that fails to go out is answered by `finish`, with the error.
-                if p.advance().is_err() || p.answered() {
-                    return i;
+                if p.advance() && over.is_none() {
+                    over = Some(i);
                 }
+            }
+            if let Some(i) = over {
+                return i;
             }
             let pollables: Vec<_> = flying.iter().map(|p| p.pollable()).collect();
             let refs: Vec<&wasip2::io::poll::Pollable> = pollables.iter().collect();
