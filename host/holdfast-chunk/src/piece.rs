@@ -20,6 +20,7 @@ use crossbeam_channel::Sender;
 use crate::buffer::AlignedBuf;
 use crate::codec::{Compression, Compressor, decompress_into};
 use crate::digest::{self, Sha256Digest};
+use crate::md5_pair::md5_pair;
 use crate::pipeline::{PipelineError, ReadOptions, SourceRead};
 
 /// Zero stretches at least this long become pieces of their own. MD5 is the costliest
@@ -72,8 +73,11 @@ pub struct ProcessedChunk {
     pub stored_compression: Compression,
     stored: Stored,
     /// SHA-256 and MD5 of the stored bytes, when the read asked for them.
-    hashed: Option<(Sha256Digest, [u8; 16])>,
+    hashed: Option<StoredDigests>,
 }
+
+/// SHA-256 and MD5 of a piece's stored bytes.
+type StoredDigests = (Sha256Digest, [u8; 16]);
 
 impl Stored {
     fn digests(&self, length: u64) -> (Sha256Digest, [u8; 16]) {
@@ -196,6 +200,27 @@ enum Kind {
     Data,
 }
 
+/// The raw bytes' MD5 and the stored bytes' digests, as `opts` asks; `packed`: the
+/// compressed form when it is what is stored (else the raw bytes are). Both MD5s of
+/// compressed data run side by side ([`md5_pair`]): on an object store's backup they
+/// are the workers' largest cost.
+fn data_digests(opts: &ReadOptions, raw: &[u8], packed: Option<&[u8]>) -> (Option<[u8; 16]>, Option<StoredDigests>) {
+    let stored = packed.unwrap_or(raw);
+    match (opts.md5, opts.stored_digests, packed) {
+        (true, true, Some(packed)) => {
+            let (raw_md5, stored_md5) = md5_pair(raw, packed);
+            (Some(raw_md5), Some((digest::sha256(packed), stored_md5)))
+        }
+        (true, true, None) => {
+            let md5 = digest::md5(raw);
+            (Some(md5), Some((digest::sha256(raw), md5)))
+        }
+        (md5, hashed, _) => {
+            (md5.then(|| digest::md5(raw)), hashed.then(|| (digest::sha256(stored), digest::md5(stored))))
+        }
+    }
+}
+
 /// Cut one read (at volume `offset`) into pieces; see the module docs.
 pub(crate) fn process(
     compressor: &mut Compressor,
@@ -255,18 +280,23 @@ pub(crate) fn process(
         let length = bytes.len() as u64;
         let sha256s = digests[first..end].to_vec();
         let offset = offset + range.start as u64;
-        let (md5, stored_compression, stored) = match k {
-            Kind::Unchanged => (None, Compression::None, Stored::Nothing),
-            Kind::Zero => match zeros.get(compressor, opts, bytes)? {
-                (md5, Some(p)) if (p.len() as u64) < length => (md5, opts.compression, Stored::Bytes(p)),
-                (md5, _) => (md5, Compression::None, Stored::Zeros),
-            },
+        let (md5, stored_compression, stored, hashed) = match k {
+            Kind::Unchanged => (None, Compression::None, Stored::Nothing, None),
+            Kind::Zero => {
+                let (md5, compression, stored) = match zeros.get(compressor, opts, bytes)? {
+                    (md5, Some(p)) if (p.len() as u64) < length => (md5, opts.compression, Stored::Bytes(p)),
+                    (md5, _) => (md5, Compression::None, Stored::Zeros),
+                };
+                let hashed = opts.stored_digests.then(|| stored.digests(length));
+                (md5, compression, stored, hashed)
+            }
             Kind::Data => {
-                let md5 = opts.md5.then(|| digest::md5(bytes));
-                match compressor.compress(opts.compression, bytes)? {
-                    Some(p) if (p.len() as u64) < length => (md5, opts.compression, Stored::Bytes(Arc::new(p))),
-                    _ => (md5, Compression::None, Stored::Bytes(Arc::new(bytes.to_vec()))),
-                }
+                let (compression, kept) = match compressor.compress(opts.compression, bytes)? {
+                    Some(p) if (p.len() as u64) < length => (opts.compression, Some(p)),
+                    _ => (Compression::None, None),
+                };
+                let (md5, hashed) = data_digests(opts, bytes, kept.as_deref());
+                (md5, compression, Stored::Bytes(Arc::new(kept.unwrap_or_else(|| bytes.to_vec()))), hashed)
             }
         };
         let is_zero = k == Kind::Zero || (k == Kind::Unchanged && zero[first..end].iter().all(|&z| z));
@@ -278,7 +308,7 @@ pub(crate) fn process(
             is_zero,
             unchanged: k == Kind::Unchanged,
             read: true,
-            hashed: opts.stored_digests.then(|| stored.digests(length)),
+            hashed,
             stored_compression,
             stored,
         });

@@ -15,6 +15,7 @@ use crossbeam_channel::{Sender, bounded};
 use crate::buffer::AlignedBuf;
 use crate::codec::{CodecError, Compression, decompress_into};
 use crate::digest::{self, hex};
+use crate::md5_pair::md5_pair;
 
 /// Zero detection granule on restore (Cinder uses 1 MiB; smaller finds more holes).
 const GRANULE: usize = 64 * 1024;
@@ -92,22 +93,26 @@ impl RestoreWriter {
                 (rx.clone(), state.clone(), sink.clone(), written.clone(), first_error.clone());
             std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
-                let mut buf = AlignedBuf::new(GRANULE);
+                let mut bufs = [AlignedBuf::new(GRANULE), AlignedBuf::new(GRANULE)];
                 while let Ok(job) = rx.recv() {
-                    let (offset, length) = (job.offset, job.length);
-                    let r = apply(&*sink, &mut buf, job, is_new.load(Ordering::Relaxed));
+                    // A second object already queued is checked beside this one: two
+                    // MD5s run side by side at nearly the cost of one.
+                    let second = if job.md5.is_some() { rx.try_recv().ok() } else { None };
+                    let results = apply(&*sink, &mut bufs, job, second, is_new.load(Ordering::Relaxed));
                     let (lock, cvar) = &*state;
                     let mut st = lock.lock().expect("restore state lock");
-                    match r {
-                        Ok(()) => {
-                            written.fetch_add(length, Ordering::Relaxed);
+                    for (offset, length, r) in results {
+                        match r {
+                            Ok(()) => {
+                                written.fetch_add(length, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                tracing::warn!(offset, length, error = %e, "restore write failed");
+                                first_error.lock().expect("error lock").get_or_insert(e);
+                            }
                         }
-                        Err(e) => {
-                            tracing::warn!(offset, length, error = %e, "restore write failed");
-                            first_error.lock().expect("error lock").get_or_insert(e);
-                        }
+                        st.pending -= 1;
                     }
-                    st.pending -= 1;
                     cvar.notify_all();
                 }
             })?;
@@ -189,22 +194,63 @@ fn zero_md5(len: usize) -> [u8; 16] {
     d
 }
 
-fn apply(sink: &dyn ChunkSink, buf: &mut AlignedBuf, job: RestoreJob, volume_is_new: bool) -> Result<(), RestoreError> {
+/// Where a job stands once unpacked: its offset, length and what it came to.
+type Applied = (u64, u64, Result<(), RestoreError>);
+
+/// Unpack `first` (and `second`) into `bufs`, check their MD5s (side by side when
+/// both have one) and write them; one result per job, in order.
+fn apply(
+    sink: &dyn ChunkSink,
+    bufs: &mut [AlignedBuf; 2],
+    first: RestoreJob,
+    second: Option<RestoreJob>,
+    volume_is_new: bool,
+) -> Vec<Applied> {
+    let [buf_a, buf_b] = bufs;
+    let a = (first.offset, first.length, first.md5, unpack(buf_a, first));
+    let b = second.map(|j| (j.offset, j.length, j.md5, unpack(buf_b, j)));
+    let md5_of = |buf: &AlignedBuf| if digest::is_zero(buf) { zero_md5(buf.len()) } else { digest::md5(buf) };
+    let (md5_a, md5_b) = match (&a, &b) {
+        ((_, _, Some(_), Ok(())), Some((_, _, Some(_), Ok(()))))
+            if !digest::is_zero(buf_a) && !digest::is_zero(buf_b) =>
+        {
+            let (x, y) = md5_pair(buf_a, buf_b);
+            (Some(x), Some(y))
+        }
+        _ => (
+            a.2.filter(|_| a.3.is_ok()).map(|_| md5_of(buf_a)),
+            b.as_ref().and_then(|b| b.2.filter(|_| b.3.is_ok())).map(|_| md5_of(buf_b)),
+        ),
+    };
+    let mut out = Vec::with_capacity(2);
+    for (job, buf, actual) in [(Some(a), &*buf_a, md5_a), (b, &*buf_b, md5_b)] {
+        let Some((offset, length, expected, unpacked)) = job else { continue };
+        let r = unpacked.and_then(|()| match (expected, actual) {
+            (Some(expected), Some(actual)) if actual != expected => {
+                Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) })
+            }
+            _ => write(sink, buf, offset, volume_is_new),
+        });
+        out.push((offset, length, r));
+    }
+    out
+}
+
+/// Decompress a job into `buf` (sized to its length).
+fn unpack(buf: &mut AlignedBuf, job: RestoreJob) -> Result<(), RestoreError> {
     let offset = job.offset;
     let len = job.length as usize;
     if buf.capacity() < len {
         *buf = AlignedBuf::new(len);
     }
     buf.set_len(len);
-    decompress_into(job.compression, &job.data, buf).map_err(|source| RestoreError::Codec { offset, source })?;
-    drop(job.data);
-    if let Some(expected) = job.md5 {
-        // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
-        let actual = if digest::is_zero(buf) { zero_md5(len) } else { digest::md5(buf) };
-        if actual != expected {
-            return Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) });
-        }
-    }
+    decompress_into(job.compression, &job.data, buf).map_err(|source| RestoreError::Codec { offset, source })
+}
+
+/// Write an unpacked object at `offset`: its data, and its zeros where the volume may
+/// hold something else.
+fn write(sink: &dyn ChunkSink, buf: &[u8], offset: u64, volume_is_new: bool) -> Result<(), RestoreError> {
+    let len = buf.len();
     // Coalesce granules into runs of data and runs of zeros.
     let mut pos = 0;
     while pos < len {
@@ -287,5 +333,42 @@ mod tests {
         w.write(job(0, Some([0; 16]))).unwrap();
         assert!(matches!(w.flush(), Err(RestoreError::Md5 { .. })));
         assert!(w.write(job(0, None)).is_err(), "the writer keeps refusing after an error");
+    }
+
+    #[test]
+    fn objects_checked_two_at_a_time_are_each_written_or_refused() {
+        // One worker and a queue of objects: it takes them in pairs (both MD5s side by
+        // side); each good one lands, the one with a wrong MD5 is refused by offset.
+        let n = 9usize;
+        let len = 70_000usize;
+        let sink = Arc::new(MemSink(Mutex::new(vec![0xEE; n * len])));
+        let w = RestoreWriter::new(sink.clone(), 1, true).unwrap();
+        let object = |i: usize| -> Vec<u8> { (0..len).map(|j| (i * 31 + j * 7) as u8 | 1).collect() };
+        for i in 0..n {
+            let data = object(i);
+            let md5 = if i == 5 { [9; 16] } else { digest::md5(&data) };
+            let packed = Compressor::new().compress(Compression::Zstd, &data).unwrap().unwrap();
+            let job = RestoreJob {
+                offset: (i * len) as u64,
+                length: len as u64,
+                compression: Compression::Zstd,
+                data: packed,
+                md5: Some(md5),
+            };
+            // A refusal may show on a later write already.
+            if w.write(job).is_err() {
+                break;
+            }
+        }
+        match w.flush() {
+            Err(RestoreError::Md5 { offset, .. }) => assert_eq!(offset, (5 * len) as u64),
+            Err(RestoreError::Stopped(_)) => {}
+            other => panic!("expected the bad MD5 to be reported, got {other:?}"),
+        }
+        let got = sink.0.lock().unwrap().clone();
+        for i in 0..5 {
+            assert_eq!(&got[i * len..(i + 1) * len], &object(i)[..], "object {i}");
+        }
+        assert!(got[5 * len..6 * len].iter().all(|&b| b == 0xEE), "the refused object is not written");
     }
 }
