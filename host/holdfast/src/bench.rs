@@ -69,8 +69,9 @@ pub struct BenchArgs {
     /// Uploads and downloads in flight per backup for --object-store.
     #[arg(long, default_value_t = 4)]
     pub in_flight: usize,
-    /// Rounds per side for --sandbox, and of the Ceph 1 % incremental for --rbd (each
-    /// round changes another 1 %; the two sides alternate going first; medians printed).
+    /// Rounds per side for --sandbox, of the Ceph 1 % incremental for --rbd (each round
+    /// changes another 1 %), and of full backup and restore against restic for
+    /// --object-store; the sides take turns going first; medians printed.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Backups in the database for --api.
@@ -199,6 +200,13 @@ pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// The middle value (the upper one of an even count).
+pub(crate) fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 pub(crate) fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64
 }
@@ -244,7 +252,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if args.object_store {
         let (_tmp, dir) = work_dir(&args, "holdfast-bench-objects")?;
         let workers = args.workers.unwrap_or_else(default_workers);
-        let run = crate::bench_objects::run(&dir, args.size_gib, workers, args.in_flight.max(1), &args.only);
+        let run = crate::bench_objects::run(
+            &dir,
+            args.size_gib,
+            workers,
+            args.in_flight.max(1),
+            &args.only,
+            args.rounds.max(1),
+        );
         return tokio::runtime::Runtime::new()?.block_on(run);
     }
     if args.sandbox {

@@ -19,11 +19,18 @@ use holdfast_rbd::dev::{DevCluster, Rgw};
 use holdfast_types::BackupStatus;
 
 use crate::bench::{
-    change_one_percent_with, cpu_seconds, files_equal, generate, manager_config, mib, peak_rss, reset_peak_rss,
+    change_one_percent_with, cpu_seconds, files_equal, generate, manager_config, median, mib, peak_rss, reset_peak_rss,
     timed_incremental, wait_backup, wait_restored,
 };
 
-pub async fn run(dir: &Path, size_gib: u64, workers: usize, in_flight: usize, only: &[String]) -> Result<()> {
+pub async fn run(
+    dir: &Path,
+    size_gib: u64,
+    workers: usize,
+    in_flight: usize,
+    only: &[String],
+    rounds: usize,
+) -> Result<()> {
     if let Some(other) = only.iter().find(|d| !matches!(d.as_str(), "s3" | "swift")) {
         bail!("--only {other}: the object-store drivers are s3 and swift");
     }
@@ -33,7 +40,7 @@ pub async fn run(dir: &Path, size_gib: u64, workers: usize, in_flight: usize, on
     let options = ["--rgw", "--objectstore", "bluestore", "--osd-size", &osd];
     eprintln!("starting a throwaway Ceph cluster with radosgw in {} …", dir.join("ceph").display());
     let dev = DevCluster::start_with(&repo, &dir.join("ceph"), &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let result = bench(dir, &dev, size_gib << 30, workers, in_flight, only).await;
+    let result = bench(dir, &dev, size_gib << 30, workers, in_flight, only, rounds).await;
     if let Err(e) = dev.destroy(&repo) {
         eprintln!("could not remove the cluster in {}: {e}", dev.dir.display());
     }
@@ -61,6 +68,99 @@ fn settings(driver: &str, rgw: &Rgw, bucket: &str, in_flight: usize) -> Vec<(Str
     kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
+/// One of our backends on the bench's radosgw, with a volume registered.
+struct Ours {
+    m: Arc<Manager>,
+    ctx: RequestContext,
+    volume_id: String,
+    bucket: String,
+}
+
+/// What a full backup and its restore measured.
+struct FullAndRestore {
+    backup_secs: f64,
+    backup_cpu: f64,
+    backup_rss: u64,
+    idle_rss: u64,
+    restore_secs: f64,
+    restore_cpu: f64,
+    restore_rss: u64,
+}
+
+struct Setup<'a> {
+    dir: &'a Path,
+    rgw: &'a Rgw,
+    vol_path: &'a Path,
+    workers: usize,
+}
+
+impl Setup<'_> {
+    async fn backend(&self, driver: &str, flights: usize, tag: &str) -> Result<Ours> {
+        let bucket = format!("bench-{driver}-{tag}");
+        let bytes = match driver {
+            "s3" => holdfast_plugin_artifacts::S3_BYTES,
+            _ => holdfast_plugin_artifacts::SWIFT_BYTES,
+        };
+        let api = if driver == "s3" { ObjectApi::S3 } else { ObjectApi::Swift };
+        let grants = Grants {
+            network: vec![self.rgw.authority()],
+            object_api: Some(api),
+            // (in flight + 1) objects of 50 MiB and the driver's own memory.
+            memory_bytes: Some(((flights as u64 + 2) * 52_428_800 + (64 << 20)).max(256 << 20)),
+            ..Grants::default()
+        };
+        let driver_c = DriverComponent::load(driver, bytes, grants, settings(driver, self.rgw, &bucket, flights))?;
+        let db_path = self.dir.join(format!("bench-{driver}-{tag}.db"));
+        let db = Db::connect(&format!("sqlite://{}", db_path.display())).await?;
+        let backend = Backend {
+            name: driver.into(),
+            availability_zone: "nova".into(),
+            driver: Arc::new(driver_c),
+            load_time: Default::default(),
+        };
+        let m = Manager::new(db, manager_config(self.dir, self.workers), vec![backend], driver).await;
+        let ctx = RequestContext {
+            project_id: holdfast_api::DEFAULT_PROJECT.into(),
+            user_id: "bench".into(),
+            is_admin: true,
+        };
+        let vol = m
+            .register_volume(&ctx, RegisterVolume { path: self.vol_path.display().to_string(), ..Default::default() })
+            .await?;
+        Ok(Ours { m, ctx, volume_id: vol.id, bucket })
+    }
+
+    /// A full backup and a restore of it, checked identical.
+    async fn full_and_restore(&self, o: &Ours) -> Result<FullAndRestore> {
+        crate::bench::drop_cache_of(self.vol_path)?;
+        reset_peak_rss();
+        let idle_rss = crate::bench::proc_status_bytes("VmRSS");
+        let cpu = cpu_seconds();
+        let t = Instant::now();
+        let b =
+            o.m.create_backup(&o.ctx, CreateBackup { volume_id: o.volume_id.clone(), ..Default::default() }).await?;
+        wait_backup(&o.m, &o.ctx, &b.id, BackupStatus::Available).await?;
+        let backup_secs = t.elapsed().as_secs_f64();
+        let backup_cpu = cpu_seconds() - cpu;
+        let backup_rss = peak_rss();
+        reset_peak_rss();
+        let cpu = cpu_seconds();
+        let t = Instant::now();
+        let r = o.m.restore_backup(&o.ctx, &b.id, RestoreRequest::default()).await?;
+        let restored = wait_restored(&o.m, &o.ctx, &r.volume_id).await?;
+        let restore_secs = t.elapsed().as_secs_f64();
+        let restore_cpu = cpu_seconds() - cpu;
+        let restore_rss = peak_rss();
+        let restored_path = restored.location.as_file().context("the restored volume is not a file")?.to_owned();
+        let same = files_equal(self.vol_path, &restored_path)?;
+        let _ = std::fs::remove_file(&restored_path);
+        if !same {
+            bail!("{}: the restored volume differs from the source", o.bucket);
+        }
+        Ok(FullAndRestore { backup_secs, backup_cpu, backup_rss, idle_rss, restore_secs, restore_cpu, restore_rss })
+    }
+}
+
 async fn bench(
     dir: &Path,
     dev: &DevCluster,
@@ -68,6 +168,7 @@ async fn bench(
     workers: usize,
     in_flight: usize,
     only: &[String],
+    rounds: usize,
 ) -> Result<()> {
     let rgw = dev.rgw().map_err(|e| anyhow::anyhow!("{e}"))?;
     let vol_path = dir.join("mixed.raw");
@@ -84,91 +185,86 @@ async fn bench(
         "  radosgw itself, plain HTTP with {in_flight} connections, 50 MiB random objects, no processing: PUT {:.0} MB/s, GET {:.0} MB/s",
         ceiling.put_mbps, ceiling.get_mbps
     );
-    let mut round = 0;
-    for driver in ["s3", "swift"] {
-        if !only.is_empty() && !only.iter().any(|d| d == driver) {
-            continue;
-        }
+    let setup = Setup { dir, rgw: &rgw, vol_path: &vol_path, workers };
+    let drivers: Vec<&str> =
+        ["s3", "swift"].into_iter().filter(|d| only.is_empty() || only.iter().any(|o| o == d)).collect();
+    let mut seed = 42;
+    for &driver in &drivers {
         for flights in [1, in_flight] {
-            round += 1;
-            let bucket = format!("bench-{driver}-{round}");
-            let bytes = match driver {
-                "s3" => holdfast_plugin_artifacts::S3_BYTES,
-                _ => holdfast_plugin_artifacts::SWIFT_BYTES,
-            };
-            let api = if driver == "s3" { ObjectApi::S3 } else { ObjectApi::Swift };
-            let grants = Grants {
-                network: vec![rgw.authority()],
-                object_api: Some(api),
-                // (in flight + 1) objects of 50 MiB and the driver's own memory.
-                memory_bytes: Some(((flights as u64 + 2) * 52_428_800 + (64 << 20)).max(256 << 20)),
-                ..Grants::default()
-            };
-            let driver_c = DriverComponent::load(driver, bytes, grants, settings(driver, &rgw, &bucket, flights))?;
-            let db_path = dir.join(format!("bench-{round}.db"));
-            let db = Db::connect(&format!("sqlite://{}", db_path.display())).await?;
-            let backend = Backend {
-                name: driver.into(),
-                availability_zone: "nova".into(),
-                driver: Arc::new(driver_c),
-                load_time: Default::default(),
-            };
-            let m = Manager::new(db, manager_config(dir, workers), vec![backend], driver).await;
-            let ctx = RequestContext {
-                project_id: holdfast_api::DEFAULT_PROJECT.into(),
-                user_id: "bench".into(),
-                is_admin: true,
-            };
-            let vol = m
-                .register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() })
-                .await?;
-            reset_peak_rss();
-            let idle_rss = crate::bench::proc_status_bytes("VmRSS");
-            let cpu = cpu_seconds();
-            let t = Instant::now();
-            let b = m.create_backup(&ctx, CreateBackup { volume_id: vol.id.clone(), ..Default::default() }).await?;
-            wait_backup(&m, &ctx, &b.id, BackupStatus::Available).await?;
-            let backup_secs = t.elapsed().as_secs_f64();
-            let backup_cpu = cpu_seconds() - cpu;
-            let backup_rss = peak_rss();
-            let stored = crate::bench_ceiling::stored_bytes(&rgw, &bucket)?;
+            let o = setup.backend(driver, flights, &format!("{flights}")).await?;
+            let f = setup.full_and_restore(&o).await?;
+            let stored = crate::bench_ceiling::stored_bytes(&rgw, &o.bucket)?;
             // What the endpoint allows for this volume: its raw rate over the bytes stored.
-            let (put_cap, get_cap) =
-                (ceiling.put_mbps * size as f64 / stored as f64, ceiling.get_mbps * size as f64 / stored as f64);
-            reset_peak_rss();
-            let t = Instant::now();
-            let r = m.restore_backup(&ctx, &b.id, RestoreRequest::default()).await?;
-            let restored = wait_restored(&m, &ctx, &r.volume_id).await?;
-            let restore_secs = t.elapsed().as_secs_f64();
-            let restore_rss = peak_rss();
-            let restored_path = restored.location.as_file().context("the restored volume is not a file")?.to_owned();
-            let same = files_equal(&vol_path, &restored_path)?;
-            let _ = std::fs::remove_file(&restored_path);
-            let changed = change_one_percent_with(&vol_path, size, 42 + round)?;
-            let (inc_secs, inc_rss, inc) = timed_incremental(&m, &ctx, &vol.id).await?;
+            let cap = |raw_mbps: f64| raw_mbps * size as f64 / stored as f64;
+            seed += 1;
+            let changed = change_one_percent_with(&vol_path, size, seed)?;
+            let (inc_secs, inc_rss, inc) = timed_incremental(&o.m, &o.ctx, &o.volume_id).await?;
             println!(
-                "  {driver:5} {flights:2} in flight: full {backup_secs:6.2} s {:6.0} MB/s of {put_cap:.0} ({backup_cpu:.1} CPU-s here, RSS {:4.0} MiB from {:.0}, {:.0} MiB stored)   restore {restore_secs:6.2} s {:6.0} MB/s of {get_cap:.0} (RSS {:5.0} MiB, {})   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
-                mbps(backup_secs),
-                mib(backup_rss),
-                mib(idle_rss),
+                "  {driver:5} {flights:2} in flight: full {:6.2} s {:6.0} MB/s of {:.0} ({:.1} CPU-s here, RSS {:4.0} MiB from {:.0}, {:.0} MiB stored)   restore {:6.2} s {:6.0} MB/s of {:.0} ({:.1} CPU-s, RSS {:5.0} MiB, identical)   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
+                f.backup_secs,
+                mbps(f.backup_secs),
+                cap(ceiling.put_mbps),
+                f.backup_cpu,
+                mib(f.backup_rss),
+                mib(f.idle_rss),
                 mib(stored),
-                mbps(restore_secs),
-                mib(restore_rss),
-                if same { "identical" } else { "DIFFERENT" },
+                f.restore_secs,
+                mbps(f.restore_secs),
+                cap(ceiling.get_mbps),
+                f.restore_cpu,
+                mib(f.restore_rss),
                 inc.object_count,
                 mib(changed),
                 mib(inc_rss)
             );
-            if !same {
-                bail!("{driver}: the restored volume differs from the source");
-            }
         }
     }
     if !only.is_empty() {
         return Ok(());
     }
-    restic_s3(dir, &rgw, &vol_path, size)?;
+    against_restic(&setup, &drivers, in_flight, rounds, size).await?;
     cinder_drivers(dir, &rgw, &vol_path, size)
+}
+
+/// `rounds` rounds of full backup and restore by each of our drivers (`in_flight`)
+/// and by restic's S3 backend (a new repository each round), the side going first
+/// rotating; every round and the medians, with our ratio to restic.
+async fn against_restic(setup: &Setup<'_>, drivers: &[&str], in_flight: usize, rounds: usize, size: u64) -> Result<()> {
+    ensure_restic()?;
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    let sides: Vec<&str> = drivers.iter().copied().chain(["restic"]).collect();
+    let mut times: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); sides.len()];
+    println!("  {rounds} rounds of full backup and restore against restic 0.14's S3 backend, {in_flight} in flight:");
+    for round in 0..rounds {
+        let mut line = format!("    round {}:", round + 1);
+        for k in 0..sides.len() {
+            let i = (k + round) % sides.len();
+            let side = sides[i];
+            let (b, r) = if side == "restic" {
+                restic_s3(setup.dir, setup.rgw, setup.vol_path, &format!("bench-restic-{round}"))?
+            } else {
+                let o = setup.backend(side, in_flight, &format!("round-{round}")).await?;
+                let f = setup.full_and_restore(&o).await?;
+                (f.backup_secs, f.restore_secs)
+            };
+            times[i].0.push(b);
+            times[i].1.push(r);
+            line += &format!("  {side} {:.0}/{:.0}", mbps(b), mbps(r));
+        }
+        println!("{line} MB/s (full/restore)");
+    }
+    let (rb, rr) = (median(&times[sides.len() - 1].0), median(&times[sides.len() - 1].1));
+    for (side, (b, r)) in sides.iter().zip(&times) {
+        let (b, r) = (median(b), median(r));
+        println!(
+            "    median {side:6}: full {:6.0} MB/s ({:.2}× restic)   restore {:6.0} MB/s ({:.2}× restic)",
+            mbps(b),
+            rb / b,
+            mbps(r),
+            rr / r
+        );
+    }
+    Ok(())
 }
 
 /// Cinder 29's own S3 and Swift drivers, unmodified (`scripts/cinder-env.sh` builds
@@ -229,30 +325,34 @@ fn cinder_drivers(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// restic with its S3 backend on the same radosgw (the peer the figure names; installed
-/// from Debian when missing).
-fn restic_s3(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
-    if Command::new("restic").arg("version").output().is_err() {
-        eprintln!("restic is not installed: apt-get install restic …");
-        // SAFETY: geteuid has no preconditions.
-        let mut apt = if unsafe { libc::geteuid() } == 0 {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.args(["-n", "apt-get"]);
-            c
-        };
-        let status = apt
-            .args(["install", "-y", "-qq", "--no-install-recommends", "restic"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()?;
-        if !status.success() {
-            bail!(
-                "restic is the peer this figure is measured against and could not be installed (apt-get install restic)"
-            );
-        }
+/// Install restic from Debian when it is missing: it is the peer the figure names.
+fn ensure_restic() -> Result<()> {
+    if Command::new("restic").arg("version").output().is_ok() {
+        return Ok(());
     }
-    let repo = format!("s3:{}/bench-restic", rgw.endpoint());
+    eprintln!("restic is not installed: apt-get install restic …");
+    // SAFETY: geteuid has no preconditions.
+    let mut apt = if unsafe { libc::geteuid() } == 0 {
+        Command::new("apt-get")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "apt-get"]);
+        c
+    };
+    let status = apt
+        .args(["install", "-y", "-qq", "--no-install-recommends", "restic"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?;
+    if !status.success() {
+        bail!("restic is the peer this figure is measured against and could not be installed (apt-get install restic)");
+    }
+    Ok(())
+}
+
+/// restic with its S3 backend on the same radosgw, into a new repository (bucket
+/// `bucket`): seconds of its full backup of `vol` and of the restore.
+fn restic_s3(dir: &Path, rgw: &Rgw, vol: &Path, bucket: &str) -> Result<(f64, f64)> {
+    let repo = format!("s3:{}/{bucket}", rgw.endpoint());
     let run = |args: &[&str]| -> Result<f64> {
         let t = Instant::now();
         let out = Command::new("restic")
@@ -270,14 +370,12 @@ fn restic_s3(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
     run(&["init"])?;
     crate::bench::drop_cache_of(vol)?;
     let b = run(&["backup", &vol.display().to_string()])?;
-    reset_peak_rss();
-    let target = dir.join("restic-restore");
+    let target = dir.join(format!("{bucket}-restore"));
     let r = run(&["restore", "latest", "--target", &target.display().to_string()])?;
-    let mbps = |secs: f64| size as f64 / 1e6 / secs;
-    println!(
-        "  restic (S3)     : full {b:6.2} s {:6.0} MB/s                    restore {r:6.2} s {:6.0} MB/s",
-        mbps(b),
-        mbps(r)
-    );
-    Ok(())
+    let restored = target.join(vol.strip_prefix("/").unwrap_or(vol));
+    if !files_equal(vol, &restored)? {
+        bail!("restic restored {} differently", restored.display());
+    }
+    let _ = std::fs::remove_dir_all(&target);
+    Ok((b, r))
 }

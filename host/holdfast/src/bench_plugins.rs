@@ -14,10 +14,7 @@ use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RegisterVo
 use holdfast_plugin_host::DriverComponent;
 use holdfast_types::{BackupStatus, GIB};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use crate::bench::median;
 
 /// Resident memory of this process.
 fn rss_bytes() -> u64 {
@@ -57,9 +54,9 @@ pub fn run(dir: &Path) -> Result<()> {
         })
         .collect::<Result<_, _>>()?;
     println!("holdfast bench --plugins: the posix driver ({} KiB component)", bytes.len() / 1024);
-    println!("  compile (no cache)          : {} (median of 3)", ms(median(compile)));
-    println!("  load from the compile cache : {} (median of 5)", ms(median(cached)));
-    println!("  new instance + setup        : {} (median of 50; every driver call pays this)", ms(median(instance)));
+    println!("  compile (no cache)          : {} (median of 3)", ms(median(&compile)));
+    println!("  load from the compile cache : {} (median of 5)", ms(median(&cached)));
+    println!("  new instance + setup        : {} (median of 50; every driver call pays this)", ms(median(&instance)));
 
     // Memory: 20 more backends, each loaded from the cache and set up once, then idle.
     let before = rss_bytes();

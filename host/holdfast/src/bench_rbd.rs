@@ -21,18 +21,12 @@ use holdfast_rbd::dev::DevCluster;
 use holdfast_rbd::{Cluster, Image};
 use holdfast_types::BackupStatus;
 
-use crate::bench::{manager_config, wait_backup};
+use crate::bench::{manager_config, median, wait_backup};
 
 const MIB: u64 = 1 << 20;
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / MIB as f64)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn shell(conf: &Path, script: &str) -> Result<f64> {

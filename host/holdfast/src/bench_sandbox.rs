@@ -15,15 +15,12 @@ use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RegisterVo
 use holdfast_plugin_host::DriverComponent;
 use holdfast_types::BackupStatus;
 
-use crate::bench::{cpu_seconds, drop_cache_of, files_equal, generate, manager_config, wait_backup, wait_restored};
+use crate::bench::{
+    cpu_seconds, drop_cache_of, files_equal, generate, manager_config, median, wait_backup, wait_restored,
+};
 use crate::native_posix::NativePosix;
 
 const SIDES: [&str; 2] = ["wasm", "native"];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Each timed step starts from the same state: nothing dirty left to write back from
 /// the step before, the source volume not cached.
@@ -99,8 +96,8 @@ pub async fn run(dir: &Path, size_gib: u64, compression: &str, workers: usize, r
 
     let mbps = |secs: f64| size as f64 / 1e6 / secs;
     let line = |what: &str, v: &[Vec<(f64, f64)>; 2]| {
-        let wall = |i: usize| median(v[i].iter().map(|r| r.0).collect());
-        let cpu = |i: usize| median(v[i].iter().map(|r| r.1).collect());
+        let wall = |i: usize| median(&v[i].iter().map(|r| r.0).collect::<Vec<_>>());
+        let cpu = |i: usize| median(&v[i].iter().map(|r| r.1).collect::<Vec<_>>());
         let (w, n) = (wall(0), wall(1));
         println!(
             "  {what:<12}: wasm {w:6.2} s {:6.0} MB/s   native {n:6.2} s {:6.0} MB/s   sandbox cost {:+5.1}% \
