@@ -95,7 +95,7 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    async fn backend(&self, driver: &str, flights: usize, tag: &str) -> Result<Ours> {
+    async fn backend(&self, driver: &str, flights: usize, tag: &str, verify_md5: bool) -> Result<Ours> {
         let bucket = format!("bench-{driver}-{tag}");
         let bytes = match driver {
             "s3" => holdfast_plugin_artifacts::S3_BYTES,
@@ -109,7 +109,11 @@ impl Setup<'_> {
             memory_bytes: Some(((flights as u64 + 2) * 52_428_800 + (64 << 20)).max(256 << 20)),
             ..Grants::default()
         };
-        let driver_c = DriverComponent::load(driver, bytes, grants, settings(driver, self.rgw, &bucket, flights))?;
+        let mut settings = settings(driver, self.rgw, &bucket, flights);
+        if !verify_md5 {
+            settings.push(("restore_verify_md5".into(), "false".into()));
+        }
+        let driver_c = DriverComponent::load(driver, bytes, grants, settings)?;
         let db_path = self.dir.join(format!("bench-{driver}-{tag}.db"));
         let db = Db::connect(&format!("sqlite://{}", db_path.display())).await?;
         let backend = Backend {
@@ -191,7 +195,7 @@ async fn bench(
     let mut seed = 42;
     for &driver in &drivers {
         for flights in [1, in_flight] {
-            let o = setup.backend(driver, flights, &format!("{flights}")).await?;
+            let o = setup.backend(driver, flights, &format!("{flights}"), true).await?;
             let f = setup.full_and_restore(&o).await?;
             let stored = crate::bench_ceiling::stored_bytes(&rgw, &o.bucket)?;
             // What the endpoint allows for this volume: its raw rate over the bytes stored.
@@ -218,6 +222,15 @@ async fn bench(
                 mib(inc_rss)
             );
         }
+        // What the restore's MD5 check of every object costs (Cinder checks none).
+        let o = setup.backend(driver, in_flight, "unchecked", false).await?;
+        let f = setup.full_and_restore(&o).await?;
+        println!(
+            "  {driver:5} {in_flight:2} in flight, restore_verify_md5 = false: restore {:6.2} s {:6.0} MB/s ({:.1} CPU-s)",
+            f.restore_secs,
+            mbps(f.restore_secs),
+            f.restore_cpu
+        );
     }
     if !only.is_empty() {
         return Ok(());
@@ -243,7 +256,7 @@ async fn against_restic(setup: &Setup<'_>, drivers: &[&str], in_flight: usize, r
             let (b, r) = if side == "restic" {
                 restic_s3(setup.dir, setup.rgw, setup.vol_path, &format!("bench-restic-{round}"))?
             } else {
-                let o = setup.backend(side, in_flight, &format!("round-{round}")).await?;
+                let o = setup.backend(side, in_flight, &format!("round-{round}"), true).await?;
                 let f = setup.full_and_restore(&o).await?;
                 (f.backup_secs, f.restore_secs)
             };
