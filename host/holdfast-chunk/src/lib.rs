@@ -27,4 +27,4 @@ pub use piece::ProcessedChunk;
 pub use pipeline::{
     ChangeSource, ChunkSource, ChunkStream, DEFAULT_DIFF_CHECK, PipelineError, ReadOptions, SourceRead,
 };
-pub use restore::{ChunkSink, RestoreError, RestoreJob, RestoreWriter};
+pub use restore::{BlockDigests, ChunkSink, RestoreError, RestoreJob, RestoreWriter};

@@ -46,6 +46,10 @@ pub enum RestoreError {
     Codec { offset: u64, source: CodecError },
     #[error("object at offset {offset}: MD5 {actual} does not match the recorded {expected}")]
     Md5 { offset: u64, expected: String, actual: String },
+    #[error("object at offset {offset}: block {block} has SHA-256 {actual}, the sha256file records {expected}")]
+    Sha256 { offset: u64, block: u64, expected: String, actual: String },
+    #[error("object at offset {offset} with {length} bytes: {reason}")]
+    Digests { offset: u64, length: u64, reason: String },
     #[error("writing the volume at offset {offset}: {source}")]
     Write { offset: u64, source: io::Error },
     #[error("syncing the volume: {0}")]
@@ -61,6 +65,15 @@ pub struct RestoreJob {
     pub data: Vec<u8>,
     /// MD5 of the uncompressed bytes, checked when given.
     pub md5: Option<[u8; 16]>,
+    /// SHA-256 of each block of the uncompressed bytes, checked when given.
+    pub blocks: Option<BlockDigests>,
+}
+
+/// The SHA-256 digests of an object's blocks, as a Cinder sha256file records them.
+pub struct BlockDigests {
+    pub block_size: u32,
+    /// 32-byte values concatenated, one per block; the last block may be short.
+    pub digests: Vec<u8>,
 }
 
 /// Jobs queued and not yet finished; `flush` waits for zero.
@@ -140,6 +153,18 @@ impl RestoreWriter {
         let size = self.sink.size();
         if job.offset.checked_add(job.length).is_none_or(|end| end > size) {
             return Err(RestoreError::OutOfBounds { offset: job.offset, length: job.length, size });
+        }
+        if let Some(b) = &job.blocks {
+            let (offset, length) = (job.offset, job.length);
+            if u64::from(b.block_size) < crate::pipeline::MIN_SHA_BLOCK {
+                let reason = format!("a block size of {} is under {}", b.block_size, crate::pipeline::MIN_SHA_BLOCK);
+                return Err(RestoreError::Digests { offset, length, reason });
+            }
+            let want = length.div_ceil(u64::from(b.block_size)) * 32;
+            if b.digests.len() as u64 != want {
+                let reason = format!("{} bytes of SHA-256 digests, {want} expected", b.digests.len());
+                return Err(RestoreError::Digests { offset, length, reason });
+            }
         }
         self.state.0.lock().expect("restore state lock").pending += 1;
         let sent = self.work.as_ref().map(|w| w.send(job));
@@ -244,7 +269,30 @@ fn unpack(buf: &mut AlignedBuf, job: RestoreJob) -> Result<(), RestoreError> {
         *buf = AlignedBuf::new(len);
     }
     buf.set_len(len);
-    decompress_into(job.compression, &job.data, buf).map_err(|source| RestoreError::Codec { offset, source })
+    decompress_into(job.compression, &job.data, buf).map_err(|source| RestoreError::Codec { offset, source })?;
+    match &job.blocks {
+        Some(b) => check_blocks(buf, offset, b),
+        None => Ok(()),
+    }
+}
+
+/// Each block's SHA-256 against the recorded one (all-zero blocks against the one
+/// digest of zeros, without hashing them).
+fn check_blocks(buf: &[u8], offset: u64, b: &BlockDigests) -> Result<(), RestoreError> {
+    let size = b.block_size as usize;
+    let zero = digest::sha256(&vec![0u8; size]);
+    for (i, (block, expected)) in buf.chunks(size).zip(b.digests.chunks_exact(32)).enumerate() {
+        let actual = if block.len() == size && digest::is_zero(block) { zero } else { digest::sha256(block) };
+        if actual[..] != *expected {
+            return Err(RestoreError::Sha256 {
+                offset,
+                block: offset / size as u64 + i as u64,
+                expected: hex(expected),
+                actual: hex(&actual),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Write an unpacked object at `offset`: its data, and its zeros where the volume may
@@ -309,6 +357,7 @@ mod tests {
             compression: Compression::Zstd,
             data: packed,
             md5: Some(md5),
+            blocks: None,
         })
         .unwrap();
         w.flush().unwrap();
@@ -328,6 +377,7 @@ mod tests {
             compression: Compression::None,
             data: vec![1; 10],
             md5,
+            blocks: None,
         };
         assert!(matches!(w.write(job(995, None)), Err(RestoreError::OutOfBounds { .. })));
         w.write(job(0, Some([0; 16]))).unwrap();
@@ -354,6 +404,7 @@ mod tests {
                 compression: Compression::Zstd,
                 data: packed,
                 md5: Some(md5),
+                blocks: None,
             };
             // A refusal may show on a later write already.
             if w.write(job).is_err() {
@@ -370,5 +421,36 @@ mod tests {
             assert_eq!(&got[i * len..(i + 1) * len], &object(i)[..], "object {i}");
         }
         assert!(got[5 * len..6 * len].iter().all(|&b| b == 0xEE), "the refused object is not written");
+    }
+
+    #[test]
+    fn block_digests_are_checked_and_their_count_validated() {
+        let len = 3 * 4096 + 100;
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let digests: Vec<u8> = data.chunks(4096).flat_map(digest::sha256).collect();
+        let job = |digests: Vec<u8>, block_size| RestoreJob {
+            offset: 0,
+            length: len as u64,
+            compression: Compression::None,
+            data: data.clone(),
+            md5: None,
+            blocks: Some(BlockDigests { block_size, digests }),
+        };
+        let sink = Arc::new(MemSink(Mutex::new(vec![0; len])));
+        let w = RestoreWriter::new(sink.clone(), 1, true).unwrap();
+        w.write(job(digests.clone(), 4096)).unwrap();
+        w.flush().unwrap();
+        assert_eq!(*sink.0.lock().unwrap(), data);
+        // Too few digests, or a block under the minimum: refused before any work.
+        assert!(matches!(w.write(job(digests[..64].to_vec(), 4096)), Err(RestoreError::Digests { .. })));
+        assert!(matches!(w.write(job(digests.clone(), 512)), Err(RestoreError::Digests { .. })));
+        // A wrong digest of the last (short) block: reported with the block's number.
+        let mut bad = digests.clone();
+        bad[3 * 32] ^= 1;
+        let sink = Arc::new(MemSink(Mutex::new(vec![0; len])));
+        let w = RestoreWriter::new(sink.clone(), 1, true).unwrap();
+        w.write(job(bad, 4096)).unwrap();
+        assert!(matches!(w.flush(), Err(RestoreError::Sha256 { block: 3, .. })));
+        assert!(sink.0.lock().unwrap().iter().all(|&b| b == 0), "nothing of a refused object is written");
     }
 }

@@ -16,18 +16,27 @@ pub enum WitVersion {
     V0_1_0,
     /// Bound by the newest bindings: later 0.2.x versions only add.
     V0_2_0,
-    /// Bound by the newest bindings: 0.2.2 and 0.2.3 only add (`rbd`, `stored-digests`).
+    /// Bound by the newest bindings: 0.2.2 to 0.2.4 only add (`rbd`, `stored-digests`,
+    /// `write-checked`).
     V0_2_1,
-    /// Bound by the newest bindings: 0.2.3 only adds `chunk.stored-digests`.
+    /// Bound by the newest bindings: 0.2.3 and 0.2.4 only add.
     V0_2_2,
-    /// The newest: `wit/holdfast-backup@0.2.3` (adds `chunk.stored-digests`).
+    /// Bound by the newest bindings: 0.2.4 only adds `target.write-checked`.
     V0_2_3,
+    /// The newest: `wit/holdfast-backup@0.2.4` (adds `target.write-checked`).
+    V0_2_4,
 }
 
 impl WitVersion {
     /// Oldest first; the last one is what the SDK builds today.
-    pub const SUPPORTED: [WitVersion; 5] =
-        [WitVersion::V0_1_0, WitVersion::V0_2_0, WitVersion::V0_2_1, WitVersion::V0_2_2, WitVersion::V0_2_3];
+    pub const SUPPORTED: [WitVersion; 6] = [
+        WitVersion::V0_1_0,
+        WitVersion::V0_2_0,
+        WitVersion::V0_2_1,
+        WitVersion::V0_2_2,
+        WitVersion::V0_2_3,
+        WitVersion::V0_2_4,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +45,7 @@ impl WitVersion {
             WitVersion::V0_2_1 => "0.2.1",
             WitVersion::V0_2_2 => "0.2.2",
             WitVersion::V0_2_3 => "0.2.3",
+            WitVersion::V0_2_4 => "0.2.4",
         }
     }
 

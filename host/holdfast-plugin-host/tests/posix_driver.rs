@@ -41,7 +41,7 @@ fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp)
 /// SHA-256 list as Cinder's own PosixBackupDriver wrote.
 #[test]
 fn full_backup_matches_cinders_worked_example() {
-    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.3");
+    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.4");
 }
 
 /// The 0.2.0 build (files through WASI, kept byte for byte) binds to the 0.2.1 host by
@@ -324,17 +324,19 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     assert!(wrong.contains("not a Holdfast backup driver") && wrong.contains("greet"), "{wrong}");
     let future = load(holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT_BYTES).expect("a 9.0.0 driver loads");
     assert!(
-        future.contains("built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0, 0.2.1, 0.2.2, 0.2.3"),
+        future.contains(
+            "built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0, 0.2.1, 0.2.2, 0.2.3, 0.2.4"
+        ),
         "{future}"
     );
     let junk = load(b"\0asm\x0d\x00\x01\x00 definitely not sections").expect("junk loads");
     assert!(junk.contains("cannot load component"), "{junk}");
     // And the posix driver says which contract it was built for.
     let posix = posix(store.path(), &[]);
-    assert_eq!(posix.id().wit_version, "0.2.3");
+    assert_eq!(posix.id().wit_version, "0.2.4");
     // The SDK stamped the driver's own name and version into the component.
     assert_eq!((posix.id().name.as_str(), posix.id().version.as_str()), ("posix", env!("CARGO_PKG_VERSION")));
-    assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0", "0.2.0", "0.2.1", "0.2.2", "0.2.3"]);
+    assert_eq!(holdfast_plugin_host::supported_wit_versions(), ["0.1.0", "0.2.0", "0.2.1", "0.2.2", "0.2.3", "0.2.4"]);
 }
 
 /// An operator upgrades a backend from the 0.1.0 build to the current one (and back):
@@ -371,11 +373,61 @@ fn backups_cross_wit_versions_in_both_directions() {
     assert_eq!(r.object_count, 1, "the current build found the one changed object against the 0.1.0 digests");
     let inc = done(inc, r);
 
-    for (who, driver) in [("0.2.3", &new), ("0.1.0", &old)] {
+    for (who, driver) in [("0.2.4", &new), ("0.1.0", &old)] {
         let target = work.path().join(format!("restored-{who}.raw"));
         std::fs::write(&target, vec![0xEE; image.len()]).unwrap();
         let sink = std::sync::Arc::new(VolumeFile::open_write(&target).unwrap());
         driver.restore(OpContext::default(), &[full.clone(), inc.clone()], sink, false).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), image, "the {who} build restores the mixed chain");
     }
+}
+
+/// A restore checks each object against the backup's sha256file (SHA-256 per block)
+/// and, where there is none, against the metadata's MD5: two objects of the same
+/// length swapped in the store are caught either way, and nothing is reported restored.
+#[test]
+fn swapped_objects_are_caught_by_the_sha256file_or_the_md5() {
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let image: Vec<u8> = (0..4096).flat_map(|i| Sha256::digest(format!("o-{i}").as_bytes()).to_vec()).collect();
+    let vol = work.path().join("vol.raw");
+    std::fs::write(&vol, &image).unwrap();
+    let driver = posix(&store, &[("backup_file_size", "65536"), ("backup_compression_algorithm", "none")]);
+    let mut b = backup_row(
+        "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+        "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90",
+        image.len() as u64,
+        Timestamp(1_740_830_400_000_000),
+    );
+    let out = driver
+        .backup(OpContext::default(), &b, None, None, std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap()))
+        .unwrap();
+    assert_eq!(out.object_count, 2);
+    b.container = Some(out.container.clone());
+    b.service_metadata = Some(out.service_metadata.clone());
+    let dir = store.join(&out.container);
+    let object = |n: u32| dir.join(format!("{}-{n:05}", out.service_metadata));
+    let (first, second) = (std::fs::read(object(1)).unwrap(), std::fs::read(object(2)).unwrap());
+    std::fs::write(object(1), &second).unwrap();
+    std::fs::write(object(2), &first).unwrap();
+    let restore = || {
+        let target = work.path().join("target.raw");
+        std::fs::write(&target, vec![0u8; image.len()]).unwrap();
+        driver
+            .restore(
+                OpContext::default(),
+                std::slice::from_ref(&b),
+                std::sync::Arc::new(VolumeFile::open_write(&target).unwrap()),
+                false,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = restore();
+    assert!(e.contains("SHA-256") && e.contains("sha256file"), "{e}");
+    std::fs::remove_file(dir.join(format!("{}_sha256file", out.service_metadata))).unwrap();
+    let e = restore();
+    assert!(e.contains("MD5"), "{e}");
 }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use holdfast_chunk::{
-    ChunkSink, ChunkSource, ChunkStream as HostStream, ProcessedChunk, ReadOptions as HostReadOptions, RestoreError,
-    RestoreJob, RestoreWriter,
+    BlockDigests, ChunkSink, ChunkSource, ChunkStream as HostStream, ProcessedChunk, ReadOptions as HostReadOptions,
+    RestoreError, RestoreJob, RestoreWriter,
 };
 use holdfast_driver::{
     BackupDriver, BackupResult, DriverDescription, DriverError, DriverFailure, DriverId, OpContext, RestoreOutcome,
@@ -258,6 +258,15 @@ struct NativeTarget<'a> {
     host: &'a NativeHost,
 }
 
+impl NativeTarget<'_> {
+    fn queue(&self, job: RestoreJob) -> Result<(), VolumeError> {
+        let length = job.length;
+        self.writer.write(job).map_err(restore_error)?;
+        self.host.0.borrow().done.fetch_add(length, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 fn restore_error(e: RestoreError) -> VolumeError {
     VolumeError::Io(e.to_string())
 }
@@ -273,10 +282,23 @@ impl VolumeTarget for NativeTarget<'_> {
     ) -> Result<(), VolumeError> {
         let md5 = md5.and_then(|m| <[u8; 16]>::try_from(m).ok());
         // The component's data arrives as a new host buffer too: copy, as its call does.
-        let job = RestoreJob { offset, length, compression: compression.into(), data: data.to_vec(), md5 };
-        self.writer.write(job).map_err(restore_error)?;
-        self.host.0.borrow().done.fetch_add(length, Ordering::Relaxed);
-        Ok(())
+        let job =
+            RestoreJob { offset, length, compression: compression.into(), data: data.to_vec(), md5, blocks: None };
+        self.queue(job)
+    }
+    fn write_checked(
+        &self,
+        offset: u64,
+        length: u64,
+        compression: sdk::Compression,
+        data: &[u8],
+        block_size: u32,
+        sha256s: &[u8],
+    ) -> Result<(), VolumeError> {
+        let blocks = Some(BlockDigests { block_size, digests: sha256s.to_vec() });
+        let job =
+            RestoreJob { offset, length, compression: compression.into(), data: data.to_vec(), md5: None, blocks };
+        self.queue(job)
     }
     fn flush(&self) -> Result<(), VolumeError> {
         self.writer.flush().map_err(restore_error)

@@ -112,6 +112,19 @@ pub fn parse_sha256file(bytes: &[u8]) -> Result<(u64, Vec<u8>), DriverError> {
     Ok((block, out))
 }
 
+/// The digests of an object's blocks within a sha256file's (`all`, 32 bytes each, of
+/// `block_size`-byte blocks from the volume's start): `None` unless the object starts
+/// on a block and its blocks are all there.
+pub fn object_digests(block_size: u32, all: &[u8], offset: u64, length: u64) -> Option<&[u8]> {
+    let size = u64::from(block_size);
+    if size == 0 || !offset.is_multiple_of(size) {
+        return None;
+    }
+    let first = usize::try_from(offset / size).ok()?.checked_mul(32)?;
+    let end = first.checked_add(usize::try_from(length.div_ceil(size)).ok()?.checked_mul(32)?)?;
+    all.get(first..end)
+}
+
 /// Lower-case hex, the form Cinder's files store digests in.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -169,6 +182,19 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<Metadata, DriverError> {
 mod tests {
     use super::*;
     use crate::Timestamp;
+
+    #[test]
+    fn an_objects_digests_are_its_blocks_of_the_sha256file() {
+        let all: Vec<u8> = (0..10u8).flat_map(|i| [i; 32]).collect();
+        // Blocks 2, 3 and the short fourth of an object at block 2.
+        let d = object_digests(4096, &all, 2 * 4096, 3 * 4096 - 100).unwrap();
+        assert_eq!(d.len(), 96);
+        assert_eq!((d[0], d[64]), (2, 4));
+        assert_eq!(object_digests(4096, &all, 7 * 4096, 3 * 4096), Some(&all[7 * 32..]));
+        assert_eq!(object_digests(4096, &all, 7 * 4096, 3 * 4096 + 1), None, "past the file's blocks");
+        assert_eq!(object_digests(4096, &all, 100, 4096), None, "not on a block");
+        assert_eq!(object_digests(0, &all, 0, 4096), None);
+    }
 
     fn info() -> BackupInfo {
         BackupInfo {

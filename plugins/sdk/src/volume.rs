@@ -55,6 +55,17 @@ pub trait VolumeTarget {
         data: &[u8],
         md5: Option<&[u8]>,
     ) -> Result<(), VolumeError>;
+    /// `write`, checked against the SHA-256 of each `block_size`-byte block of the
+    /// uncompressed object (`sha256s`: their 32-byte values concatenated).
+    fn write_checked(
+        &self,
+        offset: u64,
+        length: u64,
+        compression: Compression,
+        data: &[u8],
+        block_size: u32,
+        sha256s: &[u8],
+    ) -> Result<(), VolumeError>;
     fn flush(&self) -> Result<(), VolumeError>;
 }
 
@@ -149,6 +160,17 @@ impl VolumeTarget for crate::Target {
         md5: Option<&[u8]>,
     ) -> Result<(), VolumeError> {
         crate::Target::write(self, offset, length, compression, data, md5)
+    }
+    fn write_checked(
+        &self,
+        offset: u64,
+        length: u64,
+        compression: Compression,
+        data: &[u8],
+        block_size: u32,
+        sha256s: &[u8],
+    ) -> Result<(), VolumeError> {
+        crate::Target::write_checked(self, offset, length, compression, data, block_size, sha256s)
     }
     fn flush(&self) -> Result<(), VolumeError> {
         crate::Target::flush(self)

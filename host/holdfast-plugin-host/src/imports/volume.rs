@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use holdfast_chunk::{
-    ChunkStream, Compression, PipelineError, ProcessedChunk, ReadOptions as HostReadOptions, RestoreError, RestoreJob,
-    RestoreWriter,
+    BlockDigests, ChunkStream, Compression, PipelineError, ProcessedChunk, ReadOptions as HostReadOptions,
+    RestoreError, RestoreJob, RestoreWriter,
 };
 use wasmtime::component::Resource;
 
@@ -251,6 +251,18 @@ impl HostChunk for HostState {
     }
 }
 
+impl HostState {
+    /// Hand an object to the target's writer, counting it as progress once queued.
+    fn queue(&mut self, t: &Resource<TargetRes>, job: RestoreJob) -> wasmtime::Result<Result<(), VolumeError>> {
+        let length = job.length;
+        let r = self.table.get(t)?.writer.write(job);
+        if r.is_ok() {
+            self.op.done.fetch_add(length, Ordering::Relaxed);
+        }
+        Ok(r.map_err(restore_error))
+    }
+}
+
 impl HostTarget for HostState {
     fn size(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&t)?.writer.size())
@@ -276,12 +288,30 @@ impl HostTarget for HostState {
             Some(Ok(m)) => Some(m),
             Some(Err(_)) => return Ok(Err(VolumeError::Invalid("an MD5 is 16 bytes".into()))),
         };
-        let job = RestoreJob { offset, length, compression: to_host(compression), data, md5 };
-        let r = self.table.get(&t)?.writer.write(job);
-        if r.is_ok() {
-            self.op.done.fetch_add(length, Ordering::Relaxed);
+        let job = RestoreJob { offset, length, compression: to_host(compression), data, md5, blocks: None };
+        self.queue(&t, job)
+    }
+
+    fn write_checked(
+        &mut self,
+        t: Resource<TargetRes>,
+        offset: u64,
+        length: u64,
+        compression: WitCompression,
+        data: Vec<u8>,
+        block_size: u32,
+        sha256s: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), VolumeError>> {
+        if length > MAX_WRITE_LENGTH || data.len() > MAX_WRITE_DATA {
+            return Ok(Err(VolumeError::Invalid(format!(
+                "an object of {length} bytes ({} stored) is over the host's limit of {MAX_WRITE_LENGTH}",
+                data.len()
+            ))));
         }
-        Ok(r.map_err(restore_error))
+        // The writer checks the digests' count against the length before queueing.
+        let blocks = Some(BlockDigests { block_size, digests: sha256s });
+        let job = RestoreJob { offset, length, compression: to_host(compression), data, md5: None, blocks };
+        self.queue(&t, job)
     }
 
     fn flush(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<Result<(), VolumeError>> {
