@@ -156,8 +156,9 @@ impl RestoreWriter {
         }
         if let Some(b) = &job.blocks {
             let (offset, length) = (job.offset, job.length);
-            if u64::from(b.block_size) < crate::pipeline::MIN_SHA_BLOCK {
-                let reason = format!("a block size of {} is under {}", b.block_size, crate::pipeline::MIN_SHA_BLOCK);
+            let (min, max) = (crate::pipeline::MIN_SHA_BLOCK, crate::pipeline::MAX_CHUNK_SIZE);
+            if !(min..=max).contains(&u64::from(b.block_size)) {
+                let reason = format!("a block size of {} is outside {min}..={max}", b.block_size);
                 return Err(RestoreError::Digests { offset, length, reason });
             }
             let want = length.div_ceil(u64::from(b.block_size)) * 32;
@@ -280,9 +281,12 @@ fn unpack(buf: &mut AlignedBuf, job: RestoreJob) -> Result<(), RestoreError> {
 /// digest of zeros, without hashing them).
 fn check_blocks(buf: &[u8], offset: u64, b: &BlockDigests) -> Result<(), RestoreError> {
     let size = b.block_size as usize;
-    let zero = digest::sha256(&vec![0u8; size]);
+    let mut zero = None;
     for (i, (block, expected)) in buf.chunks(size).zip(b.digests.chunks_exact(32)).enumerate() {
-        let actual = if block.len() == size && digest::is_zero(block) { zero } else { digest::sha256(block) };
+        let actual = match block.len() == size && digest::is_zero(block) {
+            true => *zero.get_or_insert_with(|| digest::sha256(block)),
+            false => digest::sha256(block),
+        };
         if actual[..] != *expected {
             return Err(RestoreError::Sha256 {
                 offset,
@@ -444,6 +448,7 @@ mod tests {
         // Too few digests, or a block under the minimum: refused before any work.
         assert!(matches!(w.write(job(digests[..64].to_vec(), 4096)), Err(RestoreError::Digests { .. })));
         assert!(matches!(w.write(job(digests.clone(), 512)), Err(RestoreError::Digests { .. })));
+        assert!(matches!(w.write(job(digests[..32].to_vec(), u32::MAX)), Err(RestoreError::Digests { .. })));
         // A wrong digest of the last (short) block: reported with the block's number.
         let mut bad = digests.clone();
         bad[3 * 32] ^= 1;

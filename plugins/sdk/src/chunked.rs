@@ -381,11 +381,13 @@ impl<D: ChunkedDriver> Chunked<D> {
         Ok(metas)
     }
 
-    /// A backup's sha256file as (block size, digests), when it is there and usable.
+    /// A backup's sha256file as (block size, digests), when it is there and usable (its
+    /// blocks within the sizes the host checks; Cinder's default is 32 KiB).
     fn block_digests(&self, container: &str, prefix: &str) -> Option<(u32, Vec<u8>)> {
         let bytes = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX)).ok()?;
         let (size, digests) = cinder::parse_sha256file(&bytes).ok()?;
-        Some((u32::try_from(size).ok()?, digests))
+        let size = u32::try_from(size).ok().filter(|s| (4096..=64 << 20).contains(s))?;
+        Some((size, digests))
     }
 
     /// `delete`: every object of the backup; a backup that never reached the store, or

@@ -254,7 +254,12 @@ impl HostChunk for HostState {
 impl HostState {
     /// Hand an object to the target's writer, counting it as progress once queued.
     fn queue(&mut self, t: &Resource<TargetRes>, job: RestoreJob) -> wasmtime::Result<Result<(), VolumeError>> {
-        let length = job.length;
+        let (length, stored) = (job.length, job.data.len());
+        if length > MAX_WRITE_LENGTH || stored > MAX_WRITE_DATA {
+            return Ok(Err(VolumeError::Invalid(format!(
+                "an object of {length} bytes ({stored} stored) is over the host's limit of {MAX_WRITE_LENGTH}"
+            ))));
+        }
         let r = self.table.get(t)?.writer.write(job);
         if r.is_ok() {
             self.op.done.fetch_add(length, Ordering::Relaxed);
@@ -277,12 +282,6 @@ impl HostTarget for HostState {
         data: Vec<u8>,
         md5: Option<Vec<u8>>,
     ) -> wasmtime::Result<Result<(), VolumeError>> {
-        if length > MAX_WRITE_LENGTH || data.len() > MAX_WRITE_DATA {
-            return Ok(Err(VolumeError::Invalid(format!(
-                "an object of {length} bytes ({} stored) is over the host's limit of {MAX_WRITE_LENGTH}",
-                data.len()
-            ))));
-        }
         let md5 = match md5.map(|m| <[u8; 16]>::try_from(m.as_slice())) {
             None => None,
             Some(Ok(m)) => Some(m),
@@ -302,12 +301,6 @@ impl HostTarget for HostState {
         block_size: u32,
         sha256s: Vec<u8>,
     ) -> wasmtime::Result<Result<(), VolumeError>> {
-        if length > MAX_WRITE_LENGTH || data.len() > MAX_WRITE_DATA {
-            return Ok(Err(VolumeError::Invalid(format!(
-                "an object of {length} bytes ({} stored) is over the host's limit of {MAX_WRITE_LENGTH}",
-                data.len()
-            ))));
-        }
         // The writer checks the digests' count against the length before queueing.
         let blocks = Some(BlockDigests { block_size, digests: sha256s });
         let job = RestoreJob { offset, length, compression: to_host(compression), data, md5: None, blocks };
