@@ -48,6 +48,7 @@ impl Drop for PooledBuf {
     }
 }
 
+#[derive(Clone)]
 enum Stored {
     /// Compressed bytes, or raw ones (copied out, so the read buffer goes back to the
     /// pool at once: readers never wait on a piece the driver has not taken yet).
@@ -77,10 +78,10 @@ pub struct ProcessedChunk {
 }
 
 /// SHA-256 and MD5 of a piece's stored bytes.
-type StoredDigests = (Sha256Digest, [u8; 16]);
+pub type StoredDigests = (Sha256Digest, [u8; 16]);
 
 impl Stored {
-    fn digests(&self, length: u64) -> (Sha256Digest, [u8; 16]) {
+    fn digests(&self, length: u64) -> StoredDigests {
         match self {
             Stored::Bytes(b) => (digest::sha256(b), digest::md5(b)),
             Stored::Zeros => {
@@ -95,7 +96,7 @@ impl Stored {
 impl ProcessedChunk {
     /// SHA-256 and MD5 of [`Self::stored`]: from the workers when the read asked for
     /// them, else computed now.
-    pub fn stored_digests(&self) -> (Sha256Digest, [u8; 16]) {
+    pub fn stored_digests(&self) -> StoredDigests {
         self.hashed.unwrap_or_else(|| self.stored.digests(self.length))
     }
 
@@ -167,10 +168,12 @@ impl ProcessedChunk {
     }
 }
 
-/// MD5 and compressed form of an all-zero piece of some length.
-type ZeroPiece = (Option<[u8; 16]>, Option<Arc<Vec<u8>>>);
+/// An all-zero piece of some length as it is stored: its MD5, its compression, the
+/// bytes kept, and their digests when the read asks for them.
+type ZeroPiece = (Option<[u8; 16]>, Compression, Stored, Option<StoredDigests>);
 
-/// Precomputed results for all-zero pieces and blocks, shared by the workers.
+/// Precomputed results for all-zero pieces and blocks, shared by the workers (one
+/// cache per stream: its options do not change).
 pub(crate) struct ZeroCache {
     block_digest: Sha256Digest,
     by_len: Mutex<HashMap<u64, ZeroPiece>>,
@@ -181,15 +184,27 @@ impl ZeroCache {
         ZeroCache { block_digest: digest::sha256(&vec![0u8; block]), by_len: Mutex::new(HashMap::new()) }
     }
 
+    /// `bytes`: the piece itself (all zeros).
     fn get(&self, compressor: &mut Compressor, opts: &ReadOptions, bytes: &[u8]) -> Result<ZeroPiece, PipelineError> {
         let length = bytes.len() as u64;
         if let Some(c) = self.by_len.lock().expect("zero cache lock").get(&length) {
             return Ok(c.clone());
         }
         let md5 = opts.md5.then(|| digest::md5_of_zeros(length));
-        let packed = compressor.compress(opts.compression, bytes)?.map(Arc::new);
-        self.by_len.lock().expect("zero cache lock").insert(length, (md5, packed.clone()));
-        Ok((md5, packed))
+        let piece = match compressor.compress(opts.compression, bytes)? {
+            Some(p) if (p.len() as u64) < length => {
+                let hashed = opts.stored_digests.then(|| (digest::sha256(&p), digest::md5(&p)));
+                (md5, opts.compression, Stored::Bytes(Arc::new(p)), hashed)
+            }
+            _ => {
+                let hashed = opts
+                    .stored_digests
+                    .then(|| (digest::sha256(bytes), md5.unwrap_or_else(|| digest::md5_of_zeros(length))));
+                (md5, Compression::None, Stored::Zeros, hashed)
+            }
+        };
+        self.by_len.lock().expect("zero cache lock").insert(length, piece.clone());
+        Ok(piece)
     }
 }
 
@@ -282,14 +297,7 @@ pub(crate) fn process(
         let offset = offset + range.start as u64;
         let (md5, stored_compression, stored, hashed) = match k {
             Kind::Unchanged => (None, Compression::None, Stored::Nothing, None),
-            Kind::Zero => {
-                let (md5, compression, stored) = match zeros.get(compressor, opts, bytes)? {
-                    (md5, Some(p)) if (p.len() as u64) < length => (md5, opts.compression, Stored::Bytes(p)),
-                    (md5, _) => (md5, Compression::None, Stored::Zeros),
-                };
-                let hashed = opts.stored_digests.then(|| stored.digests(length));
-                (md5, compression, stored, hashed)
-            }
+            Kind::Zero => zeros.get(compressor, opts, bytes)?,
             Kind::Data => {
                 let (compression, kept) = match compressor.compress(opts.compression, bytes)? {
                     Some(p) if (p.len() as u64) < length => (opts.compression, Some(p)),

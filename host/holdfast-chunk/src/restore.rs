@@ -15,7 +15,6 @@ use crossbeam_channel::{Sender, bounded};
 use crate::buffer::AlignedBuf;
 use crate::codec::{CodecError, Compression, decompress_into};
 use crate::digest::{self, hex};
-use crate::md5_pair::md5_pair;
 
 /// Zero detection granule on restore (Cinder uses 1 MiB; smaller finds more holes).
 const GRANULE: usize = 64 * 1024;
@@ -106,26 +105,22 @@ impl RestoreWriter {
                 (rx.clone(), state.clone(), sink.clone(), written.clone(), first_error.clone());
             std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
-                let mut bufs = [AlignedBuf::new(GRANULE), AlignedBuf::new(GRANULE)];
+                let mut buf = AlignedBuf::new(GRANULE);
                 while let Ok(job) = rx.recv() {
-                    // A second object already queued is checked beside this one: two
-                    // MD5s run side by side at nearly the cost of one.
-                    let second = if job.md5.is_some() { rx.try_recv().ok() } else { None };
-                    let results = apply(&*sink, &mut bufs, job, second, is_new.load(Ordering::Relaxed));
+                    let (offset, length) = (job.offset, job.length);
+                    let r = apply(&*sink, &mut buf, job, is_new.load(Ordering::Relaxed));
                     let (lock, cvar) = &*state;
                     let mut st = lock.lock().expect("restore state lock");
-                    for (offset, length, r) in results {
-                        match r {
-                            Ok(()) => {
-                                written.fetch_add(length, Ordering::Relaxed);
-                            }
-                            Err(e) => {
-                                tracing::warn!(offset, length, error = %e, "restore write failed");
-                                first_error.lock().expect("error lock").get_or_insert(e);
-                            }
+                    match r {
+                        Ok(()) => {
+                            written.fetch_add(length, Ordering::Relaxed);
                         }
-                        st.pending -= 1;
+                        Err(e) => {
+                            tracing::warn!(offset, length, error = %e, "restore write failed");
+                            first_error.lock().expect("error lock").get_or_insert(e);
+                        }
                     }
+                    st.pending -= 1;
                     cvar.notify_all();
                 }
             })?;
@@ -220,46 +215,19 @@ fn zero_md5(len: usize) -> [u8; 16] {
     d
 }
 
-/// Where a job stands once unpacked: its offset, length and what it came to.
-type Applied = (u64, u64, Result<(), RestoreError>);
-
-/// Unpack `first` (and `second`) into `bufs`, check their MD5s (side by side when
-/// both have one) and write them; one result per job, in order.
-fn apply(
-    sink: &dyn ChunkSink,
-    bufs: &mut [AlignedBuf; 2],
-    first: RestoreJob,
-    second: Option<RestoreJob>,
-    volume_is_new: bool,
-) -> Vec<Applied> {
-    let [buf_a, buf_b] = bufs;
-    let a = (first.offset, first.length, first.md5, unpack(buf_a, first));
-    let b = second.map(|j| (j.offset, j.length, j.md5, unpack(buf_b, j)));
-    let md5_of = |buf: &AlignedBuf| if digest::is_zero(buf) { zero_md5(buf.len()) } else { digest::md5(buf) };
-    let (md5_a, md5_b) = match (&a, &b) {
-        ((_, _, Some(_), Ok(())), Some((_, _, Some(_), Ok(()))))
-            if !digest::is_zero(buf_a) && !digest::is_zero(buf_b) =>
-        {
-            let (x, y) = md5_pair(buf_a, buf_b);
-            (Some(x), Some(y))
+/// Unpack a job into `buf`, check it (its blocks' SHA-256s or its MD5, when given)
+/// and write it.
+fn apply(sink: &dyn ChunkSink, buf: &mut AlignedBuf, job: RestoreJob, volume_is_new: bool) -> Result<(), RestoreError> {
+    let (offset, expected) = (job.offset, job.md5);
+    unpack(buf, job)?;
+    if let Some(expected) = expected {
+        // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
+        let actual = if digest::is_zero(buf) { zero_md5(buf.len()) } else { digest::md5(buf) };
+        if actual != expected {
+            return Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) });
         }
-        _ => (
-            a.2.filter(|_| a.3.is_ok()).map(|_| md5_of(buf_a)),
-            b.as_ref().and_then(|b| b.2.filter(|_| b.3.is_ok())).map(|_| md5_of(buf_b)),
-        ),
-    };
-    let mut out = Vec::with_capacity(2);
-    for (job, buf, actual) in [(Some(a), &*buf_a, md5_a), (b, &*buf_b, md5_b)] {
-        let Some((offset, length, expected, unpacked)) = job else { continue };
-        let r = unpacked.and_then(|()| match (expected, actual) {
-            (Some(expected), Some(actual)) if actual != expected => {
-                Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) })
-            }
-            _ => write(sink, buf, offset, volume_is_new),
-        });
-        out.push((offset, length, r));
     }
-    out
+    write(sink, buf, offset, volume_is_new)
 }
 
 /// Decompress a job into `buf` (sized to its length).
@@ -390,9 +358,9 @@ mod tests {
     }
 
     #[test]
-    fn objects_checked_two_at_a_time_are_each_written_or_refused() {
-        // One worker and a queue of objects: it takes them in pairs (both MD5s side by
-        // side); each good one lands, the one with a wrong MD5 is refused by offset.
+    fn each_queued_object_is_written_or_refused_on_its_own() {
+        // One worker and a queue of objects: each good one lands, the one with a wrong
+        // MD5 is refused by offset.
         let n = 9usize;
         let len = 70_000usize;
         let sink = Arc::new(MemSink(Mutex::new(vec![0xEE; n * len])));

@@ -527,22 +527,24 @@ pub(crate) fn files_equal(a: &Path, b: &Path) -> Result<bool> {
     }
 }
 
+/// Run `restic` (set up with its repository and password) with `args`: seconds taken.
+pub(crate) fn timed_restic(mut restic: std::process::Command, args: &[&str]) -> Result<f64> {
+    let t = Instant::now();
+    let out = restic.args(args).output().context("running restic (install it with `apt-get install restic`)")?;
+    if !out.status.success() {
+        bail!("restic {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// restic on the same file, same run (peer comparison; restic 0.14 from Debian).
 fn restic(dir: &Path, vol: &Path, size: u64) -> Result<()> {
     use std::process::Command;
     let repo = dir.join("restic-repo");
-    let run = |args: &[&str]| -> Result<f64> {
-        let t = Instant::now();
-        let out = Command::new("restic")
-            .args(["--repo", &repo.display().to_string(), "--quiet"])
-            .args(args)
-            .env("RESTIC_PASSWORD", "holdfast-bench")
-            .output()
-            .context("running restic (install it with `apt-get install restic`)")?;
-        if !out.status.success() {
-            bail!("restic {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(t.elapsed().as_secs_f64())
+    let run = |args: &[&str]| {
+        let mut restic = Command::new("restic");
+        restic.args(["--repo", &repo.display().to_string(), "--quiet"]).env("RESTIC_PASSWORD", "holdfast-bench");
+        timed_restic(restic, args)
     };
     run(&["init"])?;
     if let Ok(f) = File::open(vol) {

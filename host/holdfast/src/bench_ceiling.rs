@@ -22,7 +22,7 @@ pub struct Ceiling {
 pub fn measure(rgw: &Rgw, total: u64, flights: usize) -> Result<Ceiling> {
     let (token, base) = swift_auth(rgw)?;
     let container = format!("{base}/bench-ceiling");
-    request(rgw, "PUT", &container, &token, &[])?;
+    request(rgw, "PUT", &container, &[("X-Auth-Token", &token)], &[])?;
     let objects = total.div_ceil(OBJECT as u64) as usize;
     // Random bytes (what compressed chunks look like), generated once.
     let mut body = vec![0u8; OBJECT];
@@ -44,7 +44,7 @@ pub fn measure(rgw: &Rgw, total: u64, flights: usize) -> Result<Ceiling> {
                     s.spawn(move || -> Result<()> {
                         for name in names.iter().skip(w).step_by(flights.max(1)) {
                             let sent: &[u8] = if method == "PUT" { body } else { &[] };
-                            request(rgw, method, name, token, sent)?;
+                            request(rgw, method, name, &[("X-Auth-Token", token)], sent)?;
                         }
                         Ok(())
                     })
@@ -57,7 +57,7 @@ pub fn measure(rgw: &Rgw, total: u64, flights: usize) -> Result<Ceiling> {
     let put_mbps = run("PUT")?;
     let get_mbps = run("GET")?;
     for name in &names {
-        request(rgw, "DELETE", name, &token, &[])?;
+        request(rgw, "DELETE", name, &[("X-Auth-Token", &token)], &[])?;
     }
     Ok(Ceiling { put_mbps, get_mbps })
 }
@@ -66,59 +66,40 @@ pub fn measure(rgw: &Rgw, total: u64, flights: usize) -> Result<Ceiling> {
 /// buckets too).
 pub fn stored_bytes(rgw: &Rgw, container: &str) -> Result<u64> {
     let (token, base) = swift_auth(rgw)?;
-    let mut conn = TcpStream::connect(rgw.authority())?;
-    write!(
-        conn,
-        "HEAD {base}/{container} HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: {token}\r\nConnection: close\r\n\r\n",
-        rgw.authority()
-    )?;
-    let (status, headers) = answer(&mut BufReader::new(conn), true)?;
-    if status / 100 != 2 {
-        bail!("HEAD {container}: HTTP {status}");
-    }
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("x-container-bytes-used"))
-        .and_then(|(_, v)| v.parse().ok())
-        .context("no X-Container-Bytes-Used")
+    let headers = request(rgw, "HEAD", &format!("{base}/{container}"), &[("X-Auth-Token", &token)], &[])?;
+    header(&headers, "x-container-bytes-used").and_then(|v| v.parse().ok()).context("no X-Container-Bytes-Used")
 }
 
 /// Swift v1 auth: the token and the storage path.
 fn swift_auth(rgw: &Rgw) -> Result<(String, String)> {
-    let mut conn = TcpStream::connect(rgw.authority())?;
-    write!(
-        conn,
-        "GET /auth/1.0 HTTP/1.1\r\nHost: {}\r\nX-Auth-User: {}\r\nX-Auth-Key: {}\r\nConnection: close\r\n\r\n",
-        rgw.authority(),
-        rgw.swift_user,
-        rgw.swift_key
-    )?;
-    let (status, headers) = answer(&mut BufReader::new(conn), false)?;
-    if status / 100 != 2 {
-        bail!("swift auth: HTTP {status}");
-    }
-    let header = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
-    let token = header("x-auth-token").context("swift auth: no token")?;
-    let url = header("x-storage-url").context("swift auth: no storage url")?;
+    let headers =
+        request(rgw, "GET", "/auth/1.0", &[("X-Auth-User", &rgw.swift_user), ("X-Auth-Key", &rgw.swift_key)], &[])?;
+    let token = header(&headers, "x-auth-token").context("swift auth: no token")?;
+    let url = header(&headers, "x-storage-url").context("swift auth: no storage url")?;
     let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).context("swift auth: storage url")?;
-    Ok((token, path))
+    Ok((token.to_owned(), path))
 }
 
-/// One request on its own connection; the answer's body is read and dropped.
-fn request(rgw: &Rgw, method: &str, path: &str, token: &str, body: &[u8]) -> Result<()> {
+/// One request on its own connection, refused unless answered 2xx; the answer's
+/// headers (its body is read and dropped).
+fn request(rgw: &Rgw, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Headers> {
     let mut conn = TcpStream::connect(rgw.authority())?;
-    write!(
-        conn,
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        rgw.authority(),
-        body.len()
-    )?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", rgw.authority());
+    for (k, v) in headers {
+        head += &format!("{k}: {v}\r\n");
+    }
+    head += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    conn.write_all(head.as_bytes())?;
     conn.write_all(body)?;
-    let (status, _) = answer(&mut BufReader::with_capacity(1 << 20, conn), method == "HEAD")?;
+    let (status, headers) = answer(&mut BufReader::with_capacity(1 << 20, conn), method == "HEAD")?;
     if status / 100 != 2 {
         bail!("{method} {path}: HTTP {status}");
     }
-    Ok(())
+    Ok(headers)
+}
+
+fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 type Headers = Vec<(String, String)>;

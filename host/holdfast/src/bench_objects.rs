@@ -366,19 +366,14 @@ fn ensure_restic() -> Result<()> {
 /// `bucket`): seconds of its full backup of `vol` and of the restore.
 fn restic_s3(dir: &Path, rgw: &Rgw, vol: &Path, bucket: &str) -> Result<(f64, f64)> {
     let repo = format!("s3:{}/{bucket}", rgw.endpoint());
-    let run = |args: &[&str]| -> Result<f64> {
-        let t = Instant::now();
-        let out = Command::new("restic")
+    let run = |args: &[&str]| {
+        let mut restic = Command::new("restic");
+        restic
             .args(["-r", &repo, "--no-cache"])
-            .args(args)
             .env("AWS_ACCESS_KEY_ID", &rgw.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &rgw.secret_key)
-            .env("RESTIC_PASSWORD", "bench")
-            .output()?;
-        if !out.status.success() {
-            bail!("restic {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(t.elapsed().as_secs_f64())
+            .env("RESTIC_PASSWORD", "bench");
+        crate::bench::timed_restic(restic, args)
     };
     run(&["init"])?;
     crate::bench::drop_cache_of(vol)?;
