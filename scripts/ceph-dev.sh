@@ -16,6 +16,12 @@
 #   ceph-dev.sh destroy DIR             stop, then delete DIR
 #   ceph-dev.sh status  DIR             show PIDs and `ceph -s`
 #   ceph-dev.sh env     DIR             print the client environment
+#   ceph-dev.sh rgw-keystone DIR --keystone-url URL --port N
+#                                       (re)start a second radosgw that takes Keystone
+#                                       tokens (Swift at http://127.0.0.1:N/swift/v1/AUTH_<project>,
+#                                       users made from Keystone projects); Keystone's admin
+#                                       user logs in as KEYSTONE_ADMIN_USER/_PASSWORD/_PROJECT
+#                                       (admin / admin-pw / admin, domain Default)
 #   ceph-dev.sh install                 only install the packages
 #
 # Adapted from the workplace's reference script (shared/tools/ceph-dev-cluster.sh);
@@ -83,6 +89,8 @@ while [ $# -gt 0 ]; do
     --osd-size) OSD_SIZE="$2"; shift ;;
     --pool) if [ $pools_set = 0 ]; then POOLS=""; pools_set=1; fi; POOLS="$POOLS $2"; shift ;;
     --timeout) TIMEOUT="$2"; shift ;;
+    --keystone-url) KEYSTONE_URL="$2"; shift ;;
+    --port) KS_RGW_PORT="$2"; shift ;;
     *) die "unknown option $1" ;;
   esac
   shift
@@ -127,11 +135,11 @@ stop_all() {  # TERM (graceful, ~4s) or KILL (throwaway, instant)
   # the mon goes last: a terminating OSD waits up to 5s (osd_mon_shutdown_timeout)
   # for the mon to acknowledge its "mark me down"
   # and radosgw needs the OSD to unregister its watches, or it hangs in shutdown
-  signal_wait "$1" rgw
+  signal_wait "$1" rgw rgw.keystone
   signal_wait "$1" osd.0 mgr.x
   signal_wait "$1" mon.a
 }
-DAEMONS_STOP_ORDER="rgw osd.0 mgr.x mon.a"
+DAEMONS_STOP_ORDER="rgw rgw.keystone osd.0 mgr.x mon.a"
 signal_only() {  # signal names... : signal those daemons, wait for nothing
   local sig="$1" d; shift
   for d in "$@"; do
@@ -353,6 +361,35 @@ start_rgw() {
   log "phase rgw_ready: $(elapsed "$t")s"
 }
 
+# A radosgw beside the first, on the same pools and zone, that takes Keystone tokens
+# instead of its own users: what a cloud's Swift endpoint behind Keystone is. Each
+# project becomes a user of the same name (account AUTH_<project id>) on first use.
+start_rgw_keystone() {
+  [ -n "${KEYSTONE_URL:-}" ] && [ -n "${KS_RGW_PORT:-}" ] || die "rgw-keystone needs --keystone-url URL --port N"
+  [ -f "$DIR/rgw.user" ] || die "$DIR has no radosgw yet (start it with --rgw first)"
+  local t; t=$(now)
+  signal_wait TERM rgw.keystone
+  local kr="$DIR/rgw.keystone.keyring"
+  [ -s "$kr" ] || C auth get-or-create client.rgw.keystone \
+    mon 'allow rw' osd 'allow rwx' mgr 'allow rw' -o "$kr" >/dev/null
+  mkdir -p "$DIR/rgw.keystone"
+  start_daemon rgw.keystone radosgw -n client.rgw.keystone --keyring "$kr" \
+    --rgw-data "$DIR/rgw.keystone" --log-file "$DIR/log/rgw.keystone.log" \
+    --admin-socket "$DIR/run/rgw.keystone.asok" \
+    --rgw-frontends "beast endpoint=127.0.0.1:$KS_RGW_PORT" --rgw-dns-name 127.0.0.1 \
+    --rgw-keystone-url "$KEYSTONE_URL" --rgw-keystone-api-version 3 \
+    --rgw-keystone-admin-user "${KEYSTONE_ADMIN_USER:-admin}" \
+    --rgw-keystone-admin-password "${KEYSTONE_ADMIN_PASSWORD:-admin-pw}" \
+    --rgw-keystone-admin-project "${KEYSTONE_ADMIN_PROJECT:-admin}" \
+    --rgw-keystone-admin-domain Default \
+    --rgw-keystone-accepted-roles "member,admin" \
+    --rgw-keystone-implicit-tenants true \
+    --rgw-keystone-verify-ssl false \
+    --rgw-swift-account-in-url true
+  wait_for "radosgw (Keystone) on 127.0.0.1:$KS_RGW_PORT" curl -sS -o /dev/null "http://127.0.0.1:$KS_RGW_PORT/"
+  log "phase rgw_keystone_ready: $(elapsed "$t")s"
+}
+
 write_env() {
   local f="$DIR/env.sh"
   {
@@ -457,5 +494,6 @@ case "$cmd" in
     C -s || true
     ;;
   env) print_env ;;
-  *) die "unknown command '$cmd' (start|stop|kill|freeze|thaw|destroy|status|env)" ;;
+  rgw-keystone) start_rgw_keystone ;;
+  *) die "unknown command '$cmd' (start|stop|kill|freeze|thaw|destroy|status|env|rgw-keystone)" ;;
 esac

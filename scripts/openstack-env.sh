@@ -7,7 +7,7 @@
 # Example: scripts/openstack-env.sh target/openstack http://127.0.0.1:18776
 #
 # What it does (self-contained: needs bash, curl, and a python3 >= 3.10 with venv):
-#   1. venvs DIR/ks-venv (keystone + gunicorn) and DIR/clients-venv
+#   1. venvs ks-venv (keystone + gunicorn) and clients-venv in OPENSTACK_VENV_DIR (default DIR)
 #      (python-openstackclient + python-cinderclient); a venv whose marker file
 #      matches the wanted pins is reused, so a second run skips pip entirely.
 #   2. a fresh Keystone under DIR/keystone each run: SQLite, fernet tokens,
@@ -28,6 +28,8 @@
 #   PYTHON          interpreter the venvs are built from (default python3)
 #   ADMIN_PASSWORD  Keystone admin password (default admin-pw)
 #   KEYSTONE_PIP_SPEC / CLIENTS_PIP_SPEC  override the pinned requirements
+#   OPENSTACK_VENV_DIR  where the venvs live (default DIR): several DIRs (tests
+#                   running at once) may share them; builds are serialised by a lock
 set -euo pipefail
 
 KEYSTONE_PIP_SPEC=${KEYSTONE_PIP_SPEC:-"keystone==30.0.0 gunicorn==27.0.1"}
@@ -124,9 +126,15 @@ PYVER=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3]); asse
 # venv_ready NAME SPEC: DIR/NAME's marker says it holds exactly SPEC for this
 # Python (the marker is written last, so a half-built venv is never reused).
 # build_venv NAME SPEC: build it from scratch.
-venv_ready() { [[ -f $DIR/$1/.holdfast-ready && "$(<"$DIR/$1/.holdfast-ready")" == "python $PYVER: $2" ]]; }
+VENVS=${OPENSTACK_VENV_DIR:-$DIR}
+mkdir -p "$VENVS"
+VENVS=$(cd "$VENVS" && pwd)
+# One setup at a time builds or checks the shared venvs (flock from util-linux).
+exec 9>"$VENVS/.venvs.lock"
+flock 9
+venv_ready() { [[ -f $VENVS/$1/.holdfast-ready && "$(<"$VENVS/$1/.holdfast-ready")" == "python $PYVER: $2" ]]; }
 build_venv() {
-    local name=$1 spec=$2 v=$DIR/$1
+    local name=$1 spec=$2 v=$VENVS/$1
     rm -rf "$v"
     "$PYTHON" -m venv "$v" || return 1
     # shellcheck disable=SC2086  # spec is a word list on purpose
@@ -138,30 +146,31 @@ declare -A VENV_PID=()
 for pair in "ks-venv|$KEYSTONE_PIP_SPEC" "clients-venv|$CLIENTS_PIP_SPEC"; do
     name=${pair%%|*} spec=${pair#*|}
     if venv_ready "$name" "$spec"; then
-        log "reusing $DIR/$name ($spec)"
+        log "reusing $VENVS/$name ($spec)"
     else
-        log "building $DIR/$name: pip install $spec (log: $DIR/$name.pip.log)"
-        build_venv "$name" "$spec" >"$DIR/$name.pip.log" 2>&1 &
+        log "building $VENVS/$name: pip install $spec (log: $VENVS/$name.pip.log)"
+        build_venv "$name" "$spec" >"$VENVS/$name.pip.log" 2>&1 &
         VENV_PID[$name]=$!
     fi
 done
 failed=()
 for name in "${!VENV_PID[@]}"; do  # wait for every build, so none is left running
     if wait "${VENV_PID[$name]}"; then
-        log "built $DIR/$name"
+        log "built $VENVS/$name"
     else
         failed+=("$name")
     fi
 done
 for name in "${failed[@]}"; do
-    tail -n 30 "$DIR/$name.pip.log" >&2
-    die "building $DIR/$name failed (full log: $DIR/$name.pip.log)"
+    tail -n 30 "$VENVS/$name.pip.log" >&2
+    die "building $VENVS/$name failed (full log: $VENVS/$name.pip.log)"
 done
-KS=$DIR/ks-venv/bin
-CL=$DIR/clients-venv/bin
+KS=$VENVS/ks-venv/bin
+CL=$VENVS/clients-venv/bin
 for f in "$KS/keystone-manage" "$KS/gunicorn" "$CL/openstack" "$CL/cinder"; do
-    [[ -x $f ]] || die "$f missing; delete $DIR/*-venv and rerun"
+    [[ -x $f ]] || die "$f missing; delete $VENVS/*-venv and rerun"
 done
+exec 9>&-
 
 # --- 2. Keystone configuration, from scratch every run ------------------------
 

@@ -15,9 +15,11 @@ use serde_json::Value;
 
 use crate::support::{Database, Server, sha256_file};
 
-struct Cloud {
-    env: Value,
-    server: Server,
+/// Holdfast behind a Keystone of its own, with the stock clients (also used by
+/// `swift_keystone.rs`).
+pub(crate) struct Cloud {
+    pub(crate) env: Value,
+    pub(crate) server: Server,
     dir: PathBuf,
 }
 
@@ -33,19 +35,25 @@ fn script() -> PathBuf {
 }
 
 /// A port nothing listens on now (not 5000, which a developer's own Keystone may hold).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Cloud {
     fn start() -> Cloud {
-        let port = free_port().to_string();
+        Cloud::start_with("openstack", free_port(), &[])
+    }
+
+    /// Keystone on `port`, set up in `CARGO_TARGET_TMPDIR/<name>` (the venvs are
+    /// shared by every cloud), Holdfast started with `server_args` more.
+    pub(crate) fn start_with(name: &str, port: u16, server_args: &[&str]) -> Cloud {
+        let port = port.to_string();
         let keystone = format!("http://127.0.0.1:{port}");
-        let server = Server::start(
-            &Database::Sqlite,
-            &["--auth", "keystone", "--keystone-url", &keystone, "--keystone-password", "holdfast-pw"],
-        );
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openstack");
+        let mut args = vec!["--auth", "keystone", "--keystone-url", &keystone, "--keystone-password", "holdfast-pw"];
+        args.extend_from_slice(server_args);
+        let server = Server::start(&Database::Sqlite, &args);
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = tmp.join(name);
         // Stop a Keystone a killed earlier run left behind, then set up afresh.
         let _ = Command::new("bash").arg(script()).arg("stop").arg(&dir).output();
         let out = Command::new("bash")
@@ -53,6 +61,7 @@ impl Cloud {
             .arg(&dir)
             .arg(&server.url)
             .env("KEYSTONE_PORT", &port)
+            .env("OPENSTACK_VENV_DIR", tmp.join("openstack-venvs"))
             .output()
             .expect("running scripts/openstack-env.sh");
         assert!(out.status.success(), "scripts/openstack-env.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -60,11 +69,11 @@ impl Cloud {
         Cloud { env, server, dir }
     }
 
-    fn project(&self, name: &str) -> &str {
+    pub(crate) fn project(&self, name: &str) -> &str {
         self.env["projects"][name].as_str().unwrap()
     }
 
-    fn command(&self, user: &str, client: &str, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, user: &str, client: &str, args: &[&str]) -> Command {
         let mut c = Command::new(self.env["bin"][client].as_str().unwrap());
         c.args(args);
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_") || k == "CINDER_ENDPOINT") {
@@ -77,7 +86,7 @@ impl Cloud {
     }
 
     /// Run a client command that must succeed and print no error; its stdout.
-    fn ok(&self, user: &str, client: &str, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, user: &str, client: &str, args: &[&str]) -> String {
         let out = self.command(user, client, args).output().unwrap();
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(
@@ -94,13 +103,13 @@ impl Cloud {
         stdout.into_owned()
     }
 
-    fn json(&self, user: &str, client: &str, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, user: &str, client: &str, args: &[&str]) -> Value {
         let out = self.ok(user, client, args);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{client} {args:?}: not JSON ({e}): {out}"))
     }
 
     /// A command that must be refused; returns what it printed.
-    fn refused(&self, user: &str, client: &str, args: &[&str], needle: &str) -> String {
+    pub(crate) fn refused(&self, user: &str, client: &str, args: &[&str], needle: &str) -> String {
         let out = self.command(user, client, args).output().unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
         assert!(!out.status.success(), "{client} {args:?} as {user} should have failed:\n{text}");
@@ -109,7 +118,7 @@ impl Cloud {
     }
 
     /// Poll `openstack volume backup|volume show` until `status` (error fails at once).
-    fn wait(&self, user: &str, kind: &[&str], id: &str, status: &str) {
+    pub(crate) fn wait(&self, user: &str, kind: &[&str], id: &str, status: &str) {
         let t = Instant::now();
         loop {
             let mut args = kind.to_vec();
@@ -124,12 +133,12 @@ impl Cloud {
         }
     }
 
-    fn volume_path(&self, id: &str) -> PathBuf {
+    pub(crate) fn volume_path(&self, id: &str) -> PathBuf {
         self.server.dir.path().join("data").join("volumes").join(format!("{id}.raw"))
     }
 }
 
-fn fill(path: &Path, seed: u8) {
+pub(crate) fn fill(path: &Path, seed: u8) {
     use std::io::{Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     for i in 0..8u64 {

@@ -26,4 +26,5 @@ mod reload;
 mod service;
 mod skeleton;
 mod snapshots;
+mod swift_keystone;
 mod walkthrough;

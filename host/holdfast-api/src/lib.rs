@@ -32,6 +32,7 @@ mod volumes;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use holdfast_driver::{Caller, CallerToken};
 use holdfast_manager::{Manager, ManagerConfig, RequestContext};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 use tracing::Instrument;
@@ -205,11 +206,19 @@ impl Api {
             id
         };
         tracing::Span::current().record("user", &identity.user_id);
+        // A Keystone token the operation may pass on (Swift's per_user backends); the
+        // other modes' tokens mean nothing to an object store.
+        let caller = match &self.auth {
+            auth::Auth::Keystone(_) => auth::token(headers)
+                .map(|t| Caller { project_id: identity.project_id.clone(), token: CallerToken::new(t) }),
+            _ => None,
+        };
         let call = Call {
             ctx: RequestContext {
                 project_id: identity.project_id,
                 user_id: identity.user_id,
                 is_admin: identity.roles.admin,
+                caller,
             },
             roles: identity.roles,
             config: self.manager.config(),

@@ -55,6 +55,11 @@ pub struct Grants {
     /// RBD pools of a Ceph cluster the driver may use (WIT `rbd`, since 0.2.2); each
     /// call confined to the operation's backup.
     pub rbd: Option<RbdGrant>,
+    /// The caller's Keystone token goes on the requests to the `network` endpoints
+    /// that name the caller's own Swift account (`AUTH_<project id>`): Cinder's
+    /// `backup_swift_auth = per_user`. The driver never sees the token, only the
+    /// project id (the `holdfast.caller_project_id` setting).
+    pub caller_token: bool,
 }
 
 /// An object-store protocol the network gate understands.
@@ -110,6 +115,7 @@ impl Default for Grants {
             control_timeout: DEFAULT_CONTROL_TIMEOUT,
             instances: None,
             rbd: None,
+            caller_token: false,
         }
     }
 }

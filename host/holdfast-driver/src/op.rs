@@ -24,6 +24,8 @@ pub struct OpContext {
     /// Fraction of the blocks a volume's diff calls unchanged that a backup re-reads and
     /// compares (Ceph's diff has had bugs): 0.001 by default, 0 for none.
     pub diff_check: f64,
+    /// The request's caller, when there was one and the operation still runs for it.
+    pub caller: Option<crate::Caller>,
 }
 
 impl Default for OpContext {
@@ -36,6 +38,7 @@ impl Default for OpContext {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             change_source: Arc::default(),
             diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK,
+            caller: None,
         }
     }
 }

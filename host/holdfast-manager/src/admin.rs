@@ -55,17 +55,21 @@ impl Manager {
             return Ok(()); // `after_operation` runs the delete once it stopped
         }
         let span = tracing::info_span!("delete", backup_id = %id, volume_id = %b.volume_id);
-        tokio::spawn(tracing::Instrument::instrument(self.clone().run_delete(b, Ok(Some(driver))), span));
+        tokio::spawn(tracing::Instrument::instrument(
+            self.clone().run_delete(b, Ok(Some(driver)), ctx.caller.clone()),
+            span,
+        ));
         Ok(())
     }
 
-    /// After a backup or restore stopped: run a delete that a force delete asked for.
-    pub(crate) async fn after_operation(self: &Arc<Self>, id: &str) {
+    /// After a backup or restore stopped: run a delete that a force delete asked for,
+    /// with the stopped operation's caller (a `per_user` Swift account needs a token).
+    pub(crate) async fn after_operation(self: &Arc<Self>, id: &str, caller: Option<holdfast_driver::Caller>) {
         let Ok(Some(b)) = self.db.get_backup(id).await else { return };
         if b.status != BackupStatus::Deleting || b.deleted {
             return;
         }
         let driver = self.deleter(&b).await;
-        Box::pin(self.clone().run_delete(b, driver)).await;
+        Box::pin(self.clone().run_delete(b, driver, caller)).await;
     }
 }

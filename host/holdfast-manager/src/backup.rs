@@ -72,6 +72,8 @@ struct Job {
     running: crate::progress::Running,
     /// The backend's `instances` places.
     places: Option<Arc<tokio::sync::Semaphore>>,
+    /// Who asked (their token reaches a `per_user` Swift account).
+    caller: Option<holdfast_driver::Caller>,
 }
 
 /// [`holdfast_types::is_valid_container`] as a 400 (the driver checks the same rule).
@@ -202,7 +204,8 @@ impl Manager {
         );
         let running = self.progress.queue(&backup.id, Operation::Create, source.size_bytes);
         let places = backend.places.clone();
-        let job = Job { backup: backup.clone(), parent, vol, source, hold, running, places };
+        let caller = ctx.caller.clone();
+        let job = Job { backup: backup.clone(), parent, vol, source, hold, running, places, caller };
         tokio::spawn(self.clone().run_backup(job, driver).instrument(span));
         Ok(backup)
     }
@@ -248,7 +251,7 @@ impl Manager {
     }
 
     async fn run_backup(self: Arc<Self>, job: Job, driver: Driver) {
-        let Job { backup, parent, vol, source, hold, running, places } = job;
+        let Job { backup, parent, vol, source, hold, running, places, caller } = job;
         let exclusive = driver.exclusive_locations();
         let sweeper = driver.clone();
         self.notify(&backup.id, EventType::new(EventOp::Create, EventPhase::Start), json!({})).await;
@@ -287,6 +290,7 @@ impl Manager {
             workers: self.config.workers,
             change_source: change_source.clone(),
             diff_check: self.config.rbd.diff_check,
+            caller: caller.clone(),
         };
         let user = match self.db.volume_metadata(&vol.id).await {
             Ok(m) => m,
@@ -424,12 +428,12 @@ impl Manager {
                 // shares): a Ceph backup's cleanup touches the chain's base image, which
                 // the next backup of the volume may be writing.
                 if exclusive {
-                    self.sweep_failed(backup.id.clone(), sweeper);
+                    self.sweep_failed(backup.id.clone(), sweeper, caller.clone());
                 }
             }
         }
         self.progress.finish(&backup.id);
-        self.after_operation(&backup.id).await;
+        self.after_operation(&backup.id, caller).await;
     }
 
     /// Move what the backup will hold to `backing-up` (compare-and-set); if it changed

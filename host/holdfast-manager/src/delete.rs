@@ -31,7 +31,7 @@ impl Manager {
             return Err(ManagerError::Invalid("Invalid backup: Backup status must be available or error".into()));
         }
         let span = tracing::info_span!("delete", backup_id = %id, volume_id = %backup.volume_id);
-        tokio::spawn(self.clone().run_delete(backup, Ok(driver)).instrument(span));
+        tokio::spawn(self.clone().run_delete(backup, Ok(driver), ctx.caller.clone()).instrument(span));
         Ok(())
     }
 
@@ -45,7 +45,13 @@ impl Manager {
         self.backend_for(b).await.map(|c| Some(c.driver)).map_err(|e| e.to_string())
     }
 
-    pub(crate) async fn run_delete(self: Arc<Self>, backup: Backup, driver: Result<Option<Driver>, String>) {
+    /// `caller`: who asked, if anyone did (a `per_user` Swift account needs their token).
+    pub(crate) async fn run_delete(
+        self: Arc<Self>,
+        backup: Backup,
+        driver: Result<Option<Driver>, String>,
+        caller: Option<holdfast_driver::Caller>,
+    ) {
         self.notify(&backup.id, EventType::new(EventOp::Delete, EventPhase::Start), json!({})).await;
         // Objects another live backup also uses (an imported record of it, as tempest
         // makes) stay: deleting them would break that backup. Every delete comes here.
@@ -75,7 +81,7 @@ impl Manager {
                 tokio::task::spawn_blocking(move || {
                     let _in = span.enter();
                     metrics.time_driver(driver.id().name.as_str(), "delete", || {
-                        driver.delete(OpContext::default(), &job).map_err(|e| e.to_string())
+                        driver.delete(OpContext { caller, ..OpContext::default() }, &job).map_err(|e| e.to_string())
                     })
                 })
                 .await

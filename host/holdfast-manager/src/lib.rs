@@ -63,6 +63,9 @@ pub struct RequestContext {
     pub user_id: String,
     /// Cinder's admin context: reaches any project's resources by id.
     pub is_admin: bool,
+    /// The caller's Keystone project and token, for the operations this request
+    /// starts (a `per_user` Swift backend's requests carry it). Kept in memory only.
+    pub caller: Option<holdfast_driver::Caller>,
 }
 
 impl RequestContext {

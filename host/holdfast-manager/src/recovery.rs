@@ -72,7 +72,9 @@ impl Manager {
                     self.db.transition_backup(&b.id, &[BackupStatus::Restoring], BackupStatus::Available).await?;
                 }
                 BackupStatus::Deleting => {
-                    tokio::spawn(self.clone().run_delete(b, driver));
+                    // Resumed after a restart: nobody's token (a per_user Swift delete
+                    // ends in `error` with the reason, and is retried by the user).
+                    tokio::spawn(self.clone().run_delete(b, driver, None));
                 }
                 _ => {}
             }
@@ -112,8 +114,9 @@ impl Manager {
     /// fails when the store does (an endpoint down mid-backup), and the partial objects
     /// must not outlive the failure. Tried every `periodic_interval` while the row is
     /// `error` with a location; a delete of the row (which cleans up
-    /// itself) or a new status ends it.
-    pub(crate) fn sweep_failed(self: &Arc<Self>, id: String, driver: Driver) {
+    /// itself) or a new status ends it. The backup's caller goes along (a `per_user`
+    /// Swift account needs their token, valid for a while yet).
+    pub(crate) fn sweep_failed(self: &Arc<Self>, id: String, driver: Driver, caller: Option<holdfast_driver::Caller>) {
         let weak = Arc::downgrade(self);
         let interval = self.config.periodic_interval;
         tokio::spawn(async move {
@@ -132,7 +135,8 @@ impl Manager {
                 };
                 drop(m);
                 let d = driver.clone();
-                let removed = tokio::task::spawn_blocking(move || d.delete(OpContext::default(), &b))
+                let op = OpContext { caller: caller.clone(), ..OpContext::default() };
+                let removed = tokio::task::spawn_blocking(move || d.delete(op, &b))
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|r| r.map_err(|e| e.to_string()));

@@ -112,7 +112,9 @@ impl Manager {
         let total: u64 = chain.iter().map(|b| b.size_bytes).sum();
         let running = self.progress.queue(&backup.id, Operation::Restore, total);
         tokio::spawn(
-            self.clone().run_restore(backup, chain, target, is_new, (driver, places), running).instrument(span),
+            self.clone()
+                .run_restore(backup, chain, target, is_new, (driver, places), (running, ctx.caller.clone()))
+                .instrument(span),
         );
         Ok(view)
     }
@@ -188,7 +190,7 @@ impl Manager {
         target: Volume,
         is_new: bool,
         (driver, places): (Driver, Option<Arc<tokio::sync::Semaphore>>),
-        running: crate::progress::Running,
+        (running, caller): (crate::progress::Running, Option<holdfast_driver::Caller>),
     ) {
         self.notify(&backup.id, EventType::new(EventOp::Restore, EventPhase::Start), json!({"volume_id": target.id}))
             .await;
@@ -205,6 +207,7 @@ impl Manager {
             moved: running.moved,
             cancel: running.cancel,
             workers: self.config.workers,
+            caller: caller.clone(),
             ..OpContext::default()
         };
         let (volumes, location) = (self.volumes.clone(), target.location.clone());
@@ -284,6 +287,6 @@ impl Manager {
         }
         self.notify(&backup.id, event, extra).await;
         self.progress.finish(&backup.id);
-        self.after_operation(&backup.id).await;
+        self.after_operation(&backup.id, caller).await;
     }
 }

@@ -35,5 +35,5 @@ fn backend(name: &str, zone: &str, driver: &Arc<fake::FakeDriver>) -> Backend {
 
 /// An admin of project p1.
 fn admin() -> RequestContext {
-    RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true }
+    RequestContext { project_id: "p1".into(), user_id: "u1".into(), is_admin: true, caller: None }
 }

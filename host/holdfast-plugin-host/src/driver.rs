@@ -281,7 +281,11 @@ impl DriverComponent {
         let permit = self.gate.as_ref().map(|g| g.enter());
         // Opened for each operation (one open), so a store that appears or is fixed
         // later is picked up as a WASI grant would be.
-        let network = NetworkGate::new(&self.grants.network, self.grants.object_api, scope.clone());
+        // The caller's token only for a backend granted it; the driver learns the
+        // project (to name the account), never the token.
+        let caller = op.caller.clone().filter(|_| self.grants.caller_token);
+        let network =
+            NetworkGate::new(&self.grants.network, self.grants.object_api, scope.clone()).with_caller(caller.clone());
         let objects = match &self.grants.store {
             Some(path) => {
                 Some(ScopedStore::new(Arc::new(LocalStore::open(path).map_err(|e| self.store_err(e))?), scope))
@@ -319,8 +323,17 @@ impl DriverComponent {
                 }
             })
             .map_err(|e| self.trap("instantiate", e))?;
+        let config = match &caller {
+            Some(c) => {
+                let mut config = self.config.clone();
+                config
+                    .push(Setting { key: holdfast_driver::CALLER_PROJECT_SETTING.into(), value: c.project_id.clone() });
+                std::borrow::Cow::Owned(config)
+            }
+            None => std::borrow::Cow::Borrowed(&self.config),
+        };
         let info = watch
-            .run(bindings.setup(&mut store, &self.config))
+            .run(bindings.setup(&mut store, &config))
             .map_err(|e| self.trap("setup", e))?
             .map_err(|e| self.failed("setup", e))?;
         let desc = DriverDescription { service: info.service, supports_force_delete: info.supports_force_delete };

@@ -128,6 +128,13 @@ pub fn parse(
     }
 }
 
+/// The account a Swift path names (`AUTH_…`, the segment after `v1`), if any.
+pub fn swift_account(uri: &http::Uri) -> Option<String> {
+    let segments = segments(uri.path()).ok()?;
+    let v1 = segments.iter().position(|s| s == "v1")?;
+    segments.get(v1 + 1).filter(|a| a.starts_with("AUTH_")).cloned()
+}
+
 /// Path segments, percent-decoded; `.`, `..`, empty segments and control characters
 /// are refused, since a server may read them differently than this check does.
 fn segments(path: &str) -> Result<Vec<String>, String> {

@@ -13,6 +13,7 @@ pub mod event;
 pub mod extent;
 pub mod location;
 pub mod record;
+pub mod setting;
 pub mod status;
 pub mod time;
 
@@ -24,5 +25,6 @@ pub use record::{
     Backup, BackupOrigin, Event, GIB, MIB, Snapshot, Volume, is_valid_container, is_valid_metadata_key,
     is_valid_metadata_value, is_valid_object_prefix, size_gib,
 };
+pub use setting::{CALLER_PROJECT_SETTING, HOST_SETTING_PREFIX};
 pub use status::{BackupStatus, SnapshotStatus, UnknownStatus, VolumeStatus};
 pub use time::Timestamp;

@@ -345,8 +345,12 @@ async fn bench(args: BenchArgs) -> Result<()> {
         load_time: Default::default(),
     };
     let m = Manager::new(db, cfg, vec![backend], "bench").await;
-    let ctx =
-        RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };
+    let ctx = RequestContext {
+        project_id: holdfast_api::DEFAULT_PROJECT.into(),
+        user_id: "bench".into(),
+        is_admin: true,
+        caller: None,
+    };
     let vol =
         m.register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() }).await?;
 

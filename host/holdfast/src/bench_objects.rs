@@ -127,6 +127,7 @@ impl Setup<'_> {
             project_id: holdfast_api::DEFAULT_PROJECT.into(),
             user_id: "bench".into(),
             is_admin: true,
+            caller: None,
         };
         let vol = m
             .register_volume(&ctx, RegisterVolume { path: self.vol_path.display().to_string(), ..Default::default() })

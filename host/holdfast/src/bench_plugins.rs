@@ -107,7 +107,7 @@ async fn reload_under_load(dir: &Path, cache: &Path) -> Result<()> {
         })
     };
     let m = Manager::new(db, cfg, vec![load()?], "main").await;
-    let ctx = RequestContext { project_id: "bench".into(), user_id: "bench".into(), is_admin: true };
+    let ctx = RequestContext { project_id: "bench".into(), user_id: "bench".into(), is_admin: true, caller: None };
     let v = m.register_volume(&ctx, RegisterVolume { path: vol.display().to_string(), ..Default::default() }).await?;
     let b = m.create_backup(&ctx, CreateBackup { volume_id: v.id, ..Default::default() }).await?;
     while m.progress(&b.id).is_none_or(|p| p.bytes_done == 0) {

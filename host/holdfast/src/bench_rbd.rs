@@ -102,8 +102,12 @@ async fn bench(dir: &Path, dev: &DevCluster, size: u64, workers: usize, rounds: 
     let rbd = RbdVolumes { cluster: dev.config(), ..Default::default() };
     let cfg = ManagerConfig { rbd, ..manager_config(dir, workers) };
     let m = Manager::new(db, cfg, backends, "posix").await;
-    let ctx =
-        RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };
+    let ctx = RequestContext {
+        project_id: holdfast_api::DEFAULT_PROJECT.into(),
+        user_id: "bench".into(),
+        is_admin: true,
+        caller: None,
+    };
     let vol =
         m.register_volume(&ctx, RegisterVolume { path: "rbd:rbd/bench-src".into(), ..Default::default() }).await?;
     let backup = |incremental: bool, zone: &'static str| {

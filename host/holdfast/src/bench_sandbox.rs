@@ -56,8 +56,12 @@ pub async fn run(dir: &Path, size_gib: u64, compression: &str, workers: usize, r
     }
     let cfg = ManagerConfig { availability_zone: "wasm".into(), ..manager_config(dir, workers) };
     let m = Manager::new(db, cfg, backends, "wasm").await;
-    let ctx =
-        RequestContext { project_id: holdfast_api::DEFAULT_PROJECT.into(), user_id: "bench".into(), is_admin: true };
+    let ctx = RequestContext {
+        project_id: holdfast_api::DEFAULT_PROJECT.into(),
+        user_id: "bench".into(),
+        is_admin: true,
+        caller: None,
+    };
     let vol =
         m.register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() }).await?;
 

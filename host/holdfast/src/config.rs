@@ -62,6 +62,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// Refused when a backend passes on callers' Keystone tokens and callers do not
+    /// come with any (`--auth` is not keystone): its every operation would fail.
+    pub fn check_auth(&self, keystone: bool) -> Result<(), String> {
+        match self.backends.iter().find(|b| b.grants.caller_token) {
+            Some(b) if !keystone => Err(format!(
+                "backend {:?} grants caller_token (per_user Swift: each caller's Keystone token), which needs \
+                 --auth keystone",
+                b.name
+            )),
+            _ => Ok(()),
+        }
+    }
+
     #[cfg(test)]
     fn default_spec(&self) -> &BackendSpec {
         self.backends.iter().find(|b| b.name == self.default_backend).expect("validated: the default exists")
@@ -105,6 +118,10 @@ struct GrantsToml {
     control_timeout: Option<String>,
     instances: Option<u32>,
     rbd: Option<RbdToml>,
+    /// The host adds each caller's Keystone token to the Swift requests (Cinder's
+    /// `backup_swift_auth = per_user`).
+    #[serde(default)]
+    caller_token: bool,
 }
 
 /// `grants.rbd = { conf = "/etc/ceph/ceph.conf", user = "cinder", pools = ["backups"] }`.
@@ -215,6 +232,12 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
         }
         let mut settings = Vec::new();
         for (k, v) in b.settings {
+            if k.starts_with(holdfast_driver::HOST_SETTING_PREFIX) {
+                return Err(err(
+                    key(&format!("settings.{k}")),
+                    format!("settings starting {:?} are the host's", holdfast_driver::HOST_SETTING_PREFIX),
+                ));
+            }
             let v = match v {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
@@ -320,6 +343,25 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
                 "an object-store backend needs its endpoint here (host:port, e.g. \"127.0.0.1:7480\")".into(),
             ));
         }
+        // Cinder's Swift default: each project's backups in its own account, reached
+        // with the caller's token, which only the host holds.
+        let per_user = driver == DriverSource::BuiltinSwift
+            && settings.iter().find(|(k, _)| k == "backup_swift_auth").is_none_or(|(_, v)| v == "per_user");
+        if g.caller_token && object_api != Some(holdfast_driver::ObjectApi::Swift) {
+            return Err(err(
+                key("grants.caller_token"),
+                "only for a Swift backend (object_api = \"swift\"): Keystone tokens are Swift's".into(),
+            ));
+        }
+        if per_user && !g.caller_token {
+            return Err(err(
+                key("grants.caller_token"),
+                "backup_swift_auth = per_user (Cinder's default) reaches each project's account with the caller's \
+                 Keystone token: grant it with grants.caller_token = true (the host adds it to the requests; the \
+                 driver never sees it), or set backup_swift_auth = single_user"
+                    .into(),
+            ));
+        }
         let rbd = match g.rbd {
             Some(r) => {
                 if r.pools.is_empty() || r.pools.iter().any(|p| p.is_empty() || p.contains(['/', '@', '\0'])) {
@@ -360,6 +402,7 @@ pub fn parse(text: &str, shown: &str, base: &Path, protected: &[PathBuf]) -> Res
             call_timeout,
             control_timeout,
             instances: g.instances,
+            caller_token: g.caller_token,
         };
         let availability_zone = b.availability_zone.unwrap_or_else(|| "nova".into());
         // Cinder's object-store drivers name objects after the service's zone
@@ -486,7 +529,12 @@ mod tests {
             .replace("/opt/drivers/acme-1.2.0.wasm", "/bin/sh");
         let c = parse_in(&text).unwrap();
         assert_eq!(c.default_backend, "nfs");
-        assert_eq!(c.backends.len(), 4);
+        assert_eq!(c.backends.len(), 5);
+        let swift = c.backends.iter().find(|b| b.name == "swift").unwrap();
+        assert_eq!(swift.grants.object_api, Some(holdfast_driver::ObjectApi::Swift));
+        assert!(swift.grants.caller_token && swift.grants.is_confined());
+        assert!(c.check_auth(true).is_ok());
+        assert!(c.check_auth(false).unwrap_err().contains("--auth keystone"));
         let s3 = c.backends.iter().find(|b| b.name == "s3").unwrap();
         assert_eq!(s3.driver, DriverSource::BuiltinS3);
         assert_eq!(s3.grants.object_api, Some(holdfast_driver::ObjectApi::S3));
@@ -592,6 +640,18 @@ mod tests {
                 "backends.a.grants.rbd.user",
             ),
             ("[backends.a]\ndriver = \"ceph\"\ngrants = { rbd = { pools = [\"b\"], colour = 1 } }\n", "colour"),
+            (
+                "[backends.a]\ndriver = \"posix\"\nsettings = { \"holdfast.caller_project_id\" = \"p\" }\n",
+                "backends.a.settings.holdfast.caller_project_id: settings starting \"holdfast.\" are the host's",
+            ),
+            (
+                "[backends.a]\ndriver = \"swift\"\ngrants = { network = [\"127.0.0.1:7480\"] }\n",
+                "backends.a.grants.caller_token: backup_swift_auth = per_user",
+            ),
+            (
+                "[backends.a]\ndriver = \"s3\"\ngrants = { network = [\"127.0.0.1:7480\"], caller_token = true }\n",
+                "backends.a.grants.caller_token: only for a Swift backend",
+            ),
             ("backends = [", "config test.toml"),
             ("", "at least one backend"),
         ];

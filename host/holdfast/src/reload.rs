@@ -32,6 +32,8 @@ pub struct Reloader {
     pub protected: Vec<PathBuf>,
     pub cache: PathBuf,
     pub loaded: BTreeMap<String, Loaded>,
+    /// Callers come with Keystone tokens (`--auth keystone`).
+    pub keystone: bool,
 }
 
 impl Reloader {
@@ -53,6 +55,7 @@ impl Reloader {
 
     async fn reload(&mut self, force: bool) -> Result<ReloadReport, String> {
         let cfg = config::load(&self.config_path, &self.protected).map_err(|e| e.to_string())?;
+        cfg.check_auth(self.keystone)?;
         let mut wanted = Vec::new();
         let mut fresh = Vec::new();
         let mut not_loaded = Vec::new();

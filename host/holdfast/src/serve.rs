@@ -226,6 +226,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             config::embedded(args.driver.as_deref(), settings, &backup_dir, &args.availability_zone)
         }
     };
+    let keystone = args.auth.auth == AuthMode::Keystone;
+    backends.check_auth(keystone).map_err(anyhow::Error::msg)?;
     let loaded = reload::initial(&backends, &cache, args.config.as_deref())?;
 
     let mut manage_roots = Vec::new();
@@ -271,7 +273,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let config_path = std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))?;
         reload::on_sighup(tx.clone());
         reload::watch(tx, config_path.clone());
-        let reloader = reload::Reloader { manager: manager.clone(), config_path, protected, cache, loaded };
+        let reloader = reload::Reloader { manager: manager.clone(), config_path, protected, cache, loaded, keystone };
         tokio::spawn(reloader.run(rx));
     }
 

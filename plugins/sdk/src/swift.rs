@@ -1,13 +1,16 @@
 //! A Swift object store for chunked drivers ([`SwiftStore`]): Swift v1 requests through
-//! `wasi:http` (v1 auth, `single_user`), several uploads and downloads in flight
-//! ([`crate::transfer`]), each object's `ETag` the host's MD5 of its stored bytes,
-//! Cinder's `SwiftBackupDriver` options. `plugins/swift` is Cinder's Swift driver on it.
+//! `wasi:http`, several uploads and downloads in flight ([`crate::transfer`]), each
+//! object's `ETag` the host's MD5 of its stored bytes, Cinder's `SwiftBackupDriver`
+//! options. `plugins/swift` is Cinder's Swift driver on it.
 //!
-//! Options: `backup_swift_auth` (`single_user`; Cinder's default `per_user` needs each
-//! caller's Keystone token, which Holdfast does not hand to drivers),
-//! `backup_swift_auth_url` with `backup_swift_user`/`backup_swift_key` (Swift's v1 auth,
-//! `backup_swift_auth_version` = 1), `backup_swift_url` (the storage URL, when the auth
-//! answer's is not the one to use), `backup_swift_container` (`volumebackups`),
+//! Options: `backup_swift_auth`: `per_user` (Cinder's default: each project's backups in
+//! its own account, `backup_swift_url` + the caller's project id, reached with the
+//! caller's Keystone token, which the host adds to the requests: the backend must grant
+//! `caller_token`; the driver never sees the token) or `single_user` (one account, Swift's
+//! v1 auth: `backup_swift_auth_url` with `backup_swift_user`/`backup_swift_key`,
+//! `backup_swift_auth_version` = 1), `backup_swift_url` (per_user: the storage URL up to
+//! the account prefix, e.g. `http://swift:8080/v1/AUTH_`; single_user: a storage URL to
+//! use instead of the auth answer's), `backup_swift_container` (`volumebackups`),
 //! `backup_swift_retry_attempts` (3), `backup_swift_retry_backoff` (2 s),
 //! `backup_swift_in_flight` (4).
 
@@ -22,20 +25,41 @@ use crate::settings::Settings;
 use crate::transfer::{self, Digests, ObjectRequests, RetryPolicy, Uploads, Verdict};
 use crate::volume::VolumeChunk;
 
+use holdfast_types::CALLER_PROJECT_SETTING;
+
 /// Where objects go once authenticated.
 #[derive(Clone)]
 struct Session {
     storage: Endpoint,
-    token: String,
+    /// `None` for per_user: the host adds the caller's token.
+    token: Option<String>,
 }
 
-/// One Swift account, reached with v1 auth.
+/// How requests are authenticated (`backup_swift_auth`).
+enum Auth {
+    /// One account for every backup, Swift's v1 auth.
+    SingleUser {
+        auth_url: Endpoint,
+        user: String,
+        key: String,
+        /// `backup_swift_url`: the storage URL to use instead of the auth answer's.
+        storage_url: Option<Endpoint>,
+    },
+    /// The caller's project's account; the host holds the token.
+    PerUser {
+        /// `backup_swift_url` as set (it ends with the account prefix `AUTH_`).
+        base: String,
+        /// `base` + the caller's project id; `None` when the operation has no caller
+        /// (a health check, or work resumed after a restart).
+        account: Option<Endpoint>,
+    },
+}
+
+/// One Swift account.
 pub struct SwiftStore {
-    auth_url: Endpoint,
-    user: String,
-    key: String,
-    /// `backup_swift_url`: the storage URL to use instead of the auth answer's.
-    storage_url: Option<Endpoint>,
+    auth: Auth,
+    /// `backup_swift_container`, probed by the per_user setup check.
+    container: String,
     policy: RetryPolicy,
     session: RefCell<Option<Session>>,
     /// Uploads and downloads in flight (`backup_swift_in_flight`, default 4).
@@ -52,39 +76,61 @@ pub fn is_container_name(name: &str) -> bool {
     (1..=256).contains(&name.len()) && !name.contains('/') && !name.chars().any(char::is_control)
 }
 
+/// A Keystone project id as it may stand in an account name.
+fn is_project_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn io(m: String) -> DriverError {
     DriverError::Io(m)
 }
 
 impl SwiftStore {
     pub fn from_settings(s: &Settings) -> Result<SwiftStore, DriverError> {
-        match s.get("backup_swift_auth").unwrap_or("per_user") {
-            "single_user" => {}
+        let url = |key: &str, v: &str| Endpoint::parse(v).map_err(|e| DriverError::Invalid(format!("{key}: {e}")));
+        let swift_url = s.get("backup_swift_url").filter(|v| !v.is_empty());
+        let auth = match s.get("backup_swift_auth").unwrap_or("per_user") {
+            "single_user" => {
+                match s.get("backup_swift_auth_version").unwrap_or("1") {
+                    "1" => {}
+                    v => {
+                        return Err(DriverError::Invalid(format!(
+                            "backup_swift_auth_version = {v:?}: this driver speaks Swift's v1 auth (1)"
+                        )));
+                    }
+                }
+                Auth::SingleUser {
+                    auth_url: url("backup_swift_auth_url", required(s, "backup_swift_auth_url")?)?,
+                    user: required(s, "backup_swift_user")?.to_owned(),
+                    key: required(s, "backup_swift_key")?.to_owned(),
+                    storage_url: swift_url.map(|v| url("backup_swift_url", v)).transpose()?,
+                }
+            }
             "per_user" => {
-                return Err(DriverError::Invalid(
-                    "backup_swift_auth = per_user needs each caller's Keystone token, which Holdfast does not hand \
-                     to drivers; set backup_swift_auth = single_user with backup_swift_auth_url, backup_swift_user \
-                     and backup_swift_key"
-                        .into(),
-                ));
+                let base = swift_url.ok_or_else(|| {
+                    DriverError::Invalid(
+                        "backup_swift_auth = per_user needs backup_swift_url, the storage URL up to the account \
+                         prefix (Cinder appends the project id), e.g. http://swift:8080/v1/AUTH_"
+                            .into(),
+                    )
+                })?;
+                let parsed = url("backup_swift_url", base)?;
+                if !parsed.base_path.ends_with("/AUTH_") {
+                    return Err(DriverError::Invalid(format!(
+                        "backup_swift_url {base:?}: with per_user it ends with the account prefix AUTH_ (the \
+                         project id is appended), e.g. http://swift:8080/v1/AUTH_"
+                    )));
+                }
+                let account = match s.get(CALLER_PROJECT_SETTING) {
+                    Some(p) if is_project_id(p) => Some(url("backup_swift_url", &format!("{base}{p}"))?),
+                    Some(p) => return Err(DriverError::Invalid(format!("caller's project id {p:?}"))),
+                    None => None,
+                };
+                Auth::PerUser { base: base.to_owned(), account }
             }
             other => {
                 return Err(DriverError::Invalid(format!("backup_swift_auth = {other:?}: single_user or per_user")));
             }
-        }
-        match s.get("backup_swift_auth_version").unwrap_or("1") {
-            "1" => {}
-            v => {
-                return Err(DriverError::Invalid(format!(
-                    "backup_swift_auth_version = {v:?}: this driver speaks Swift's v1 auth (1)"
-                )));
-            }
-        }
-        let url = |key: &str, v: &str| Endpoint::parse(v).map_err(|e| DriverError::Invalid(format!("{key}: {e}")));
-        let auth_url = url("backup_swift_auth_url", required(s, "backup_swift_auth_url")?)?;
-        let storage_url = match s.get("backup_swift_url").filter(|v| !v.is_empty()) {
-            Some(v) => Some(url("backup_swift_url", v)?),
-            None => None,
         };
         let container = s.get("backup_swift_container").unwrap_or(crate::chunked::DEFAULT_OBJECT_CONTAINER);
         if !is_container_name(container) {
@@ -93,16 +139,18 @@ impl SwiftStore {
             )));
         }
         let in_flight = s.u64_or("backup_swift_in_flight", 4)?.clamp(1, 64) as usize;
+        let authority = match &auth {
+            Auth::SingleUser { auth_url, .. } => auth_url.authority.clone(),
+            Auth::PerUser { base, .. } => url("backup_swift_url", base)?.authority,
+        };
         Ok(SwiftStore {
-            auth_url: auth_url.clone(),
-            user: required(s, "backup_swift_user")?.to_owned(),
-            key: required(s, "backup_swift_key")?.to_owned(),
-            storage_url,
+            auth,
+            container: container.to_owned(),
             policy: RetryPolicy {
                 attempts: s.u64_or("backup_swift_retry_attempts", 3)?.clamp(1, 20) as u32,
                 backoff: Duration::from_secs(s.u64_or("backup_swift_retry_backoff", 2)?.min(60)),
                 timeouts: Timeouts { connect: Duration::from_secs(30), read: Duration::from_secs(120) },
-                label: format!("Swift at {}", auth_url.authority),
+                label: format!("Swift at {authority}"),
             },
             session: RefCell::new(None),
             in_flight,
@@ -110,27 +158,41 @@ impl SwiftStore {
         })
     }
 
-    /// Swift's v1 auth: a token and the storage URL.
+    fn per_user(&self) -> bool {
+        matches!(self.auth, Auth::PerUser { .. })
+    }
+
+    /// The session to send requests with: Swift's v1 auth (a token and the storage
+    /// URL), or for per_user the caller's account (the host adds their token).
     fn authenticate(&self) -> Result<Session, DriverError> {
+        let (auth_url, user, key, storage_url) = match &self.auth {
+            Auth::SingleUser { auth_url, user, key, storage_url } => (auth_url, user, key, storage_url),
+            Auth::PerUser { account: Some(storage), .. } => {
+                return Ok(Session { storage: storage.clone(), token: None });
+            }
+            Auth::PerUser { account: None, .. } => {
+                return Err(DriverError::Invalid(
+                    "backup_swift_auth = per_user: this operation has no caller's Keystone token (it was resumed \
+                     after a restart, or the host started it); ask for it again through the API"
+                        .into(),
+                ));
+            }
+        };
         let request = Request {
             method: "GET",
-            path_and_query: if self.auth_url.base_path.is_empty() {
-                "/".into()
-            } else {
-                self.auth_url.base_path.clone()
-            },
-            headers: vec![("X-Auth-User".into(), self.user.clone()), ("X-Auth-Key".into(), self.key.clone())],
+            path_and_query: if auth_url.base_path.is_empty() { "/".into() } else { auth_url.base_path.clone() },
+            headers: vec![("X-Auth-User".into(), user.clone()), ("X-Auth-Key".into(), key.clone())],
             body: &[],
         };
-        let r = transfer::call(self, "Swift auth", &[], None, || Ok((self.auth_url.clone(), request.clone())))?;
+        let r = transfer::call(self, "Swift auth", &[], None, || Ok((auth_url.clone(), request.clone())))?;
         if !(200..300).contains(&r.status) {
             return Err(DriverError::Invalid(format!(
-                "Swift auth at {} refused user {:?}: HTTP {}",
-                self.auth_url.authority, self.user, r.status
+                "Swift auth at {} refused user {user:?}: HTTP {}",
+                auth_url.authority, r.status
             )));
         }
         let token = r.header("x-auth-token").ok_or_else(|| io("Swift auth answered without X-Auth-Token".into()))?;
-        let storage = match &self.storage_url {
+        let storage = match storage_url {
             Some(e) => e.clone(),
             None => {
                 let u =
@@ -138,7 +200,7 @@ impl SwiftStore {
                 Endpoint::parse(u).map_err(|e| io(format!("Swift auth's X-Storage-Url: {e}")))?
             }
         };
-        Ok(Session { storage, token: token.to_owned() })
+        Ok(Session { storage, token: Some(token.to_owned()) })
     }
 
     fn session(&self, renew: bool) -> Result<Session, DriverError> {
@@ -173,7 +235,9 @@ impl SwiftStore {
     ) -> Result<(Endpoint, Request<'static>), DriverError> {
         let session = self.session(false)?;
         let mut h = headers.to_vec();
-        h.push(("X-Auth-Token".into(), session.token.clone()));
+        if let Some(token) = &session.token {
+            h.push(("X-Auth-Token".into(), token.clone()));
+        }
         let path_and_query = Self::path(&session, container, object, query);
         Ok((session.storage, Request { method, path_and_query, headers: h, body: &[] }))
     }
@@ -215,6 +279,11 @@ impl ObjectRequests for SwiftStore {
     fn judge(&self, r: Result<Response, HttpError>, what: &str, md5: Option<&[u8]>) -> Verdict {
         match r {
             Ok(r) if r.status >= 500 => Verdict::Retry(format!("{what}: HTTP {}", r.status)),
+            // The caller's token cannot be renewed here.
+            Ok(r) if r.status == 401 && self.per_user() => Verdict::Fail(DriverError::Invalid(format!(
+                "{what}: HTTP 401: Swift refused the caller's Keystone token (expired, or not valid for the \
+                 project's account)"
+            ))),
             Ok(r) if r.status == 401 && !what.starts_with("Swift auth") => {
                 *self.session.borrow_mut() = None;
                 Verdict::Retry(format!("{what}: HTTP 401 (token expired?)"))
@@ -357,11 +426,42 @@ impl ObjectStore for SwiftStore {
         expect_ok(&r, "creating container", container)
     }
 
-    /// Cinder's `check_for_setup_error`: the auth endpoint answers and takes the key.
+    /// Cinder's `check_for_setup_error`: single_user, the auth endpoint answers and
+    /// takes the key; per_user, the storage endpoint answers (with a caller, their token
+    /// is taken too).
     fn check(&self) -> Result<(), DriverError> {
-        let s = self.authenticate()?;
-        *self.session.borrow_mut() = Some(s);
-        Ok(())
+        match &self.auth {
+            Auth::SingleUser { .. } => {
+                let s = self.authenticate()?;
+                *self.session.borrow_mut() = Some(s);
+                Ok(())
+            }
+            Auth::PerUser { base, account } => {
+                let storage = match account {
+                    Some(a) => a.clone(),
+                    None => Endpoint::parse(base).map_err(io)?,
+                };
+                let session = Session { storage, token: None };
+                let path_and_query = Self::path(&session, &self.container, None, "");
+                let request = Request { method: "HEAD", path_and_query, headers: Vec::new(), body: &[] };
+                // Without a caller any answer will do (it is a 401): the endpoint is up.
+                let probe = |r: Result<Response, HttpError>| match r {
+                    Ok(r) if r.status >= 500 => Verdict::Retry(format!("HEAD {}: HTTP {}", self.container, r.status)),
+                    Ok(r) => Verdict::Done(r),
+                    Err(HttpError::Transport(m)) => Verdict::Retry(format!("HEAD {}: {m}", self.container)),
+                    Err(e) => Verdict::Fail(io(format!("Swift request refused by the host: {e}"))),
+                };
+                let r = transfer::call_judged(self, &probe, || Ok((session.storage.clone(), request.clone())))?;
+                if account.is_some() && matches!(r.status, 401 | 403) {
+                    return Err(DriverError::Invalid(format!(
+                        "Swift refused the caller's Keystone token for {}: HTTP {}",
+                        session.storage.base_path, r.status
+                    )));
+                }
+                *self.session.borrow_mut() = Some(session);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -382,14 +482,33 @@ mod tests {
             ("backup_swift_key", "k"),
         ];
         let st = SwiftStore::from_settings(&settings(&good)).unwrap();
-        assert_eq!((st.policy.attempts, st.auth_url.base_path.as_str()), (3, "/auth/1.0"));
+        assert_eq!(st.policy.attempts, 3);
+        assert!(matches!(&st.auth, Auth::SingleUser { auth_url, .. } if auth_url.base_path == "/auth/1.0"));
         let e = SwiftStore::from_settings(&settings(&good[1..])).err().unwrap();
-        assert!(format!("{e:?}").contains("per_user"), "Cinder's default is explained: {e:?}");
+        assert!(format!("{e:?}").contains("per_user needs backup_swift_url"), "Cinder's default is explained: {e:?}");
         let mut bad = good.to_vec();
         bad.push(("backup_swift_container", "a/b"));
         assert!(SwiftStore::from_settings(&settings(&bad)).is_err());
         let mut bad = good.to_vec();
         bad.push(("backup_swift_auth_version", "3"));
         assert!(SwiftStore::from_settings(&settings(&bad)).is_err());
+    }
+
+    #[test]
+    fn per_user_names_the_callers_account() {
+        let url = ("backup_swift_url", "http://127.0.0.1:7480/swift/v1/AUTH_");
+        let st = SwiftStore::from_settings(&settings(&[url])).unwrap();
+        let e = st.authenticate().err().unwrap();
+        assert!(format!("{e:?}").contains("no caller's Keystone token"), "{e:?}");
+        let st = SwiftStore::from_settings(&settings(&[url, (CALLER_PROJECT_SETTING, "0a1b2c")])).unwrap();
+        let s = st.authenticate().unwrap();
+        assert_eq!((s.storage.base_path.as_str(), s.token), ("/swift/v1/AUTH_0a1b2c", None));
+        for bad in [
+            vec![("backup_swift_url", "http://127.0.0.1:7480/swift/v1/")],
+            vec![url, (CALLER_PROJECT_SETTING, "../x")],
+            vec![("backup_swift_auth", "per_user")],
+        ] {
+            assert!(SwiftStore::from_settings(&settings(&bad)).is_err(), "{bad:?}");
+        }
     }
 }

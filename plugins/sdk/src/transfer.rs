@@ -88,7 +88,24 @@ pub fn call(
     md5: Option<&[u8]>,
     make: impl Fn() -> Result<(Endpoint, Request<'static>), DriverError>,
 ) -> Result<Response, DriverError> {
-    let policy = store.policy();
+    attempts(store.policy(), body, &|answer| store.judge(answer, what, md5), make)
+}
+
+/// [`call`] without a body, its answers judged by `judge` instead of the store.
+pub fn call_judged(
+    store: &impl ObjectRequests,
+    judge: &dyn Fn(Result<Response, HttpError>) -> Verdict,
+    make: impl Fn() -> Result<(Endpoint, Request<'static>), DriverError>,
+) -> Result<Response, DriverError> {
+    attempts(store.policy(), &[], judge, make)
+}
+
+fn attempts(
+    policy: &RetryPolicy,
+    body: &[u8],
+    judge: &dyn Fn(Result<Response, HttpError>) -> Verdict,
+    make: impl Fn() -> Result<(Endpoint, Request<'static>), DriverError>,
+) -> Result<Response, DriverError> {
     let mut last = String::new();
     for attempt in 0..policy.attempts {
         if attempt > 0 {
@@ -96,7 +113,7 @@ pub fn call(
         }
         let (endpoint, request) = make()?;
         let answer = Pending::start(&endpoint, &request, body.to_vec(), policy.timeouts).and_then(|mut p| p.finish());
-        match store.judge(answer, what, md5) {
+        match judge(answer) {
             Verdict::Done(r) => return Ok(r),
             Verdict::Retry(why) => {
                 if attempt + 1 < policy.attempts {

@@ -86,13 +86,18 @@ impl Auth {
     /// The caller, or 401 (no or bad token) / 503 (Keystone cannot answer).
     /// `url_project` is the project id in the request URL (noauth takes it from there).
     pub async fn identify(&self, headers: &HeaderMap, url_project: Option<&str>) -> Result<Identity, ApiError> {
-        let token = headers.get("x-auth-token").and_then(|h| h.to_str().ok()).map(str::trim).filter(|t| !t.is_empty());
+        let token = token(headers);
         match self {
             Auth::Noauth => Ok(noauth(token, headers, url_project)),
             Auth::Tokens(store) => store.lookup(token.ok_or_else(unauthorized)?).ok_or_else(unauthorized),
             Auth::Keystone(k) => k.validate(token.ok_or_else(unauthorized)?).await,
         }
     }
+}
+
+/// The request's `X-Auth-Token`, if it has one.
+pub fn token(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-auth-token").and_then(|h| h.to_str().ok()).map(str::trim).filter(|t| !t.is_empty())
 }
 
 pub fn unauthorized() -> ApiError {
