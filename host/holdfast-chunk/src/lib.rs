@@ -14,6 +14,7 @@
 pub mod buffer;
 pub mod codec;
 pub mod digest;
+pub mod md5_lanes;
 pub mod md5_pair;
 pub mod piece;
 pub mod pipeline;

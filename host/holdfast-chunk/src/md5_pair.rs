@@ -4,7 +4,7 @@
 //! measured here). The host needs two MD5s of the same object where it is busiest: a
 //! backup's raw and stored bytes (Cinder's metadata and the object store's Content-MD5).
 
-const INIT: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
+pub(crate) const INIT: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
 
 #[inline(always)]
 fn f(b: u32, c: u32, d: u32) -> u32 {
@@ -126,12 +126,13 @@ fn padding(tail: &[u8], len: u64) -> ([u8; 128], usize) {
     (last, n)
 }
 
-fn finish(mut state: [u32; 4], rest: &[u8], len: u64) -> [u8; 16] {
-    let full = rest.len() / 64 * 64;
-    let blocks = |b: &[u8]| -> Vec<[u8; 64]> { b.chunks_exact(64).map(|c| c.try_into().expect("64 bytes")).collect() };
-    md5::block_api::compress(&mut state, &blocks(&rest[..full]));
-    let (last, n) = padding(&rest[full..], len);
-    md5::block_api::compress(&mut state, &blocks(&last[..n]));
+/// The digest of a message of `len` bytes whose blocks before `rest` left `state`.
+pub(crate) fn finish(mut state: [u32; 4], rest: &[u8], len: u64) -> [u8; 16] {
+    // The full blocks as they lie (no copy: this may be most of a buffer).
+    let (full, tail) = rest.as_chunks::<64>();
+    md5::block_api::compress(&mut state, full);
+    let (last, n) = padding(tail, len);
+    md5::block_api::compress(&mut state, last[..n].as_chunks::<64>().0);
     let mut out = [0u8; 16];
     for (o, w) in out.chunks_exact_mut(4).zip(state) {
         o.copy_from_slice(&w.to_le_bytes());

@@ -13,6 +13,7 @@
 //! buffer too), and Cinder's restore accepts any object layout that tiles the volume.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
@@ -20,7 +21,7 @@ use crossbeam_channel::Sender;
 use crate::buffer::AlignedBuf;
 use crate::codec::{Compression, Compressor, decompress_into};
 use crate::digest::{self, Sha256Digest};
-use crate::md5_pair::md5_pair;
+use crate::md5_lanes::md5_many;
 use crate::pipeline::{PipelineError, ReadOptions, SourceRead};
 
 /// Zero stretches at least this long become pieces of their own. MD5 is the costliest
@@ -215,23 +216,49 @@ enum Kind {
     Data,
 }
 
-/// The raw bytes' MD5 and the stored bytes' digests, as `opts` asks; `packed`: the
-/// compressed form when it is what is stored (else the raw bytes are). Both MD5s of
-/// compressed data run side by side ([`md5_pair`]): on an object store's backup they
-/// are the workers' largest cost.
-fn data_digests(opts: &ReadOptions, raw: &[u8], packed: Option<&[u8]>) -> (Option<[u8; 16]>, Option<StoredDigests>) {
-    let stored = packed.unwrap_or(raw);
-    match (opts.md5, opts.stored_digests, packed) {
-        (true, true, Some(packed)) => {
-            let (raw_md5, stored_md5) = md5_pair(raw, packed);
-            (Some(raw_md5), Some((digest::sha256(packed), stored_md5)))
+/// The raw bytes' MD5 and the stored bytes' digests of a read's data pieces, as `opts`
+/// asks (`data`: each piece's index in `out` and its bytes in `buf`). Every MD5 of the
+/// read goes through [`md5_many`] at once: on a backup they are the workers' largest
+/// cost, and one piece's chain cannot use a core's width. An uncompressed piece's
+/// stored bytes are its raw ones: one MD5 serves both.
+fn data_digests(opts: &ReadOptions, buf: &[u8], out: &mut [ProcessedChunk], data: &[(usize, Range<usize>)]) {
+    if !opts.md5 && !opts.stored_digests {
+        return;
+    }
+    // (piece, raw?) for each buffer hashed.
+    let mut whose = Vec::with_capacity(data.len() * 2);
+    let mut bufs: Vec<&[u8]> = Vec::with_capacity(data.len() * 2);
+    for (i, range) in data {
+        let packed = match &out[*i].stored {
+            Stored::Bytes(b) if out[*i].stored_compression != Compression::None => Some(b.as_slice()),
+            _ => None,
+        };
+        if opts.md5 || (opts.stored_digests && packed.is_none()) {
+            whose.push((*i, true));
+            bufs.push(&buf[range.clone()]);
         }
-        (true, true, None) => {
-            let md5 = digest::md5(raw);
-            (Some(md5), Some((digest::sha256(raw), md5)))
+        if let (true, Some(p)) = (opts.stored_digests, packed) {
+            whose.push((*i, false));
+            bufs.push(p);
         }
-        (md5, hashed, _) => {
-            (md5.then(|| digest::md5(raw)), hashed.then(|| (digest::sha256(stored), digest::md5(stored))))
+    }
+    let md5s = md5_many(&bufs);
+    let shas: Vec<Option<Sha256Digest>> = whose
+        .iter()
+        .zip(&bufs)
+        .map(|(&(i, raw), b)| {
+            // The stored bytes' SHA-256: of the packed form, or of the raw bytes when stored as they are.
+            let stored = raw == (out[i].stored_compression == Compression::None);
+            (opts.stored_digests && stored).then(|| digest::sha256(b))
+        })
+        .collect();
+    for ((&(i, raw), md5), sha) in whose.iter().zip(md5s).zip(shas) {
+        let piece = &mut out[i];
+        if raw && opts.md5 {
+            piece.md5 = Some(md5);
+        }
+        if let Some(sha) = sha {
+            piece.hashed = Some((sha, md5));
         }
     }
 }
@@ -289,6 +316,7 @@ pub(crate) fn process(
         i = j;
     }
     let mut out = Vec::with_capacity(runs.len());
+    let mut data = Vec::new();
     for (first, end, k) in runs {
         let range = first * block..(end * block).min(len);
         let bytes = &buf[range.clone()];
@@ -303,8 +331,9 @@ pub(crate) fn process(
                     Some(p) if (p.len() as u64) < length => (opts.compression, Some(p)),
                     _ => (Compression::None, None),
                 };
-                let (md5, hashed) = data_digests(opts, bytes, kept.as_deref());
-                (md5, compression, Stored::Bytes(Arc::new(kept.unwrap_or_else(|| bytes.to_vec()))), hashed)
+                // Digests once every piece of the read is cut (`data_digests`).
+                data.push((out.len(), range.clone()));
+                (None, compression, Stored::Bytes(Arc::new(kept.unwrap_or_else(|| bytes.to_vec()))), None)
             }
         };
         let is_zero = k == Kind::Zero || (k == Kind::Unchanged && zero[first..end].iter().all(|&z| z));
@@ -321,5 +350,6 @@ pub(crate) fn process(
             stored,
         });
     }
+    data_digests(opts, &buf[..], &mut out, &data);
     Ok(out)
 }
