@@ -26,6 +26,6 @@ pub use buffer::{ALIGN, AlignedBuf};
 pub use codec::{CodecError, Compression};
 pub use piece::ProcessedChunk;
 pub use pipeline::{
-    ChangeSource, ChunkSource, ChunkStream, DEFAULT_DIFF_CHECK, PipelineError, ReadOptions, SourceRead,
+    ChangeSource, ChunkSource, ChunkStream, DEFAULT_DIFF_CHECK, PipelineError, ReadOptions, SourceRead, StoredHashes,
 };
 pub use restore::{BlockDigests, ChunkSink, RestoreError, RestoreJob, RestoreWriter};

@@ -74,31 +74,34 @@ pub struct ProcessedChunk {
     pub read: bool,
     pub stored_compression: Compression,
     stored: Stored,
-    /// SHA-256 and MD5 of the stored bytes, when the read asked for them.
-    hashed: Option<StoredDigests>,
+    /// Digests of the stored bytes the read asked for, computed on the workers.
+    hashed: Hashed,
+}
+
+/// What the workers computed of a piece's stored bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Hashed {
+    sha256: Option<Sha256Digest>,
+    md5: Option<[u8; 16]>,
 }
 
 /// SHA-256 and MD5 of a piece's stored bytes.
 pub type StoredDigests = (Sha256Digest, [u8; 16]);
 
-impl Stored {
-    fn digests(&self, length: u64) -> StoredDigests {
-        match self {
-            Stored::Bytes(b) => (digest::sha256(b), digest::md5(b)),
-            Stored::Zeros => {
-                let zeros = vec![0u8; length as usize];
-                (digest::sha256(&zeros), digest::md5(&zeros))
-            }
-            Stored::Nothing => (digest::sha256(&[]), digest::md5(&[])),
-        }
-    }
-}
-
 impl ProcessedChunk {
     /// SHA-256 and MD5 of [`Self::stored`]: from the workers when the read asked for
     /// them, else computed now.
     pub fn stored_digests(&self) -> StoredDigests {
-        self.hashed.unwrap_or_else(|| self.stored.digests(self.length))
+        let sha256 = self.hashed.sha256.unwrap_or_else(|| digest::sha256(&self.stored()));
+        (sha256, self.stored_md5())
+    }
+
+    /// MD5 of [`Self::stored`] (as [`Self::stored_digests`], without the SHA-256).
+    pub fn stored_md5(&self) -> [u8; 16] {
+        self.hashed.md5.unwrap_or_else(|| match &self.stored {
+            Stored::Zeros => digest::md5_of_zeros(self.length),
+            _ => digest::md5(&self.stored()),
+        })
     }
 
     /// A stretch the volume's own change tracking says is as in the parent backup:
@@ -114,7 +117,7 @@ impl ProcessedChunk {
             read: false,
             stored_compression: Compression::None,
             stored: Stored::Nothing,
-            hashed: None,
+            hashed: Hashed::default(),
         }
     }
 
@@ -171,7 +174,7 @@ impl ProcessedChunk {
 
 /// An all-zero piece of some length as it is stored: its MD5, its compression, the
 /// bytes kept, and their digests when the read asks for them.
-type ZeroPiece = (Option<[u8; 16]>, Compression, Stored, Option<StoredDigests>);
+type ZeroPiece = (Option<[u8; 16]>, Compression, Stored, Hashed);
 
 /// Precomputed results for all-zero pieces and blocks, shared by the workers (one
 /// cache per stream: its options do not change).
@@ -194,13 +197,17 @@ impl ZeroCache {
         let md5 = opts.md5.then(|| digest::md5_of_zeros(length));
         let piece = match compressor.compress(opts.compression, bytes)? {
             Some(p) if (p.len() as u64) < length => {
-                let hashed = opts.stored_digests.then(|| (digest::sha256(&p), digest::md5(&p)));
+                let hashed = Hashed {
+                    sha256: opts.stored_hashes.sha256().then(|| digest::sha256(&p)),
+                    md5: opts.stored_hashes.any().then(|| digest::md5(&p)),
+                };
                 (md5, opts.compression, Stored::Bytes(Arc::new(p)), hashed)
             }
             _ => {
-                let hashed = opts
-                    .stored_digests
-                    .then(|| (digest::sha256(bytes), md5.unwrap_or_else(|| digest::md5_of_zeros(length))));
+                let hashed = Hashed {
+                    sha256: opts.stored_hashes.sha256().then(|| digest::sha256(bytes)),
+                    md5: opts.stored_hashes.any().then(|| md5.unwrap_or_else(|| digest::md5_of_zeros(length))),
+                };
                 (md5, Compression::None, Stored::Zeros, hashed)
             }
         };
@@ -222,7 +229,8 @@ enum Kind {
 /// cost, and one piece's chain cannot use a core's width. An uncompressed piece's
 /// stored bytes are its raw ones: one MD5 serves both.
 fn data_digests(opts: &ReadOptions, buf: &[u8], out: &mut [ProcessedChunk], data: &[(usize, Range<usize>)]) {
-    if !opts.md5 && !opts.stored_digests {
+    let stored_md5 = opts.stored_hashes.any();
+    if !opts.md5 && !stored_md5 {
         return;
     }
     // (piece, raw?) for each buffer hashed.
@@ -233,32 +241,31 @@ fn data_digests(opts: &ReadOptions, buf: &[u8], out: &mut [ProcessedChunk], data
             Stored::Bytes(b) if out[*i].stored_compression != Compression::None => Some(b.as_slice()),
             _ => None,
         };
-        if opts.md5 || (opts.stored_digests && packed.is_none()) {
+        if opts.md5 || (stored_md5 && packed.is_none()) {
             whose.push((*i, true));
             bufs.push(&buf[range.clone()]);
         }
-        if let (true, Some(p)) = (opts.stored_digests, packed) {
+        if let (true, Some(p)) = (stored_md5, packed) {
             whose.push((*i, false));
             bufs.push(p);
         }
     }
     let md5s = md5_many(&bufs);
-    let shas: Vec<Option<Sha256Digest>> = whose
+    // Which buffer is the stored form: the packed one, or the raw one stored as it is.
+    let is_stored: Vec<bool> =
+        whose.iter().map(|&(i, raw)| raw == (out[i].stored_compression == Compression::None)).collect();
+    let shas: Vec<Option<Sha256Digest>> = bufs
         .iter()
-        .zip(&bufs)
-        .map(|(&(i, raw), b)| {
-            // The stored bytes' SHA-256: of the packed form, or of the raw bytes when stored as they are.
-            let stored = raw == (out[i].stored_compression == Compression::None);
-            (opts.stored_digests && stored).then(|| digest::sha256(b))
-        })
+        .zip(&is_stored)
+        .map(|(b, &stored)| (opts.stored_hashes.sha256() && stored).then(|| digest::sha256(b)))
         .collect();
-    for ((&(i, raw), md5), sha) in whose.iter().zip(md5s).zip(shas) {
+    for (((&(i, raw), md5), sha), stored) in whose.iter().zip(md5s).zip(shas).zip(is_stored) {
         let piece = &mut out[i];
         if raw && opts.md5 {
             piece.md5 = Some(md5);
         }
-        if let Some(sha) = sha {
-            piece.hashed = Some((sha, md5));
+        if stored && stored_md5 {
+            piece.hashed = Hashed { sha256: sha, md5: Some(md5) };
         }
     }
 }
@@ -324,7 +331,7 @@ pub(crate) fn process(
         let sha256s = digests[first..end].to_vec();
         let offset = offset + range.start as u64;
         let (md5, stored_compression, stored, hashed) = match k {
-            Kind::Unchanged => (None, Compression::None, Stored::Nothing, None),
+            Kind::Unchanged => (None, Compression::None, Stored::Nothing, Hashed::default()),
             Kind::Zero => zeros.get(compressor, opts, bytes)?,
             Kind::Data => {
                 let (compression, kept) = match compressor.compress(opts.compression, bytes)? {
@@ -333,7 +340,7 @@ pub(crate) fn process(
                 };
                 // Digests once every piece of the read is cut (`data_digests`).
                 data.push((out.len(), range.clone()));
-                (None, compression, Stored::Bytes(Arc::new(kept.unwrap_or_else(|| bytes.to_vec()))), None)
+                (None, compression, Stored::Bytes(Arc::new(kept.unwrap_or_else(|| bytes.to_vec()))), Hashed::default())
             }
         };
         let is_zero = k == Kind::Zero || (k == Kind::Unchanged && zero[first..end].iter().all(|&z| z));

@@ -95,9 +95,32 @@ pub struct ReadOptions {
     /// else. One mismatch and the whole volume is read instead (change tracking has
     /// had bugs; a wrong incremental must never be silent).
     pub diff_check: f64,
-    /// Also hash each piece's stored (compressed) bytes, SHA-256 and MD5, on the
-    /// workers: what object stores check a payload with ([`ProcessedChunk::stored_digests`]).
-    pub stored_digests: bool,
+    /// Which digests of each piece's stored (compressed) bytes the workers compute
+    /// ahead: what an object store checks a payload with
+    /// ([`ProcessedChunk::stored_digests`], [`ProcessedChunk::stored_md5`]).
+    pub stored_hashes: StoredHashes,
+}
+
+/// The digests of stored bytes a backend's uploads carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoredHashes {
+    /// None (a local store).
+    #[default]
+    None,
+    /// MD5 alone: Swift's `ETag`.
+    Md5,
+    /// SHA-256 and MD5: S3's signed payload hash and `Content-MD5`.
+    Sha256AndMd5,
+}
+
+impl StoredHashes {
+    pub fn any(self) -> bool {
+        self != StoredHashes::None
+    }
+
+    pub fn sha256(self) -> bool {
+        self == StoredHashes::Sha256AndMd5
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -372,7 +395,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let mut rebuilt = Vec::new();
@@ -412,7 +435,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data)), opts).unwrap();
         let c = s.next_chunk().unwrap().unwrap();
@@ -424,8 +447,14 @@ mod tests {
     fn stored_digests_are_of_the_stored_bytes() {
         let mut data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
         data.extend(vec![0u8; 1 << 20]);
-        for (compression, hashed) in [(Compression::Zstd, true), (Compression::None, true), (Compression::Zstd, false)]
-        {
+        let cases = [
+            (Compression::Zstd, StoredHashes::Sha256AndMd5),
+            (Compression::None, StoredHashes::Sha256AndMd5),
+            (Compression::Zstd, StoredHashes::Md5),
+            (Compression::None, StoredHashes::Md5),
+            (Compression::Zstd, StoredHashes::None),
+        ];
+        for (compression, hashed) in cases {
             let opts = ReadOptions {
                 chunk_size: 262_144,
                 sha_block_size: 32_768,
@@ -435,7 +464,7 @@ mod tests {
                 parent: None,
                 extents: None,
                 diff_check: DEFAULT_DIFF_CHECK,
-                stored_digests: hashed,
+                stored_hashes: hashed,
             };
             let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
             let mut n = 0;
@@ -444,8 +473,9 @@ mod tests {
                 assert_eq!(
                     c.stored_digests(),
                     (digest::sha256(&stored), digest::md5(&stored)),
-                    "{compression:?} {hashed}"
+                    "{compression:?} {hashed:?}"
                 );
+                assert_eq!(c.stored_md5(), digest::md5(&stored), "{compression:?} {hashed:?}");
                 n += 1;
             }
             assert!(n >= 8);
@@ -467,7 +497,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let mut pieces = Vec::new();
@@ -499,7 +529,7 @@ mod tests {
             parent: Some(Arc::new(parent)),
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let (mut changed, mut shas) = (Vec::new(), Vec::new());
@@ -527,7 +557,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         assert!(ChunkStream::start(Arc::new(MemSource(vec![0; 10])), opts).is_err());
     }
@@ -544,7 +574,7 @@ mod tests {
             parent: None,
             extents: Some(vec![Extent { offset: 600_000, len: 1 }, Extent { offset: 40_000, len: 300_000 }]),
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let mut got = Vec::new();
@@ -567,7 +597,7 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         let src = || Arc::new(MemSource(vec![0; 65_536]));
         for (chunk, block) in [(4096, 1), (65_536, 2048), (65_536, 0), (10_000, 4096), (128 << 20, 4096)] {
@@ -619,7 +649,7 @@ mod tests {
             parent: parent.map(Arc::new),
             extents,
             diff_check: check,
-            stored_digests: false,
+            stored_hashes: StoredHashes::None,
         };
         let (parent, how) = digests_of(Arc::new(MemSource(data.clone())), opts(None, None, 0.0));
         assert_eq!(how, ChangeSource::Full);

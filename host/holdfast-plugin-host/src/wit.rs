@@ -16,26 +16,29 @@ pub enum WitVersion {
     V0_1_0,
     /// Bound by the newest bindings: later 0.2.x versions only add.
     V0_2_0,
-    /// Bound by the newest bindings: 0.2.2 to 0.2.4 only add (`rbd`, `stored-digests`,
-    /// `write-checked`).
+    /// Bound by the newest bindings: 0.2.2 to 0.2.5 only add (`rbd`, `stored-digests`,
+    /// `write-checked`, `stored-md5`).
     V0_2_1,
-    /// Bound by the newest bindings: 0.2.3 and 0.2.4 only add.
+    /// Bound by the newest bindings: 0.2.3 to 0.2.5 only add.
     V0_2_2,
-    /// Bound by the newest bindings: 0.2.4 only adds `target.write-checked`.
+    /// Bound by the newest bindings: 0.2.4 and 0.2.5 only add.
     V0_2_3,
-    /// The newest: `wit/holdfast-backup@0.2.4` (adds `target.write-checked`).
+    /// Bound by the newest bindings: 0.2.5 only adds `chunk.stored-md5`.
     V0_2_4,
+    /// The newest: `wit/holdfast-backup@0.2.5` (adds `chunk.stored-md5`).
+    V0_2_5,
 }
 
 impl WitVersion {
     /// Oldest first; the last one is what the SDK builds today.
-    pub const SUPPORTED: [WitVersion; 6] = [
+    pub const SUPPORTED: [WitVersion; 7] = [
         WitVersion::V0_1_0,
         WitVersion::V0_2_0,
         WitVersion::V0_2_1,
         WitVersion::V0_2_2,
         WitVersion::V0_2_3,
         WitVersion::V0_2_4,
+        WitVersion::V0_2_5,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl WitVersion {
             WitVersion::V0_2_2 => "0.2.2",
             WitVersion::V0_2_3 => "0.2.3",
             WitVersion::V0_2_4 => "0.2.4",
+            WitVersion::V0_2_5 => "0.2.5",
         }
     }
 

@@ -199,6 +199,9 @@ impl VolumeChunk for NativeChunk {
         let (sha256, md5) = self.0.stored_digests();
         sdk::StoredDigests { sha256: sha256.to_vec(), md5: md5.to_vec() }
     }
+    fn stored_md5(&self) -> Vec<u8> {
+        self.0.stored_md5().to_vec()
+    }
 }
 
 impl<'a> VolumeSource for NativeSource<'a> {
@@ -231,7 +234,7 @@ impl<'a> VolumeSource for NativeSource<'a> {
                 .as_ref()
                 .map(|e| e.iter().map(|e| holdfast_types::Extent { offset: e.offset, len: e.length }).collect()),
             diff_check: holdfast_chunk::DEFAULT_DIFF_CHECK,
-            stored_digests: false,
+            stored_hashes: holdfast_chunk::StoredHashes::None,
         };
         let stream = HostStream::start(self.volume.clone(), opts).map_err(|e| VolumeError::Io(e.to_string()))?;
         Ok(NativeStream { stream: RefCell::new(stream), host: self.host })

@@ -21,6 +21,7 @@ pub enum Verdict {
 /// Digests of an object's bytes, from the host for chunks.
 #[derive(Debug, Clone)]
 pub struct Digests {
+    /// Empty where the store signs no payload (Swift).
     pub sha256: Vec<u8>,
     pub md5: Vec<u8>,
 }

@@ -21,6 +21,8 @@ pub trait VolumeChunk {
     }
     /// SHA-256 and MD5 of the stored bytes, from the host (object stores' payload checks).
     fn stored_digests(&self) -> crate::StoredDigests;
+    /// MD5 of the stored bytes alone, from the host (Swift's ETag).
+    fn stored_md5(&self) -> Vec<u8>;
     /// The WIT handle behind it, in a component (the host's object store can then
     /// store the chunk without its bytes entering the component).
     fn as_wit(&self) -> Option<&crate::Chunk> {
@@ -123,6 +125,9 @@ impl VolumeChunk for crate::Chunk {
     }
     fn stored_digests(&self) -> crate::StoredDigests {
         crate::Chunk::stored_digests(self)
+    }
+    fn stored_md5(&self) -> Vec<u8> {
+        crate::Chunk::stored_md5(self)
     }
     fn as_wit(&self) -> Option<&crate::Chunk> {
         Some(self)

@@ -6,8 +6,9 @@ use std::sync::atomic::Ordering;
 
 use holdfast_chunk::{
     BlockDigests, ChunkStream, Compression, PipelineError, ProcessedChunk, ReadOptions as HostReadOptions,
-    RestoreError, RestoreJob, RestoreWriter,
+    RestoreError, RestoreJob, RestoreWriter, StoredHashes,
 };
+use holdfast_driver::ObjectApi;
 use wasmtime::component::Resource;
 
 use crate::bindings::holdfast::backup::types::{Compression as WitCompression, Extent as WitExtent, VolumeError};
@@ -145,8 +146,12 @@ impl HostSource for HostState {
             extents,
             diff_check: self.op.diff_check,
             // Object-store drivers ask for them with every chunk: hashed on the workers,
-            // ahead, not on the driver's thread when it asks.
-            stored_digests: self.network.object_api().is_some(),
+            // ahead, not on the driver's thread when it asks; Swift needs the MD5 alone.
+            stored_hashes: match self.network.object_api() {
+                Some(ObjectApi::S3) => StoredHashes::Sha256AndMd5,
+                Some(ObjectApi::Swift) => StoredHashes::Md5,
+                None => StoredHashes::None,
+            },
         };
         match ChunkStream::start(volume, opts) {
             Ok(stream) => {
@@ -225,6 +230,10 @@ impl HostChunk for HostState {
 
     fn stored_bytes(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<u8>> {
         Ok(self.table.get(&c)?.chunk.stored_bytes())
+    }
+
+    fn stored_md5(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&c)?.chunk.stored_md5().to_vec())
     }
 
     fn stored_digests(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<StoredDigests> {
