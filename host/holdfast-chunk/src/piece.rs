@@ -131,6 +131,14 @@ impl ProcessedChunk {
         }
     }
 
+    /// [`Self::stored_bytes`] shared, without a copy where there are bytes.
+    pub fn stored_shared(&self) -> Arc<Vec<u8>> {
+        match &self.stored {
+            Stored::Bytes(v) => v.clone(),
+            _ => Arc::new(self.stored_bytes()),
+        }
+    }
+
     /// [`Self::stored_bytes`] without a copy where there are bytes.
     pub fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
         match &self.stored {

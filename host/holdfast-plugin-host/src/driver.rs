@@ -208,6 +208,7 @@ impl DriverComponent {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
                 WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
                     .map_err(load_err)?;
+                crate::imports::volume::link_stored_bytes(&mut linker).map_err(load_err)?;
                 let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
                 Pre::Latest(BackupDriverPre::new(pre).map_err(load_err)?)
             }

@@ -33,6 +33,28 @@ pub struct ChunkRes {
     pub(crate) chunk: ProcessedChunk,
 }
 
+/// `chunk.stored-bytes` answered from the chunk's own buffer: the generated binding
+/// returns a `Vec`, so every object's stored bytes were copied into a fresh allocation
+/// (and its pages faulted in and zeroed) only to be copied again into the guest; an
+/// `Arc` of the buffer is lowered into guest memory straight away. Replaces the
+/// generated definition in `linker` (same name, same type).
+pub(crate) fn link_stored_bytes(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    // The newest `volume` interface (older 0.2.x guests bind to it by semver).
+    let newest = crate::wit::WitVersion::SUPPORTED[crate::wit::WitVersion::SUPPORTED.len() - 1];
+    let name = format!("holdfast:backup/volume@{}", newest.as_str());
+    let defined = linker.instance(&name).and_then(|mut volume| {
+        volume.func_wrap(
+            "[method]chunk.stored-bytes",
+            |store: wasmtime::StoreContextMut<'_, HostState>, (c,): (Resource<ChunkRes>,)| {
+                Ok((store.data().table.get(&c)?.chunk.stored_shared(),))
+            },
+        )
+    });
+    linker.allow_shadowing(false);
+    defined
+}
+
 pub struct TargetRes {
     pub(crate) writer: RestoreWriter,
     /// The volume itself, for `rbd.export-to` (which writes it directly).
@@ -228,6 +250,8 @@ impl HostChunk for HostState {
         Ok(to_wit(self.table.get(&c)?.chunk.stored_compression))
     }
 
+    /// What `chunk.stored-bytes` means; the linker serves it with [`link_stored_bytes`],
+    /// which answers the same bytes without copying them first.
     fn stored_bytes(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<Vec<u8>> {
         Ok(self.table.get(&c)?.chunk.stored_bytes())
     }
