@@ -30,7 +30,7 @@ pub(crate) fn rgw_cluster() -> (DevCluster, Rgw) {
 }
 
 /// The objects in `bucket`, as radosgw itself lists them (not through our driver).
-fn bucket_objects(dev: &DevCluster, bucket: &str) -> Vec<String> {
+pub(crate) fn bucket_objects(dev: &DevCluster, bucket: &str) -> Vec<String> {
     let out = Command::new("radosgw-admin")
         .arg("-c")
         .arg(&dev.conf)

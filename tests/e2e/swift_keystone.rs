@@ -13,28 +13,17 @@ use holdfast_rbd::dev::DevCluster;
 use serde_json::Value;
 
 use crate::clients::{Cloud, fill, free_port};
-use crate::objectstore::rgw_cluster;
+use crate::objectstore::{bucket_objects, rgw_cluster};
 use crate::support::sha256_file;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The objects of `project`'s container, as radosgw itself lists them.
+/// The objects of `project`'s container, as radosgw itself lists them (a Keystone
+/// project is a radosgw tenant: its buckets are `<project>/<name>`).
 fn account_objects(dev: &DevCluster, project: &str, container: &str) -> Vec<String> {
-    let out = Command::new("radosgw-admin")
-        .arg("-c")
-        .arg(&dev.conf)
-        .args(["bucket", "list", &format!("--bucket={project}/{container}")])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Vec::new(); // no such bucket (yet, or any more)
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut names: Vec<String> = v.as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect();
-    names.sort();
-    names
+    bucket_objects(dev, &format!("{project}/{container}"))
 }
 
 fn id(v: &Value) -> String {
