@@ -47,8 +47,8 @@ enum Auth {
     },
     /// The caller's project's account; the host holds the token.
     PerUser {
-        /// `backup_swift_url` as set (it ends with the account prefix `AUTH_`).
-        base: String,
+        /// `backup_swift_url` (its path ends with the account prefix `AUTH_`).
+        base: Endpoint,
         /// `base` + the caller's project id; `None` when the operation has no caller
         /// (a health check, or work resumed after a restart).
         account: Option<Endpoint>,
@@ -122,11 +122,13 @@ impl SwiftStore {
                     )));
                 }
                 let account = match s.get(CALLER_PROJECT_SETTING) {
-                    Some(p) if is_project_id(p) => Some(url("backup_swift_url", &format!("{base}{p}"))?),
+                    Some(p) if is_project_id(p) => {
+                        Some(Endpoint { base_path: format!("{}{p}", parsed.base_path), ..parsed.clone() })
+                    }
                     Some(p) => return Err(DriverError::Invalid(format!("caller's project id {p:?}"))),
                     None => None,
                 };
-                Auth::PerUser { base: base.to_owned(), account }
+                Auth::PerUser { base: parsed, account }
             }
             other => {
                 return Err(DriverError::Invalid(format!("backup_swift_auth = {other:?}: single_user or per_user")));
@@ -141,7 +143,7 @@ impl SwiftStore {
         let in_flight = s.u64_or("backup_swift_in_flight", 4)?.clamp(1, 64) as usize;
         let authority = match &auth {
             Auth::SingleUser { auth_url, .. } => auth_url.authority.clone(),
-            Auth::PerUser { base, .. } => url("backup_swift_url", base)?.authority,
+            Auth::PerUser { base, .. } => base.authority.clone(),
         };
         Ok(SwiftStore {
             auth,
@@ -437,11 +439,7 @@ impl ObjectStore for SwiftStore {
                 Ok(())
             }
             Auth::PerUser { base, account } => {
-                let storage = match account {
-                    Some(a) => a.clone(),
-                    None => Endpoint::parse(base).map_err(io)?,
-                };
-                let session = Session { storage, token: None };
+                let session = Session { storage: account.as_ref().unwrap_or(base).clone(), token: None };
                 let path_and_query = Self::path(&session, &self.container, None, "");
                 let request = Request { method: "HEAD", path_and_query, headers: Vec::new(), body: &[] };
                 // Without a caller any answer will do (it is a 401): the endpoint is up.
