@@ -35,9 +35,10 @@ pub struct BenchArgs {
     /// Hashing/compression threads. Default: one per core.
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Also time `restic backup` and `restic restore` of the same file (needs restic on PATH).
+    /// Skip the peer: by default every round also times `restic backup` and `restic
+    /// restore` of the same file (restic 0.14, installed from Debian when missing).
     #[arg(long)]
-    pub with_restic: bool,
+    pub no_restic: bool,
     /// Instead: time the backup list API (GET /backups/detail?limit=1000, first and deep
     /// pages) on a database of --api-backups backups while four 1 GiB backups run.
     #[arg(long)]
@@ -69,9 +70,10 @@ pub struct BenchArgs {
     /// Uploads and downloads in flight per backup for --object-store.
     #[arg(long, default_value_t = 4)]
     pub in_flight: usize,
-    /// Rounds per side for --sandbox, of the Ceph 1 % incremental for --rbd (each round
-    /// changes another 1 %), and of full backup and restore against restic for
-    /// --object-store; the sides take turns going first; medians printed.
+    /// Rounds: of full backup, restore and incrementals against restic (the default
+    /// bench, and --object-store), per side for --sandbox, of the Ceph 1 % incremental
+    /// for --rbd (each round changes another 1 %); the sides take turns going first;
+    /// medians printed.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Backups in the database for --api.
@@ -313,6 +315,36 @@ pub(crate) async fn wait_backup(m: &Manager, ctx: &RequestContext, id: &str, unt
     }
 }
 
+/// What one phase of a round took.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Phase {
+    pub(crate) secs: f64,
+    /// CPU-seconds of this process (ours) or of its children (restic).
+    pub(crate) cpu: f64,
+    /// Peak RSS of this process during the phase (VmHWM, reset before it).
+    pub(crate) rss: u64,
+}
+
+/// One round of the posix bench.
+#[derive(Debug, Clone, Copy, Default)]
+struct Round {
+    backup: Phase,
+    restore: Phase,
+    ceiling_secs: f64,
+    unchanged: Phase,
+    changed: Phase,
+    restic_backup: Option<Phase>,
+    restic_restore: Option<Phase>,
+}
+
+/// Time `run` as one phase of this process.
+async fn phase<F: std::future::Future<Output = Result<()>>>(run: F) -> Result<Phase> {
+    reset_peak_rss();
+    let (cpu, t) = (cpu_seconds(), Instant::now());
+    run.await?;
+    Ok(Phase { secs: t.elapsed().as_secs_f64(), cpu: cpu_seconds() - cpu, rss: peak_rss() })
+}
+
 async fn bench(args: BenchArgs) -> Result<()> {
     let tmp;
     let dir = match &args.dir {
@@ -325,6 +357,9 @@ async fn bench(args: BenchArgs) -> Result<()> {
             tmp.path().to_owned()
         }
     };
+    if !args.no_restic {
+        crate::bench_objects::ensure_restic()?;
+    }
     let size = args.size_gib << 30;
     let workers = args.workers.unwrap_or_else(default_workers);
     let vol_path = dir.join("mixed.raw");
@@ -337,6 +372,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
     let grants = Grants::store(backup_dir.clone());
     let config = vec![("backup_compression_algorithm".to_owned(), args.compression.clone())];
     let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config)?;
+    crate::allocator::release_free_memory();
     let cfg = manager_config(&dir, workers);
     let backend = Backend {
         name: "bench".into(),
@@ -353,97 +389,176 @@ async fn bench(args: BenchArgs) -> Result<()> {
     };
     let vol =
         m.register_volume(&ctx, RegisterVolume { path: vol_path.display().to_string(), ..Default::default() }).await?;
-
     reset_peak_rss();
     let idle_rss = peak_rss();
-    let cpu = cpu_seconds();
-    let t = Instant::now();
-    let b = m.create_backup(&ctx, CreateBackup { volume_id: vol.id.clone(), ..Default::default() }).await?;
-    wait_backup(&m, &ctx, &b.id, BackupStatus::Available).await?;
-    let backup_secs = t.elapsed().as_secs_f64();
-    eprintln!("    (full backup used {:.2} CPU-seconds in {backup_secs:.2} s)", cpu_seconds() - cpu);
-    let backup_rss = peak_rss();
-    let stored: u64 = walk_size(&backup_dir);
-    let objects = m.get_backup(&ctx, &b.id).await?.object_count;
 
-    reset_peak_rss();
-    let t = Instant::now();
-    let r = m.restore_backup(&ctx, &b.id, RestoreRequest::default()).await?;
-    let restored = wait_restored(&m, &ctx, &r.volume_id).await?;
-    let restore_secs = t.elapsed().as_secs_f64();
-    let restore_rss = peak_rss();
+    let rounds = args.rounds.max(1);
+    let mut all = Vec::with_capacity(rounds);
+    let (mut stored, mut objects, mut inc_objects, mut changed) = (0, 0, 0, 0);
+    for round in 0..rounds {
+        let mut r = Round::default();
+        // restic goes first in odd rounds: the one that runs second inherits the
+        // other's dirty pages being written back.
+        let restic_first = round % 2 == 1 && !args.no_restic;
+        if restic_first {
+            (r.restic_backup, r.restic_restore) = restic_round(&dir, &vol_path, round)?;
+        }
+        drop_cache_of(&vol_path)?;
+        let before = walk_size(&backup_dir);
+        let mut backup_id = String::new();
+        r.backup = phase(async {
+            let b = m.create_backup(&ctx, CreateBackup { volume_id: vol.id.clone(), ..Default::default() }).await?;
+            wait_backup(&m, &ctx, &b.id, BackupStatus::Available).await?;
+            backup_id = b.id;
+            Ok(())
+        })
+        .await?;
+        stored = walk_size(&backup_dir) - before;
+        objects = m.get_backup(&ctx, &backup_id).await?.object_count;
+        let mut restored = None;
+        r.restore = phase(async {
+            let req = m.restore_backup(&ctx, &backup_id, RestoreRequest::default()).await?;
+            restored = Some(wait_restored(&m, &ctx, &req.volume_id).await?);
+            Ok(())
+        })
+        .await?;
+        let restored = restored.expect("set by the restore phase");
+        let restored = restored.location.as_file().context("the restored volume is not a file")?.to_owned();
+        if !files_equal(&vol_path, &restored)? {
+            bail!("round {}: the restored volume differs from the source", round + 1);
+        }
+        std::fs::remove_file(&restored)?;
 
-    let same = files_equal(&vol_path, restored.location.as_file().context("the restored volume is not a file")?)?;
-
-    // The disk's own ceiling for a scan: the same O_DIRECT reads, nothing else. These VMs'
-    // disks swing 1–3 GB/s from minute to minute, so it is measured next to the scan.
-    drop_cache(&File::open(&vol_path)?);
-    let ceiling_secs = read_only(&vol_path)?;
-    // Incremental of the unchanged volume: the sha scan path (read, hash, compare).
-    drop_cache(&File::open(&vol_path)?);
-    let (inc_same_secs, inc_same_rss, _) = timed_incremental(&m, &ctx, &vol.id).await?;
-    // Change 1% in scattered 64 KiB writes, then another incremental.
-    let changed = change_one_percent(&vol_path, size)?;
-    let (inc_change_secs, inc_change_rss, inc) = timed_incremental(&m, &ctx, &vol.id).await?;
-
-    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+        // The disk's own ceiling for a scan: the same O_DIRECT reads, nothing else. These
+        // VMs' disks swing 1–3 GB/s from minute to minute, so it is measured next to the scan.
+        drop_cache_of(&vol_path)?;
+        r.ceiling_secs = read_only(&vol_path)?;
+        // Incremental of the unchanged volume: the sha scan path (read, hash, compare).
+        drop_cache_of(&vol_path)?;
+        let (same, _) = timed_incremental(&m, &ctx, &vol.id).await?;
+        r.unchanged = same;
+        // Change 1% in scattered 64 KiB writes (other bytes each round), then another incremental.
+        changed = change_one_percent_with(&vol_path, size, 42 + round as u64)?;
+        let (after, inc) = timed_incremental(&m, &ctx, &vol.id).await?;
+        r.changed = after;
+        inc_objects = inc.object_count;
+        if !restic_first && !args.no_restic {
+            (r.restic_backup, r.restic_restore) = restic_round(&dir, &vol_path, round)?;
+        }
+        print_round(round, &r, size);
+        all.push(r);
+    }
+    print_summary(&args, workers, size, idle_rss, &all);
     println!(
-        "holdfast bench: {} GiB mixed volume (4 MiB runs: ~50% zeros, ~25% text, ~25% random), {}, {workers} workers, posix wasm driver",
-        args.size_gib, args.compression
-    );
-    println!(
-        "  full backup : {backup_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB   stored {:.1} MiB in {objects} objects",
-        mbps(backup_secs),
-        mib(backup_rss),
-        mib(stored)
-    );
-    println!(
-        "  restore     : {restore_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB   (new volume, verified: {})",
-        mbps(restore_secs),
-        mib(restore_rss),
-        if same { "identical" } else { "DIFFERENT" }
-    );
-    println!("  (process RSS before the backup, wasmtime and the compiled driver included: {:.1} MiB)", mib(idle_rss));
-    println!(
-        "  incremental, unchanged : {inc_same_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB",
-        mbps(inc_same_secs),
-        mib(inc_same_rss)
-    );
-    println!(
-        "  disk ceiling: {ceiling_secs:6.2} s {:7.0} MB/s   (the same O_DIRECT reads with no hashing; the scan ran at {:.0}% of it)",
-        mbps(ceiling_secs),
-        100.0 * ceiling_secs / inc_same_secs
-    );
-    println!(
-        "  incremental, 1% changed: {inc_change_secs:6.2} s {:7.0} MB/s   peak RSS {:6.1} MiB   {} objects for {:.1} MiB changed",
-        mbps(inc_change_secs),
-        mib(inc_change_rss),
-        inc.object_count,
+        "  stored {:.1} MiB in {objects} objects per full backup; the 1% incremental: {inc_objects} objects for {:.1} MiB changed",
+        mib(stored),
         mib(changed)
     );
-    if !same {
-        bail!("the restored volume differs from the source");
-    }
-    if args.with_restic {
-        restic(&dir, &vol_path, size)?;
-    }
     Ok(())
+}
+
+/// Seconds, CPU and RSS of a phase in one line's cell.
+fn cell(p: &Phase, size: u64) -> String {
+    let gib = size as f64 / (1u64 << 30) as f64;
+    format!("{:5.2} s {:5.0} MB/s {:4.2} CPU-s/GiB {:5.1} MiB", p.secs, size as f64 / 1e6 / p.secs, p.cpu / gib, mib(p.rss))
+}
+
+fn print_round(round: usize, r: &Round, size: u64) {
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    let mut line = format!(
+        "  round {}: backup {:.0} MB/s, restore {:.0} MB/s, unchanged {:.0} MB/s ({:.0}% of the disk's {:.0}), 1% changed {:.0} MB/s ({:.0}% of unchanged)",
+        round + 1,
+        mbps(r.backup.secs),
+        mbps(r.restore.secs),
+        mbps(r.unchanged.secs),
+        100.0 * r.ceiling_secs / r.unchanged.secs,
+        mbps(r.ceiling_secs),
+        mbps(r.changed.secs),
+        100.0 * r.unchanged.secs / r.changed.secs,
+    );
+    if let (Some(b), Some(rr)) = (r.restic_backup, r.restic_restore) {
+        line += &format!("; restic {:.0}/{:.0} MB/s", mbps(b.secs), mbps(rr.secs));
+    }
+    eprintln!("{line}");
+}
+
+fn print_summary(args: &BenchArgs, workers: usize, size: u64, idle_rss: u64, all: &[Round]) {
+    let med = |f: &dyn Fn(&Round) -> f64| median(&all.iter().map(f).collect::<Vec<_>>());
+    let worst_rss = |f: &dyn Fn(&Round) -> u64| all.iter().map(f).max().unwrap_or(0);
+    let median_phase = |f: &dyn Fn(&Round) -> Phase| Phase {
+        secs: med(&|r| f(r).secs),
+        cpu: med(&|r| f(r).cpu),
+        rss: worst_rss(&|r| f(r).rss),
+    };
+    let mbps = |secs: f64| size as f64 / 1e6 / secs;
+    println!(
+        "holdfast bench: {} GiB mixed volume (4 MiB runs: ~50% zeros, ~25% text, ~25% random), {}, {workers} workers, posix wasm driver; medians of {} rounds (peak RSS: the highest)",
+        args.size_gib,
+        args.compression,
+        all.len()
+    );
+    let (backup, restore) = (median_phase(&|r| r.backup), median_phase(&|r| r.restore));
+    println!("  full backup            : {}", cell(&backup, size));
+    println!("  restore                : {}   (new volume, verified identical)", cell(&restore, size));
+    println!("  (process RSS before the first backup, wasmtime and the compiled driver included: {:.1} MiB)", mib(idle_rss));
+    let unchanged = median_phase(&|r| r.unchanged);
+    let ceiling = med(&|r| r.ceiling_secs);
+    println!(
+        "  incremental, unchanged : {}   {:.0}% of the disk ceiling ({:.0} MB/s: the same O_DIRECT reads, no hashing; lowest round {:.0}%)",
+        cell(&unchanged, size),
+        100.0 * ceiling / unchanged.secs,
+        mbps(ceiling),
+        all.iter().map(|r| 100.0 * r.ceiling_secs / r.unchanged.secs).fold(f64::INFINITY, f64::min)
+    );
+    let changed = median_phase(&|r| r.changed);
+    println!(
+        "  incremental, 1% changed: {}   {:.0}% of the unchanged one's speed (lowest round {:.0}%)",
+        cell(&changed, size),
+        100.0 * unchanged.secs / changed.secs,
+        all.iter().map(|r| 100.0 * r.unchanged.secs / r.changed.secs).fold(f64::INFINITY, f64::min)
+    );
+    if all.iter().all(|r| r.restic_backup.is_some()) {
+        let rb = median_phase(&|r| r.restic_backup.unwrap_or_default());
+        let rr = median_phase(&|r| r.restic_restore.unwrap_or_default());
+        let gib = size as f64 / (1u64 << 30) as f64;
+        println!(
+            "  restic 0.14            : backup {:.0} MB/s {:.2} CPU-s/GiB, restore {:.0} MB/s {:.2} CPU-s/GiB (its own processes)",
+            mbps(rb.secs),
+            rb.cpu / gib,
+            mbps(rr.secs),
+            rr.cpu / gib
+        );
+        println!(
+            "  against restic         : backup {:.2}x, restore {:.2}x (medians; per round {})",
+            rb.secs / backup.secs,
+            rr.secs / restore.secs,
+            all.iter()
+                .map(|r| format!(
+                    "{:.2}/{:.2}",
+                    r.restic_backup.unwrap_or_default().secs / r.backup.secs,
+                    r.restic_restore.unwrap_or_default().secs / r.restore.secs
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 pub(crate) async fn timed_incremental(
     m: &Arc<Manager>,
     ctx: &RequestContext,
     volume_id: &str,
-) -> Result<(f64, u64, holdfast_types::Backup)> {
-    reset_peak_rss();
-    let cpu = cpu_seconds();
-    let t = Instant::now();
-    let req = CreateBackup { volume_id: volume_id.to_owned(), incremental: true, ..Default::default() };
-    let b = m.create_backup(ctx, req).await?;
-    wait_backup(m, ctx, &b.id, BackupStatus::Available).await?;
-    let secs = t.elapsed().as_secs_f64();
-    eprintln!("    (incremental used {:.2} CPU-seconds in {secs:.2} s)", cpu_seconds() - cpu);
-    Ok((secs, peak_rss(), m.get_backup(ctx, &b.id).await?))
+) -> Result<(Phase, holdfast_types::Backup)> {
+    let mut id = String::new();
+    let p = phase(async {
+        let req = CreateBackup { volume_id: volume_id.to_owned(), incremental: true, ..Default::default() };
+        let b = m.create_backup(ctx, req).await?;
+        wait_backup(m, ctx, &b.id, BackupStatus::Available).await?;
+        id = b.id;
+        Ok(())
+    })
+    .await?;
+    Ok((p, m.get_backup(ctx, &id).await?))
 }
 
 /// Read the whole volume as the backup pipeline's readers do (O_DIRECT, 8 MiB chunks,
@@ -475,13 +590,9 @@ fn read_only(path: &Path) -> Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// Overwrite 1% of the volume in 64 KiB pieces spread over it; returns bytes changed.
-pub(crate) fn change_one_percent(path: &Path, size: u64) -> Result<u64> {
-    change_one_percent_with(path, size, 42)
-}
-
-/// [`change_one_percent`] with bytes from `seed`: a later round must change the volume
-/// again, not write what is already there.
+/// Overwrite 1% of the volume in 64 KiB pieces spread over it, with bytes from `seed`
+/// (a later round must change the volume again, not write what is already there);
+/// returns bytes changed.
 pub(crate) fn change_one_percent_with(path: &Path, size: u64, seed: u64) -> Result<u64> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new().write(true).open(path)?;
@@ -541,33 +652,37 @@ pub(crate) fn timed_restic(mut restic: std::process::Command, args: &[&str]) -> 
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// restic on the same file, same run (peer comparison; restic 0.14 from Debian).
-fn restic(dir: &Path, vol: &Path, size: u64) -> Result<()> {
+/// CPU-seconds (user + system) of this process's finished children.
+fn child_cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// restic (0.14, from Debian) on the same file in the same run: a full backup into a
+/// new repository and its restore, each with the cache dropped first.
+fn restic_round(dir: &Path, vol: &Path, round: usize) -> Result<(Option<Phase>, Option<Phase>)> {
     use std::process::Command;
-    let repo = dir.join("restic-repo");
-    let run = |args: &[&str]| {
+    let repo = dir.join(format!("restic-repo-{round}"));
+    let target = dir.join(format!("restic-restore-{round}"));
+    let run = |args: &[&str]| -> Result<Phase> {
         let mut restic = Command::new("restic");
         restic.args(["--repo", &repo.display().to_string(), "--quiet"]).env("RESTIC_PASSWORD", "holdfast-bench");
-        timed_restic(restic, args)
+        let cpu = child_cpu_seconds();
+        let secs = timed_restic(restic, args)?;
+        Ok(Phase { secs, cpu: child_cpu_seconds() - cpu, rss: 0 })
     };
     run(&["init"])?;
-    if let Ok(f) = File::open(vol) {
-        drop_cache(&f);
+    drop_cache_of(vol)?;
+    let backup = run(&["backup", &vol.display().to_string()])?;
+    let restore = run(&["restore", "latest", "--target", &target.display().to_string()])?;
+    let restored = target.join(vol.strip_prefix("/").unwrap_or(vol));
+    if !files_equal(vol, &restored)? {
+        bail!("restic's restore differs from the source");
     }
-    let b = run(&["backup", &vol.display().to_string()])?;
-    if let Ok(f) = File::open(vol) {
-        drop_cache(&f);
-    }
-    // Re-read and re-hash everything, as an incremental of ours does.
-    let forced = run(&["backup", "--force", &vol.display().to_string()])?;
-    let target = dir.join("restic-restore");
-    let r = run(&["restore", "latest", "--target", &target.display().to_string()])?;
-    let mbps = |secs: f64| size as f64 / 1e6 / secs;
-    println!(
-        "  restic      : backup {b:6.2} s {:7.0} MB/s   backup --force (unchanged, re-read) {forced:6.2} s {:7.0} MB/s   restore {r:6.2} s {:7.0} MB/s",
-        mbps(b),
-        mbps(forced),
-        mbps(r)
-    );
-    Ok(())
+    std::fs::remove_dir_all(&repo)?;
+    std::fs::remove_dir_all(&target)?;
+    Ok((Some(backup), Some(restore)))
 }

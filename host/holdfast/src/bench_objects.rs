@@ -203,7 +203,9 @@ async fn bench(
             let cap = |raw_mbps: f64| raw_mbps * size as f64 / stored as f64;
             seed += 1;
             let changed = change_one_percent_with(&vol_path, size, seed)?;
-            let (inc_secs, inc_rss, inc) = timed_incremental(&o.m, &o.ctx, &o.volume_id).await?;
+            let (inc, inc_backup) = timed_incremental(&o.m, &o.ctx, &o.volume_id).await?;
+            let (inc_secs, inc_rss) = (inc.secs, inc.rss);
+            let inc = inc_backup;
             println!(
                 "  {driver:5} {flights:2} in flight: full {:6.2} s {:6.0} MB/s of {:.0} ({:.1} CPU-s here, RSS {:4.0} MiB from {:.0}, {:.0} MiB stored)   restore {:6.2} s {:6.0} MB/s of {:.0} ({:.1} CPU-s, RSS {:5.0} MiB, identical)   1% incremental {inc_secs:6.2} s ({} objects for {:.1} MiB changed, RSS {:5.0} MiB)",
                 f.backup_secs,
@@ -340,7 +342,7 @@ fn cinder_drivers(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
 }
 
 /// Install restic from Debian when it is missing: it is the peer the figure names.
-fn ensure_restic() -> Result<()> {
+pub(crate) fn ensure_restic() -> Result<()> {
     if Command::new("restic").arg("version").output().is_ok() {
         return Ok(());
     }

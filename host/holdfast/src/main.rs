@@ -1,6 +1,7 @@
 //! `holdfast`: the server (`serve`), the client commands (`volume`, `backup`) and the
 //! benchmark (`bench`). `anyhow` lives here, at the edge; the libraries use typed errors.
 
+mod allocator;
 mod bench;
 mod bench_api;
 mod bench_ceiling;
@@ -17,11 +18,6 @@ mod sqlite_alloc;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc's malloc: a 1000-backup list page is mostly small
-/// allocations (rows, JSON values) made and freed across threads, where glibc's
-/// arenas showed as a third of the profile.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
