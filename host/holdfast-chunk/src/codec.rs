@@ -76,6 +76,25 @@ impl Compressor {
     }
 }
 
+impl Compressor {
+    /// zstd `input` into `out` when the frame fits there: `Ok(Some(bytes written))`, or
+    /// `Ok(None)` when it does not (callers give one byte less than the input, as a
+    /// compressed object is kept only when it is smaller). Writing into the caller's
+    /// buffer spares a fresh allocation, and its page faults, per object.
+    pub fn zstd_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<Option<usize>, CodecError> {
+        let err = |source| CodecError::Compress { algo: Compression::Zstd.name(), source };
+        if self.zstd.is_none() {
+            self.zstd = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(err)?);
+        }
+        let z = self.zstd.as_mut().expect("set above");
+        z.include_contentsize(true).map_err(err)?;
+        // With a valid context the one failure is a destination too small (the frame is
+        // abandoned, so the next call starts clean). Storing the object raw is right in
+        // any case.
+        Ok(z.compress_to_buffer(input, out).ok())
+    }
+}
+
 /// Decompress `input` into `out`, which must be exactly the expected uncompressed length.
 pub fn decompress_into(algo: Compression, input: &[u8], out: &mut [u8]) -> Result<(), CodecError> {
     let expected = out.len() as u64;

@@ -14,9 +14,10 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use crossbeam_channel::Sender;
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::buffer::AlignedBuf;
 use crate::codec::{Compression, Compressor, decompress_into};
@@ -27,6 +28,28 @@ use crate::pipeline::{PipelineError, ReadOptions, SourceRead};
 /// Zero stretches at least this long become pieces of their own. MD5 is the costliest
 /// step (about 0.6 GB/s per core), and zeros are half of a typical volume.
 pub const ZERO_SPLIT: usize = 1 << 20;
+
+/// Recycled buffers of one size. Taking never waits (a buffer is made when none is
+/// idle): what bounds memory is the pipeline's window of reads, each holding at most a
+/// read buffer and an output buffer. Dropped buffers beyond `keep` are unmapped.
+#[derive(Clone)]
+pub(crate) struct BufPool {
+    idle: (Sender<AlignedBuf>, Receiver<AlignedBuf>),
+    size: usize,
+}
+
+impl BufPool {
+    pub(crate) fn new(size: usize, keep: usize) -> Self {
+        BufPool { idle: bounded(keep.max(1)), size }
+    }
+
+    /// A buffer of the pool's size (its length set to it).
+    pub(crate) fn take(&self) -> PooledBuf {
+        let mut buf = self.idle.1.try_recv().unwrap_or_else(|_| AlignedBuf::new(self.size));
+        buf.set_len(self.size);
+        PooledBuf { buf: Some(buf), pool: self.idle.0.clone() }
+    }
+}
 
 /// A buffer that goes back to its pool when dropped.
 pub(crate) struct PooledBuf {
@@ -41,6 +64,18 @@ impl std::ops::Deref for PooledBuf {
     }
 }
 
+impl std::ops::DerefMut for PooledBuf {
+    fn deref_mut(&mut self) -> &mut AlignedBuf {
+        self.buf.as_mut().expect("present until drop")
+    }
+}
+
+impl AsRef<[u8]> for PooledBuf {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 impl Drop for PooledBuf {
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
@@ -51,9 +86,9 @@ impl Drop for PooledBuf {
 
 #[derive(Clone)]
 enum Stored {
-    /// Compressed bytes, or raw ones (copied out, so the read buffer goes back to the
-    /// pool at once: readers never wait on a piece the driver has not taken yet).
-    Bytes(Arc<Vec<u8>>),
+    /// Compressed bytes, or raw ones: slices of the read's buffer or of its output
+    /// buffer, which go back to their pools when the last piece using them is dropped.
+    Bytes(Bytes),
     /// An uncompressed all-zero piece.
     Zeros,
     /// Unchanged since the parent: nothing to store.
@@ -125,24 +160,24 @@ impl ProcessedChunk {
     /// empty for an unchanged piece.
     pub fn stored_bytes(&self) -> Vec<u8> {
         match &self.stored {
-            Stored::Bytes(v) => v.as_ref().clone(),
+            Stored::Bytes(v) => v.to_vec(),
             Stored::Zeros => vec![0u8; self.length as usize],
             Stored::Nothing => Vec::new(),
         }
     }
 
     /// [`Self::stored_bytes`] shared, without a copy where there are bytes.
-    pub fn stored_shared(&self) -> Arc<Vec<u8>> {
+    pub fn stored_shared(&self) -> Bytes {
         match &self.stored {
             Stored::Bytes(v) => v.clone(),
-            _ => Arc::new(self.stored_bytes()),
+            _ => Bytes::from(self.stored_bytes()),
         }
     }
 
     /// [`Self::stored_bytes`] without a copy where there are bytes.
     pub fn stored(&self) -> std::borrow::Cow<'_, [u8]> {
         match &self.stored {
-            Stored::Bytes(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+            Stored::Bytes(v) => std::borrow::Cow::Borrowed(&v[..]),
             _ => std::borrow::Cow::Owned(self.stored_bytes()),
         }
     }
@@ -209,7 +244,8 @@ impl ZeroCache {
                     sha256: opts.stored_hashes.sha256().then(|| digest::sha256(&p)),
                     md5: opts.stored_hashes.any().then(|| digest::md5(&p)),
                 };
-                (md5, opts.compression, Stored::Bytes(Arc::new(p)), hashed)
+                // Copied out: the compressor's Vec has room for the whole piece.
+                (md5, opts.compression, Stored::Bytes(Bytes::copy_from_slice(&p)), hashed)
             }
             _ => {
                 let hashed = Hashed {
@@ -246,7 +282,7 @@ fn data_digests(opts: &ReadOptions, buf: &[u8], out: &mut [ProcessedChunk], data
     let mut bufs: Vec<&[u8]> = Vec::with_capacity(data.len() * 2);
     for (i, range) in data {
         let packed = match &out[*i].stored {
-            Stored::Bytes(b) if out[*i].stored_compression != Compression::None => Some(b.as_slice()),
+            Stored::Bytes(b) if out[*i].stored_compression != Compression::None => Some(&b[..]),
             _ => None,
         };
         if opts.md5 || (stored_md5 && packed.is_none()) {
@@ -278,7 +314,9 @@ fn data_digests(opts: &ReadOptions, buf: &[u8], out: &mut [ProcessedChunk], data
     }
 }
 
-/// Cut one read (at volume `offset`) into pieces; see the module docs.
+/// Cut one read (at volume `offset`) into pieces; see the module docs. zstd output
+/// goes into one buffer from `outputs` for the whole read (each compressed piece is
+/// smaller than its raw bytes, so they fit); raw pieces keep slices of `buf` itself.
 pub(crate) fn process(
     compressor: &mut Compressor,
     zeros: &ZeroCache,
@@ -286,6 +324,7 @@ pub(crate) fn process(
     offset: u64,
     buf: PooledBuf,
     read: SourceRead,
+    outputs: &BufPool,
 ) -> Result<Vec<ProcessedChunk>, PipelineError> {
     let len = buf.len();
     let block = opts.sha_block_size as usize;
@@ -330,8 +369,17 @@ pub(crate) fn process(
         }
         i = j;
     }
+    // Where each data piece's stored bytes are until the buffers are shared out.
+    enum At {
+        Raw(Range<usize>),
+        Packed(Range<usize>),
+        Own(Vec<u8>),
+    }
     let mut out = Vec::with_capacity(runs.len());
     let mut data = Vec::new();
+    let mut at = Vec::new();
+    let mut packed: Option<PooledBuf> = None;
+    let mut packed_len = 0;
     for (first, end, k) in runs {
         let range = first * block..(end * block).min(len);
         let bytes = &buf[range.clone()];
@@ -342,13 +390,29 @@ pub(crate) fn process(
             Kind::Unchanged => (None, Compression::None, Stored::Nothing, Hashed::default()),
             Kind::Zero => zeros.get(compressor, opts, bytes)?,
             Kind::Data => {
-                let (compression, kept) = match compressor.compress(opts.compression, bytes)? {
-                    Some(p) if (p.len() as u64) < length => (opts.compression, Some(p)),
-                    _ => (Compression::None, None),
+                let kept = match opts.compression {
+                    Compression::None => At::Raw(range.clone()),
+                    Compression::Zstd => {
+                        let dst = packed.get_or_insert_with(|| outputs.take());
+                        let room = &mut dst.spare_mut()[packed_len..packed_len + bytes.len() - 1];
+                        match compressor.zstd_into(bytes, room)? {
+                            Some(n) => {
+                                packed_len += n;
+                                At::Packed(packed_len - n..packed_len)
+                            }
+                            None => At::Raw(range.clone()),
+                        }
+                    }
+                    other => match compressor.compress(other, bytes)? {
+                        Some(p) if (p.len() as u64) < length => At::Own(p),
+                        _ => At::Raw(range.clone()),
+                    },
                 };
+                let compression = if matches!(kept, At::Raw(_)) { Compression::None } else { opts.compression };
                 // Digests once every piece of the read is cut (`data_digests`).
                 data.push((out.len(), range.clone()));
-                (None, compression, Stored::Bytes(Arc::new(kept.unwrap_or_else(|| bytes.to_vec()))), Hashed::default())
+                at.push((out.len(), kept));
+                (None, compression, Stored::Nothing, Hashed::default())
             }
         };
         let is_zero = k == Kind::Zero || (k == Kind::Unchanged && zero[first..end].iter().all(|&z| z));
@@ -365,6 +429,16 @@ pub(crate) fn process(
             stored,
         });
     }
-    data_digests(opts, &buf[..], &mut out, &data);
+    // Share the buffers out: each goes back to its pool once its last piece is dropped.
+    let raw = Bytes::from_owner(buf);
+    let packed = packed.map(Bytes::from_owner);
+    for (i, kept) in at {
+        out[i].stored = Stored::Bytes(match kept {
+            At::Raw(r) => raw.slice(r),
+            At::Packed(r) => packed.as_ref().expect("packed pieces have a buffer").slice(r),
+            At::Own(v) => Bytes::from(v),
+        });
+    }
+    data_digests(opts, &raw, &mut out, &data);
     Ok(out)
 }

@@ -1,21 +1,24 @@
-//! The backup pipeline: one reader thread fills pooled buffers from the source, worker
-//! threads hash (SHA-256 per sha block, MD5) and compress each chunk, and the consumer
-//! takes chunks back in volume order.
+//! The backup pipeline: reader threads fill buffers from the source, worker threads
+//! hash (SHA-256 per sha block, MD5) and compress each chunk, and the consumer takes
+//! chunks back in volume order.
 //!
 //! ```text
-//! source ──reader──> [work queue, bounded] ──workers (N)──> [done queue, bounded] ──reorder──> next()
-//!    ^                                                                                  │
-//!    └──────────────────────── buffer pool (N + 2 buffers) <── chunk dropped ────────────┘
+//! source ──readers──> [work queue, bounded] ──workers (N)──> [done queue, bounded] ──reorder──> next()
+//!    ^                                            │                                        │
+//!    └── read buffers ◄───────────────────────────┴── output buffers ◄── pieces dropped ───┘
 //! ```
 //!
-//! The pool is the memory bound: the reader blocks when every buffer is in use.
+//! The window is the memory bound: readers start a chunk only while it is fewer than
+//! `window` chunks ahead of the consumer, and each chunk holds at most its read buffer
+//! (its raw pieces are slices of it) and one output buffer (its compressed pieces).
+//! Buffers are recycled through pools and unmapped when the stream ends.
 //! All-zero chunks (holes, or zeros read) cost no hashing or compressing: their
 //! digests and compressed form are computed once per length and reused.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, bounded};
@@ -23,7 +26,7 @@ use crossbeam_channel::{Receiver, bounded};
 use crate::buffer::AlignedBuf;
 use crate::codec::{CodecError, Compression, Compressor};
 use crate::digest::Sha256Digest;
-use crate::piece::{PooledBuf, ProcessedChunk, ZeroCache, process};
+use crate::piece::{BufPool, PooledBuf, ProcessedChunk, ZeroCache, process};
 pub use crate::plan::{ChangeSource, DEFAULT_DIFF_CHECK};
 use crate::plan::{Planned, plan_checked};
 use holdfast_types::Extent;
@@ -177,31 +180,28 @@ impl ChunkStream {
         let (plan, change_source) = plan_checked(source.as_ref(), &opts, size, block)?;
         let reads = Arc::new(plan);
         let total = reads.len() as u64;
-        // Buffers are only held while a read or a worker has them (pieces copy out).
-        // Big chunks (object stores' 50 MiB objects) take fewer readers, so the buffers
-        // stay near PIPELINE_BYTES; small ones (posix' 8 MiB) keep every reader.
+        // Memory is bounded by the window: reads may run at most `window` chunks ahead of
+        // the consumer, and each holds at most its read buffer (raw pieces keep slices of
+        // it) and one output buffer (its compressed pieces). Big chunks (object stores'
+        // 50 MiB objects) take fewer readers, so that stays near PIPELINE_BYTES; one
+        // reader of 8 MiB O_DIRECT reads already keeps a local disk busy.
         let fit = usize::try_from(PIPELINE_BYTES / opts.chunk_size).unwrap_or(usize::MAX);
         let readers = source.readers().clamp(1, MAX_READERS).min(fit.saturating_sub(workers + 1).max(1));
-        let nbufs = readers + workers + 1;
-        // Reads may run at most this many chunks ahead of the consumer, which bounds
-        // the finished pieces waiting to be taken in order.
-        let window = (nbufs + 2) as u64;
-        let (pool_tx, pool_rx) = bounded::<AlignedBuf>(nbufs);
+        let window = (readers + workers + 1) as u64;
+        let reads_pool = BufPool::new(chunk_size_usize(&opts), window as usize + 1);
+        let outputs = BufPool::new(chunk_size_usize(&opts), window as usize);
         let (work_tx, work_rx) = bounded::<(u64, u64, PooledBuf, SourceRead)>(workers);
         let (done_tx, done_rx) = bounded::<Done>(workers + readers);
         let stop = Arc::new(AtomicBool::new(false));
         let consumed = Arc::new(AtomicU64::new(0));
-        let bufs_made = Arc::new(AtomicUsize::new(0));
         let zeros = Arc::new(ZeroCache::new(block as usize));
 
         let mut threads = Vec::new();
-        let chunk_size = opts.chunk_size;
         for r in 0..readers as u64 {
             let (stop, done_tx, source, consumed) = (stop.clone(), done_tx.clone(), source.clone(), consumed.clone());
             let reads = reads.clone();
             let opts_parent = opts.parent.clone();
-            let (pool_tx, pool_rx, work_tx, bufs_made) =
-                (pool_tx.clone(), pool_rx.clone(), work_tx.clone(), bufs_made.clone());
+            let (reads_pool, work_tx) = (reads_pool.clone(), work_tx.clone());
             let spawn = std::thread::Builder::new().name(format!("hf-read-{r}")).spawn(move || {
                 crate::priority::lower_this_thread();
                 // Reader r takes chunks r, r + readers, …: several requests in flight.
@@ -228,23 +228,11 @@ impl ChunkStream {
                             continue;
                         }
                     };
-                    let len = len as usize;
-                    // Allocate lazily up to the pool size, then recycle.
-                    let mut buf = match pool_rx.try_recv() {
-                        Ok(b) => b,
-                        Err(_) if bufs_made.fetch_add(1, Ordering::AcqRel) < nbufs => {
-                            AlignedBuf::new(chunk_size as usize)
-                        }
-                        Err(_) => match pool_rx.recv() {
-                            Ok(b) => b,
-                            Err(_) => return,
-                        },
-                    };
-                    buf.set_len(len);
+                    let mut buf = reads_pool.take();
+                    buf.set_len(len as usize);
                     match source.read_chunk(offset, &mut buf) {
                         Ok(read) => {
-                            let pooled = PooledBuf { buf: Some(buf), pool: pool_tx.clone() };
-                            if work_tx.send((seq, offset, pooled, read)).is_err() {
+                            if work_tx.send((seq, offset, buf, read)).is_err() {
                                 return;
                             }
                         }
@@ -257,9 +245,10 @@ impl ChunkStream {
             });
             threads.push(spawn.map_err(|e| PipelineError::Thread(e.to_string()))?);
         }
-        drop((work_tx, pool_rx));
+        drop(work_tx);
         for i in 0..workers {
             let (work_rx, done_tx, zeros, stop) = (work_rx.clone(), done_tx.clone(), zeros.clone(), stop.clone());
+            let outputs = outputs.clone();
             let opts = opts.clone();
             let spawn = std::thread::Builder::new().name(format!("hf-hash-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
@@ -268,7 +257,7 @@ impl ChunkStream {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let result = process(&mut compressor, &zeros, &opts, offset, buf, read);
+                    let result = process(&mut compressor, &zeros, &opts, offset, buf, read, &outputs);
                     if done_tx.send((seq, result)).is_err() {
                         return;
                     }
@@ -332,14 +321,15 @@ impl ChunkStream {
 impl Drop for ChunkStream {
     fn drop(&mut self) {
         // The threads exit on their own: workers when `done` closes, the reader on
-        // `stop` or when the work queue closes. Buffers return to the pool as the
+        // `stop` or when the work queue closes. Buffers return to their pools as the
         // queues drop, so nothing stays blocked.
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-/// Reader threads: 2–3 O_DIRECT requests in flight read 20–60% faster here than one.
-pub const READERS: usize = 4;
+/// Reader threads for a local file: two 8 MiB O_DIRECT reads in flight keep this
+/// machine's disk at its ceiling (one does, give or take its minute-to-minute swing).
+pub const READERS: usize = 2;
 
 /// What the read buffers may take together before readers are cut (never below one).
 pub const PIPELINE_BYTES: u64 = 256 << 20;
@@ -351,7 +341,7 @@ pub const MAX_READERS: usize = 32;
 /// digests per byte read (Cinder's default is 32 KiB).
 pub const MIN_SHA_BLOCK: u64 = 4096;
 
-/// Host limit on one chunk: bounds the pool at (readers + workers + 1) × this.
+/// Host limit on one chunk: bounds the window's memory at 2 × (readers + workers + 1) × this.
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
 
 #[cfg(test)]
@@ -508,6 +498,60 @@ mod tests {
             assert_eq!(c.sha256s, raw.chunks(32_768).map(digest::sha256).collect::<Vec<_>>());
         }
         assert_eq!(pieces, [(0, 1 << 20, false), (1 << 20, 2 << 20, true), (3 << 20, 1 << 20, false)]);
+    }
+
+    #[test]
+    fn raw_and_compressed_pieces_of_one_read_keep_their_own_bytes() {
+        // One read: random (stored raw, a slice of the read buffer), zeros (a piece of
+        // their own), text (compressed into the read's output buffer), random again.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut random = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 32) as u8
+                })
+                .collect()
+        };
+        let mut data = random(1 << 20);
+        data.extend(vec![0u8; 2 << 20]);
+        data.extend(b"the backup of a volume ".iter().cycle().take(1 << 20));
+        data.extend(random(1 << 20));
+        let opts = ReadOptions {
+            chunk_size: 8 << 20,
+            sha_block_size: 32_768,
+            compression: Compression::Zstd,
+            md5: true,
+            workers: 2,
+            parent: None,
+            extents: None,
+            diff_check: DEFAULT_DIFF_CHECK,
+            stored_hashes: StoredHashes::Md5,
+        };
+        for _ in 0..3 {
+            // Several streams: buffers come back from the pools between them.
+            let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts.clone()).unwrap();
+            let mut got = Vec::new();
+            while let Some(c) = s.next_chunk().unwrap() {
+                let raw = &data[c.offset as usize..(c.offset + c.length) as usize];
+                let mut out = vec![0u8; c.length as usize];
+                decompress_into(c.stored_compression, &c.stored(), &mut out).unwrap();
+                assert_eq!(out, raw, "piece at {}", c.offset);
+                assert_eq!(c.md5.unwrap(), digest::md5(raw));
+                assert_eq!(c.stored_md5(), digest::md5(&c.stored()));
+                got.push((c.offset, c.length, c.stored_compression));
+            }
+            assert_eq!(
+                got,
+                [
+                    (0, 1 << 20, Compression::None),
+                    (1 << 20, 2 << 20, Compression::Zstd),
+                    (3 << 20, 2 << 20, Compression::Zstd)
+                ]
+            );
+        }
     }
 
     #[test]
@@ -681,4 +725,8 @@ mod tests {
         assert_eq!(got.len(), want.len());
         assert_eq!(got[want.len() - 2..], want[want.len() - 2..]);
     }
+}
+
+fn chunk_size_usize(opts: &ReadOptions) -> usize {
+    usize::try_from(opts.chunk_size).expect("checked against MAX_CHUNK_SIZE")
 }

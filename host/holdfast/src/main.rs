@@ -18,7 +18,6 @@ mod sqlite_alloc;
 
 use clap::{Parser, Subcommand};
 
-
 #[derive(Parser)]
 #[command(
     name = "holdfast",

@@ -92,24 +92,56 @@ pub fn metadata_json(info: &BackupInfo, objects: &[ObjectEntry], volume_meta: Op
 pub fn sha256file_json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -> String {
     let mut m = header(info);
     m.insert("chunk_size".into(), json!(sha_block_size));
-    let hexed: Vec<Value> = sha256s.chunks(32).map(|d| Value::String(hex(d))).collect();
-    m.insert("sha256s".into(), Value::Array(hexed));
-    pyjson::to_string(&Value::Object(m))
+    // Digests written straight out: ~72 bytes each, where a Value each cost ~130 more.
+    pyjson::to_string_with(&m, "sha256s", |out| {
+        out.reserve(sha256s.len() / 32 * 72);
+        pyjson::write_list(out, sha256s.chunks(32), |out, d| {
+            out.push('"');
+            push_hex(out, d);
+            out.push('"');
+        })
+    })
 }
 
 /// A sha256file's block size and digests (32 raw bytes each, the form
-/// `read-options.parent-sha256s` takes).
+/// `read-options.parent-sha256s` takes). The digests are decoded as they are parsed:
+/// no [`Value`] per digest.
 pub fn parse_sha256file(bytes: &[u8]) -> Result<(u64, Vec<u8>), DriverError> {
     let bad = |why: &str| DriverError::Invalid(format!("sha256file is malformed: {why}"));
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
-    let block = v.get("chunk_size").and_then(Value::as_u64).ok_or_else(|| bad("no chunk_size"))?;
-    let list = v.get("sha256s").and_then(Value::as_array).ok_or_else(|| bad("no sha256s"))?;
-    let mut out = Vec::with_capacity(list.len() * 32);
-    for h in list {
-        let digest = h.as_str().and_then(unhex).filter(|d| d.len() == 32);
-        out.extend(digest.ok_or_else(|| bad("a digest is not 64 hex digits"))?);
+    let file: Sha256File = serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
+    let block = file.chunk_size.ok_or_else(|| bad("no chunk_size"))?;
+    let digests = file.sha256s.ok_or_else(|| bad("no sha256s"))?;
+    Ok((block, digests.0))
+}
+
+#[derive(serde::Deserialize)]
+struct Sha256File {
+    chunk_size: Option<u64>,
+    sha256s: Option<RawDigests>,
+}
+
+/// A list of 64-hex-digit strings, decoded to 32 bytes each while parsing.
+struct RawDigests(Vec<u8>);
+
+impl<'de> serde::Deserialize<'de> for RawDigests {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawDigests;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of 64-hex-digit SHA-256 digests")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawDigests, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0) * 32);
+                while let Some(h) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+                    let digest = unhex(&h).filter(|d| d.len() == 32);
+                    out.extend(digest.ok_or_else(|| serde::de::Error::custom("a digest is not 64 hex digits"))?);
+                }
+                Ok(RawDigests(out))
+            }
+        }
+        d.deserialize_seq(Visit)
     }
-    Ok((block, out))
 }
 
 /// The digests of an object's blocks within a sha256file's (`all`, 32 bytes each, of
@@ -127,13 +159,17 @@ pub fn object_digests(block_size: u32, all: &[u8], offset: u64, length: u64) -> 
 
 /// Lower-case hex, the form Cinder's files store digests in.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for &b in bytes {
         s.push(DIGITS[usize::from(b >> 4)] as char);
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
-    s
 }
 
 /// The bytes of a hex string (either case); `None` if it is not hex.
@@ -270,5 +306,20 @@ mod tests {
         assert_eq!(unhex("aBff"), Some(vec![0xab, 0xff]));
         assert_eq!(unhex("abc"), None);
         assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": [\"zz\"]}").is_err());
+        assert!(parse_sha256file(b"{\"chunk_size\": 1}").is_err());
+        assert!(parse_sha256file(b"{\"sha256s\": []}").is_err());
+    }
+
+    #[test]
+    fn sha256file_is_written_as_cinder_writes_it() {
+        // The whole object through the one serialiser, as before digests were streamed.
+        for n in [0usize, 1, 3] {
+            let shas: Vec<u8> = (0..n * 32).map(|i| (i * 7) as u8).collect();
+            let mut m = header(&info());
+            m.insert("chunk_size".into(), json!(32_768));
+            let list = shas.chunks(32).map(|d| Value::String(hex(d))).collect();
+            m.insert("sha256s".into(), Value::Array(list));
+            assert_eq!(sha256file_json(&info(), 32_768, &shas), pyjson::to_string(&Value::Object(m)), "{n} digests");
+        }
     }
 }

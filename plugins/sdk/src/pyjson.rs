@@ -12,6 +12,50 @@ pub fn to_string(value: &Value) -> String {
     out
 }
 
+/// [`to_string`] of an object with one more top-level `key` (sorted in with the rest)
+/// whose value `write` appends itself at depth 1: for a list too long to hold as
+/// [`Value`]s (a sha256file's digests cost ~130 bytes of memory each that way).
+pub fn to_string_with(map: &serde_json::Map<String, Value>, key: &str, write: impl Fn(&mut String)) -> String {
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).chain([key]).collect();
+    keys.sort_unstable();
+    let mut out = String::new();
+    out.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(&mut out, 1);
+        write_string(&mut out, k);
+        out.push_str(": ");
+        match map.get(k) {
+            Some(v) if k != key => write_value(&mut out, v, 1),
+            _ => write(&mut out),
+        }
+    }
+    newline(&mut out, 0);
+    out.push('}');
+    out
+}
+
+/// Append a list of strings at depth 1 (a top-level key's value) as [`to_string`]
+/// writes one, each item written by `item`.
+pub fn write_list<T>(out: &mut String, items: impl ExactSizeIterator<Item = T>, item: impl Fn(&mut String, T)) {
+    if items.len() == 0 {
+        out.push_str("[]");
+        return;
+    }
+    out.push('[');
+    for (i, t) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, 2);
+        item(out, t);
+    }
+    newline(out, 1);
+    out.push(']');
+}
+
 fn newline(out: &mut String, depth: usize) {
     out.push('\n');
     for _ in 0..depth {
