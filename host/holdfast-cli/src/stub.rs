@@ -33,11 +33,17 @@ impl Request {
 pub struct Reply {
     status: u16,
     body: String,
+    content_type: &'static str,
 }
 
 impl Reply {
     pub fn json(status: u16, body: &str) -> Self {
-        Self { status, body: body.to_owned() }
+        Self { status, body: body.to_owned(), content_type: "application/json" }
+    }
+
+    /// A server-sent-event stream that ends after `body`.
+    pub fn event_stream(body: &str) -> Self {
+        Self { status: 200, body: body.to_owned(), content_type: "text/event-stream" }
     }
 }
 
@@ -126,9 +132,10 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
 
 fn write_reply(stream: &mut TcpStream, reply: &Reply) -> std::io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {} Stub\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {} Stub\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n",
         reply.status,
+        reply.content_type,
         reply.body.len()
     );
     stream.write_all(head.as_bytes())?;

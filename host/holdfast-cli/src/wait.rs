@@ -1,10 +1,15 @@
-//! `--wait`: poll the server until a backup operation (create, delete,
-//! restore) ends, drawing a progress bar on stderr meanwhile.
+//! `--wait`: follow a backup operation (create, delete, restore) until it ends,
+//! drawing a progress bar on stderr meanwhile.
 //!
-//! The bar reads the Holdfast extension `GET .../backups/{id}/progress`; when
-//! that endpoint is missing or idle it just spins next to the current status.
+//! The end is learnt from the server's event stream (the Holdfast extension `GET
+//! .../events/stream?backup_id=`): every event of the backup wakes the wait to look
+//! at its status at once, so `--wait` returns when the operation ends rather than up
+//! to a poll later. Without the stream (a stock Cinder) the status is polled. The bar
+//! reads `GET .../backups/{id}/progress`; when that endpoint is missing or idle it
+//! just spins next to the current status.
 
-use std::io::IsTerminal;
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,8 +22,12 @@ use crate::client::Client;
 use crate::fault::{is_not_found, one_line};
 use crate::progress::{Progress, RateMeter, status_line};
 
-/// How often the server is asked for status and progress.
+/// How often the server is asked for status and progress while a bar is drawn, or
+/// while there is no event stream to wake the wait.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// With the event stream and nothing to draw: a status check this often all the same,
+/// in case the stream missed something.
+pub const STREAM_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Bar resolution: one tick per 0.1 %.
 const BAR_LEN: u64 = 1000;
 const SPIN_TEMPLATE: &str = "{spinner} {prefix} {msg} [{elapsed}]";
@@ -39,6 +48,7 @@ pub fn backup_created(client: &Client, id: &str, show_bar: bool) -> Result<Value
     poll(
         prefix,
         show_bar,
+        wake_on_events(client, id),
         || fetch_progress(client, id),
         || {
             let reply = client.get(&["backups", id])?;
@@ -72,6 +82,7 @@ pub fn snapshot_created(client: &Client, id: &str, show_bar: bool) -> Result<Val
     poll(
         prefix,
         show_bar,
+        None,
         || last.take(),
         || {
             let reply = client.get(&["snapshots", id])?;
@@ -92,6 +103,7 @@ pub fn backup_deleted(client: &Client, id: &str, show_bar: bool) -> Result<()> {
     poll(
         prefix,
         show_bar,
+        wake_on_events(client, id),
         || None,
         || {
             let reply = match client.get(&["backups", id]) {
@@ -116,6 +128,7 @@ pub fn backup_restored(client: &Client, id: &str, volume_id: &str, show_bar: boo
     poll(
         prefix,
         show_bar,
+        wake_on_events(client, id),
         || fetch_progress(client, id),
         || {
             let reply = client.get(&["backups", id])?;
@@ -163,11 +176,50 @@ fn given_reason(backup: &Value) -> Option<String> {
     (!reason.is_empty()).then_some(reason)
 }
 
-/// Runs `check` every [`POLL_INTERVAL`] until it is done or fails, updating
-/// the progress display from the backup's progress endpoint in between.
+/// A receiver woken by every event the server records for `backup_id`, from its event
+/// stream; `None` when the server has none (or refuses it). The stream is open before
+/// this returns, so an event after the caller's next status check cannot be missed.
+fn wake_on_events(client: &Client, backup_id: &str) -> Option<Receiver<()>> {
+    let reply = client.open_stream(&["events", "stream"], &[("backup_id", backup_id)]).ok()?;
+    let is_stream = reply
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !is_stream {
+        return None;
+    }
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        for line in BufReader::new(reply).lines() {
+            let Ok(line) = line else { return };
+            // Ends when the wait is over (the receiver is gone) or the stream breaks.
+            if line.starts_with("event:") && tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Some(rx)
+}
+
+/// Runs `check` until it is done or fails: again on each event `wake` brings, and
+/// every [`POLL_INTERVAL`] while a bar is drawn or there are no events to wait for
+/// (else every [`STREAM_POLL_INTERVAL`]), updating the progress display in between.
 fn poll<T>(
     prefix: String,
     show_bar: bool,
+    wake: Option<Receiver<()>>,
+    progress: impl FnMut() -> Option<Progress>,
+    check: impl FnMut() -> Result<Step<T>>,
+) -> Result<T> {
+    poll_every(prefix, show_bar, wake, STREAM_POLL_INTERVAL, progress, check)
+}
+
+fn poll_every<T>(
+    prefix: String,
+    show_bar: bool,
+    mut wake: Option<Receiver<()>>,
+    quiet_interval: Duration,
     mut progress: impl FnMut() -> Option<Progress>,
     mut check: impl FnMut() -> Result<Step<T>>,
 ) -> Result<T> {
@@ -176,7 +228,16 @@ fn poll<T>(
         match check() {
             Ok(Step::Pending(status)) => {
                 display.update(progress().as_ref(), &status);
-                thread::sleep(POLL_INTERVAL);
+                let interval = if display.is_drawn() { POLL_INTERVAL } else { quiet_interval };
+                match &wake {
+                    Some(events) => match events.recv_timeout(interval) {
+                        // Several events may be queued: one check covers them all.
+                        Ok(()) => while events.try_recv().is_ok() {},
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => wake = None,
+                    },
+                    None => thread::sleep(POLL_INTERVAL),
+                }
             }
             Ok(Step::Done(value)) => break Ok(value),
             Err(e) => break Err(e),
@@ -226,6 +287,11 @@ impl Display {
             operation: None,
             last: None,
         }
+    }
+
+    /// Whether anything is on screen to keep moving.
+    fn is_drawn(&self) -> bool {
+        !self.bar.is_hidden()
     }
 
     fn update(&mut self, progress: Option<&Progress>, status: &str) {
@@ -295,6 +361,9 @@ mod tests {
     fn create_waits_for_available() {
         let polls = AtomicUsize::new(0);
         let stub = Stub::start(move |r| {
+            if r.path.contains("/events/") {
+                return Reply::json(404, "");
+            }
             if r.path.ends_with("/progress") {
                 return Reply::json(
                     200,
@@ -311,8 +380,50 @@ mod tests {
     }
 
     #[test]
+    fn an_event_wakes_the_wait_before_its_next_poll() {
+        // With two minutes between quiet polls, only the event can end this wait sooner.
+        let polls = AtomicUsize::new(0);
+        let stub = Stub::start(move |r| {
+            if r.path.contains("/events/stream") {
+                return Reply::event_stream("id: 7\nevent: backup.create.end\ndata: {}\n\n");
+            }
+            let status = if polls.fetch_add(1, Ordering::SeqCst) < 1 { "creating" } else { "available" };
+            Reply::json(200, &format!(r#"{{"backup": {{"id": "b1", "status": "{status}"}}}}"#))
+        });
+        let client = client(&stub);
+        let (started, quiet) = (Instant::now(), Duration::from_secs(120));
+        let check = || {
+            let reply = client.get(&["backups", "b1"])?;
+            Ok(match reply["backup"]["status"].as_str() {
+                Some("available") => Step::Done(()),
+                other => Step::Pending(format!("{other:?}")),
+            })
+        };
+        let wake = wake_on_events(&client, "b1");
+        assert!(wake.is_some(), "the stub serves an event stream");
+        poll_every("test".into(), false, wake, quiet, || None, check).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(60), "woken by the event, not the next poll");
+        let stream = stub.requests().iter().filter(|r| r.path.contains("/events/stream")).count();
+        assert_eq!(stream, 1);
+        assert!(stub.requests().iter().any(|r| r.path.contains("backup_id=b1")));
+    }
+
+    #[test]
+    fn a_server_without_events_is_polled() {
+        let stub = Stub::start(|r| match r.path.contains("/events/") {
+            true => Reply::json(404, r#"{"itemNotFound": {"code": 404, "message": "no such thing"}}"#),
+            false => Reply::json(200, r#"{"backup": {"id": "b1", "status": "available"}}"#),
+        });
+        assert!(wake_on_events(&client(&stub), "b1").is_none());
+        backup_created(&client(&stub), "b1", false).unwrap();
+    }
+
+    #[test]
     fn create_failure_carries_fail_reason() {
         let stub = Stub::start(|r| {
+            if r.path.contains("/events/") {
+                return Reply::json(404, "");
+            }
             if r.path.ends_with("/progress") {
                 return Reply::json(404, "");
             }
@@ -326,6 +437,9 @@ mod tests {
     fn delete_ends_on_404() {
         let polls = AtomicUsize::new(0);
         let stub = Stub::start(move |r| {
+            if r.path.contains("/events/") {
+                return Reply::json(404, "");
+            }
             if r.path.ends_with("/progress") || polls.fetch_add(1, Ordering::SeqCst) > 0 {
                 return Reply::json(404, r#"{"itemNotFound": {"code": 404, "message": "gone"}}"#);
             }
@@ -338,6 +452,9 @@ mod tests {
     fn restore_waits_for_backup_then_volume() {
         let polls = AtomicUsize::new(0);
         let stub = Stub::start(move |r| {
+            if r.path.contains("/events/") {
+                return Reply::json(404, "");
+            }
             let n = polls.fetch_add(1, Ordering::SeqCst);
             if r.path.ends_with("/progress") {
                 Reply::json(404, "")
@@ -358,6 +475,9 @@ mod tests {
     #[test]
     fn restore_failure_reports_volume_status() {
         let stub = Stub::start(|r| {
+            if r.path.contains("/events/") {
+                return Reply::json(404, "");
+            }
             if r.path.contains("/volumes/") {
                 Reply::json(200, r#"{"volume": {"id": "v1", "status": "error_restoring"}}"#)
             } else {
