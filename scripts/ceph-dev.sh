@@ -44,14 +44,27 @@
 set -euo pipefail
 
 PACKAGES="ceph-mon ceph-mgr ceph-osd ceph-common radosgw"
-install_packages() {
+have_packages() {
   command -v ceph-mon >/dev/null && command -v ceph-osd >/dev/null && command -v radosgw >/dev/null \
-    && [ -e /usr/lib/x86_64-linux-gnu/librbd.so.1 ] && return 0
+    && [ -e /usr/lib/x86_64-linux-gnu/librbd.so.1 ]
+}
+install_packages() {
+  have_packages && return 0
   command -v apt-get >/dev/null || { echo "ceph-dev: Ceph is not installed and there is no apt-get" >&2; exit 1; }
   local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "ceph-dev: installing Debian's Ceph packages ($PACKAGES)" >&2
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $PACKAGES >&2
+  # Test processes start their clusters in parallel: one installs while the others
+  # wait for it (two apt-gets at once: "Could not get lock /var/lib/dpkg/lock-frontend").
+  exec 9>"${TMPDIR:-/tmp}/holdfast-ceph-install.lock"
+  flock 9
+  if ! have_packages; then
+    echo "ceph-dev: installing Debian's Ceph packages ($PACKAGES)" >&2
+    # Anyone else's apt (an unattended upgrade) is waited for too.
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+      --no-install-recommends $PACKAGES >&2
+  fi
+  # Closed, not just unlocked: the daemons started next must not inherit it.
+  exec 9>&-
 }
 if [ "${1:-}" = install ]; then install_packages; exit 0; fi
 

@@ -356,7 +356,7 @@ pub(crate) fn ensure_restic() -> Result<()> {
         c
     };
     let status = apt
-        .args(["install", "-y", "-qq", "--no-install-recommends", "restic"])
+        .args(["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", "--no-install-recommends", "restic"])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()?;
     if !status.success() {
