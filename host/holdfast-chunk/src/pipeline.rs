@@ -344,6 +344,10 @@ pub const MIN_SHA_BLOCK: u64 = 4096;
 /// Host limit on one chunk: bounds the window's memory at 2 × (readers + workers + 1) × this.
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
 
+fn chunk_size_usize(opts: &ReadOptions) -> usize {
+    usize::try_from(opts.chunk_size).expect("checked against MAX_CHUNK_SIZE")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -725,8 +729,4 @@ mod tests {
         assert_eq!(got.len(), want.len());
         assert_eq!(got[want.len() - 2..], want[want.len() - 2..]);
     }
-}
-
-fn chunk_size_usize(opts: &ReadOptions) -> usize {
-    usize::try_from(opts.chunk_size).expect("checked against MAX_CHUNK_SIZE")
 }
