@@ -327,9 +327,12 @@ impl Drop for ChunkStream {
     }
 }
 
-/// Reader threads for a local file: two 8 MiB O_DIRECT reads in flight keep this
-/// machine's disk at its ceiling (one does, give or take its minute-to-minute swing).
-pub const READERS: usize = 2;
+/// Reader threads for a local file: one 8 MiB O_DIRECT read at a time keeps this
+/// machine's disk at its ceiling (the kernel splits it into many requests); a second
+/// reader bought nothing measurable and cost two more 8 MiB buffers in the window
+/// (`holdfast bench`, 3 rounds each way: 669–680 against 593–657 MB/s, 145 against
+/// 163–167 MiB peak).
+pub const READERS: usize = 1;
 
 /// What the read buffers may take together before readers are cut (never below one).
 pub const PIPELINE_BYTES: u64 = 256 << 20;
