@@ -479,14 +479,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn long_zero_stretches_become_their_own_chunks() {
-        let mut data = vec![7u8; 4 << 20];
-        data[(1 << 20)..(3 << 20)].fill(0);
-        data[(3 << 20) + 100] = 0; // a zero byte inside data is just data
-        data[(3 << 20) + 40_000..(3 << 20) + 80_000].fill(0); // short zero run: stays inside
-        let opts = ReadOptions {
-            chunk_size: 4 << 20,
+    /// A full read of `chunk_size` chunks, zstd, with Cinder's MD5 and 32 KiB blocks.
+    fn zstd_with_md5(chunk_size: u64, stored_hashes: StoredHashes) -> ReadOptions {
+        ReadOptions {
+            chunk_size,
             sha_block_size: 32_768,
             compression: Compression::Zstd,
             md5: true,
@@ -494,8 +490,17 @@ mod tests {
             parent: None,
             extents: None,
             diff_check: DEFAULT_DIFF_CHECK,
-            stored_hashes: StoredHashes::None,
-        };
+            stored_hashes,
+        }
+    }
+
+    #[test]
+    fn long_zero_stretches_become_their_own_chunks() {
+        let mut data = vec![7u8; 4 << 20];
+        data[(1 << 20)..(3 << 20)].fill(0);
+        data[(3 << 20) + 100] = 0; // a zero byte inside data is just data
+        data[(3 << 20) + 40_000..(3 << 20) + 80_000].fill(0); // short zero run: stays inside
+        let opts = zstd_with_md5(4 << 20, StoredHashes::None);
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         let mut pieces = Vec::new();
         while let Some(c) = s.next_chunk().unwrap() {
@@ -526,17 +531,7 @@ mod tests {
         data.extend(vec![0u8; 2 << 20]);
         data.extend(b"the backup of a volume ".iter().cycle().take(1 << 20));
         data.extend(random(1 << 20));
-        let opts = ReadOptions {
-            chunk_size: 8 << 20,
-            sha_block_size: 32_768,
-            compression: Compression::Zstd,
-            md5: true,
-            workers: 2,
-            parent: None,
-            extents: None,
-            diff_check: DEFAULT_DIFF_CHECK,
-            stored_hashes: StoredHashes::Md5,
-        };
+        let opts = zstd_with_md5(8 << 20, StoredHashes::Md5);
         for _ in 0..3 {
             // Several streams: buffers come back from the pools between them.
             let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts.clone()).unwrap();
