@@ -182,9 +182,10 @@ impl ChunkStream {
         let total = reads.len() as u64;
         // Memory is bounded by the window: reads may run at most `window` chunks ahead of
         // the consumer, and each holds at most its read buffer (raw pieces keep slices of
-        // it) and one output buffer (its compressed pieces). Big chunks (object stores'
-        // 50 MiB objects) take fewer readers, so that stays near PIPELINE_BYTES; one
-        // reader of 8 MiB O_DIRECT reads already keeps a local disk busy.
+        // it) and one output buffer (its compressed pieces), until the consumer drops
+        // the pieces: up to 2 × window chunks, plus one read per piece a consumer keeps
+        // (the SDK drops each at once). Big chunks (object stores' 50 MiB objects) take
+        // fewer readers, so the read buffers alone stay near PIPELINE_BYTES.
         let fit = usize::try_from(PIPELINE_BYTES / opts.chunk_size).unwrap_or(usize::MAX);
         let readers = source.readers().clamp(1, MAX_READERS).min(fit.saturating_sub(workers + 1).max(1));
         let window = (readers + workers + 1) as u64;

@@ -26,8 +26,9 @@ use crate::progress::{Progress, RateMeter, status_line};
 /// while there is no event stream to wake the wait.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// With the event stream and nothing to draw: a status check this often all the same,
-/// in case the stream missed something.
-pub const STREAM_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// in case the stream says nothing (it carries the caller's project's events: an admin
+/// waiting on another project's backup hears none).
+pub const STREAM_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Bar resolution: one tick per 0.1 %.
 const BAR_LEN: u64 = 1000;
 const SPIN_TEMPLATE: &str = "{spinner} {prefix} {msg} [{elapsed}]";
@@ -193,8 +194,11 @@ fn wake_on_events(client: &Client, backup_id: &str) -> Option<Receiver<()>> {
     thread::spawn(move || {
         for line in BufReader::new(reply).lines() {
             let Ok(line) = line else { return };
-            // Ends when the wait is over (the receiver is gone) or the stream breaks.
-            if line.starts_with("event:") && tx.send(()).is_err() {
+            // An event, or the server's notice that it skipped some (a comment):
+            // either may be the end. Ends when the wait is over (the receiver is
+            // gone) or the stream breaks.
+            let worth_a_look = line.starts_with("event:") || line.contains("skipped");
+            if worth_a_look && tx.send(()).is_err() {
                 return;
             }
         }

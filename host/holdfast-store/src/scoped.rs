@@ -115,10 +115,17 @@ fn sync_files(store: &LocalStore, files: &[String]) -> Result<(), StoreError> {
         return sync(files);
     }
     std::thread::scope(|s| {
-        let parts: Vec<_> =
-            files.chunks(files.len().div_ceil(SYNCERS)).map(|part| s.spawn(move || sync(part))).collect();
+        let mut results = Vec::new();
+        let mut threads = Vec::new();
+        for part in files.chunks(files.len().div_ceil(SYNCERS)) {
+            // A thread that cannot be had (a process limit) syncs its part here instead.
+            match std::thread::Builder::new().name("hf-sync".into()).spawn_scoped(s, move || sync(part)) {
+                Ok(t) => threads.push(t),
+                Err(_) => results.push(sync(part)),
+            }
+        }
         // Every thread is joined before the first error is returned.
-        let results: Vec<_> = parts.into_iter().map(|h| h.join().expect("a sync thread panicked")).collect();
+        results.extend(threads.into_iter().map(|h| h.join().expect("a sync thread panicked")));
         results.into_iter().collect()
     })
 }
