@@ -80,7 +80,10 @@ fn upgrades_and_backend_changes_under_load_lose_nothing() {
     let s = Server::start(&Database::Sqlite, &args);
     assert_eq!(main_sha(&s), digests[0]);
 
-    let (big_path, big) = s.mixed_volume("big", 1024 * MIB, 11);
+    // Long enough to span the upgrades below: 1 GiB took 8.6 s in a debug build once
+    // the store synced in parallel and finished before the first upgrade was seen (a
+    // reload compiles the driver: ~5 s in a debug build); 2 GiB did too on a quiet machine.
+    let (big_path, big) = s.mixed_volume("big", 4 * 1024 * MIB, 11);
     let (st, b) = s.post("/backups", json!({"backup": {"volume_id": big, "name": "long"}}));
     assert_eq!(st, 202, "{b}");
     let long = b["backup"]["id"].as_str().unwrap().to_owned();
@@ -88,6 +91,8 @@ fn upgrades_and_backend_changes_under_load_lose_nothing() {
     let stop = AtomicBool::new(false);
     let (done, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
     std::thread::scope(|scope| {
+        // A failed assertion below must still end the loop: the scope waits for it.
+        let _stop_on_exit = StopOnDrop(&stop);
         // The loop: back up and restore small volumes until told to stop.
         let looper = scope.spawn(|| {
             let mut i = 0;
@@ -190,8 +195,8 @@ fn upgrades_and_backend_changes_under_load_lose_nothing() {
     assert_eq!(st, 202, "{r}");
     let target = r["restore"]["volume_id"].as_str().unwrap().to_owned();
     let v = s.wait_volume(&target, &["available"]);
-    let restored = std::fs::read(v["holdfast:path"].as_str().unwrap()).unwrap();
-    assert_eq!(sha256_bytes(&restored), sha256_file(&big_path), "the long backup restores bit for bit");
+    let restored = sha256_file(Path::new(v["holdfast:path"].as_str().unwrap()));
+    assert_eq!(restored, sha256_file(&big_path), "the long backup restores bit for bit");
 
     // Later backups record the new build.
     let (_, vol) = s.mixed_volume("after", 4 * MIB, 99);
@@ -199,4 +204,13 @@ fn upgrades_and_backend_changes_under_load_lose_nothing() {
     let id = b["backup"]["id"].as_str().unwrap().to_owned();
     s.wait_backup(&id, &["available"]);
     assert_eq!(s.backup(&id)["holdfast:origin"]["sha256"], digests[2].as_str());
+}
+
+/// Sets its flag when dropped, panic or not.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

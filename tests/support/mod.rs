@@ -380,8 +380,19 @@ pub fn write_mixed_volume(path: &Path, size: usize, seed: u64) {
     f.sync_all().unwrap();
 }
 
+/// Read in pieces: volumes of several GiB need not fit in memory.
 pub fn sha256_file(path: &Path) -> String {
-    sha256_bytes(&std::fs::read(path).unwrap())
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).unwrap();
+    let (mut h, mut buf) = (Sha256::new(), vec![0u8; 4 << 20]);
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn sha256_bytes(data: &[u8]) -> String {
