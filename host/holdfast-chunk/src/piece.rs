@@ -11,6 +11,8 @@
 //!
 //! Changed pieces never span two reads (Cinder cuts incremental extents at its read
 //! buffer too), and Cinder's restore accepts any object layout that tiles the volume.
+//! A read may hold several objects (see [`crate::pipeline::LANE_READ`]): stored
+//! pieces are cut at the object size, so their MD5s share the lanes.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -314,6 +316,34 @@ fn data_digests(opts: &ReadOptions, buf: &[u8], out: &mut [ProcessedChunk], data
     }
 }
 
+/// Cut runs `(first block, end block, kind)` of one read so that no stored piece is
+/// longer than an object (`per_object` blocks; a read may hold several), on the
+/// object grid from the read's start. Compressed zeros stay whole: they store a few
+/// hundred bytes whatever their length, and a file per object of zeros would cost a
+/// create and an fsync each.
+fn split_at_objects(
+    runs: Vec<(usize, usize, Kind)>,
+    per_object: usize,
+    compression: Compression,
+) -> Vec<(usize, usize, Kind)> {
+    let per_object = per_object.max(1);
+    let mut out = Vec::with_capacity(runs.len());
+    for (first, end, k) in runs {
+        let split = k == Kind::Data || (k == Kind::Zero && compression == Compression::None);
+        if !split {
+            out.push((first, end, k));
+            continue;
+        }
+        let mut at = first;
+        while at < end {
+            let next = ((at / per_object + 1) * per_object).min(end);
+            out.push((at, next, k));
+            at = next;
+        }
+    }
+    out
+}
+
 /// Cut one read (at volume `offset`) into pieces; see the module docs. zstd output
 /// goes into one buffer from `outputs` for the whole read (each compressed piece is
 /// smaller than its raw bytes, so they fit); raw pieces keep slices of `buf` itself.
@@ -369,6 +399,7 @@ pub(crate) fn process(
         }
         i = j;
     }
+    let runs = split_at_objects(runs, (opts.chunk_size / block as u64) as usize, opts.compression);
     // Where each data piece's stored bytes are until the buffers are shared out.
     enum At {
         Raw(Range<usize>),

@@ -80,6 +80,8 @@ pub trait ChunkSource: Send + Sync + 'static {
 
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
+    /// The object size: no stored piece is longer (compressed zeros aside, see
+    /// `piece::split_at_objects`). Reads may cover several ([`LANE_READ`]).
     pub chunk_size: u64,
     pub sha_block_size: u32,
     pub compression: Compression,
@@ -177,7 +179,8 @@ impl ChunkStream {
         }
         let workers = opts.workers.max(1);
         let size = source.size();
-        let (plan, change_source) = plan_checked(source.as_ref(), &opts, size, block)?;
+        let read_size = read_size(&opts);
+        let (plan, change_source) = plan_checked(source.as_ref(), &opts, read_size, size, block)?;
         let reads = Arc::new(plan);
         let total = reads.len() as u64;
         // Memory is bounded by the window: reads may run at most `window` chunks ahead of
@@ -186,11 +189,12 @@ impl ChunkStream {
         // the pieces: up to 2 × window chunks, plus one read per piece a consumer keeps
         // (the SDK drops each at once). Big chunks (object stores' 50 MiB objects) take
         // fewer readers, so the read buffers alone stay near PIPELINE_BYTES.
-        let fit = usize::try_from(PIPELINE_BYTES / opts.chunk_size).unwrap_or(usize::MAX);
+        let fit = usize::try_from(PIPELINE_BYTES / read_size).unwrap_or(usize::MAX);
         let readers = source.readers().clamp(1, MAX_READERS).min(fit.saturating_sub(workers + 1).max(1));
         let window = (readers + workers + 1) as u64;
-        let reads_pool = BufPool::new(chunk_size_usize(&opts), window as usize + 1);
-        let outputs = BufPool::new(chunk_size_usize(&opts), window as usize);
+        let buf_len = usize::try_from(read_size).expect("at most LANE_READ or MAX_CHUNK_SIZE");
+        let reads_pool = BufPool::new(buf_len, window as usize + 1);
+        let outputs = BufPool::new(buf_len, window as usize);
         let (work_tx, work_rx) = bounded::<(u64, u64, PooledBuf, SourceRead)>(workers);
         let (done_tx, done_rx) = bounded::<Done>(workers + readers);
         let stop = Arc::new(AtomicBool::new(false));
@@ -284,7 +288,7 @@ impl ChunkStream {
         &self.change_source
     }
 
-    /// Number of chunks the volume is cut into.
+    /// Number of reads the volume is cut into.
     pub fn chunk_count(&self) -> u64 {
         self.total
     }
@@ -348,8 +352,20 @@ pub const MIN_SHA_BLOCK: u64 = 4096;
 /// Host limit on one chunk: bounds the window's memory at 2 × (readers + workers + 1) × this.
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
 
-fn chunk_size_usize(opts: &ReadOptions) -> usize {
-    usize::try_from(opts.chunk_size).expect("checked against MAX_CHUNK_SIZE")
+/// What one read covers when objects need an MD5 each: a whole number of objects,
+/// up to this much. An MD5 is one chain of dependent steps; eight objects of one read
+/// go through the eight lanes of [`crate::md5_lanes`] together, where one object per
+/// read left seven lanes idle.
+pub const LANE_READ: u64 = 8 << 20;
+
+/// The length of one read: [`LANE_READ`] worth of whole objects (chunks) when their
+/// MD5s are wanted, else one chunk (an RBD source batches its own reads).
+pub(crate) fn read_size(opts: &ReadOptions) -> u64 {
+    if opts.md5 && opts.chunk_size < LANE_READ {
+        opts.chunk_size * (LANE_READ / opts.chunk_size)
+    } else {
+        opts.chunk_size
+    }
 }
 
 #[cfg(test)]
@@ -476,7 +492,44 @@ mod tests {
                 assert_eq!(c.stored_md5(), digest::md5(&stored), "{compression:?} {hashed:?}");
                 n += 1;
             }
-            assert!(n >= 8);
+            // Four objects of data, and the zeros: one compressed piece, or four raw ones.
+            assert_eq!(n, if compression == Compression::None { 8 } else { 5 }, "{compression:?} {hashed:?}");
+        }
+    }
+
+    #[test]
+    fn a_read_of_several_objects_cuts_them_on_the_object_grid() {
+        // 3 MiB: data, a 1.5 MiB zero stretch from 0.75 MiB, data again; 256 KiB objects.
+        let mut data: Vec<u8> = (0..3u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        data[786_432..2_359_296].fill(0);
+        for compression in [Compression::Zstd, Compression::None] {
+            let opts = ReadOptions { compression, ..zstd_with_md5(262_144, StoredHashes::None) };
+            assert_eq!(read_size(&opts), LANE_READ, "32 objects per read");
+            let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
+            assert_eq!(s.chunk_count(), 1);
+            let mut pieces = Vec::new();
+            while let Some(c) = s.next_chunk().unwrap() {
+                assert_eq!(c.md5.unwrap(), digest::md5(&data[c.offset as usize..(c.offset + c.length) as usize]));
+                assert!(c.stored_len() <= 262_144, "{compression:?}: {} stored bytes", c.stored_len());
+                pieces.push((c.offset, c.length, c.is_zero));
+            }
+            let zeros: Vec<_> = pieces.iter().filter(|p| p.2).map(|p| (p.0, p.1)).collect();
+            let data_pieces: Vec<_> = pieces.iter().filter(|p| !p.2).map(|p| (p.0, p.1)).collect();
+            assert!(data_pieces.iter().all(|&(o, l)| o % 262_144 == 0 && l == 262_144), "{data_pieces:?}");
+            match compression {
+                Compression::None => assert_eq!(
+                    zeros,
+                    [
+                        (786_432, 262_144),
+                        (1_048_576, 262_144),
+                        (1_310_720, 262_144),
+                        (1_572_864, 262_144),
+                        (1_835_008, 262_144),
+                        (2_097_152, 262_144)
+                    ]
+                ),
+                _ => assert_eq!(zeros, [(786_432, 1_572_864)], "compressed zeros stay one piece"),
+            }
         }
     }
 

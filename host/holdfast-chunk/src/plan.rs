@@ -41,9 +41,9 @@ pub(crate) enum Planned {
     Skip(Extent),
 }
 
-/// The reads that cover the volume (or just `extents`), each at most `chunk_size` long
+/// The reads that cover the volume (or just `extents`), each at most `read_size` long
 /// and starting on a sha block, in volume order.
-pub(crate) fn plan_reads(size: u64, chunk_size: u64, block: u64, extents: Option<&[Extent]>) -> Vec<Extent> {
+pub(crate) fn plan_reads(size: u64, read_size: u64, block: u64, extents: Option<&[Extent]>) -> Vec<Extent> {
     let whole = [Extent { offset: 0, len: size }];
     let spans = match extents {
         Some(e) => holdfast_types::extent::normalize(e, block, size),
@@ -51,15 +51,15 @@ pub(crate) fn plan_reads(size: u64, chunk_size: u64, block: u64, extents: Option
     };
     let mut reads = Vec::new();
     for span in spans {
-        cut(span, chunk_size, &mut |e| reads.push(e));
+        cut(span, read_size, &mut |e| reads.push(e));
     }
     reads
 }
 
-fn cut(span: Extent, chunk_size: u64, out: &mut dyn FnMut(Extent)) {
+fn cut(span: Extent, read_size: u64, out: &mut dyn FnMut(Extent)) {
     let mut offset = span.offset;
     while offset < span.end() {
-        let len = chunk_size.min(span.end() - offset);
+        let len = read_size.min(span.end() - offset);
         out(Extent { offset, len });
         offset += len;
     }
@@ -71,10 +71,11 @@ fn cut(span: Extent, chunk_size: u64, out: &mut dyn FnMut(Extent)) {
 pub(crate) fn plan_checked(
     source: &dyn ChunkSource,
     opts: &ReadOptions,
+    read_size: u64,
     size: u64,
     block: u64,
 ) -> Result<(Vec<Planned>, ChangeSource), PipelineError> {
-    let reads_of = |extents| plan_reads(size, opts.chunk_size, block, extents).into_iter().map(Planned::Read).collect();
+    let reads_of = |extents| plan_reads(size, read_size, block, extents).into_iter().map(Planned::Read).collect();
     let (Some(parent), Some(changed)) = (&opts.parent, &opts.extents) else {
         let how = if opts.parent.is_some() { ChangeSource::ShaScan } else { ChangeSource::Full };
         return Ok((reads_of(opts.extents.as_deref()), how));
@@ -89,15 +90,15 @@ pub(crate) fn plan_checked(
         let skip_end = to.min(covered).max(from);
         if skip_end > from {
             skipped.push(Extent { offset: from, len: skip_end - from });
-            cut(Extent { offset: from, len: skip_end - from }, opts.chunk_size, &mut |e| plan.push(Planned::Skip(e)));
+            cut(Extent { offset: from, len: skip_end - from }, read_size, &mut |e| plan.push(Planned::Skip(e)));
         }
         if to > skip_end {
-            cut(Extent { offset: skip_end, len: to - skip_end }, opts.chunk_size, &mut |e| plan.push(Planned::Read(e)));
+            cut(Extent { offset: skip_end, len: to - skip_end }, read_size, &mut |e| plan.push(Planned::Read(e)));
         }
     };
     for span in &spans {
         gap(at, span.offset, &mut plan, &mut skipped);
-        cut(*span, opts.chunk_size, &mut |e| plan.push(Planned::Read(e)));
+        cut(*span, read_size, &mut |e| plan.push(Planned::Read(e)));
         at = span.end();
     }
     gap(at, size, &mut plan, &mut skipped);

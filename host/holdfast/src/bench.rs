@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Compression: zstd (default), zlib, bz2 or none.
     #[arg(long, default_value = "zstd")]
     pub compression: String,
+    /// Object size (the posix driver's `backup_file_size`, in bytes). Default: the
+    /// driver's own (1 MiB).
+    #[arg(long)]
+    pub object_size: Option<u64>,
     /// Hashing/compression threads. Default: one per core.
     #[arg(long)]
     pub workers: Option<usize>,
@@ -372,7 +376,10 @@ async fn bench(args: BenchArgs) -> Result<()> {
     let backup_dir = dir.join("backups");
     std::fs::create_dir_all(&backup_dir)?;
     let grants = Grants::store(backup_dir.clone());
-    let config = vec![("backup_compression_algorithm".to_owned(), args.compression.clone())];
+    let mut config = vec![("backup_compression_algorithm".to_owned(), args.compression.clone())];
+    if let Some(bytes) = args.object_size {
+        config.push(("backup_file_size".to_owned(), bytes.to_string()));
+    }
     let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config)?;
     crate::allocator::release_free_memory();
     let cfg = manager_config(&dir, workers);
@@ -509,9 +516,10 @@ fn print_summary(args: &BenchArgs, workers: usize, size: u64, idle_rss: u64, all
     };
     let mbps = |secs: f64| size as f64 / 1e6 / secs;
     println!(
-        "holdfast bench: {} GiB mixed volume (4 MiB runs: ~50% zeros, ~25% text, ~25% random), {}, {workers} workers, posix wasm driver; medians of {} rounds (peak RSS: the highest)",
+        "holdfast bench: {} GiB mixed volume (4 MiB runs: ~50% zeros, ~25% text, ~25% random), {}, {workers} workers, posix wasm driver ({} objects); medians of {} rounds (peak RSS: the highest)",
         args.size_gib,
         args.compression,
+        args.object_size.map_or_else(|| "1 MiB".to_owned(), |b| format!("{b}-byte")),
         all.len()
     );
     let (backup, restore) = (median_phase(&|r| r.backup), median_phase(&|r| r.restore));
