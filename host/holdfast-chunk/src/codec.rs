@@ -47,15 +47,7 @@ impl Compressor {
         let err = |source| CodecError::Compress { algo: algo.name(), source };
         Ok(Some(match algo {
             Compression::None => return Ok(None),
-            Compression::Zstd => {
-                if self.zstd.is_none() {
-                    self.zstd = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(err)?);
-                }
-                let z = self.zstd.as_mut().expect("set above");
-                // Cinder's python-zstd reads the content size from the frame header.
-                z.include_contentsize(true).map_err(err)?;
-                z.compress(input).map_err(err)?
-            }
+            Compression::Zstd => self.zstd()?.compress(input).map_err(err)?,
             Compression::Zlib | Compression::Gzip => {
                 let mut e = flate2::write::ZlibEncoder::new(
                     Vec::with_capacity(input.len() / 2),
@@ -74,20 +66,25 @@ impl Compressor {
             }
         }))
     }
-}
 
-impl Compressor {
+    /// The thread's zstd context, made on first use.
+    fn zstd(&mut self) -> Result<&mut zstd::bulk::Compressor<'static>, CodecError> {
+        let err = |source| CodecError::Compress { algo: Compression::Zstd.name(), source };
+        if self.zstd.is_none() {
+            let mut z = zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(err)?;
+            // Cinder's python-zstd reads the content size from the frame header.
+            z.include_contentsize(true).map_err(err)?;
+            self.zstd = Some(z);
+        }
+        Ok(self.zstd.as_mut().expect("set above"))
+    }
+
     /// zstd `input` into `out` when the frame fits there: `Ok(Some(bytes written))`, or
     /// `Ok(None)` when it does not (callers give one byte less than the input, as a
     /// compressed object is kept only when it is smaller). Writing into the caller's
     /// buffer spares a fresh allocation, and its page faults, per object.
     pub fn zstd_into(&mut self, input: &[u8], out: &mut [u8]) -> Result<Option<usize>, CodecError> {
-        let err = |source| CodecError::Compress { algo: Compression::Zstd.name(), source };
-        if self.zstd.is_none() {
-            self.zstd = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(err)?);
-        }
-        let z = self.zstd.as_mut().expect("set above");
-        z.include_contentsize(true).map_err(err)?;
+        let z = self.zstd()?;
         // With a valid context the one failure is a destination too small (the frame is
         // abandoned, so the next call starts clean). Storing the object raw is right in
         // any case.
@@ -164,6 +161,27 @@ mod tests {
             decompress_into(algo, &packed, &mut out).unwrap();
             assert_eq!(out, input, "{algo:?}");
         }
+    }
+
+    #[test]
+    fn every_zstd_frame_records_its_content_size() {
+        // Cinder's python-zstd reads it from the header: the first frame and later ones.
+        let input = sample();
+        let mut c = Compressor::new();
+        let mut out = vec![0u8; input.len()];
+        for _ in 0..2 {
+            let packed = c.compress(Compression::Zstd, &input).unwrap().unwrap();
+            assert_eq!(zstd::zstd_safe::get_frame_content_size(&packed).unwrap(), Some(input.len() as u64));
+            let n = c.zstd_into(&input, &mut out).unwrap().unwrap();
+            assert_eq!(zstd::zstd_safe::get_frame_content_size(&out[..n]).unwrap(), Some(input.len() as u64));
+        }
+        let mut fresh = Compressor::new();
+        let n = fresh.zstd_into(&input, &mut out).unwrap().unwrap();
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&out[..n]).unwrap(), Some(input.len() as u64));
+        // A frame that does not fit is abandoned; the next one still records its size.
+        assert!(fresh.zstd_into(&input, &mut out[..8]).unwrap().is_none());
+        let n = fresh.zstd_into(&input, &mut out).unwrap().unwrap();
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&out[..n]).unwrap(), Some(input.len() as u64));
     }
 
     #[test]

@@ -72,10 +72,7 @@ impl ScopedStore {
     pub fn flush(&mut self) -> Result<(), StoreError> {
         sync_files(&self.store, &std::mem::take(&mut self.unsynced))?;
         for dir in std::mem::take(&mut self.dirty_dirs).iter().rev() {
-            match self.store.sync(dir) {
-                Err(StoreError::NotFound(_)) => {}
-                r => r?,
-            }
+            sync_if_present(&self.store, dir)?;
         }
         Ok(())
     }
@@ -94,6 +91,15 @@ impl ScopedStore {
     }
 }
 
+/// fsync `rel` unless it was removed again since it was written (a failed backup
+/// cleaning up): nothing to keep then.
+fn sync_if_present(store: &LocalStore, rel: &str) -> Result<(), StoreError> {
+    match store.sync(rel) {
+        Err(StoreError::NotFound(_)) => Ok(()),
+        r => r,
+    }
+}
+
 /// Threads syncing files at once in [`ScopedStore::flush`].
 const SYNCERS: usize = 8;
 
@@ -101,16 +107,7 @@ const SYNCERS: usize = 8;
 /// in one transaction, where one after another each waited for a commit of its own
 /// (an incremental writing each small change as an object flushes hundreds of files).
 fn sync_files(store: &LocalStore, files: &[String]) -> Result<(), StoreError> {
-    let sync = |part: &[String]| -> Result<(), StoreError> {
-        for rel in part {
-            match store.sync(rel) {
-                // Removed again since (a failed backup cleaning up): nothing to keep.
-                Err(StoreError::NotFound(_)) => {}
-                r => r?,
-            }
-        }
-        Ok(())
-    };
+    let sync = |part: &[String]| part.iter().try_for_each(|rel| sync_if_present(store, rel));
     if files.len() < 2 {
         return sync(files);
     }

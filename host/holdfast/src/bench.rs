@@ -179,11 +179,21 @@ fn drop_cache(f: &File) {
 
 /// CPU seconds (user + system) this process has used so far.
 pub(crate) fn cpu_seconds() -> f64 {
+    rusage_seconds(libc::RUSAGE_SELF)
+}
+
+/// CPU seconds (user + system) of `who` (`RUSAGE_SELF`, `RUSAGE_CHILDREN`).
+fn rusage_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage fills the struct we pass.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    unsafe { libc::getrusage(who, &mut ru) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// GiB in `size` bytes.
+fn gib(size: u64) -> f64 {
+    size as f64 / (1u64 << 30) as f64
 }
 
 /// A memory figure of this process from /proc/self/status (`VmHWM`, `VmRSS`), in bytes.
@@ -339,8 +349,8 @@ struct Round {
     ceiling_secs: f64,
     unchanged: Phase,
     changed: Phase,
-    restic_backup: Option<Phase>,
-    restic_restore: Option<Phase>,
+    /// restic's backup and restore.
+    restic: Option<(Phase, Phase)>,
 }
 
 /// Time `run` as one phase of this process.
@@ -410,7 +420,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
         // other's dirty pages being written back.
         let restic_first = round % 2 == 1 && !args.no_restic;
         if restic_first {
-            (r.restic_backup, r.restic_restore) = restic_round(&dir, &vol_path, round)?;
+            r.restic = Some(restic_round(&dir, &vol_path, round)?);
         }
         drop_cache_of(&vol_path)?;
         r.idle_rss = proc_status_bytes("VmRSS");
@@ -453,7 +463,7 @@ async fn bench(args: BenchArgs) -> Result<()> {
         r.changed = after;
         inc_objects = inc.object_count;
         if !restic_first && !args.no_restic {
-            (r.restic_backup, r.restic_restore) = restic_round(&dir, &vol_path, round)?;
+            r.restic = Some(restic_round(&dir, &vol_path, round)?);
         }
         print_round(round, &r, size);
         all.push(r);
@@ -469,12 +479,11 @@ async fn bench(args: BenchArgs) -> Result<()> {
 
 /// Seconds, CPU and RSS of a phase in one line's cell.
 fn cell(p: &Phase, size: u64) -> String {
-    let gib = size as f64 / (1u64 << 30) as f64;
     format!(
         "{:5.2} s {:5.0} MB/s {:4.2} CPU-s/GiB {:5.1} MiB",
         p.secs,
         size as f64 / 1e6 / p.secs,
-        p.cpu / gib,
+        p.cpu / gib(size),
         mib(p.rss)
     )
 }
@@ -500,7 +509,7 @@ fn print_round(round: usize, r: &Round, size: u64) {
         r.backup.cpu,
         r.restore.cpu
     );
-    if let (Some(b), Some(rr)) = (r.restic_backup, r.restic_restore) {
+    if let Some((b, rr)) = r.restic {
         line += &format!("; restic {:.0}/{:.0} MB/s", mbps(b.secs), mbps(rr.secs));
     }
     eprintln!("{line}");
@@ -545,27 +554,23 @@ fn print_summary(args: &BenchArgs, workers: usize, size: u64, idle_rss: u64, all
         100.0 * unchanged.secs / changed.secs,
         all.iter().map(|r| 100.0 * r.unchanged.secs / r.changed.secs).fold(f64::INFINITY, f64::min)
     );
-    if all.iter().all(|r| r.restic_backup.is_some()) {
-        let rb = median_phase(&|r| r.restic_backup.unwrap_or_default());
-        let rr = median_phase(&|r| r.restic_restore.unwrap_or_default());
-        let gib = size as f64 / (1u64 << 30) as f64;
+    if let Some(restic) = all.iter().map(|r| r.restic).collect::<Option<Vec<_>>>() {
+        let rb = median_phase(&|r| r.restic.unwrap_or_default().0);
+        let rr = median_phase(&|r| r.restic.unwrap_or_default().1);
         println!(
             "  restic 0.14            : backup {:.0} MB/s {:.2} CPU-s/GiB, restore {:.0} MB/s {:.2} CPU-s/GiB (its own processes)",
             mbps(rb.secs),
-            rb.cpu / gib,
+            rb.cpu / gib(size),
             mbps(rr.secs),
-            rr.cpu / gib
+            rr.cpu / gib(size)
         );
         println!(
             "  against restic         : backup {:.2}x, restore {:.2}x (medians; per round {})",
             rb.secs / backup.secs,
             rr.secs / restore.secs,
             all.iter()
-                .map(|r| format!(
-                    "{:.2}/{:.2}",
-                    r.restic_backup.unwrap_or_default().secs / r.backup.secs,
-                    r.restic_restore.unwrap_or_default().secs / r.restore.secs
-                ))
+                .zip(&restic)
+                .map(|(r, (b, rr))| format!("{:.2}/{:.2}", b.secs / r.backup.secs, rr.secs / r.restore.secs))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -682,26 +687,18 @@ pub(crate) fn timed_restic(mut restic: std::process::Command, args: &[&str]) -> 
 }
 
 /// CPU-seconds (user + system) of this process's finished children.
-fn child_cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(ru.ru_utime) + t(ru.ru_stime)
-}
-
 /// restic (0.14, from Debian) on the same file in the same run: a full backup into a
-/// new repository and its restore, each with the cache dropped first.
-fn restic_round(dir: &Path, vol: &Path, round: usize) -> Result<(Option<Phase>, Option<Phase>)> {
+/// new repository (the volume's cache dropped first, as before ours) and its restore.
+fn restic_round(dir: &Path, vol: &Path, round: usize) -> Result<(Phase, Phase)> {
     use std::process::Command;
     let repo = dir.join(format!("restic-repo-{round}"));
     let target = dir.join(format!("restic-restore-{round}"));
     let run = |args: &[&str]| -> Result<Phase> {
         let mut restic = Command::new("restic");
         restic.args(["--repo", &repo.display().to_string(), "--quiet"]).env("RESTIC_PASSWORD", "holdfast-bench");
-        let cpu = child_cpu_seconds();
+        let cpu = rusage_seconds(libc::RUSAGE_CHILDREN);
         let secs = timed_restic(restic, args)?;
-        Ok(Phase { secs, cpu: child_cpu_seconds() - cpu, rss: 0 })
+        Ok(Phase { secs, cpu: rusage_seconds(libc::RUSAGE_CHILDREN) - cpu, rss: 0 })
     };
     run(&["init"])?;
     drop_cache_of(vol)?;
@@ -713,5 +710,5 @@ fn restic_round(dir: &Path, vol: &Path, round: usize) -> Result<(Option<Phase>, 
     }
     std::fs::remove_dir_all(&repo)?;
     std::fs::remove_dir_all(&target)?;
-    Ok((Some(backup), Some(restore)))
+    Ok((backup, restore))
 }

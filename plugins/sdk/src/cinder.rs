@@ -95,7 +95,7 @@ pub fn sha256file_json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -
     // Digests written straight out: ~72 bytes each, where a Value each cost ~130 more.
     pyjson::to_string_with(&m, "sha256s", |out| {
         out.reserve(sha256s.len() / 32 * 72);
-        pyjson::write_list(out, sha256s.chunks(32), |out, d| {
+        pyjson::write_array(out, sha256s.chunks(32), 1, |out, d| {
             out.push('"');
             push_hex(out, d);
             out.push('"');

@@ -16,30 +16,23 @@ pub fn to_string(value: &Value) -> String {
 /// whose value `write` appends itself at depth 1: for a list too long to hold as
 /// [`Value`]s (a sha256file's digests cost ~130 bytes of memory each that way).
 pub fn to_string_with(map: &serde_json::Map<String, Value>, key: &str, write: impl Fn(&mut String)) -> String {
-    let mut keys: Vec<&str> = map.keys().map(String::as_str).chain([key]).collect();
-    keys.sort_unstable();
+    let keys = map.keys().map(String::as_str).chain([key]).collect();
     let mut out = String::new();
-    out.push('{');
-    for (i, k) in keys.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        newline(&mut out, 1);
-        write_string(&mut out, k);
-        out.push_str(": ");
-        match map.get(k) {
-            Some(v) if k != key => write_value(&mut out, v, 1),
-            _ => write(&mut out),
-        }
-    }
-    newline(&mut out, 0);
-    out.push('}');
+    write_object(&mut out, keys, 0, |out, k| match map.get(k) {
+        Some(v) if k != key => write_value(out, v, 1),
+        _ => write(out),
+    });
     out
 }
 
-/// Append a list of strings at depth 1 (a top-level key's value) as [`to_string`]
-/// writes one, each item written by `item`.
-pub fn write_list<T>(out: &mut String, items: impl ExactSizeIterator<Item = T>, item: impl Fn(&mut String, T)) {
+/// Append a list at `depth` as [`to_string`] writes one, each item written by `item`
+/// (at `depth + 1`).
+pub fn write_array<T>(
+    out: &mut String,
+    items: impl ExactSizeIterator<Item = T>,
+    depth: usize,
+    item: impl Fn(&mut String, T),
+) {
     if items.len() == 0 {
         out.push_str("[]");
         return;
@@ -49,11 +42,33 @@ pub fn write_list<T>(out: &mut String, items: impl ExactSizeIterator<Item = T>, 
         if i > 0 {
             out.push(',');
         }
-        newline(out, 2);
+        newline(out, depth + 1);
         item(out, t);
     }
-    newline(out, 1);
+    newline(out, depth);
     out.push(']');
+}
+
+/// Append an object at `depth` with `keys` sorted as Python sorts them (by code
+/// point: UTF-8's byte order), each value written by `value` (at `depth + 1`).
+fn write_object<'k>(out: &mut String, mut keys: Vec<&'k str>, depth: usize, value: impl Fn(&mut String, &'k str)) {
+    if keys.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    keys.sort_unstable();
+    out.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(out, depth + 1);
+        write_string(out, k);
+        out.push_str(": ");
+        value(out, k);
+    }
+    newline(out, depth);
+    out.push('}');
 }
 
 fn newline(out: &mut String, depth: usize) {
@@ -69,35 +84,10 @@ fn write_value(out: &mut String, value: &Value, depth: usize) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => write_string(out, s),
-        Value::Array(items) if items.is_empty() => out.push_str("[]"),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, depth + 1);
-                write_value(out, item, depth + 1);
-            }
-            newline(out, depth);
-            out.push(']');
-        }
-        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Array(items) => write_array(out, items.iter(), depth, |out, v| write_value(out, v, depth + 1)),
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, depth + 1);
-                write_string(out, key);
-                out.push_str(": ");
-                write_value(out, &map[key], depth + 1);
-            }
-            newline(out, depth);
-            out.push('}');
+            let keys = map.keys().map(String::as_str).collect();
+            write_object(out, keys, depth, |out, k| write_value(out, &map[k], depth + 1))
         }
     }
 }
