@@ -346,7 +346,9 @@ fn split_at_objects(
 
 /// Cut one read (at volume `offset`) into pieces; see the module docs. zstd output
 /// goes into one buffer from `outputs` for the whole read (each compressed piece is
-/// smaller than its raw bytes, so they fit); raw pieces keep slices of `buf` itself.
+/// smaller than its raw bytes, so they fit); raw pieces keep slices of `buf` itself,
+/// but those shorter than an object are copied there too: a read with a few scattered
+/// changes then gives its buffer back at once.
 pub(crate) fn process(
     compressor: &mut Compressor,
     zeros: &ZeroCache,
@@ -401,11 +403,16 @@ pub(crate) fn process(
     }
     let runs = split_at_objects(runs, (opts.chunk_size / block as u64) as usize, opts.compression);
     // Where each data piece's stored bytes are until the buffers are shared out.
+    // (Every piece's stored bytes are at most its raw ones, so a read's fit in one
+    // output buffer of the read's length.)
     enum At {
         Raw(Range<usize>),
         Packed(Range<usize>),
+        /// Raw bytes, copied into the output buffer.
+        Copied(Range<usize>),
         Own(Vec<u8>),
     }
+    let object = opts.chunk_size as usize;
     let mut out = Vec::with_capacity(runs.len());
     let mut data = Vec::new();
     let mut at = Vec::new();
@@ -431,6 +438,13 @@ pub(crate) fn process(
                                 packed_len += n;
                                 At::Packed(packed_len - n..packed_len)
                             }
+                            // A short piece (an incremental's change) is copied out rather
+                            // than keeping the whole read buffer until it is stored.
+                            None if bytes.len() < object => {
+                                dst.spare_mut()[packed_len..packed_len + bytes.len()].copy_from_slice(bytes);
+                                packed_len += bytes.len();
+                                At::Copied(packed_len - bytes.len()..packed_len)
+                            }
                             None => At::Raw(range.clone()),
                         }
                     }
@@ -439,7 +453,8 @@ pub(crate) fn process(
                         _ => At::Raw(range.clone()),
                     },
                 };
-                let compression = if matches!(kept, At::Raw(_)) { Compression::None } else { opts.compression };
+                let compression =
+                    if matches!(kept, At::Raw(_) | At::Copied(_)) { Compression::None } else { opts.compression };
                 // Digests once every piece of the read is cut (`data_digests`).
                 data.push((out.len(), range.clone()));
                 at.push((out.len(), kept));
@@ -466,7 +481,7 @@ pub(crate) fn process(
     for (i, kept) in at {
         out[i].stored = Stored::Bytes(match kept {
             At::Raw(r) => raw.slice(r),
-            At::Packed(r) => packed.as_ref().expect("packed pieces have a buffer").slice(r),
+            At::Packed(r) | At::Copied(r) => packed.as_ref().expect("packed pieces have a buffer").slice(r),
             At::Own(v) => Bytes::from(v),
         });
     }

@@ -115,7 +115,9 @@ impl LocalStore {
     pub fn write(&self, container: &str, name: &str, data: &[u8]) -> Result<(), StoreError> {
         let rel = format!("{container}/{name}");
         let mut f = self.create(&rel)?;
-        f.write_all(data).map_err(|e| StoreError::io("writing", &rel, e))
+        f.write_all(data).map_err(|e| StoreError::io("writing", &rel, e))?;
+        start_write_back(&f);
+        Ok(())
     }
 
     pub fn read(&self, container: &str, name: &str) -> Result<Vec<u8>, StoreError> {
@@ -209,6 +211,16 @@ impl LocalStore {
             }
         }
     }
+}
+
+/// Start writing `f`'s data to the disk without waiting for it. The flush that makes
+/// it durable then waits for little more than a journal commit; without this its
+/// fsyncs waited for the whole batch's write-back, and the backup's pipeline stood
+/// still behind the driver meanwhile. Only a hint: a failure shows at that flush.
+fn start_write_back(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid fd; the call only starts write-back of its dirty pages.
+    unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 #[cfg(test)]
