@@ -686,7 +686,6 @@ pub(crate) fn timed_restic(mut restic: std::process::Command, args: &[&str]) -> 
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// CPU-seconds (user + system) of this process's finished children.
 /// restic (0.14, from Debian) on the same file in the same run: a full backup into a
 /// new repository (the volume's cache dropped first, as before ours) and its restore.
 fn restic_round(dir: &Path, vol: &Path, round: usize) -> Result<(Phase, Phase)> {

@@ -146,7 +146,9 @@ pub struct Chunked<D: ChunkedDriver> {
     /// The default container (object stores) and the zone in object prefixes.
     container: String,
     zone: String,
-    file_size: u64,
+    /// `backup_file_size` when it is set; else the driver's default, grown for big
+    /// volumes ([`Chunked::object_size`]).
+    file_size: Option<u64>,
     sha_block: u32,
     compression: Compression,
     verify_md5: bool,
@@ -157,6 +159,26 @@ pub struct Chunked<D: ChunkedDriver> {
 /// of a full backup's write-back at once.
 const FLUSH_BATCH: u64 = 64 << 20;
 const DEFAULT_SHA_BLOCK: u64 = 32_768;
+
+/// Most objects one backup may have: restore and delete list a backup's objects
+/// whole, and the host's store cuts a listing at 1,048,576 names (two of them the
+/// sha256file and the metadata). A backup that would pass it fails instead.
+pub const MAX_OBJECTS: usize = (1 << 20) - 2;
+
+/// With the default object size, volumes that would make more objects than this get
+/// larger ones (a backup's metadata, listing and object list grow with the count):
+/// 1 MiB objects up to 128 GiB, 8 MiB at 1 TiB.
+const DEFAULT_OBJECTS: u64 = 1 << 17;
+
+/// Largest object the default grows to (the host's limit on one chunk).
+const MAX_DEFAULT_OBJECT: u64 = 64 << 20;
+
+/// `default`, or larger (whole `block`s, at most [`MAX_DEFAULT_OBJECT`]) so that a
+/// volume of `size` bytes makes at most [`DEFAULT_OBJECTS`] objects.
+fn grown_object_size(default: u64, size: u64, block: u64) -> u64 {
+    let fit = size.div_ceil(DEFAULT_OBJECTS).div_ceil(block) * block;
+    default.max(fit.min(MAX_DEFAULT_OBJECT))
+}
 
 fn location(info: &BackupInfo) -> Result<(&str, &str), DriverError> {
     match (&info.container, &info.service_metadata) {
@@ -183,9 +205,10 @@ impl<D: ChunkedDriver> Chunked<D> {
         open: impl FnOnce(&Settings) -> Result<D::Store, DriverError>,
     ) -> Result<(Self, DriverInfo), DriverError> {
         let s = Settings::new(config);
-        let file_size = s.u64_or(D::OBJECT_SIZE_OPTION, D::default_file_size())?;
+        let file_size = s.u64(D::OBJECT_SIZE_OPTION)?;
         let sha_block = s.u64_or(D::BLOCK_SIZE_OPTION, DEFAULT_SHA_BLOCK)?;
-        if sha_block == 0 || sha_block > u64::from(u32::MAX) || file_size == 0 || file_size % sha_block != 0 {
+        let checked = file_size.unwrap_or_else(D::default_file_size);
+        if sha_block == 0 || sha_block > u64::from(u32::MAX) || checked == 0 || checked % sha_block != 0 {
             return Err(DriverError::Invalid("Chunk size is not multiple of block size for creating hash.".into()));
         }
         let compression = match s.get("backup_compression_algorithm") {
@@ -205,6 +228,13 @@ impl<D: ChunkedDriver> Chunked<D> {
         store.check()?;
         let this = Chunked { store, container, zone, file_size, sha_block: sha_block as u32, compression, verify_md5 };
         Ok((this, DriverInfo { service: D::SERVICE.into(), supports_force_delete: true }))
+    }
+
+    /// The object size for a volume of `size` bytes: `backup_file_size` when set, else
+    /// the driver's default, grown in whole sha blocks so that the volume makes at
+    /// most [`DEFAULT_OBJECTS`] objects (up to 64 MiB).
+    fn object_size(&self, size: u64) -> u64 {
+        self.file_size.unwrap_or_else(|| grown_object_size(D::default_file_size(), size, u64::from(self.sha_block)))
     }
 
     /// `backup`: objects for the changed chunks, then sha256file and metadata; on any
@@ -244,7 +274,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             _ => None,
         };
         let options = ReadOptions {
-            chunk_size: self.file_size,
+            chunk_size: self.object_size(source.size()),
             sha_block_size: self.sha_block,
             compression: self.compression,
             md5: true,
@@ -282,6 +312,13 @@ impl<D: ChunkedDriver> Chunked<D> {
             sha256s.extend(chunk.sha256s());
             if chunk.unchanged() {
                 continue; // incremental: as in the parent; only its digests go into our sha256file
+            }
+            if objects.len() >= MAX_OBJECTS {
+                return Err(DriverError::Invalid(format!(
+                    "backup {} would have more than {MAX_OBJECTS} objects (a listing holds no more): \
+                     set a larger backup_file_size",
+                    info.id
+                )));
             }
             let name = cinder::object_name(prefix, objects.len() as u32 + 1);
             self.store.put_chunk(container, &name, &chunk)?;
@@ -479,4 +516,24 @@ macro_rules! chunked_driver {
         #[cfg(target_arch = "wasm32")]
         $crate::export_driver!($driver with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_object_grows_with_big_volumes_only() {
+        const GIB: u64 = 1 << 30;
+        let grown = |default, size| grown_object_size(default, size, 32_768);
+        assert_eq!(grown(1 << 20, GIB), 1 << 20);
+        assert_eq!(grown(1 << 20, 128 * GIB), 1 << 20);
+        assert_eq!(grown(1 << 20, 200 * GIB), 1_638_400, "whole sha blocks");
+        assert_eq!(grown(1 << 20, 1024 * GIB), 8 << 20);
+        assert_eq!(grown(1 << 20, 16 * 1024 * GIB), 64 << 20, "at most the host's chunk limit");
+        assert_eq!(grown(50 << 20, GIB), 50 << 20, "an object store's default stands");
+        for size in [GIB, 200 * GIB, 1024 * GIB, 8 * 1024 * GIB] {
+            assert!(size.div_ceil(grown(1 << 20, size)) <= DEFAULT_OBJECTS, "{size}");
+        }
+    }
 }

@@ -14,12 +14,17 @@ impl Settings {
     }
 
     pub fn u64_or(&self, key: &str, default: u64) -> Result<u64, DriverError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| DriverError::Invalid(format!("setting {key} = {v:?} is not a whole number"))),
-        }
+        Ok(self.u64(key)?.unwrap_or(default))
+    }
+
+    /// `key` as a whole number, `None` when it is not set.
+    pub fn u64(&self, key: &str) -> Result<Option<u64>, DriverError> {
+        self.get(key)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| DriverError::Invalid(format!("setting {key} = {v:?} is not a whole number")))
+            })
+            .transpose()
     }
 }
