@@ -439,15 +439,7 @@ mod tests {
 
     #[test]
     fn incompressible_chunks_are_stored_raw() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let data: Vec<u8> = (0..262_144)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 32) as u8
-            })
-            .collect();
+        let data = noise(262_144, 0x2545_F491_4F6C_DD1D);
         let opts = ReadOptions {
             chunk_size: 65_536,
             sha_block_size: 32_768,
@@ -556,6 +548,67 @@ mod tests {
         }
     }
 
+    fn noise(len: usize, mut x: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn changed_extents_off_the_object_grid_stay_within_an_object_each() {
+        // An incremental told which extents changed: its reads start where they start
+        // (here 96 KiB into the volume), and each stored piece is still at most one object.
+        let mut data: Vec<u8> = (0..6u32 << 20).map(|i| (i % 251) as u8).collect();
+        let parent: Vec<_> = data.chunks(32_768).map(digest::sha256).collect();
+        let changed = Extent { offset: 98_304, len: 3 << 20 };
+        data[98_304..98_304 + (3 << 20)].copy_from_slice(&noise(3 << 20, 7));
+        let opts = ReadOptions {
+            parent: Some(Arc::new(parent)),
+            extents: Some(vec![changed]),
+            diff_check: 1.0,
+            ..zstd_with_md5(1 << 20, StoredHashes::None)
+        };
+        let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
+        assert_eq!(s.change_source(), &ChangeSource::RbdDiff);
+        let mut stored = Vec::new();
+        while let Some(c) = s.next_chunk().unwrap() {
+            if c.unchanged {
+                continue;
+            }
+            let raw = &data[c.offset as usize..(c.offset + c.length) as usize];
+            assert_eq!(c.md5.unwrap(), digest::md5(raw));
+            assert!(c.length <= 1 << 20 && c.stored_len() <= 1 << 20, "{} at {}", c.length, c.offset);
+            stored.push((c.offset, c.length));
+        }
+        let o = 98_304;
+        assert_eq!(stored, [(o, 1 << 20), (o + (1 << 20), 1 << 20), (o + (2 << 20), 1 << 20)]);
+    }
+
+    #[test]
+    fn a_short_incompressible_tail_is_stored_whole() {
+        // The volume ends 40,000 bytes into a sha block, in random bytes.
+        let mut data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        data.extend(noise(40_000, 3));
+        let mut s =
+            ChunkStream::start(Arc::new(MemSource(data.clone())), zstd_with_md5(1 << 20, StoredHashes::Md5)).unwrap();
+        let mut tail = None;
+        while let Some(c) = s.next_chunk().unwrap() {
+            let raw = &data[c.offset as usize..(c.offset + c.length) as usize];
+            assert_eq!(c.md5.unwrap(), digest::md5(raw));
+            let mut out = vec![0u8; raw.len()];
+            decompress_into(c.stored_compression, &c.stored(), &mut out).unwrap();
+            assert_eq!(out, raw);
+            assert_eq!(c.stored_md5(), digest::md5(&c.stored()));
+            tail = Some((c.offset, c.length, c.stored_compression));
+        }
+        assert_eq!(tail, Some((1 << 20, 40_000, Compression::None)));
+    }
+
     #[test]
     fn long_zero_stretches_become_their_own_chunks() {
         let mut data = vec![7u8; 4 << 20];
@@ -660,14 +713,8 @@ mod tests {
         // ones, for a local store and for an object store's payload digests.
         let mut data: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
         let parent: Vec<_> = data.chunks(32_768).map(digest::sha256).collect();
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        for at in [65_536usize, 196_608, (1 << 20) + 32_768] {
-            for b in &mut data[at..at + 32_768] {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
-            }
+        for (i, at) in [65_536usize, 196_608, (1 << 20) + 32_768].into_iter().enumerate() {
+            data[at..at + 32_768].copy_from_slice(&noise(32_768, 0x9E37_79B9_7F4A_7C15 + i as u64));
         }
         data[500_000] ^= 1;
         for hashes in [StoredHashes::None, StoredHashes::Sha256AndMd5] {
