@@ -548,6 +548,19 @@ mod tests {
         }
     }
 
+    /// Each piece of `s` not unchanged since the parent, with its raw bytes (its MD5
+    /// checked against them first).
+    fn for_each_changed(s: &mut ChunkStream, data: &[u8], mut each: impl FnMut(&ProcessedChunk, &[u8])) {
+        while let Some(c) = s.next_chunk().unwrap() {
+            if c.unchanged {
+                continue;
+            }
+            let raw = &data[c.offset as usize..(c.offset + c.length) as usize];
+            assert_eq!(c.md5.unwrap(), digest::md5(raw));
+            each(&c, raw);
+        }
+    }
+
     fn noise(len: usize, mut x: u64) -> Vec<u8> {
         (0..len)
             .map(|_| {
@@ -576,15 +589,10 @@ mod tests {
         let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
         assert_eq!(s.change_source(), &ChangeSource::RbdDiff);
         let mut stored = Vec::new();
-        while let Some(c) = s.next_chunk().unwrap() {
-            if c.unchanged {
-                continue;
-            }
-            let raw = &data[c.offset as usize..(c.offset + c.length) as usize];
-            assert_eq!(c.md5.unwrap(), digest::md5(raw));
+        for_each_changed(&mut s, &data, |c, _| {
             assert!(c.length <= 1 << 20 && c.stored_len() <= 1 << 20, "{} at {}", c.length, c.offset);
             stored.push((c.offset, c.length));
-        }
+        });
         let o = 98_304;
         assert_eq!(stored, [(o, 1 << 20), (o + (1 << 20), 1 << 20), (o + (2 << 20), 1 << 20)]);
     }
@@ -721,19 +729,14 @@ mod tests {
             let opts = ReadOptions { parent: Some(Arc::new(parent.clone())), ..zstd_with_md5(1 << 20, hashes) };
             let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
             let mut stored = Vec::new();
-            while let Some(c) = s.next_chunk().unwrap() {
-                if c.unchanged {
-                    continue;
-                }
-                let raw = &data[c.offset as usize..(c.offset + c.length) as usize];
-                assert_eq!(c.md5.unwrap(), digest::md5(raw));
+            for_each_changed(&mut s, &data, |c, raw| {
                 let bytes = c.stored();
                 let mut out = vec![0u8; raw.len()];
                 decompress_into(c.stored_compression, &bytes, &mut out).unwrap();
                 assert_eq!(out, raw);
                 assert_eq!(c.stored_digests(), (digest::sha256(&bytes), digest::md5(&bytes)));
                 stored.push((c.offset, c.stored_compression));
-            }
+            });
             assert_eq!(
                 stored,
                 [
