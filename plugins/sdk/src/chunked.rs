@@ -170,14 +170,15 @@ pub const MAX_OBJECTS: usize = (1 << 20) - 2;
 /// 1 MiB objects up to 128 GiB, 8 MiB at 1 TiB.
 const DEFAULT_OBJECTS: u64 = 1 << 17;
 
-/// Largest object the default grows to (the host's limit on one chunk).
-const MAX_DEFAULT_OBJECT: u64 = 64 << 20;
+/// The host's limit on one chunk (and on a sha block): the largest object the default
+/// grows to.
+const HOST_MAX_CHUNK: u64 = 64 << 20;
 
-/// `default`, or larger (whole `block`s, at most [`MAX_DEFAULT_OBJECT`]) so that a
+/// `default`, or larger (whole `block`s, at most [`HOST_MAX_CHUNK`]) so that a
 /// volume of `size` bytes makes at most [`DEFAULT_OBJECTS`] objects.
 fn grown_object_size(default: u64, size: u64, block: u64) -> u64 {
     let fit = size.div_ceil(DEFAULT_OBJECTS).div_ceil(block) * block;
-    default.max(fit.min(MAX_DEFAULT_OBJECT))
+    default.max(fit.min(HOST_MAX_CHUNK))
 }
 
 fn location(info: &BackupInfo) -> Result<(&str, &str), DriverError> {
@@ -425,7 +426,7 @@ impl<D: ChunkedDriver> Chunked<D> {
     fn block_digests(&self, container: &str, prefix: &str) -> Option<(u32, Vec<u8>)> {
         let bytes = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX)).ok()?;
         let (size, digests) = cinder::parse_sha256file(&bytes).ok()?;
-        let size = u32::try_from(size).ok().filter(|s| (4096..=64 << 20).contains(s))?;
+        let size = u32::try_from(size).ok().filter(|&s| (4096..=HOST_MAX_CHUNK).contains(&u64::from(s)))?;
         Some((size, digests))
     }
 
