@@ -27,5 +27,6 @@ pub use codec::{CodecError, Compression};
 pub use piece::ProcessedChunk;
 pub use pipeline::{
     ChangeSource, ChunkSource, ChunkStream, DEFAULT_DIFF_CHECK, PipelineError, ReadOptions, SourceRead, StoredHashes,
+    StreamTiming,
 };
 pub use restore::{BlockDigests, ChunkSink, RestoreError, RestoreJob, RestoreWriter};

@@ -20,6 +20,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, bounded};
 
@@ -154,7 +155,57 @@ pub struct ChunkStream {
     total: u64,
     stop: Arc<AtomicBool>,
     change_source: ChangeSource,
+    timing: Arc<Timing>,
+    started: Instant,
     _threads: Vec<JoinHandle<()>>,
+}
+
+/// Where a stream's time went, summed over its threads: whether a slow backup waits
+/// on the disk, on the cores, or on the driver and its store. Logged when the stream
+/// ends (`HOLDFAST_LOG=holdfast_chunk=debug`).
+#[derive(Debug, Default)]
+struct Timing {
+    /// Readers in `read_chunk`.
+    reading: AtomicNanos,
+    /// Readers waiting for the consumer to move the window on.
+    window: AtomicNanos,
+    /// Workers hashing and compressing.
+    busy: AtomicNanos,
+    /// Workers waiting for a read.
+    idle: AtomicNanos,
+    /// The consumer waiting for the next read in volume order.
+    waiting: AtomicNanos,
+}
+
+#[derive(Debug, Default)]
+struct AtomicNanos(AtomicU64);
+
+impl AtomicNanos {
+    fn add_since(&self, start: Instant) {
+        self.0.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// [`ChunkStream::timing`]: each figure summed over the threads doing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamTiming {
+    /// Since the stream started.
+    pub elapsed: Duration,
+    /// Reading the source.
+    pub reading: Duration,
+    /// Readers held back by the window (the consumer or a slow read ahead of them).
+    pub window_full: Duration,
+    /// Workers hashing and compressing.
+    pub workers_busy: Duration,
+    /// Workers with nothing to do.
+    pub workers_idle: Duration,
+    /// The consumer waiting for the next piece; the rest of `elapsed` it spent on its
+    /// own work (a driver storing the pieces).
+    pub consumer_waiting: Duration,
 }
 
 impl ChunkStream {
@@ -203,23 +254,26 @@ impl ChunkStream {
         let stop = Arc::new(AtomicBool::new(false));
         let consumed = Arc::new(AtomicU64::new(0));
         let zeros = Arc::new(ZeroCache::new(block as usize));
+        let timing = Arc::new(Timing::default());
 
         let mut threads = Vec::new();
         for r in 0..readers as u64 {
             let (stop, done_tx, source, consumed) = (stop.clone(), done_tx.clone(), source.clone(), consumed.clone());
             let reads = reads.clone();
             let opts_parent = opts.parent.clone();
-            let (reads_pool, work_tx) = (reads_pool.clone(), work_tx.clone());
+            let (reads_pool, work_tx, timing) = (reads_pool.clone(), work_tx.clone(), timing.clone());
             let spawn = std::thread::Builder::new().name(format!("hf-read-{r}")).spawn(move || {
                 crate::priority::lower_this_thread();
                 // Reader r takes chunks r, r + readers, …: several requests in flight.
                 for seq in (r..total).step_by(readers) {
+                    let held = Instant::now();
                     while seq >= consumed.load(Ordering::Acquire) + window {
                         if stop.load(Ordering::Relaxed) {
                             return;
                         }
                         std::thread::sleep(std::time::Duration::from_micros(200));
                     }
+                    timing.window.add_since(held);
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
@@ -238,7 +292,10 @@ impl ChunkStream {
                     };
                     let mut buf = reads_pool.take();
                     buf.set_len(len as usize);
-                    match source.read_chunk(offset, &mut buf) {
+                    let reading = Instant::now();
+                    let read = source.read_chunk(offset, &mut buf);
+                    timing.reading.add_since(reading);
+                    match read {
                         Ok(read) => {
                             if work_tx.send((seq, offset, buf, read)).is_err() {
                                 return;
@@ -256,16 +313,21 @@ impl ChunkStream {
         drop(work_tx);
         for i in 0..workers {
             let (work_rx, done_tx, zeros, stop) = (work_rx.clone(), done_tx.clone(), zeros.clone(), stop.clone());
-            let outputs = outputs.clone();
+            let (outputs, timing) = (outputs.clone(), timing.clone());
             let opts = opts.clone();
             let spawn = std::thread::Builder::new().name(format!("hf-hash-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
                 let mut compressor = Compressor::new();
+                let mut idle = Instant::now();
                 while let Ok((seq, offset, buf, read)) = work_rx.recv() {
+                    timing.idle.add_since(idle);
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
+                    let busy = Instant::now();
                     let result = process(&mut compressor, &zeros, &opts, offset, buf, read, &outputs);
+                    timing.busy.add_since(busy);
+                    idle = Instant::now();
                     if done_tx.send((seq, result)).is_err() {
                         return;
                     }
@@ -282,6 +344,8 @@ impl ChunkStream {
             total,
             stop,
             change_source,
+            timing,
+            started: Instant::now(),
             _threads: threads,
         })
     }
@@ -289,6 +353,19 @@ impl ChunkStream {
     /// How this read finds what changed.
     pub fn change_source(&self) -> &ChangeSource {
         &self.change_source
+    }
+
+    /// Where the stream's time has gone so far.
+    pub fn timing(&self) -> StreamTiming {
+        let t = &self.timing;
+        StreamTiming {
+            elapsed: self.started.elapsed(),
+            reading: t.reading.get(),
+            window_full: t.window.get(),
+            workers_busy: t.busy.get(),
+            workers_idle: t.idle.get(),
+            consumer_waiting: t.waiting.get(),
+        }
     }
 
     /// Number of reads the volume is cut into.
@@ -311,7 +388,10 @@ impl ChunkStream {
                 self.ready.extend(pieces);
                 continue;
             }
-            match self.done.recv() {
+            let waiting = Instant::now();
+            let done = self.done.recv();
+            self.timing.waiting.add_since(waiting);
+            match done {
                 Ok((_, Err(e))) => {
                     // A read error stops the reader: report it now, whatever its position.
                     self.next_seq = self.total;
@@ -332,6 +412,20 @@ impl Drop for ChunkStream {
         // `stop` or when the work queue closes. Buffers return to their pools as the
         // queues drop, so nothing stays blocked.
         self.stop.store(true, Ordering::Relaxed);
+        let t = self.timing();
+        let ms = |d: Duration| d.as_millis() as u64;
+        tracing::debug!(
+            reads = self.next_seq,
+            of = self.total,
+            elapsed_ms = ms(t.elapsed),
+            reading_ms = ms(t.reading),
+            window_full_ms = ms(t.window_full),
+            workers_busy_ms = ms(t.workers_busy),
+            workers_idle_ms = ms(t.workers_idle),
+            consumer_waiting_ms = ms(t.consumer_waiting),
+            consumer_working_ms = ms(t.elapsed.saturating_sub(t.consumer_waiting)),
+            "pipeline timing"
+        );
     }
 }
 
@@ -746,6 +840,45 @@ mod tests {
                 ],
                 "{hashes:?}"
             );
+        }
+    }
+
+    #[test]
+    fn timing_tells_a_slow_disk_from_a_slow_consumer() {
+        // 8 reads of 1 MiB, no MD5: one read per chunk.
+        struct Slow(MemSource, Duration);
+        impl ChunkSource for Slow {
+            fn size(&self) -> u64 {
+                self.0.size()
+            }
+            fn read_chunk(&self, offset: u64, buf: &mut AlignedBuf) -> io::Result<SourceRead> {
+                std::thread::sleep(self.1);
+                self.0.read_chunk(offset, buf)
+            }
+        }
+        let opts = ReadOptions { md5: false, ..zstd_with_md5(1 << 20, StoredHashes::None) };
+        let data = noise(8 << 20, 5);
+        let pause = Duration::from_millis(25);
+        let run = |read_pause: Duration, consume_pause: Duration| {
+            let source = Slow(MemSource(data.clone()), read_pause);
+            let mut s = ChunkStream::start(Arc::new(source), opts.clone()).unwrap();
+            while s.next_chunk().unwrap().is_some() {
+                std::thread::sleep(consume_pause);
+            }
+            s.timing()
+        };
+        // A slow disk: the reads take the time, and the consumer waits for them.
+        let disk = run(pause, Duration::ZERO);
+        assert!(disk.reading >= pause * 8, "{disk:?}");
+        assert!(disk.consumer_waiting >= pause * 6, "{disk:?}");
+        assert!(disk.window_full < pause, "{disk:?}");
+        // A slow consumer: the readers wait on the window, the consumer hardly at all.
+        let consumer = run(Duration::ZERO, pause);
+        assert!(consumer.window_full >= pause * 2, "{consumer:?}");
+        assert!(consumer.consumer_waiting < pause, "{consumer:?}");
+        assert!(consumer.workers_idle >= pause * 2, "{consumer:?}");
+        for t in [disk, consumer] {
+            assert!(t.workers_busy > Duration::ZERO && t.elapsed >= t.consumer_waiting, "{t:?}");
         }
     }
 

@@ -63,6 +63,14 @@ pub trait ObjectStore {
         Ok(())
     }
 
+    /// Volume bytes a backup puts between flushes; `None`: one flush, after the last
+    /// object. A store of files wants them synced in batches ([`FLUSH_BATCH`]); an
+    /// object store's flush waits for every upload in flight, and a drain every few
+    /// objects kept fewer of them in flight than it allows.
+    fn flush_every(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether `container` is a name this store can hold (posix: a relative path).
     fn check_container(&self, container: &str) -> Result<(), DriverError> {
         cinder::validate_container(container)
@@ -154,10 +162,10 @@ pub struct Chunked<D: ChunkedDriver> {
     verify_md5: bool,
 }
 
-/// Objects are flushed in batches of this many volume bytes: one sync per object stalls
-/// small incremental objects on the disk's latency, one at the very end stalls on all
-/// of a full backup's write-back at once.
-const FLUSH_BATCH: u64 = 64 << 20;
+/// A store of files is flushed in batches of this many volume bytes: one sync per
+/// object stalls small incremental objects on the disk's latency, one at the very end
+/// stalls on all of a full backup's write-back at once.
+pub const FLUSH_BATCH: u64 = 64 << 20;
 const DEFAULT_SHA_BLOCK: u64 = 32_768;
 
 /// Most objects one backup may have: restore and delete list a backup's objects
@@ -306,6 +314,7 @@ impl<D: ChunkedDriver> Chunked<D> {
     ) -> Result<u32, DriverError> {
         let stream = source.chunks(&options)?;
         let (mut objects, mut sha256s, mut unflushed) = (Vec::new(), Vec::new(), 0u64);
+        let flush_every = self.store.flush_every();
         while let Some(chunk) = stream.next_chunk()? {
             if host.cancelled() {
                 return Err(DriverError::Cancelled);
@@ -324,7 +333,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             let name = cinder::object_name(prefix, objects.len() as u32 + 1);
             self.store.put_chunk(container, &name, &chunk)?;
             unflushed += chunk.length();
-            if unflushed >= FLUSH_BATCH {
+            if flush_every.is_some_and(|every| unflushed >= every) {
                 self.store.flush(container)?;
                 unflushed = 0;
             }
