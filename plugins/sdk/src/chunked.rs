@@ -310,10 +310,16 @@ impl<D: ChunkedDriver> Chunked<D> {
         prefix: &str,
         volume_meta: Option<&str>,
         source: &impl VolumeSource,
-        options: ReadOptions,
+        mut options: ReadOptions,
     ) -> Result<u32, DriverError> {
         let stream = source.chunks(&options)?;
-        let (mut objects, mut sha256s, mut unflushed) = (Vec::new(), Vec::new(), 0u64);
+        // Guest memory never shrinks, so its peak is what counts (~3.3 MB of digests per
+        // GiB of volume): the host has its own copy of the parent's digests now, and
+        // ours are sized once rather than grown by doubling.
+        options.parent_sha256s = None;
+        let blocks = source.size().div_ceil(u64::from(options.sha_block_size));
+        let mut sha256s = Vec::with_capacity(usize::try_from(blocks * 32).unwrap_or(0));
+        let (mut objects, mut unflushed) = (Vec::new(), 0u64);
         let flush_every = self.store.flush_every();
         while let Some(chunk) = stream.next_chunk()? {
             if host.cancelled() {
@@ -349,6 +355,8 @@ impl<D: ChunkedDriver> Chunked<D> {
         self.store.flush(container)?;
         let sha = cinder::sha256file_json(info, options.sha_block_size, &sha256s);
         self.store.put(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX), sha.as_bytes())?;
+        // Their room is the metadata's.
+        drop((sha, sha256s));
         let meta = cinder::metadata_json(info, &objects, volume_meta);
         self.store.put(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX), meta.as_bytes())?;
         self.store.flush(container)?;

@@ -107,40 +107,68 @@ pub fn sha256file_json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -
 /// `read-options.parent-sha256s` takes). The digests are decoded as they are parsed:
 /// no [`Value`] per digest.
 pub fn parse_sha256file(bytes: &[u8]) -> Result<(u64, Vec<u8>), DriverError> {
+    use serde::de::Deserializer;
     let bad = |why: &str| DriverError::Invalid(format!("sha256file is malformed: {why}"));
-    let file: Sha256File = serde_json::from_slice(bytes).map_err(|e| bad(&e.to_string()))?;
-    let block = file.chunk_size.ok_or_else(|| bad("no chunk_size"))?;
-    let digests = file.sha256s.ok_or_else(|| bad("no sha256s"))?;
-    Ok((block, digests.0))
+    // JSON gives no count of the digests, but the text's length bounds it (each is at
+    // least 66 bytes of it): their Vec is sized once, where doubling it left copies
+    // behind in the driver's memory, which never shrinks.
+    let room = bytes.len() / 66 * 32;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (block, digests) = de.deserialize_map(Sha256File { room }).map_err(|e| bad(&e.to_string()))?;
+    de.end().map_err(|e| bad(&e.to_string()))?;
+    Ok((block.ok_or_else(|| bad("no chunk_size"))?, digests.ok_or_else(|| bad("no sha256s"))?))
 }
 
-#[derive(serde::Deserialize)]
+/// The sha256file's `chunk_size` and `sha256s` (other keys are skipped); `room`: bytes
+/// to reserve for the digests.
 struct Sha256File {
-    chunk_size: Option<u64>,
-    sha256s: Option<RawDigests>,
+    room: usize,
+}
+
+impl<'de> serde::de::Visitor<'de> for Sha256File {
+    type Value = (Option<u64>, Option<Vec<u8>>);
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a sha256file object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut block, mut digests) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "chunk_size" => block = Some(map.next_value()?),
+                "sha256s" => digests = Some(map.next_value_seed(RawDigests { room: self.room })?),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((block, digests))
+    }
 }
 
 /// A list of 64-hex-digit strings, decoded to 32 bytes each while parsing.
-struct RawDigests(Vec<u8>);
+struct RawDigests {
+    room: usize,
+}
 
-impl<'de> serde::Deserialize<'de> for RawDigests {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = RawDigests;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of 64-hex-digit SHA-256 digests")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawDigests, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0) * 32);
-                while let Some(h) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
-                    let digest = unhex(&h).filter(|d| d.len() == 32);
-                    out.extend(digest.ok_or_else(|| serde::de::Error::custom("a digest is not 64 hex digits"))?);
-                }
-                Ok(RawDigests(out))
-            }
+impl<'de> serde::de::DeserializeSeed<'de> for RawDigests {
+    type Value = Vec<u8>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RawDigests {
+    type Value = Vec<u8>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of 64-hex-digit SHA-256 digests")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        let mut out = Vec::with_capacity(self.room);
+        while let Some(h) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+            let digest = unhex(&h).filter(|d| d.len() == 32);
+            out.extend(digest.ok_or_else(|| serde::de::Error::custom("a digest is not 64 hex digits"))?);
         }
-        d.deserialize_seq(Visit)
+        Ok(out)
     }
 }
 
@@ -308,6 +336,16 @@ mod tests {
         assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": [\"zz\"]}").is_err());
         assert!(parse_sha256file(b"{\"chunk_size\": 1}").is_err());
         assert!(parse_sha256file(b"{\"sha256s\": []}").is_err());
+        assert!(parse_sha256file(b"[32768, []]").is_err(), "an object, not a list");
+        assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": []} x").is_err(), "trailing bytes");
+        // Other keys (Cinder's header) are skipped, in any order; the digests' room is
+        // reserved from the text, never less than they take.
+        let (block, raw) = parse_sha256file(
+            format!("{{\"sha256s\": [\"{}\"], \"x\": {{\"y\": [1]}}, \"chunk_size\": 4096}}", "cd".repeat(32))
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!((block, raw), (4096, vec![0xcd; 32]));
     }
 
     #[test]
