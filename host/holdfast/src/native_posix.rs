@@ -18,7 +18,7 @@ use holdfast_chunk::{
 use holdfast_driver::{
     BackupDriver, BackupResult, DriverDescription, DriverError, DriverFailure, DriverId, OpContext, RestoreOutcome,
 };
-use holdfast_driver_sdk::chunked::{Chunked, ChunkedDriver, FLUSH_BATCH, ObjectStore};
+use holdfast_driver_sdk::chunked::{Chunked, ChunkedDriver, ObjectStore};
 use holdfast_driver_sdk::settings::Settings;
 use holdfast_driver_sdk::volume::{ChunkStream, Host, VolumeChunk, VolumeSource, VolumeTarget};
 use holdfast_driver_sdk::{self as sdk, Level, VolumeError};
@@ -58,9 +58,6 @@ impl ObjectStore for NativeObjects {
     }
     fn flush(&self, _container: &str) -> Result<(), sdk::DriverError> {
         self.0.borrow_mut().flush().map_err(store_error)
-    }
-    fn flush_every(&self) -> Option<u64> {
-        Some(FLUSH_BATCH)
     }
 }
 

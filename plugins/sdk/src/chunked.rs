@@ -27,13 +27,13 @@ pub trait ObjectStore {
     /// not be durable until [`ObjectStore::flush`].
     fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError>;
 
-    /// The whole object; `DriverError::NotFound` when there is none.
     /// Store a chunk's stored bytes as an object. By default through [`Self::put`];
     /// the host's store takes the chunk itself.
     fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
         self.put(container, name, &chunk.stored_bytes())
     }
 
+    /// The whole object; `DriverError::NotFound` when there is none.
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError>;
 
     /// Every object of `names`, in order, handed to `each` with its index. Stores that
@@ -64,11 +64,11 @@ pub trait ObjectStore {
     }
 
     /// Volume bytes a backup puts between flushes; `None`: one flush, after the last
-    /// object. A store of files wants them synced in batches ([`FLUSH_BATCH`]); an
-    /// object store's flush waits for every upload in flight, and a drain every few
-    /// objects kept fewer of them in flight than it allows.
+    /// object. A store of files wants them synced in batches ([`FLUSH_BATCH`], the
+    /// default); S3 and Swift say `None`: their flush waits for every upload in flight,
+    /// and a drain every few objects kept fewer of them moving than they allow.
     fn flush_every(&self) -> Option<u64> {
-        None
+        Some(FLUSH_BATCH)
     }
 
     /// Whether `container` is a name this store can hold (posix: a relative path).
@@ -318,7 +318,16 @@ impl<D: ChunkedDriver> Chunked<D> {
         // ours are sized once rather than grown by doubling.
         options.parent_sha256s = None;
         let blocks = source.size().div_ceil(u64::from(options.sha_block_size));
-        let mut sha256s = Vec::with_capacity(usize::try_from(blocks * 32).unwrap_or(0));
+        let mut sha256s = Vec::new();
+        usize::try_from(blocks.saturating_mul(32)).ok().and_then(|n| sha256s.try_reserve_exact(n).ok()).ok_or_else(
+            || {
+                DriverError::Invalid(format!(
+                    "backup {}: the digests of {blocks} sha blocks do not fit the driver's memory; \
+                     raise its memory grant or the sha block size",
+                    info.id
+                ))
+            },
+        )?;
         let (mut objects, mut unflushed) = (Vec::new(), 0u64);
         let flush_every = self.store.flush_every();
         while let Some(chunk) = stream.next_chunk()? {

@@ -338,8 +338,7 @@ mod tests {
         assert!(parse_sha256file(b"{\"sha256s\": []}").is_err());
         assert!(parse_sha256file(b"[32768, []]").is_err(), "an object, not a list");
         assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": []} x").is_err(), "trailing bytes");
-        // Other keys (Cinder's header) are skipped, in any order; the digests' room is
-        // reserved from the text, never less than they take.
+        // Other keys (Cinder's header) are skipped, in any order.
         let (block, raw) = parse_sha256file(
             format!("{{\"sha256s\": [\"{}\"], \"x\": {{\"y\": [1]}}, \"chunk_size\": 4096}}", "cd".repeat(32))
                 .as_bytes(),

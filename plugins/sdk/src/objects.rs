@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use crate::DriverError;
 use crate::bindings::holdfast::backup::objects::{self, StoreError};
-use crate::chunked::{FLUSH_BATCH, ObjectStore};
+use crate::chunked::ObjectStore;
 use crate::volume::VolumeChunk;
 
 /// The backend's store, as the host lends it to the current operation.
@@ -47,9 +47,5 @@ impl ObjectStore for HostObjects {
 
     fn flush(&self, _container: &str) -> Result<(), DriverError> {
         objects::flush().map_err(driver_error)
-    }
-
-    fn flush_every(&self) -> Option<u64> {
-        Some(FLUSH_BATCH)
     }
 }

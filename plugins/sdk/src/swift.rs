@@ -356,6 +356,11 @@ impl ObjectStore for SwiftStore {
         self.uploads.settle(self, 0)
     }
 
+    /// One flush per backup: each would wait for every upload in flight.
+    fn flush_every(&self) -> Option<u64> {
+        None
+    }
+
     fn abandon(&self) {
         self.uploads.abandon();
     }

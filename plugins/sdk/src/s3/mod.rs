@@ -242,6 +242,11 @@ impl ObjectStore for S3Store {
         self.uploads.settle(self, 0)
     }
 
+    /// One flush per backup: each would wait for every upload in flight.
+    fn flush_every(&self) -> Option<u64> {
+        None
+    }
+
     fn abandon(&self) {
         self.uploads.abandon();
     }
