@@ -7,6 +7,7 @@
 //! - `plan`: what a pipeline reads, and what an incremental skips (checked by a sample).
 //! - [`piece`]: how one read is cut into stored chunks (zero stretches, incremental runs).
 //! - [`restore`]: decompress → check → write on worker threads, with a flush barrier.
+//! - [`timing`]: where a pipeline's time went (disk, cores, or the driver), logged per stream.
 //!
 //! Memory is bounded by construction: a pipeline owns a fixed pool of chunk buffers
 //! and every queue between its threads is bounded, so RSS does not grow with volume size.
@@ -21,6 +22,7 @@ pub mod pipeline;
 mod plan;
 pub mod priority;
 pub mod restore;
+pub mod timing;
 
 pub use buffer::{ALIGN, AlignedBuf};
 pub use codec::{CodecError, Compression};

@@ -20,7 +20,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, bounded};
 
@@ -30,6 +30,8 @@ use crate::digest::Sha256Digest;
 use crate::piece::{BufPool, PooledBuf, ProcessedChunk, ZeroCache, process};
 pub use crate::plan::{ChangeSource, DEFAULT_DIFF_CHECK};
 use crate::plan::{Planned, plan_checked};
+pub use crate::timing::StreamTiming;
+use crate::timing::Timing;
 use holdfast_types::Extent;
 
 /// What a source reports about one read.
@@ -158,56 +160,6 @@ pub struct ChunkStream {
     timing: Arc<Timing>,
     started: Instant,
     _threads: Vec<JoinHandle<()>>,
-}
-
-/// Where a stream's time went, summed over its threads: whether a slow backup waits
-/// on the disk, on the cores, or on the driver and its store. Logged when the stream
-/// ends (`HOLDFAST_LOG=holdfast_chunk=debug`).
-#[derive(Debug, Default)]
-struct Timing {
-    /// Readers in `read_chunk`.
-    reading: AtomicNanos,
-    /// Readers waiting for the consumer to move the window on.
-    window: AtomicNanos,
-    /// Workers hashing and compressing.
-    busy: AtomicNanos,
-    /// Workers waiting for a read.
-    idle: AtomicNanos,
-    /// The consumer waiting for the next read in volume order.
-    waiting: AtomicNanos,
-}
-
-#[derive(Debug, Default)]
-struct AtomicNanos(AtomicU64);
-
-impl AtomicNanos {
-    fn add_since(&self, start: Instant) {
-        self.0.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Duration {
-        Duration::from_nanos(self.0.load(Ordering::Relaxed))
-    }
-}
-
-/// [`ChunkStream::timing`]: each figure summed over the threads doing it. A reader
-/// blocked on a full work queue is counted nowhere, a worker blocked handing on its
-/// result counts as idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamTiming {
-    /// Since the stream started.
-    pub elapsed: Duration,
-    /// Reading the source.
-    pub reading: Duration,
-    /// Readers held back by the window (the consumer or a slow read ahead of them).
-    pub window_full: Duration,
-    /// Workers hashing and compressing.
-    pub workers_busy: Duration,
-    /// Workers with nothing to do.
-    pub workers_idle: Duration,
-    /// The consumer waiting for the next piece; the rest of `elapsed` it spent on its
-    /// own work (a driver storing the pieces).
-    pub consumer_waiting: Duration,
 }
 
 impl ChunkStream {
@@ -359,15 +311,7 @@ impl ChunkStream {
 
     /// Where the stream's time has gone so far.
     pub fn timing(&self) -> StreamTiming {
-        let t = &self.timing;
-        StreamTiming {
-            elapsed: self.started.elapsed(),
-            reading: t.reading.get(),
-            window_full: t.window.get(),
-            workers_busy: t.busy.get(),
-            workers_idle: t.idle.get(),
-            consumer_waiting: t.waiting.get(),
-        }
+        self.timing.since(self.started)
     }
 
     /// Number of reads the volume is cut into.
@@ -414,20 +358,7 @@ impl Drop for ChunkStream {
         // `stop` or when the work queue closes. Buffers return to their pools as the
         // queues drop, so nothing stays blocked.
         self.stop.store(true, Ordering::Relaxed);
-        let t = self.timing();
-        let ms = |d: Duration| d.as_millis() as u64;
-        tracing::debug!(
-            reads = self.next_seq,
-            of = self.total,
-            elapsed_ms = ms(t.elapsed),
-            reading_ms = ms(t.reading),
-            window_full_ms = ms(t.window_full),
-            workers_busy_ms = ms(t.workers_busy),
-            workers_idle_ms = ms(t.workers_idle),
-            consumer_waiting_ms = ms(t.consumer_waiting),
-            consumer_working_ms = ms(t.elapsed.saturating_sub(t.consumer_waiting)),
-            "pipeline timing"
-        );
+        self.timing().log(self.next_seq, self.total);
     }
 }
 
@@ -477,6 +408,7 @@ mod tests {
     use super::*;
     use crate::codec::decompress_into;
     use crate::digest;
+    use std::time::Duration;
 
     struct MemSource(Vec<u8>);
     impl ChunkSource for MemSource {
@@ -871,7 +803,7 @@ mod tests {
             let mut s = ChunkStream::start(Arc::new(source), opts.clone()).unwrap();
             let mut first = None;
             while s.next_chunk().unwrap().is_some() {
-                first.get_or_insert(s.timing());
+                first.get_or_insert_with(|| s.timing());
                 std::thread::sleep(consume_pause);
             }
             (first.unwrap(), s.timing())
