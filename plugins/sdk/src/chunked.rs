@@ -259,6 +259,10 @@ impl<D: ChunkedDriver> Chunked<D> {
         if source.size() == 0 {
             return Err(DriverError::Invalid("volume size is 0".into()));
         }
+        // Guest memory never shrinks, so its peak is what counts (~3.3 MB of digests per
+        // GiB of volume, ~7 more as the sha256file's text). Our digests are sized once,
+        // before the parent's text and digests, whose room the new text then reuses.
+        let sha256s = self.digest_room(&info, source.size())?;
         let parent_sha256s = match &parent {
             Some(p) => Some(self.parent_digests(p)?),
             None => None,
@@ -290,7 +294,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             parent_sha256s,
             extents,
         };
-        match self.write_objects(host, &info, &container, &prefix, volume_meta.as_deref(), source, options) {
+        match self.write_objects(host, &info, &container, &prefix, volume_meta.as_deref(), source, options, sha256s) {
             Ok(object_count) => Ok(BackupOutcome { container, service_metadata: prefix, object_count }),
             Err(e) => {
                 host.log(Level::Warn, &format!("backup {} failed ({e}); removing its objects", info.id));
@@ -311,23 +315,11 @@ impl<D: ChunkedDriver> Chunked<D> {
         volume_meta: Option<&str>,
         source: &impl VolumeSource,
         mut options: ReadOptions,
+        mut sha256s: Vec<u8>,
     ) -> Result<u32, DriverError> {
         let stream = source.chunks(&options)?;
-        // Guest memory never shrinks, so its peak is what counts (~3.3 MB of digests per
-        // GiB of volume): the host has its own copy of the parent's digests now, and
-        // ours are sized once rather than grown by doubling.
+        // The host has its own copy of the parent's digests now.
         options.parent_sha256s = None;
-        let blocks = source.size().div_ceil(u64::from(options.sha_block_size));
-        let mut sha256s = Vec::new();
-        usize::try_from(blocks.saturating_mul(32)).ok().and_then(|n| sha256s.try_reserve_exact(n).ok()).ok_or_else(
-            || {
-                DriverError::Invalid(format!(
-                    "backup {}: the digests of {blocks} sha blocks do not fit the driver's memory; \
-                     raise its memory grant or the sha block size",
-                    info.id
-                ))
-            },
-        )?;
         let (mut objects, mut unflushed) = (Vec::new(), 0u64);
         let flush_every = self.store.flush_every();
         while let Some(chunk) = stream.next_chunk()? {
@@ -372,6 +364,21 @@ impl<D: ChunkedDriver> Chunked<D> {
         Ok(objects.len() as u32)
     }
 
+    /// Room for the digests of a volume of `size` bytes, reserved exactly; a clear error
+    /// when they would not fit the driver's memory.
+    fn digest_room(&self, info: &BackupInfo, size: u64) -> Result<Vec<u8>, DriverError> {
+        let blocks = size.div_ceil(u64::from(self.sha_block));
+        let mut room = Vec::new();
+        match usize::try_from(blocks.saturating_mul(32)) {
+            Ok(bytes) if room.try_reserve_exact(bytes).is_ok() => Ok(room),
+            _ => Err(DriverError::Invalid(format!(
+                "backup {}: the digests of {blocks} sha blocks do not fit the driver's memory; \
+                 raise its memory grant or the sha block size",
+                info.id
+            ))),
+        }
+    }
+
     /// The parent's digests, checked against this driver's sha block size (Cinder: a
     /// changed block size needs a full backup).
     fn parent_digests(&self, parent: &BackupInfo) -> Result<Vec<u8>, DriverError> {
@@ -400,6 +407,11 @@ impl<D: ChunkedDriver> Chunked<D> {
         let mut metas = Vec::new();
         for info in &chain {
             let (container, prefix) = location(info)?;
+            // Objects are checked against this backup's sha256file (SHA-256 per block:
+            // about twice MD5's speed, and the stronger check); by the metadata's MD5
+            // where it cannot be used. Read first: the room its text leaves holds the
+            // metadata's (the driver's memory never shrinks).
+            let blocks = if self.verify_md5 { self.block_digests(container, prefix) } else { None };
             let meta = cinder::parse_metadata(&store.get(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX))?)?;
             let mut present = store.list(container, prefix)?;
             present.remove(&format!("{prefix}{}", cinder::METADATA_SUFFIX));
@@ -412,10 +424,6 @@ impl<D: ChunkedDriver> Chunked<D> {
                 )));
             }
             let names: Vec<String> = meta.objects.iter().map(|o| o.name.clone()).collect();
-            // Objects are checked against this backup's sha256file (SHA-256 per block:
-            // about twice MD5's speed, and the stronger check); by the metadata's MD5
-            // where it cannot be used.
-            let blocks = if self.verify_md5 { self.block_digests(container, prefix) } else { None };
             store.get_each(container, &names, &mut |i, data| {
                 let o = &meta.objects[i];
                 if host.cancelled() {

@@ -51,7 +51,7 @@ pub fn write_array<T>(
 
 /// Append an object at `depth` with `keys` sorted as Python sorts them (by code
 /// point: UTF-8's byte order), each value written by `value` (at `depth + 1`).
-fn write_object<'k>(out: &mut String, mut keys: Vec<&'k str>, depth: usize, value: impl Fn(&mut String, &'k str)) {
+pub fn write_object<'k>(out: &mut String, mut keys: Vec<&'k str>, depth: usize, value: impl Fn(&mut String, &'k str)) {
     if keys.is_empty() {
         out.push_str("{}");
         return;
@@ -92,7 +92,8 @@ fn write_value(out: &mut String, value: &Value, depth: usize) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+/// Append `s` as a JSON string, escaped as Python's `ensure_ascii` escapes it.
+pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
     let mut units = [0u16; 2];
     for c in s.chars() {
