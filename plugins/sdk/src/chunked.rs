@@ -17,6 +17,7 @@ use std::thread::LocalKey;
 
 use crate::cinder::{self, ObjectEntry};
 use crate::settings::Settings;
+use crate::sha256file;
 use crate::volume::{ChunkStream, Host, VolumeChunk, VolumeSource, VolumeTarget};
 use crate::{BackupInfo, BackupOutcome, Compression, DriverError, DriverInfo, Level, ReadOptions, Setting};
 
@@ -259,10 +260,6 @@ impl<D: ChunkedDriver> Chunked<D> {
         if source.size() == 0 {
             return Err(DriverError::Invalid("volume size is 0".into()));
         }
-        // Guest memory never shrinks, so its peak is what counts (~3.3 MB of digests per
-        // GiB of volume, ~7 more as the sha256file's text). Our digests are sized once,
-        // before the parent's text and digests, whose room the new text then reuses.
-        let sha256s = self.digest_room(&info, source.size())?;
         let parent_sha256s = match &parent {
             Some(p) => Some(self.parent_digests(p)?),
             None => None,
@@ -294,7 +291,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             parent_sha256s,
             extents,
         };
-        match self.write_objects(host, &info, &container, &prefix, volume_meta.as_deref(), source, options, sha256s) {
+        match self.write_objects(host, &info, &container, &prefix, volume_meta.as_deref(), source, options) {
             Ok(object_count) => Ok(BackupOutcome { container, service_metadata: prefix, object_count }),
             Err(e) => {
                 host.log(Level::Warn, &format!("backup {} failed ({e}); removing its objects", info.id));
@@ -315,18 +312,21 @@ impl<D: ChunkedDriver> Chunked<D> {
         volume_meta: Option<&str>,
         source: &impl VolumeSource,
         mut options: ReadOptions,
-        mut sha256s: Vec<u8>,
     ) -> Result<u32, DriverError> {
         let stream = source.chunks(&options)?;
-        // The host has its own copy of the parent's digests now.
+        // Guest memory never shrinks, so its peak is what counts: the host has its own
+        // copy of the parent's digests now, and the sha256file (~7 MB of text per GiB
+        // of volume) is built in the room they leave.
         options.parent_sha256s = None;
+        let blocks = source.size().div_ceil(u64::from(options.sha_block_size));
+        let mut sha256file = sha256file::Builder::new(info, options.sha_block_size, blocks)?;
         let (mut objects, mut unflushed) = (Vec::new(), 0u64);
         let flush_every = self.store.flush_every();
         while let Some(chunk) = stream.next_chunk()? {
             if host.cancelled() {
                 return Err(DriverError::Cancelled);
             }
-            sha256s.extend(chunk.sha256s());
+            sha256file.push(&chunk.sha256s());
             if chunk.unchanged() {
                 continue; // incremental: as in the parent; only its digests go into our sha256file
             }
@@ -354,29 +354,14 @@ impl<D: ChunkedDriver> Chunked<D> {
         }
         // Every object is durable before the files that make the backup complete.
         self.store.flush(container)?;
-        let sha = cinder::sha256file_json(info, options.sha_block_size, &sha256s);
-        self.store.put(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX), sha.as_bytes())?;
-        // Their room is the metadata's.
-        drop((sha, sha256s));
+        let sha = sha256file.finish();
+        self.store.put(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX), &sha)?;
+        // Its room is the metadata's.
+        drop(sha);
         let meta = cinder::metadata_json(info, &objects, volume_meta);
         self.store.put(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX), meta.as_bytes())?;
         self.store.flush(container)?;
         Ok(objects.len() as u32)
-    }
-
-    /// Room for the digests of a volume of `size` bytes, reserved exactly; a clear error
-    /// when they would not fit the driver's memory.
-    fn digest_room(&self, info: &BackupInfo, size: u64) -> Result<Vec<u8>, DriverError> {
-        let blocks = size.div_ceil(u64::from(self.sha_block));
-        let mut room = Vec::new();
-        match usize::try_from(blocks.saturating_mul(32)) {
-            Ok(bytes) if room.try_reserve_exact(bytes).is_ok() => Ok(room),
-            _ => Err(DriverError::Invalid(format!(
-                "backup {}: the digests of {blocks} sha blocks do not fit the driver's memory; \
-                 raise its memory grant or the sha block size",
-                info.id
-            ))),
-        }
     }
 
     /// The parent's digests, checked against this driver's sha block size (Cinder: a
@@ -384,8 +369,8 @@ impl<D: ChunkedDriver> Chunked<D> {
     fn parent_digests(&self, parent: &BackupInfo) -> Result<Vec<u8>, DriverError> {
         let (container, prefix) = location(parent)
             .map_err(|_| DriverError::Invalid(format!("parent backup {} has no objects", parent.id)))?;
-        let sha256file = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX))?;
-        let (block, digests) = cinder::parse_sha256file(&sha256file)?;
+        let text = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX))?;
+        let (block, digests) = sha256file::parse(text)?;
         if block != u64::from(self.sha_block) {
             return Err(DriverError::Invalid(format!(
                 "parent backup {} used {block}-byte sha blocks, this driver uses {}; do a full backup",
@@ -459,7 +444,7 @@ impl<D: ChunkedDriver> Chunked<D> {
     /// blocks within the sizes the host checks; Cinder's default is 32 KiB).
     fn block_digests(&self, container: &str, prefix: &str) -> Option<(u32, Vec<u8>)> {
         let bytes = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX)).ok()?;
-        let (size, digests) = cinder::parse_sha256file(&bytes).ok()?;
+        let (size, digests) = sha256file::parse(bytes).ok()?;
         let size = u32::try_from(size).ok().filter(|&s| (4096..=HOST_MAX_CHUNK).contains(&u64::from(s)))?;
         Some((size, digests))
     }

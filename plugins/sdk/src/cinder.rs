@@ -60,7 +60,7 @@ pub struct ObjectEntry {
     pub md5: String,
 }
 
-fn header(info: &BackupInfo) -> serde_json::Map<String, Value> {
+pub(crate) fn header(info: &BackupInfo) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("version".into(), json!(METADATA_VERSION));
     m.insert("backup_id".into(), json!(info.id));
@@ -98,97 +98,11 @@ pub fn metadata_json(info: &BackupInfo, objects: &[ObjectEntry], volume_meta: Op
 /// Room for what follows a streamed list in Cinder's files (the keys sorted after it:
 /// `version`, `volume_id`, and in metadata `parent_id`), so the text is not grown by
 /// doubling at its very end.
-const TRAILER_ROOM: usize = 1024;
+pub(crate) const TRAILER_ROOM: usize = 1024;
 
 fn push_u64(out: &mut String, n: u64) {
     use std::fmt::Write;
     let _ = write!(out, "{n}");
-}
-
-/// `<prefix>_sha256file` for `sha256s`, 32 raw bytes per block (as the host gives them).
-pub fn sha256file_json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -> String {
-    let mut m = header(info);
-    m.insert("chunk_size".into(), json!(sha_block_size));
-    // Digests written straight out: ~72 bytes each, where a Value each cost ~130 more.
-    pyjson::to_string_with(&m, "sha256s", |out| {
-        // Sized once with what follows the list: growing the last bytes by doubling
-        // left a 2× copy of ~2.3 MB per GiB in the driver's memory.
-        out.reserve(sha256s.len() / 32 * 72 + TRAILER_ROOM);
-        pyjson::write_array(out, sha256s.chunks(32), 1, |out, d| {
-            out.push('"');
-            push_hex(out, d);
-            out.push('"');
-        })
-    })
-}
-
-/// A sha256file's block size and digests (32 raw bytes each, the form
-/// `read-options.parent-sha256s` takes). The digests are decoded as they are parsed:
-/// no [`Value`] per digest.
-pub fn parse_sha256file(bytes: &[u8]) -> Result<(u64, Vec<u8>), DriverError> {
-    use serde::de::Deserializer;
-    let bad = |why: &str| DriverError::Invalid(format!("sha256file is malformed: {why}"));
-    // JSON gives no count of the digests, but the text's length bounds it (each is at
-    // least 66 bytes of it): their Vec is sized once, where doubling it left copies
-    // behind in the driver's memory, which never shrinks.
-    let room = bytes.len() / 66 * 32;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let (block, digests) = de.deserialize_map(Sha256File { room }).map_err(|e| bad(&e.to_string()))?;
-    de.end().map_err(|e| bad(&e.to_string()))?;
-    Ok((block.ok_or_else(|| bad("no chunk_size"))?, digests.ok_or_else(|| bad("no sha256s"))?))
-}
-
-/// The sha256file's `chunk_size` and `sha256s` (other keys are skipped); `room`: bytes
-/// to reserve for the digests.
-struct Sha256File {
-    room: usize,
-}
-
-impl<'de> serde::de::Visitor<'de> for Sha256File {
-    type Value = (Option<u64>, Option<Vec<u8>>);
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a sha256file object")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut block, mut digests) = (None, None);
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match &*key {
-                "chunk_size" => block = Some(map.next_value()?),
-                "sha256s" => digests = Some(map.next_value_seed(RawDigests { room: self.room })?),
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok((block, digests))
-    }
-}
-
-/// A list of 64-hex-digit strings, decoded to 32 bytes each while parsing.
-struct RawDigests {
-    room: usize,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for RawDigests {
-    type Value = Vec<u8>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for RawDigests {
-    type Value = Vec<u8>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a list of 64-hex-digit SHA-256 digests")
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-        let mut out = Vec::with_capacity(self.room);
-        while let Some(h) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
-            let digest = unhex(&h).filter(|d| d.len() == 32);
-            out.extend(digest.ok_or_else(|| serde::de::Error::custom("a digest is not 64 hex digits"))?);
-        }
-        Ok(out)
-    }
 }
 
 /// The digests of an object's blocks within a sha256file's (`all`, 32 bytes each, of
@@ -211,7 +125,7 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn push_hex(s: &mut String, bytes: &[u8]) {
+pub(crate) fn push_hex(s: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for &b in bytes {
         s.push(DIGITS[usize::from(b >> 4)] as char);
@@ -464,45 +378,5 @@ mod tests {
         assert!(parse_metadata(b"{\"version\": \"1.0.0\", \"backup_id\": \"b\"}").is_err(), "no objects");
         assert!(parse("[]").is_ok());
         assert!(parse("[] x").is_err(), "trailing bytes");
-    }
-
-    #[test]
-    fn sha256file_round_trips_to_raw_digests() {
-        let mut shas = vec![0u8; 31];
-        shas.push(0xff);
-        shas.extend([0xab; 32]);
-        let text = sha256file_json(&info(), 32_768, &shas);
-        assert!(text.contains(&format!("\"{}ff\"", "00".repeat(31))), "{text}");
-        assert!(text.contains(&format!("\"{}\"", "ab".repeat(32))), "{text}");
-        let (block, raw) = parse_sha256file(text.as_bytes()).unwrap();
-        assert_eq!(block, 32_768);
-        assert_eq!(raw, shas);
-        assert_eq!(unhex("aBff"), Some(vec![0xab, 0xff]));
-        assert_eq!(unhex("abc"), None);
-        assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": [\"zz\"]}").is_err());
-        assert!(parse_sha256file(b"{\"chunk_size\": 1}").is_err());
-        assert!(parse_sha256file(b"{\"sha256s\": []}").is_err());
-        assert!(parse_sha256file(b"[32768, []]").is_err(), "an object, not a list");
-        assert!(parse_sha256file(b"{\"chunk_size\": 1, \"sha256s\": []} x").is_err(), "trailing bytes");
-        // Other keys (Cinder's header) are skipped, in any order.
-        let (block, raw) = parse_sha256file(
-            format!("{{\"sha256s\": [\"{}\"], \"x\": {{\"y\": [1]}}, \"chunk_size\": 4096}}", "cd".repeat(32))
-                .as_bytes(),
-        )
-        .unwrap();
-        assert_eq!((block, raw), (4096, vec![0xcd; 32]));
-    }
-
-    #[test]
-    fn sha256file_is_written_as_cinder_writes_it() {
-        // The whole object through the one serialiser, as before digests were streamed.
-        for n in [0usize, 1, 3] {
-            let shas: Vec<u8> = (0..n * 32).map(|i| (i * 7) as u8).collect();
-            let mut m = header(&info());
-            m.insert("chunk_size".into(), json!(32_768));
-            let list = shas.chunks(32).map(|d| Value::String(hex(d))).collect();
-            m.insert("sha256s".into(), Value::Array(list));
-            assert_eq!(sha256file_json(&info(), 32_768, &shas), pyjson::to_string(&Value::Object(m)), "{n} digests");
-        }
     }
 }

@@ -43,6 +43,7 @@ pub mod objects;
 pub mod pyjson;
 pub mod s3;
 pub mod settings;
+pub mod sha256file;
 pub mod store;
 pub mod swift;
 pub mod transfer;

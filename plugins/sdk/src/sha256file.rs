@@ -1,0 +1,360 @@
+//! Cinder's `<prefix>_sha256file`: the SHA-256 of each sha block of the volume as hex
+//! in a JSON list, with the backup's header (shared/docs/cinder-backup.md §4).
+//!
+//! Written and read in the one buffer that holds its text. A driver's memory never
+//! shrinks, and at 10 GiB the text is ~24 MB beside ~10 MB of raw digests: holding
+//! both at once set the driver's peak. [`Builder`] keeps the raw digests at the tail of
+//! a buffer sized for the text and writes the text over them from the front; [`parse`]
+//! decodes the digests over the text they came from.
+
+use std::cell::Cell;
+use std::ops::Range;
+
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use crate::cinder::{self, TRAILER_ROOM};
+use crate::{BackupInfo, DriverError, pyjson};
+
+/// Text per digest in the list, from its comma to its closing quote: `,\n    "` + 64
+/// hex digits + `"`.
+const DIGEST_TEXT: usize = 72;
+
+/// The list's closing `\n  ]`.
+const LIST_END: &[u8] = b"\n  ]";
+
+/// The sha256file for `sha256s`, 32 raw bytes per block (as the host gives them).
+pub fn json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -> String {
+    let (head, tail) = around_list(info, sha_block_size);
+    let mut out = String::new();
+    out.reserve_exact(head.len() + sha256s.len() / 32 * DIGEST_TEXT + TRAILER_ROOM);
+    out.push_str(&head);
+    write_list(&mut out, sha256s);
+    out.push_str(&tail);
+    out
+}
+
+fn write_list(out: &mut String, sha256s: &[u8]) {
+    pyjson::write_array(out, sha256s.chunks(32), 1, |out, d| {
+        out.push('"');
+        cinder::push_hex(out, d);
+        out.push('"');
+    });
+}
+
+/// The file's text before and after its `sha256s` list.
+fn around_list(info: &BackupInfo, sha_block_size: u32) -> (String, String) {
+    let mut m = cinder::header(info);
+    m.insert("chunk_size".into(), json!(sha_block_size));
+    let at = Cell::new(0);
+    let mut text = pyjson::to_string_with(&m, "sha256s", |out| at.set(out.len()));
+    let tail = text.split_off(at.get());
+    (text, tail)
+}
+
+/// A backup's sha256file, its digests collected as the chunks come: raw at the tail of
+/// a buffer sized for the whole text when every block's digest comes, the text then
+/// written over them from the front. Digest `i`'s text ends at `head + 72 (i + 1)`,
+/// digest `i + 1` starts at `head + 40 n + 4 + tail + 32 (i + 1)`: the text never
+/// reaches a digest not yet written out.
+pub struct Builder {
+    buf: Vec<u8>,
+    /// Text before the list, already at the front of `buf`.
+    head: usize,
+    tail: String,
+    /// Where the raw digests start, and how many bytes of them came.
+    raw_at: usize,
+    filled: usize,
+    /// Digests past the expected count (a host that hands out more): collected here
+    /// instead, and the file written the plain way.
+    spilled: Option<Vec<u8>>,
+}
+
+impl Builder {
+    /// Room for the sha256file of `blocks` sha blocks; a clear error when it does not
+    /// fit the driver's memory.
+    pub fn new(info: &BackupInfo, sha_block_size: u32, blocks: u64) -> Result<Self, DriverError> {
+        let (head, tail) = around_list(info, sha_block_size);
+        let too_big = || {
+            DriverError::Invalid(format!(
+                "backup {}: the sha256file of {blocks} sha blocks does not fit the driver's memory; \
+                 raise its memory grant or the sha block size",
+                info.id
+            ))
+        };
+        let list = usize::try_from(blocks)
+            .ok()
+            .and_then(|n| n.checked_mul(DIGEST_TEXT))
+            .and_then(|text| text.checked_add(head.len() + LIST_END.len() + tail.len()))
+            .ok_or_else(too_big)?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(list).map_err(|_| too_big())?;
+        buf.resize(list, 0);
+        buf[..head.len()].copy_from_slice(head.as_bytes());
+        let raw_at = list - blocks as usize * 32;
+        Ok(Builder { buf, head: head.len(), tail, raw_at, filled: 0, spilled: None })
+    }
+
+    /// Add the digests of the next blocks.
+    pub fn push(&mut self, digests: &[u8]) {
+        if let Some(spilled) = &mut self.spilled {
+            spilled.extend_from_slice(digests);
+        } else if let Some(room) = self.buf.get_mut(self.raw_at + self.filled..).filter(|r| r.len() >= digests.len()) {
+            room[..digests.len()].copy_from_slice(digests);
+            self.filled += digests.len();
+        } else {
+            let mut all = self.raw().to_vec();
+            all.extend_from_slice(digests);
+            self.spilled = Some(all);
+        }
+    }
+
+    fn raw(&self) -> &[u8] {
+        &self.buf[self.raw_at..self.raw_at + self.filled]
+    }
+
+    /// The file's bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        let expected = self.buf.len() - self.raw_at;
+        if self.spilled.is_some() || self.filled != expected {
+            // Not the count the volume's size gave: the plain way, from a copy.
+            let raw = self.spilled.take().unwrap_or_else(|| self.raw().to_vec());
+            let mut out = String::from_utf8_lossy(&self.buf[..self.head]).into_owned();
+            write_list(&mut out, &raw);
+            out.push_str(&self.tail);
+            return out.into_bytes();
+        }
+        let n = self.filled / 32;
+        if n == 0 {
+            let mut out = self.buf;
+            out.truncate(self.head);
+            out.extend_from_slice(b"[]");
+            out.extend_from_slice(self.tail.as_bytes());
+            return out;
+        }
+        let buf = &mut self.buf;
+        let mut at = self.head;
+        buf[at] = b'[';
+        at += 1;
+        for i in 0..n {
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(&buf[self.raw_at + 32 * i..][..32]);
+            if i > 0 {
+                buf[at] = b',';
+                at += 1;
+            }
+            buf[at..at + 6].copy_from_slice(b"\n    \"");
+            hex_into(&mut buf[at + 6..at + 70], &digest);
+            buf[at + 70] = b'"';
+            at += 71;
+            debug_assert!(i + 1 == n || at <= self.raw_at + 32 * (i + 1), "text overtook the digests");
+        }
+        buf[at..at + LIST_END.len()].copy_from_slice(LIST_END);
+        at += LIST_END.len();
+        buf[at..].copy_from_slice(self.tail.as_bytes());
+        self.buf
+    }
+}
+
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
+    }
+}
+
+/// A sha256file's block size and digests (32 raw bytes each, the form
+/// `read-options.parent-sha256s` takes), decoded over the file's own bytes: each
+/// digest's 32 bytes land before the 66 or more of text it came from.
+pub fn parse(mut bytes: Vec<u8>) -> Result<(u64, Vec<u8>), DriverError> {
+    use serde::de::Deserializer;
+    let bad = |why: &str| DriverError::Invalid(format!("sha256file is malformed: {why}"));
+    let (block, list) = {
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let (block, list) = de.deserialize_map(Header).map_err(|e| bad(&e.to_string()))?;
+        de.end().map_err(|e| bad(&e.to_string()))?;
+        let list = list.ok_or_else(|| bad("no sha256s"))?.get();
+        // Where the list's text lies in `bytes` (a RawValue borrows it from there).
+        let start = (list.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize);
+        let span = start.map(|s| s..s + list.len()).filter(|r| r.end <= bytes.len());
+        (block.ok_or_else(|| bad("no chunk_size"))?, span.ok_or_else(|| bad("sha256s is not in the file"))?)
+    };
+    let n = decode_in_place(&mut bytes, list).map_err(bad)?;
+    bytes.truncate(n * 32);
+    bytes.shrink_to_fit();
+    Ok((block, bytes))
+}
+
+/// The sha256file's `chunk_size` and the text of its `sha256s` (other keys are skipped).
+struct Header;
+
+impl<'de> serde::de::Visitor<'de> for Header {
+    type Value = (Option<u64>, Option<&'de RawValue>);
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a sha256file object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut block, mut list) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "chunk_size" => block = Some(map.next_value()?),
+                "sha256s" => list = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((block, list))
+    }
+}
+
+/// Decode the JSON list of 64-hex-digit strings at `list` (valid JSON: serde checked
+/// it) into 32-byte digests at the front of `bytes`; their count.
+fn decode_in_place(bytes: &mut [u8], list: Range<usize>) -> Result<usize, &'static str> {
+    const NOT_A_DIGEST: &str = "a digest is not 64 hex digits";
+    let end = list.end;
+    let mut at = list.start;
+    let skip_space = |bytes: &[u8], at: &mut usize| {
+        while *at < end && matches!(bytes[*at], b' ' | b'\n' | b'\r' | b'\t') {
+            *at += 1;
+        }
+    };
+    if bytes.get(at) != Some(&b'[') {
+        return Err("sha256s is not a list");
+    }
+    at += 1;
+    skip_space(bytes, &mut at);
+    let mut n = 0;
+    if bytes.get(at) == Some(&b']') {
+        return Ok(0);
+    }
+    loop {
+        let text = bytes.get(at..at + 66).filter(|t| t[0] == b'"' && t[65] == b'"').ok_or(NOT_A_DIGEST)?;
+        let mut digest = [0u8; 32];
+        for (d, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
+            *d = hex_digit(pair[0]).zip(hex_digit(pair[1])).map(|(h, l)| h << 4 | l).ok_or(NOT_A_DIGEST)?;
+        }
+        at += 66;
+        // Each digest's text is at least 66 bytes and the list starts past byte 0.
+        debug_assert!(32 * (n + 1) <= at);
+        bytes[32 * n..32 * (n + 1)].copy_from_slice(&digest);
+        n += 1;
+        skip_space(bytes, &mut at);
+        match bytes.get(at) {
+            Some(b',') if at < end => {
+                at += 1;
+                skip_space(bytes, &mut at);
+            }
+            Some(b']') if at + 1 == end => return Ok(n),
+            _ => return Err(NOT_A_DIGEST),
+        }
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+    use serde_json::Value;
+
+    fn info() -> BackupInfo {
+        BackupInfo {
+            id: "9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8".into(),
+            volume_id: "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90".into(),
+            name: Some("n\u{e9}".into()),
+            description: None,
+            created_at: Timestamp { seconds: 1_740_830_400, nanoseconds: 0 },
+            parent_id: None,
+            container: None,
+            service_metadata: None,
+            size_bytes: 196_608,
+            object_count: 0,
+        }
+    }
+
+    fn digests(n: usize) -> Vec<u8> {
+        (0..n * 32).map(|i| (i * 7 + i / 32) as u8).collect()
+    }
+
+    #[test]
+    fn round_trips_to_raw_digests() {
+        let mut shas = vec![0u8; 31];
+        shas.push(0xff);
+        shas.extend([0xab; 32]);
+        let text = json(&info(), 32_768, &shas);
+        assert!(text.contains(&format!("\"{}ff\"", "00".repeat(31))), "{text}");
+        assert!(text.contains(&format!("\"{}\"", "ab".repeat(32))), "{text}");
+        let (block, raw) = parse(text.into_bytes()).unwrap();
+        assert_eq!(block, 32_768);
+        assert_eq!(raw, shas);
+        assert_eq!(cinder::unhex("aBff"), Some(vec![0xab, 0xff]));
+        assert_eq!(cinder::unhex("abc"), None);
+        for bad in [
+            &b"{\"chunk_size\": 1, \"sha256s\": [\"zz\"]}"[..],
+            b"{\"chunk_size\": 1}",
+            b"{\"sha256s\": []}",
+            b"[32768, []]",
+            b"{\"chunk_size\": 1, \"sha256s\": []} x",
+            b"{\"chunk_size\": 1, \"sha256s\": 5}",
+            b"{\"chunk_size\": 1, \"sha256s\": {\"a\": 1}}",
+        ] {
+            let err = parse(bad.to_vec()).unwrap_err().to_string();
+            assert!(err.contains("sha256file is malformed"), "{}: {err}", String::from_utf8_lossy(bad));
+        }
+        let d = "cd".repeat(32);
+        for bad in [format!("[\"{d}\" \"{d}\"]"), format!("[\"{d}\",]"), format!("[\"{d}1\"]"), format!("[[\"{d}\"]]")]
+        {
+            let text = format!("{{\"chunk_size\": 1, \"sha256s\": {bad}}}");
+            assert!(parse(text.clone().into_bytes()).is_err(), "{text}");
+        }
+        // Other keys (Cinder's header) are skipped, in any order; any JSON spacing.
+        let text = format!(
+            "{{\"sha256s\": [ \"{d}\" ,\n\"{}\"\t], \"x\": {{\"y\": [1]}}, \"chunk_size\": 4096}}",
+            "EF".repeat(32)
+        );
+        let (block, raw) = parse(text.into_bytes()).unwrap();
+        assert_eq!(block, 4096);
+        assert_eq!(raw, [[0xcd; 32], [0xef; 32]].concat());
+        assert_eq!(parse(b"{\"sha256s\":[],\"chunk_size\":1}".to_vec()).unwrap(), (1, vec![]));
+    }
+
+    #[test]
+    fn is_written_as_cinder_writes_it() {
+        // The whole object as Values through the one serialiser, as before digests were
+        // streamed; and the builder's text written over its own digests, byte for byte.
+        for n in [0usize, 1, 2, 3, 100, 4097] {
+            let shas = digests(n);
+            let mut m = cinder::header(&info());
+            m.insert("chunk_size".into(), json!(32_768));
+            let list = shas.chunks(32).map(|d| Value::String(cinder::hex(d))).collect();
+            m.insert("sha256s".into(), Value::Array(list));
+            let expected = pyjson::to_string(&Value::Object(m));
+            assert_eq!(json(&info(), 32_768, &shas), expected, "{n} digests");
+            let mut b = Builder::new(&info(), 32_768, n as u64).unwrap();
+            // In the uneven pieces chunks come in.
+            for piece in shas.chunks(32 * 3) {
+                b.push(piece);
+            }
+            assert_eq!(String::from_utf8(b.finish()).unwrap(), expected, "{n} digests, built in place");
+            assert_eq!(parse(expected.into_bytes()).unwrap(), (32_768, shas));
+        }
+    }
+
+    #[test]
+    fn a_builder_given_another_count_writes_what_came() {
+        for (expected, given) in [(3, 2), (3, 4), (0, 1), (2, 0)] {
+            let shas = digests(given);
+            let mut b = Builder::new(&info(), 4096, expected).unwrap();
+            b.push(&shas[..shas.len() / 2]);
+            b.push(&shas[shas.len() / 2..]);
+            assert_eq!(String::from_utf8(b.finish()).unwrap(), json(&info(), 4096, &shas), "{expected}/{given}");
+        }
+        let err = Builder::new(&info(), 1, u64::MAX).err().unwrap().to_string();
+        assert!(err.contains("does not fit the driver's memory"), "{err}");
+    }
+}
