@@ -352,6 +352,8 @@ impl<D: ChunkedDriver> Chunked<D> {
                 md5: chunk.md5().map(|d| cinder::hex(&d)).unwrap_or_default(),
             });
         }
+        // The host's read buffers go before the sha256file's text comes into being.
+        drop(stream);
         // Every object is durable before the files that make the backup complete.
         self.store.flush(container)?;
         let sha = sha256file.finish();

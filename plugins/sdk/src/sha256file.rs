@@ -3,8 +3,8 @@
 //!
 //! Written and read in the one buffer that holds its text. A driver's memory never
 //! shrinks, and at 10 GiB the text is ~24 MB beside ~10 MB of raw digests: holding
-//! both at once set the driver's peak. [`Builder`] keeps the raw digests at the tail of
-//! a buffer sized for the text and writes the text over them from the front; [`parse`]
+//! both at once set the driver's peak. [`Builder`] keeps the raw digests at the front
+//! of a buffer sized for the text and writes the text over them from the back; [`parse`]
 //! decodes the digests over the text they came from.
 
 use std::cell::Cell;
@@ -52,22 +52,19 @@ fn around_list(info: &BackupInfo, sha_block_size: u32) -> (String, String) {
     (text, tail)
 }
 
-/// A backup's sha256file, its digests collected as the chunks come: raw at the tail of
-/// a buffer sized for the whole text when every block's digest comes, the text then
-/// written over them from the front. Digest `i`'s text ends at `head + 72 (i + 1)`,
-/// digest `i + 1` starts at `head + 40 n + 4 + tail + 32 (i + 1)`: the text never
-/// reaches a digest not yet written out.
+/// A backup's sha256file, its digests collected as the chunks come: raw, at the front
+/// of a buffer with room for the whole text, which [`Builder::finish`] then writes over
+/// them from the back (the tail, then digest `n - 1` down to digest 0, then the header).
+/// Digest `i`'s text starts at `head + 72 i`, past the end of the raw digests before it
+/// (`32 i`), so the text never reaches a digest not yet written out; and the room past
+/// the raw digests is not touched (nor made resident) until the end.
 pub struct Builder {
+    /// The raw digests so far, in room reserved for the text.
     buf: Vec<u8>,
-    /// Text before the list, already at the front of `buf`.
-    head: usize,
+    head: String,
     tail: String,
-    /// Where the raw digests start, and how many bytes of them came.
-    raw_at: usize,
-    filled: usize,
-    /// Digests past the expected count (a host that hands out more): collected here
-    /// instead, and the file written the plain way.
-    spilled: Option<Vec<u8>>,
+    /// Digests the volume's size gives; another count is written the plain way.
+    expected: usize,
 }
 
 impl Builder {
@@ -82,77 +79,48 @@ impl Builder {
                 info.id
             ))
         };
-        let list = usize::try_from(blocks)
-            .ok()
-            .and_then(|n| n.checked_mul(DIGEST_TEXT))
-            .and_then(|text| text.checked_add(head.len() + LIST_END.len() + tail.len()))
+        let expected = usize::try_from(blocks).map_err(|_| too_big())?;
+        let text = expected
+            .checked_mul(DIGEST_TEXT)
+            .and_then(|list| list.checked_add(head.len() + LIST_END.len() + tail.len()))
             .ok_or_else(too_big)?;
         let mut buf = Vec::new();
-        buf.try_reserve_exact(list).map_err(|_| too_big())?;
-        buf.resize(list, 0);
-        buf[..head.len()].copy_from_slice(head.as_bytes());
-        let raw_at = list - blocks as usize * 32;
-        Ok(Builder { buf, head: head.len(), tail, raw_at, filled: 0, spilled: None })
+        buf.try_reserve_exact(text).map_err(|_| too_big())?;
+        Ok(Builder { buf, head, tail, expected })
     }
 
     /// Add the digests of the next blocks.
     pub fn push(&mut self, digests: &[u8]) {
-        if let Some(spilled) = &mut self.spilled {
-            spilled.extend_from_slice(digests);
-        } else if let Some(room) = self.buf.get_mut(self.raw_at + self.filled..).filter(|r| r.len() >= digests.len()) {
-            room[..digests.len()].copy_from_slice(digests);
-            self.filled += digests.len();
-        } else {
-            let mut all = self.raw().to_vec();
-            all.extend_from_slice(digests);
-            self.spilled = Some(all);
-        }
-    }
-
-    fn raw(&self) -> &[u8] {
-        &self.buf[self.raw_at..self.raw_at + self.filled]
+        self.buf.extend_from_slice(digests);
     }
 
     /// The file's bytes.
-    pub fn finish(mut self) -> Vec<u8> {
-        let expected = self.buf.len() - self.raw_at;
-        if self.spilled.is_some() || self.filled != expected {
-            // Not the count the volume's size gave: the plain way, from a copy.
-            let raw = self.spilled.take().unwrap_or_else(|| self.raw().to_vec());
-            let mut out = String::from_utf8_lossy(&self.buf[..self.head]).into_owned();
-            write_list(&mut out, &raw);
-            out.push_str(&self.tail);
+    pub fn finish(self) -> Vec<u8> {
+        let Builder { mut buf, head, tail, expected } = self;
+        if buf.len() != expected * 32 || expected == 0 {
+            // Not the count the volume's size gave (or none): the plain way.
+            let mut out = head;
+            write_list(&mut out, &buf);
+            out.push_str(&tail);
             return out.into_bytes();
         }
-        let n = self.filled / 32;
-        if n == 0 {
-            let mut out = self.buf;
-            out.truncate(self.head);
-            out.extend_from_slice(b"[]");
-            out.extend_from_slice(self.tail.as_bytes());
-            return out;
-        }
-        let buf = &mut self.buf;
-        let mut at = self.head;
-        buf[at] = b'[';
-        at += 1;
-        for i in 0..n {
+        let list_end = head.len() + expected * DIGEST_TEXT;
+        buf.resize(list_end + LIST_END.len() + tail.len(), 0);
+        buf[list_end + LIST_END.len()..].copy_from_slice(tail.as_bytes());
+        buf[list_end..list_end + LIST_END.len()].copy_from_slice(LIST_END);
+        for i in (0..expected).rev() {
             let mut digest = [0u8; 32];
-            digest.copy_from_slice(&buf[self.raw_at + 32 * i..][..32]);
-            if i > 0 {
-                buf[at] = b',';
-                at += 1;
-            }
-            buf[at..at + 6].copy_from_slice(b"\n    \"");
-            hex_into(&mut buf[at + 6..at + 70], &digest);
-            buf[at + 70] = b'"';
-            at += 71;
-            debug_assert!(i + 1 == n || at <= self.raw_at + 32 * (i + 1), "text overtook the digests");
+            digest.copy_from_slice(&buf[32 * i..32 * (i + 1)]);
+            // `,\n    "<64 hex>"`, or `[\n    "<64 hex>"` for the first.
+            let at = head.len() + DIGEST_TEXT * i;
+            debug_assert!(at >= 32 * i, "the text reached an unread digest");
+            buf[at] = if i == 0 { b'[' } else { b',' };
+            buf[at + 1..at + 7].copy_from_slice(b"\n    \"");
+            hex_into(&mut buf[at + 7..at + 71], &digest);
+            buf[at + 71] = b'"';
         }
-        buf[at..at + LIST_END.len()].copy_from_slice(LIST_END);
-        at += LIST_END.len();
-        buf[at..].copy_from_slice(self.tail.as_bytes());
-        self.buf
+        buf[..head.len()].copy_from_slice(head.as_bytes());
+        buf
     }
 }
 
