@@ -352,7 +352,8 @@ impl<D: ChunkedDriver> Chunked<D> {
                 md5: chunk.md5().map(|d| cinder::hex(&d)).unwrap_or_default(),
             });
         }
-        // The host's read buffers go before the sha256file's text comes into being.
+        // The host's read buffers are freed before the sha256file's text is written
+        // out (its pages touched here, a copy of it made in the host).
         drop(stream);
         // Every object is durable before the files that make the backup complete.
         self.store.flush(container)?;

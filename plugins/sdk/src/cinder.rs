@@ -3,6 +3,7 @@
 //! `<prefix>_sha256file` and `<prefix>_metadata` (written in that order: a backup
 //! without its metadata file is incomplete).
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::{BackupInfo, DriverError, pyjson};
@@ -98,7 +99,7 @@ pub fn metadata_json(info: &BackupInfo, objects: &[ObjectEntry], volume_meta: Op
 /// Room for what follows a streamed list in Cinder's files (the keys sorted after it:
 /// `version`, `volume_id`, and in metadata `parent_id`), so the text is not grown by
 /// doubling at its very end.
-pub(crate) const TRAILER_ROOM: usize = 1024;
+const TRAILER_ROOM: usize = 1024;
 
 fn push_u64(out: &mut String, n: u64) {
     use std::fmt::Write;
@@ -158,38 +159,43 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<Metadata, DriverError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let file = de.deserialize_map(MetadataFile::default()).map_err(|e| bad(&e.to_string()))?;
     de.end().map_err(|e| bad(&e.to_string()))?;
+    // The version first: another version's entries may well not read as ours.
     let version = file.version.as_ref().and_then(Value::as_str).unwrap_or("");
     if version != METADATA_VERSION {
         return Err(DriverError::Invalid(format!("No support to restore backup version {version}")));
     }
     let backup_id = file.backup_id.as_ref().and_then(Value::as_str).ok_or_else(|| bad("no backup_id"))?.to_owned();
     let volume_meta = file.volume_meta.as_ref().and_then(Value::as_str).map(str::to_owned);
-    let objects = file.objects.ok_or_else(|| bad("no objects list"))?;
+    let list = file.objects.ok_or_else(|| bad("no objects list"))?;
+    let objects = serde_json::Deserializer::from_str(list.get())
+        .deserialize_seq(ObjectEntries)
+        .map_err(|e| bad(&e.to_string()))?;
     Ok(Metadata { backup_id, objects, volume_meta })
 }
 
-/// The keys of a metadata file that restore reads (the rest are skipped).
+/// The keys of a metadata file that restore reads (the rest are skipped); the objects
+/// list kept as its text until the version is known.
 #[derive(Default)]
-struct MetadataFile {
+struct MetadataFile<'de> {
     version: Option<Value>,
     backup_id: Option<Value>,
     volume_meta: Option<Value>,
-    objects: Option<Vec<ObjectEntry>>,
+    objects: Option<&'de RawValue>,
 }
 
-impl<'de> serde::de::Visitor<'de> for MetadataFile {
-    type Value = MetadataFile;
+impl<'de> serde::de::Visitor<'de> for MetadataFile<'de> {
+    type Value = MetadataFile<'de>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a backup metadata object")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut file = MetadataFile::default();
+        let mut file = self;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match &*key {
                 "version" => file.version = Some(map.next_value()?),
                 "backup_id" => file.backup_id = Some(map.next_value()?),
                 "volume_meta" => file.volume_meta = Some(map.next_value()?),
-                "objects" => file.objects = Some(map.next_value_seed(ObjectEntries)?),
+                "objects" => file.objects = Some(map.next_value()?),
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
@@ -199,16 +205,9 @@ impl<'de> serde::de::Visitor<'de> for MetadataFile {
     }
 }
 
-/// The metadata's `objects`: a list of one-key objects `{name: {offset, length,
-/// compression, md5}}`, each made an [`ObjectEntry`] as it is parsed.
+/// The metadata's `objects`: a list of objects `{name: {offset, length, compression,
+/// md5}}`, each made an [`ObjectEntry`] as it is parsed.
 struct ObjectEntries;
-
-impl<'de> serde::de::DeserializeSeed<'de> for ObjectEntries {
-    type Value = Vec<ObjectEntry>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
 
 impl<'de> serde::de::Visitor<'de> for ObjectEntries {
     type Value = Vec<ObjectEntry>;
@@ -216,22 +215,42 @@ impl<'de> serde::de::Visitor<'de> for ObjectEntries {
         f.write_str("a list of objects")
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut objects = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(entry) = seq.next_element::<Value>()? {
-            objects.push(object_entry(entry).map_err(serde::de::Error::custom)?);
+        let mut objects = Vec::new();
+        while let Some((name, fields)) = seq.next_element_seed(FirstEntry)? {
+            objects.push(object_entry(name, &fields).map_err(serde::de::Error::custom)?);
         }
         Ok(objects)
     }
 }
 
-/// One entry of the metadata's objects list, as Cinder's restore reads it: a missing
-/// or null compression is none, a missing md5 is not checked.
-fn object_entry(entry: Value) -> Result<ObjectEntry, String> {
-    let Value::Object(map) = entry else { return Err("an object entry is not an object".into()) };
-    let mut names = map.into_iter();
-    let (Some((name, fields)), None) = (names.next(), names.next()) else {
-        return Err("an object entry must name one object".into());
-    };
+/// One entry of the objects list: its first name and that name's fields, the rest
+/// skipped, as Cinder's restore reads it (`list(metadata_object.items())[0]`).
+struct FirstEntry;
+
+impl<'de> serde::de::DeserializeSeed<'de> for FirstEntry {
+    type Value = (String, Value);
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FirstEntry {
+    type Value = (String, Value);
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object entry {name: {offset, length, compression, md5}}")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let first = map
+            .next_entry::<String, Value>()?
+            .ok_or_else(|| serde::de::Error::custom("an object entry names no object"))?;
+        while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(first)
+    }
+}
+
+/// An entry's fields as Cinder's restore reads them: a missing or null compression
+/// is none, a missing md5 is not checked.
+fn object_entry(name: String, fields: &Value) -> Result<ObjectEntry, String> {
     let num = |k: &str| fields.get(k).and_then(Value::as_u64).ok_or_else(|| format!("{name}: no {k}"));
     let (offset, length) = (num("offset")?, num("length")?);
     let text = |k: &str, default: &str| fields.get(k).and_then(Value::as_str).unwrap_or(default).to_owned();
@@ -364,9 +383,15 @@ mod tests {
         let m = parse(r#"[{"a-00001": {"offset": 0, "length": 8, "compression": null, "x": 1}}]"#).unwrap();
         assert_eq!((m.objects[0].compression.as_str(), m.objects[0].md5.as_str()), ("none", ""));
         assert_eq!(m.volume_meta, None);
+        // Cinder reads an entry's first name and ignores the rest.
+        let m = parse(r#"[{"b": {"offset": 0, "length": 8}, "a": {"offset": 8, "length": 8}}]"#).unwrap();
+        assert_eq!((m.objects[0].name.as_str(), m.objects[0].offset), ("b", 0));
+        // The version is checked before the entries are read.
+        let other = parse_metadata(br#"{"version": "2.0.0", "backup_id": "b", "objects": [{"a": 1}]}"#);
+        assert!(other.unwrap_err().to_string().contains("No support to restore backup version 2.0.0"));
         for bad in [
-            r#"[{"a": {"offset": 0, "length": 8}, "b": {"offset": 8, "length": 8}}]"#,
             r#"[{}]"#,
+            r#"[{"a": 1}]"#,
             r#"[["a"]]"#,
             r#"[{"a": {"offset": -1, "length": 8}}]"#,
             r#"[{"a": {"length": 8}}]"#,

@@ -13,7 +13,7 @@ use std::ops::Range;
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use crate::cinder::{self, TRAILER_ROOM};
+use crate::cinder;
 use crate::{BackupInfo, DriverError, pyjson};
 
 /// Text per digest in the list, from its comma to its closing quote: `,\n    "` + 64
@@ -26,12 +26,15 @@ const LIST_END: &[u8] = b"\n  ]";
 /// The sha256file for `sha256s`, 32 raw bytes per block (as the host gives them).
 pub fn json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -> String {
     let (head, tail) = around_list(info, sha_block_size);
-    let mut out = String::new();
-    out.reserve_exact(head.len() + sha256s.len() / 32 * DIGEST_TEXT + TRAILER_ROOM);
-    out.push_str(&head);
-    write_list(&mut out, sha256s);
-    out.push_str(&tail);
-    out
+    plain(head, sha256s, &tail)
+}
+
+/// `head`, the list of `sha256s`, `tail`: in room sized once.
+fn plain(mut head: String, sha256s: &[u8], tail: &str) -> String {
+    head.reserve_exact(sha256s.len().div_ceil(32) * DIGEST_TEXT + LIST_END.len() + tail.len());
+    write_list(&mut head, sha256s);
+    head.push_str(tail);
+    head
 }
 
 fn write_list(out: &mut String, sha256s: &[u8]) {
@@ -54,10 +57,11 @@ fn around_list(info: &BackupInfo, sha_block_size: u32) -> (String, String) {
 
 /// A backup's sha256file, its digests collected as the chunks come: raw, at the front
 /// of a buffer with room for the whole text, which [`Builder::finish`] then writes over
-/// them from the back (the tail, then digest `n - 1` down to digest 0, then the header).
-/// Digest `i`'s text starts at `head + 72 i`, past the end of the raw digests before it
-/// (`32 i`), so the text never reaches a digest not yet written out; and the room past
-/// the raw digests is not touched (nor made resident) until the end.
+/// them from the back (the tail and the list's end, then digest `n - 1` down to digest
+/// 0, then the header). Digest `i`'s text starts at `head + 72 i`, past the end of the
+/// raw digests before it (`32 i`), so the text never reaches a digest not yet written
+/// out. The room counts against the driver's memory from the start, but the pages
+/// past the raw digests are first touched (made resident) at the end.
 pub struct Builder {
     /// The raw digests so far, in room reserved for the text.
     buf: Vec<u8>,
@@ -99,10 +103,7 @@ impl Builder {
         let Builder { mut buf, head, tail, expected } = self;
         if buf.len() != expected * 32 || expected == 0 {
             // Not the count the volume's size gave (or none): the plain way.
-            let mut out = head;
-            write_list(&mut out, &buf);
-            out.push_str(&tail);
-            return out.into_bytes();
+            return plain(head, &buf, &tail).into_bytes();
         }
         let list_end = head.len() + expected * DIGEST_TEXT;
         buf.resize(list_end + LIST_END.len() + tail.len(), 0);
@@ -145,7 +146,7 @@ pub fn parse(mut bytes: Vec<u8>) -> Result<(u64, Vec<u8>), DriverError> {
         let list = list.ok_or_else(|| bad("no sha256s"))?.get();
         // Where the list's text lies in `bytes` (a RawValue borrows it from there).
         let start = (list.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize);
-        let span = start.map(|s| s..s + list.len()).filter(|r| r.end <= bytes.len());
+        let span = start.and_then(|s| Some(s..s.checked_add(list.len())?)).filter(|r| r.end <= bytes.len());
         (block.ok_or_else(|| bad("no chunk_size"))?, span.ok_or_else(|| bad("sha256s is not in the file"))?)
     };
     let n = decode_in_place(&mut bytes, list).map_err(bad)?;
@@ -178,7 +179,8 @@ impl<'de> serde::de::Visitor<'de> for Header {
 }
 
 /// Decode the JSON list of 64-hex-digit strings at `list` (valid JSON: serde checked
-/// it) into 32-byte digests at the front of `bytes`; their count.
+/// it) into 32-byte digests at the front of `bytes`; their count. Digits written as
+/// JSON escapes (`\u0061`) are refused: Python never writes them.
 fn decode_in_place(bytes: &mut [u8], list: Range<usize>) -> Result<usize, &'static str> {
     const NOT_A_DIGEST: &str = "a digest is not 64 hex digits";
     let end = list.end;
