@@ -260,10 +260,6 @@ impl<D: ChunkedDriver> Chunked<D> {
         if source.size() == 0 {
             return Err(DriverError::Invalid("volume size is 0".into()));
         }
-        let parent_sha256s = match &parent {
-            Some(p) => Some(self.parent_digests(p)?),
-            None => None,
-        };
         let (container, prefix) = match D::LAYOUT {
             Layout::Posix => (
                 info.container.clone().unwrap_or_else(|| cinder::default_container(&info.id)),
@@ -275,6 +271,13 @@ impl<D: ChunkedDriver> Chunked<D> {
             ),
         };
         self.store.check_container(&container)?;
+        // The parent's digests are the largest thing the driver holds until the host
+        // has its copy: read after the names above, so that nothing small is left on
+        // top of them and the sha256file's room can take their place.
+        let parent_sha256s = match &parent {
+            Some(p) => Some(self.parent_digests(p)?),
+            None => None,
+        };
         host.record_location(&container, &prefix);
         self.store.create_container(&container)?;
         // An incremental reads only what the volume says changed since the parent
