@@ -259,7 +259,7 @@ fn object_entry(name: String, fields: &Value) -> Result<ObjectEntry, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::Timestamp;
 
@@ -276,7 +276,8 @@ mod tests {
         assert_eq!(object_digests(0, &all, 0, 4096), None);
     }
 
-    fn info() -> BackupInfo {
+    /// A backup to write files for (the tests of [`crate::sha256file`] too).
+    pub(crate) fn info() -> BackupInfo {
         BackupInfo {
             id: "9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8".into(),
             volume_id: "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90".into(),

@@ -229,22 +229,11 @@ fn hex_digit(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Timestamp;
     use serde_json::Value;
 
+    /// Cinder's test backup, its name not ASCII (escaped in the header).
     fn info() -> BackupInfo {
-        BackupInfo {
-            id: "9a7f3b2c-6d1e-4f80-a5b4-c3d2e1f0a9b8".into(),
-            volume_id: "5c2e1d4a-0b7e-4c1f-9d3a-2f6b8e1a7c90".into(),
-            name: Some("n\u{e9}".into()),
-            description: None,
-            created_at: Timestamp { seconds: 1_740_830_400, nanoseconds: 0 },
-            parent_id: None,
-            container: None,
-            service_metadata: None,
-            size_bytes: 196_608,
-            object_count: 0,
-        }
+        BackupInfo { name: Some("n\u{e9}".into()), ..cinder::tests::info() }
     }
 
     fn digests(n: usize) -> Vec<u8> {
