@@ -370,9 +370,15 @@ impl Drop for ChunkStream {
 pub const READERS: usize = 1;
 
 /// Reader threads at least, for an incremental (a parent's digests to compare with):
-/// unchanged reads are dropped as soon as they are hashed, so the second read costs
-/// one buffer while it is in flight, and the scan is bound by the disk, not the cores.
-pub const SCAN_READERS: usize = 2;
+/// unchanged reads are dropped as soon as they are hashed, and the scan is bound by
+/// the disk, not the cores. Four reads of [`SCAN_READ`] keep as many bytes in flight
+/// as the disk ceiling's four 8 MiB reads want half of, in a window of 4 MiB buffers.
+pub const SCAN_READERS: usize = 4;
+
+/// What one read of a scan against a parent covers (whole objects, up to this much):
+/// half of [`LANE_READ`], so that the scan's readers and window hold half the memory;
+/// an incremental's changed objects are few, and four MD5 lanes serve them.
+pub const SCAN_READ: u64 = 4 << 20;
 
 /// What the read buffers may take together before readers are cut (never below one).
 pub const PIPELINE_BYTES: u64 = 256 << 20;
@@ -393,14 +399,12 @@ pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
 /// read left seven lanes idle.
 pub const LANE_READ: u64 = 8 << 20;
 
-/// The length of one read: [`LANE_READ`] worth of whole objects (chunks) when their
-/// MD5s are wanted, else one chunk (an RBD source batches its own reads).
+/// The length of one read: [`LANE_READ`] ([`SCAN_READ`] against a parent) worth of
+/// whole objects (chunks) when their MD5s are wanted, else one chunk (an RBD source
+/// batches its own reads).
 pub(crate) fn read_size(opts: &ReadOptions) -> u64 {
-    if opts.md5 && opts.chunk_size < LANE_READ {
-        opts.chunk_size * (LANE_READ / opts.chunk_size)
-    } else {
-        opts.chunk_size
-    }
+    let lanes = if opts.parent.is_some() { SCAN_READ } else { LANE_READ };
+    if opts.md5 && opts.chunk_size < lanes { opts.chunk_size * (lanes / opts.chunk_size) } else { opts.chunk_size }
 }
 
 #[cfg(test)]
@@ -533,6 +537,8 @@ mod tests {
         for compression in [Compression::Zstd, Compression::None] {
             let opts = ReadOptions { compression, ..zstd_with_md5(262_144, StoredHashes::None) };
             assert_eq!(read_size(&opts), LANE_READ, "32 objects per read");
+            let scan = ReadOptions { parent: Some(Arc::new(Vec::new())), ..opts.clone() };
+            assert_eq!(read_size(&scan), SCAN_READ, "16 objects per read against a parent");
             let mut s = ChunkStream::start(Arc::new(MemSource(data.clone())), opts).unwrap();
             assert_eq!(s.chunk_count(), 1);
             let mut pieces = Vec::new();
