@@ -371,8 +371,8 @@ pub const READERS: usize = 1;
 
 /// Reader threads at least, for an incremental (a parent's digests to compare with):
 /// unchanged reads are dropped as soon as they are hashed, and the scan is bound by
-/// the disk, not the cores. Four reads of [`SCAN_READ`] keep as many bytes in flight
-/// as the disk ceiling's four 8 MiB reads want half of, in a window of 4 MiB buffers.
+/// the disk, not the cores. Four reads of [`SCAN_READ`] keep 16 MiB in flight, as two
+/// 8 MiB reads did, in a window of 4 MiB buffers (32 MiB of them instead of 48).
 pub const SCAN_READERS: usize = 4;
 
 /// What one read of a scan against a parent covers (whole objects, up to this much):

@@ -127,11 +127,20 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn push_hex(s: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for &b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
+        s.extend(hex_pair(b).map(char::from));
     }
+}
+
+/// A byte's two lower-case hex digits.
+pub(crate) fn hex_pair(b: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]
+}
+
+/// A hex digit's value (either case).
+pub(crate) fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// The bytes of a hex string (either case); `None` if it is not hex.
@@ -140,8 +149,7 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
     if !t.len().is_multiple_of(2) {
         return None;
     }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    t.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    t.chunks_exact(2).map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?)).collect()
 }
 
 /// What restore needs from a metadata file.

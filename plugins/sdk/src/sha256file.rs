@@ -117,19 +117,13 @@ impl Builder {
             debug_assert!(at >= 32 * i, "the text reached an unread digest");
             buf[at] = if i == 0 { b'[' } else { b',' };
             buf[at + 1..at + 7].copy_from_slice(b"\n    \"");
-            hex_into(&mut buf[at + 7..at + 71], &digest);
+            for (pair, &b) in buf[at + 7..at + 71].chunks_exact_mut(2).zip(&digest) {
+                pair.copy_from_slice(&cinder::hex_pair(b));
+            }
             buf[at + 71] = b'"';
         }
         buf[..head.len()].copy_from_slice(head.as_bytes());
         buf
-    }
-}
-
-fn hex_into(out: &mut [u8], bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 15)];
     }
 }
 
@@ -203,7 +197,10 @@ fn decode_in_place(bytes: &mut [u8], list: Range<usize>) -> Result<usize, &'stat
         let text = bytes.get(at..at + 66).filter(|t| t[0] == b'"' && t[65] == b'"').ok_or(NOT_A_DIGEST)?;
         let mut digest = [0u8; 32];
         for (d, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
-            *d = hex_digit(pair[0]).zip(hex_digit(pair[1])).map(|(h, l)| h << 4 | l).ok_or(NOT_A_DIGEST)?;
+            *d = cinder::hex_digit(pair[0])
+                .zip(cinder::hex_digit(pair[1]))
+                .map(|(h, l)| h << 4 | l)
+                .ok_or(NOT_A_DIGEST)?;
         }
         at += 66;
         // Each digest's text is at least 66 bytes and the list starts past byte 0.
@@ -220,10 +217,6 @@ fn decode_in_place(bytes: &mut [u8], list: Range<usize>) -> Result<usize, &'stat
             _ => return Err(NOT_A_DIGEST),
         }
     }
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
