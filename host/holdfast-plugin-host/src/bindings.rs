@@ -1,10 +1,10 @@
-//! Host bindings for the newest WIT, `holdfast:backup@0.2.5` (0.2.0-0.2.4 components
-//! bind to them too: wasmtime matches `@0.2.x` imports and exports to `@0.2.5` by semver). Resources map to host
+//! Host bindings for the newest WIT, `holdfast:backup@0.2.6` (0.2.0-0.2.5 components
+//! bind to them too: wasmtime matches `@0.2.x` imports and exports to `@0.2.6` by semver). Resources map to host
 //! types in `imports::volume`; every import is trappable so a bad handle traps the
 //! guest. Older versions bind in their own `since_v*` module and convert to these.
 
 wasmtime::component::bindgen!({
-    path: "../../wit/holdfast-backup@0.2.5",
+    path: "../../wit/holdfast-backup@0.2.6",
     world: "backup-driver",
     imports: { default: trappable },
     exports: { default: async },

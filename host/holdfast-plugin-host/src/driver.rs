@@ -204,7 +204,8 @@ impl DriverComponent {
             | crate::wit::WitVersion::V0_2_2
             | crate::wit::WitVersion::V0_2_3
             | crate::wit::WitVersion::V0_2_4
-            | crate::wit::WitVersion::V0_2_5 => {
+            | crate::wit::WitVersion::V0_2_5
+            | crate::wit::WitVersion::V0_2_6 => {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
                 WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
                     .map_err(load_err)?;

@@ -16,22 +16,25 @@ pub enum WitVersion {
     V0_1_0,
     /// Bound by the newest bindings: later 0.2.x versions only add.
     V0_2_0,
-    /// Bound by the newest bindings: 0.2.2 to 0.2.5 only add (`rbd`, `stored-digests`,
-    /// `write-checked`, `stored-md5`).
+    /// Bound by the newest bindings: 0.2.2 to 0.2.6 only add (`rbd`, `stored-digests`,
+    /// `write-checked`, `stored-md5`, `objects.append`/`get-range`).
     V0_2_1,
-    /// Bound by the newest bindings: 0.2.3 to 0.2.5 only add.
+    /// Bound by the newest bindings: 0.2.3 to 0.2.6 only add.
     V0_2_2,
-    /// Bound by the newest bindings: 0.2.4 and 0.2.5 only add.
+    /// Bound by the newest bindings: 0.2.4 to 0.2.6 only add.
     V0_2_3,
-    /// Bound by the newest bindings: 0.2.5 only adds `chunk.stored-md5`.
+    /// Bound by the newest bindings: 0.2.5 and 0.2.6 only add.
     V0_2_4,
-    /// The newest: `wit/holdfast-backup@0.2.5` (adds `chunk.stored-md5`).
+    /// Bound by the newest bindings: 0.2.6 only adds `objects.append` and `objects.get-range`.
     V0_2_5,
+    /// The newest: `wit/holdfast-backup@0.2.6` (adds `objects.append` and
+    /// `objects.get-range`: big files written and read in pieces).
+    V0_2_6,
 }
 
 impl WitVersion {
     /// Oldest first; the last one is what the SDK builds today.
-    pub const SUPPORTED: [WitVersion; 7] = [
+    pub const SUPPORTED: [WitVersion; 8] = [
         WitVersion::V0_1_0,
         WitVersion::V0_2_0,
         WitVersion::V0_2_1,
@@ -39,6 +42,7 @@ impl WitVersion {
         WitVersion::V0_2_3,
         WitVersion::V0_2_4,
         WitVersion::V0_2_5,
+        WitVersion::V0_2_6,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl WitVersion {
             WitVersion::V0_2_3 => "0.2.3",
             WitVersion::V0_2_4 => "0.2.4",
             WitVersion::V0_2_5 => "0.2.5",
+            WitVersion::V0_2_6 => "0.2.6",
         }
     }
 

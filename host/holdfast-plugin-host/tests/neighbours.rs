@@ -85,6 +85,8 @@ fn an_operation_reaches_its_own_backup_only() {
         ("backup", "read", object.as_str()),
         ("backup", "read", &format!("{vp}_metadata")),
         ("backup", "overwrite", &object),
+        ("backup", "append", &format!("{vp}_sha256file")),
+        ("backup", "read-range", &format!("{vp}_sha256file")),
         ("backup", "delete", &object),
         ("backup", "list", ""),
         ("backup", "list-prefix", &vp),
@@ -92,9 +94,12 @@ fn an_operation_reaches_its_own_backup_only() {
         ("backup", "write-unrecorded", &object),
         ("restore", "read", &object),
         ("restore", "list-prefix", &vp),
+        ("restore", "read-range", &object),
+        ("restore", "append", &object),
         ("delete", "delete", &object),
         ("delete", "overwrite", &object),
         ("delete", "read", &object),
+        ("delete", "read-range", &object),
     ] {
         for same_container in [false, true] {
             n += 1;

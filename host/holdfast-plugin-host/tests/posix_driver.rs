@@ -41,7 +41,7 @@ fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp)
 /// SHA-256 list as Cinder's own PosixBackupDriver wrote.
 #[test]
 fn full_backup_matches_cinders_worked_example() {
-    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.5");
+    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.6");
 }
 
 /// The 0.2.0 build (files through WASI, kept byte for byte) binds to the 0.2.1 host by
@@ -325,7 +325,7 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     let future = load(holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT_BYTES).expect("a 9.0.0 driver loads");
     assert!(
         future.contains(
-            "built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0, 0.2.1, 0.2.2, 0.2.3, 0.2.4, 0.2.5"
+            "built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0, 0.2.1, 0.2.2, 0.2.3, 0.2.4, 0.2.5, 0.2.6"
         ),
         "{future}"
     );
@@ -333,12 +333,12 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     assert!(junk.contains("cannot load component"), "{junk}");
     // And the posix driver says which contract it was built for.
     let posix = posix(store.path(), &[]);
-    assert_eq!(posix.id().wit_version, "0.2.5");
+    assert_eq!(posix.id().wit_version, "0.2.6");
     // The SDK stamped the driver's own name and version into the component.
     assert_eq!((posix.id().name.as_str(), posix.id().version.as_str()), ("posix", env!("CARGO_PKG_VERSION")));
     assert_eq!(
         holdfast_plugin_host::supported_wit_versions(),
-        ["0.1.0", "0.2.0", "0.2.1", "0.2.2", "0.2.3", "0.2.4", "0.2.5"]
+        ["0.1.0", "0.2.0", "0.2.1", "0.2.2", "0.2.3", "0.2.4", "0.2.5", "0.2.6"]
     );
 }
 
@@ -376,7 +376,7 @@ fn backups_cross_wit_versions_in_both_directions() {
     assert_eq!(r.object_count, 1, "the current build found the one changed object against the 0.1.0 digests");
     let inc = done(inc, r);
 
-    for (who, driver) in [("0.2.5", &new), ("0.1.0", &old)] {
+    for (who, driver) in [("0.2.6", &new), ("0.1.0", &old)] {
         let target = work.path().join(format!("restored-{who}.raw"));
         std::fs::write(&target, vec![0xEE; image.len()]).unwrap();
         let sink = std::sync::Arc::new(VolumeFile::open_write(&target).unwrap());
@@ -433,4 +433,124 @@ fn swapped_objects_are_caught_by_the_sha256file_or_the_md5() {
     std::fs::remove_file(dir.join(format!("{}_sha256file", out.service_metadata))).unwrap();
     let e = restore();
     assert!(e.contains("MD5"), "{e}");
+}
+
+/// With 4 KiB sha blocks a 64 MiB volume has a sha256file of ~1.2 MB: written in two
+/// pieces (WIT 0.2.6 `objects.append`) and read in pieces (`objects.get-range`) by the
+/// incremental (its parent's digests) and the restore (each object's), which still
+/// catches two objects swapped past the first piece.
+#[test]
+fn a_sha256file_of_several_pieces_is_written_and_read_in_pieces() {
+    const MIB: usize = 1 << 20;
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let config = [("backup_sha_block_size_bytes", "4096"), ("backup_file_size", "1048576")];
+    let driver = posix(&store, &config);
+    let mut image = vec![0u8; 64 * MIB];
+    for (i, block) in image.chunks_mut(4096).enumerate().filter(|(i, _)| i % 3 != 0) {
+        block[..32].copy_from_slice(&Sha256::digest(format!("p-{i}").as_bytes()));
+        block[4000] = i as u8;
+    }
+    let vol = work.path().join("vol.raw");
+    std::fs::write(&vol, &image).unwrap();
+    let source = || std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap());
+    let id = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
+    let done = |mut b: Backup, r: holdfast_driver::BackupResult| {
+        b.container = Some(r.container);
+        b.service_metadata = Some(r.service_metadata);
+        b
+    };
+    let full = backup_row(&id(1), &id(99), image.len() as u64, Timestamp(1_740_830_400_000_000));
+    let r = driver.backup(OpContext::default(), &full, None, None, source()).unwrap();
+    let full = done(full, r);
+    let dir = store.join(full.container.as_ref().unwrap());
+    let prefix = full.service_metadata.clone().unwrap();
+    let text = std::fs::read(dir.join(format!("{prefix}_sha256file"))).unwrap();
+    assert!(text.len() > 1 << 20, "{} bytes: more than one piece", text.len());
+    let file: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(file["chunk_size"], 4096);
+    let listed: Vec<&str> = file["sha256s"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let expected: Vec<String> = image.chunks(4096).map(|b| hex(&Sha256::digest(b))).collect();
+    assert_eq!(listed, expected, "every block's digest, in order, across the pieces");
+    assert!(text.ends_with(b"\n}"), "the tail after the last piece");
+
+    // An incremental reads its parent's list in pieces: one block changed far into it.
+    image[60 * MIB + 123] ^= 0xFF;
+    std::fs::write(&vol, &image).unwrap();
+    let mut inc = backup_row(&id(2), &id(99), image.len() as u64, Timestamp(1_740_916_800_000_000));
+    inc.parent_id = Some(full.id.clone());
+    let r = driver.backup(OpContext::default(), &inc, Some(&full), None, source()).unwrap();
+    assert_eq!(r.object_count, 1, "the one changed block, found against digests from the second piece");
+    let inc = done(inc, r);
+    let restore = |chain: &[Backup]| {
+        let target = work.path().join("target.raw");
+        std::fs::write(&target, vec![0xEE; image.len()]).unwrap();
+        let sink = std::sync::Arc::new(VolumeFile::open_write(&target).unwrap());
+        driver.restore(OpContext::default(), chain, sink, false).map(|_| std::fs::read(&target).unwrap())
+    };
+    assert!(restore(&[full.clone(), inc.clone()]).unwrap() == image, "the chain restores bit for bit");
+
+    // Two data objects swapped well past the first piece: the reader's digests catch it.
+    let object = |n: u32| dir.join(format!("{prefix}-{n:05}"));
+    let (a, b) = (std::fs::read(object(61)).unwrap(), std::fs::read(object(62)).unwrap());
+    assert_ne!(a, b);
+    std::fs::write(object(61), &b).unwrap();
+    std::fs::write(object(62), &a).unwrap();
+    let e = restore(std::slice::from_ref(&full)).map(drop).unwrap_err().to_string();
+    assert!(e.contains("SHA-256") && e.contains("sha256file"), "{e}");
+}
+
+/// The driver's memory does not grow with the sha256file: a 1 GiB volume in 4 KiB sha
+/// blocks has one of 18.9 MB (whole, it was held in the driver), and a backend granted
+/// 16 MiB of memory backs it up, incrementally too (the parent's 8 MB of raw digests
+/// held until the host has them), and restores it.
+#[test]
+fn a_sha256file_larger_than_the_memory_grant_goes_through_in_pieces() {
+    const GIB: u64 = 1 << 30;
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let grants = Grants { memory_bytes: Some(16 << 20), ..Grants::store(store.clone()) };
+    let config =
+        [("backup_sha_block_size_bytes", "4096")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let driver = DriverComponent::load("posix", holdfast_plugin_artifacts::POSIX_BYTES, grants, config).unwrap();
+    let vol = work.path().join("vol.raw");
+    let f = std::fs::File::create(&vol).unwrap();
+    f.set_len(GIB).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"the one block with data", GIB / 2).unwrap();
+    let source = || std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap());
+    let id = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
+    let done = |mut b: Backup, r: holdfast_driver::BackupResult| {
+        b.container = Some(r.container);
+        b.service_metadata = Some(r.service_metadata);
+        b
+    };
+    let full = backup_row(&id(1), &id(99), GIB, Timestamp(1_740_830_400_000_000));
+    let r = driver.backup(OpContext::default(), &full, None, None, source()).unwrap();
+    let full = done(full, r);
+    let sha = store
+        .join(full.container.as_ref().unwrap())
+        .join(format!("{}_sha256file", full.service_metadata.as_ref().unwrap()));
+    assert!(std::fs::metadata(&sha).unwrap().len() > 18 << 20);
+
+    f.write_all_at(b"changed", GIB - 4096).unwrap();
+    let mut inc = backup_row(&id(2), &id(99), GIB, Timestamp(1_740_916_800_000_000));
+    inc.parent_id = Some(full.id.clone());
+    let r = driver.backup(OpContext::default(), &inc, Some(&full), None, source()).unwrap();
+    assert_eq!(r.object_count, 1);
+    let inc = done(inc, r);
+
+    let target = work.path().join("target.raw");
+    std::fs::File::create(&target).unwrap().set_len(GIB).unwrap();
+    let sink = std::sync::Arc::new(VolumeFile::open_write(&target).unwrap());
+    driver.restore(OpContext::default(), &[full, inc], sink, false).unwrap();
+    let restored = std::fs::File::open(&target).unwrap();
+    let mut buf = vec![0u8; 4096];
+    for (at, text) in [(GIB / 2, &b"the one block with data"[..]), (GIB - 4096, b"changed")] {
+        restored.read_exact_at(&mut buf, at).unwrap();
+        assert_eq!(&buf[..text.len()], text);
+    }
 }

@@ -24,6 +24,8 @@ pub use scoped::ScopedStore;
 
 /// Largest object a driver may read back in one piece.
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// Most bytes one ranged read returns.
+pub const MAX_RANGE_BYTES: u32 = 16 << 20;
 /// Most names one `list` returns.
 pub const MAX_LIST_NAMES: usize = 1 << 20;
 

@@ -120,14 +120,53 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Add `data` to the end of `container/name`, creating it when missing; not yet
+    /// durable, as [`Self::write`]. It may not grow past [`MAX_OBJECT_BYTES`].
+    pub fn append(&self, container: &str, name: &str, data: &[u8]) -> Result<(), StoreError> {
+        let rel = format!("{container}/{name}");
+        // NONBLOCK: opening a planted fifo must not hang (no effect on regular files).
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NONBLOCK;
+        let fd = self.open_beneath(&rel, flags, Mode::from_raw_mode(0o640)).map_err(errno("creating", &rel))?;
+        let len = regular_len(&fd, &rel)?;
+        let after = len.saturating_add(data.len() as u64);
+        if after > MAX_OBJECT_BYTES {
+            return Err(StoreError::TooLarge { path: rel, len: after });
+        }
+        let mut f = File::from(fd);
+        f.write_all(data).map_err(|e| StoreError::io("writing", &rel, e))?;
+        start_write_back(&f);
+        Ok(())
+    }
+
+    /// Up to `length` bytes of `container/name` from `offset`: fewer only at its end.
+    pub fn read_range(&self, container: &str, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StoreError> {
+        use std::os::unix::fs::FileExt;
+        let rel = format!("{container}/{name}");
+        let fd = self
+            .open_beneath(&rel, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
+            .map_err(errno("opening", &rel))?;
+        let len = regular_len(&fd, &rel)?;
+        let mut out = vec![0; usize::try_from(len.saturating_sub(offset)).unwrap_or(usize::MAX).min(length)];
+        let f = File::from(fd);
+        let mut done = 0;
+        while done < out.len() {
+            match f.read_at(&mut out[done..], offset + done as u64) {
+                Ok(0) => break, // shrunk since the stat
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::io("reading", &rel, e)),
+            }
+        }
+        out.truncate(done);
+        Ok(out)
+    }
+
     pub fn read(&self, container: &str, name: &str) -> Result<Vec<u8>, StoreError> {
         let rel = format!("{container}/{name}");
-        let fd = self.open_beneath(&rel, OFlags::RDONLY, Mode::empty()).map_err(errno("opening", &rel))?;
-        let st = rustix::fs::fstat(&fd).map_err(errno("stat of", &rel))?;
-        let len = st.st_size as u64;
-        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-            return Err(StoreError::Denied(format!("{rel} is not a regular file")));
-        }
+        let fd = self
+            .open_beneath(&rel, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
+            .map_err(errno("opening", &rel))?;
+        let len = regular_len(&fd, &rel)?;
         if len > MAX_OBJECT_BYTES {
             return Err(StoreError::TooLarge { path: rel, len });
         }
@@ -213,6 +252,16 @@ impl LocalStore {
     }
 }
 
+/// The length of the object open at `fd`, which must be a regular file (a driver of
+/// another kind, or a person, may have left a fifo or a device there).
+fn regular_len(fd: &OwnedFd, rel: &str) -> Result<u64, StoreError> {
+    let st = rustix::fs::fstat(fd).map_err(errno("stat of", rel))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(StoreError::Denied(format!("{rel} is not a regular file")));
+    }
+    Ok(st.st_size as u64)
+}
+
 /// Start writing `f`'s data to the disk without waiting for it. The flush that makes
 /// it durable then waits for little more than a journal commit; without this its
 /// fsyncs waited for the whole batch's write-back, and the backup's pipeline stood
@@ -254,6 +303,32 @@ mod tests {
         assert!(matches!(s.read("ab/cd/abcd", "p_1"), Err(StoreError::NotFound(_))));
         s.prune("ab/cd/abcd");
         assert!(!dir.path().join("ab").exists(), "empty containers go");
+    }
+
+    #[test]
+    fn objects_grow_by_appends_and_are_read_in_ranges() {
+        let (dir, s) = store();
+        s.make_container("c").unwrap();
+        s.write("c", "f", b"stale and long").unwrap();
+        s.write("c", "f", b"head,").unwrap();
+        s.append("c", "f", b"one,").unwrap();
+        s.append("c", "f", b"two").unwrap();
+        s.append("c", "new", b"made").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("c/f")).unwrap(), b"head,one,two");
+        assert_eq!(s.read("c", "new").unwrap(), b"made");
+        assert_eq!(s.read_range("c", "f", 0, 4).unwrap(), b"head");
+        assert_eq!(s.read_range("c", "f", 5, 100).unwrap(), b"one,two", "fewer at the end");
+        assert!(s.read_range("c", "f", 12, 10).unwrap().is_empty());
+        assert!(s.read_range("c", "f", u64::MAX, 10).unwrap().is_empty());
+        assert!(matches!(s.read_range("c", "absent", 0, 1), Err(StoreError::NotFound(_))));
+        // No object past the largest a read returns (sparse: no bytes written).
+        let big = std::fs::OpenOptions::new().write(true).open(dir.path().join("c/f")).unwrap();
+        big.set_len(MAX_OBJECT_BYTES).unwrap();
+        assert!(matches!(s.append("c", "f", b"x"), Err(StoreError::TooLarge { .. })));
+        // A fifo is refused, not waited on.
+        rustix::fs::mknodat(&s.root, "c/fifo", rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        assert!(matches!(s.read_range("c", "fifo", 0, 1), Err(StoreError::Denied(_))));
+        assert!(matches!(s.append("c", "fifo", b"x"), Err(StoreError::Denied(_)) | Err(StoreError::Io { .. })));
     }
 
     #[test]

@@ -50,6 +50,15 @@ impl ObjectStore for NativeObjects {
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, sdk::DriverError> {
         self.0.borrow().get(container, name).map_err(store_error)
     }
+    fn pieces(&self) -> bool {
+        true
+    }
+    fn append(&self, container: &str, name: &str, data: &[u8]) -> Result<(), sdk::DriverError> {
+        self.0.borrow_mut().append(container, name, data).map_err(store_error)
+    }
+    fn get_range(&self, container: &str, name: &str, offset: u64, length: u32) -> Result<Vec<u8>, sdk::DriverError> {
+        self.0.borrow().get_range(container, name, offset, length).map_err(store_error)
+    }
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, sdk::DriverError> {
         Ok(self.0.borrow().list(container, prefix).map_err(store_error)?.into_iter().collect())
     }

@@ -52,6 +52,25 @@ pub trait ObjectStore {
         Ok(())
     }
 
+    /// Whether [`Self::append`] and [`Self::get_range`] work (the host's store, since
+    /// WIT 0.2.6): then the sha256file is written and read in pieces, and the driver's
+    /// memory stays flat at any volume size. Without them it is held whole (~2.3 MB of
+    /// text per GiB of volume).
+    fn pieces(&self) -> bool {
+        false
+    }
+
+    /// Add `data` to the end of `container/name` (see [`Self::pieces`]).
+    fn append(&self, container: &str, name: &str, _data: &[u8]) -> Result<(), DriverError> {
+        Err(DriverError::Invalid(format!("{container}/{name}: this store cannot append to an object")))
+    }
+
+    /// Up to `length` bytes of `container/name` from `offset`, fewer only at its end
+    /// (see [`Self::pieces`]).
+    fn get_range(&self, container: &str, name: &str, _offset: u64, _length: u32) -> Result<Vec<u8>, DriverError> {
+        Err(DriverError::Invalid(format!("{container}/{name}: this store cannot read part of an object")))
+    }
+
     /// Names in `container` that start with `prefix`; an absent container is empty.
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError>;
 
@@ -274,8 +293,9 @@ impl<D: ChunkedDriver> Chunked<D> {
         // The parent's digests are the largest thing the driver holds until the host
         // has its copy: read after the names above, so that nothing small is left on
         // top of them and the sha256file's room can take their place.
+        let blocks = source.size().div_ceil(u64::from(self.sha_block));
         let parent_sha256s = match &parent {
-            Some(p) => Some(self.parent_digests(p)?),
+            Some(p) => Some(self.parent_digests(p, blocks)?),
             None => None,
         };
         host.record_location(&container, &prefix);
@@ -318,18 +338,29 @@ impl<D: ChunkedDriver> Chunked<D> {
     ) -> Result<u32, DriverError> {
         let stream = source.chunks(&options)?;
         // Guest memory never shrinks, so its peak is what counts: the host has its own
-        // copy of the parent's digests now, and the sha256file (~7 MB of text per GiB
-        // of volume) is built in the room they leave.
+        // copy of the parent's digests now, and the sha256file is written in the room
+        // they leave (in pieces where the store appends; else whole, ~2.3 MB of text per
+        // GiB of volume).
         options.parent_sha256s = None;
-        let blocks = source.size().div_ceil(u64::from(options.sha_block_size));
-        let mut sha256file = sha256file::Builder::new(info, options.sha_block_size, blocks)?;
+        let sha_name = format!("{prefix}{}", cinder::SHA256FILE_SUFFIX);
+        let mut sha256file = if self.store.pieces() {
+            sha256file::Writer::Pieces(sha256file::Pieces::new(info, options.sha_block_size))
+        } else {
+            let blocks = source.size().div_ceil(u64::from(options.sha_block_size));
+            sha256file::Writer::Whole(sha256file::Builder::new(info, options.sha_block_size, blocks)?)
+        };
+        // Its first piece replaces any stale object of its name; the others append.
+        let mut sha_out = |first: bool, text: &[u8]| match first {
+            true => self.store.put(container, &sha_name, text),
+            false => self.store.append(container, &sha_name, text),
+        };
         let (mut objects, mut unflushed) = (Vec::new(), 0u64);
         let flush_every = self.store.flush_every();
         while let Some(chunk) = stream.next_chunk()? {
             if host.cancelled() {
                 return Err(DriverError::Cancelled);
             }
-            sha256file.push(&chunk.sha256s());
+            sha256file.push(&chunk.sha256s(), &mut sha_out)?;
             if chunk.unchanged() {
                 continue; // incremental: as in the parent; only its digests go into our sha256file
             }
@@ -360,10 +391,8 @@ impl<D: ChunkedDriver> Chunked<D> {
         drop(stream);
         // Every object is durable before the files that make the backup complete.
         self.store.flush(container)?;
-        let sha = sha256file.finish();
-        self.store.put(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX), &sha)?;
         // Its room is the metadata's.
-        drop(sha);
+        sha256file.finish(&mut sha_out)?;
         let meta = cinder::metadata_json(info, &objects, volume_meta);
         self.store.put(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX), meta.as_bytes())?;
         self.store.flush(container)?;
@@ -371,12 +400,27 @@ impl<D: ChunkedDriver> Chunked<D> {
     }
 
     /// The parent's digests, checked against this driver's sha block size (Cinder: a
-    /// changed block size needs a full backup).
-    fn parent_digests(&self, parent: &BackupInfo) -> Result<Vec<u8>, DriverError> {
+    /// changed block size needs a full backup); room for `blocks` of them (the volume's
+    /// now) is taken at once.
+    fn parent_digests(&self, parent: &BackupInfo, blocks: u64) -> Result<Vec<u8>, DriverError> {
         let (container, prefix) = location(parent)
             .map_err(|_| DriverError::Invalid(format!("parent backup {} has no objects", parent.id)))?;
-        let text = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX))?;
-        let (block, digests) = sha256file::parse(text)?;
+        let name = format!("{prefix}{}", cinder::SHA256FILE_SUFFIX);
+        let fetch = |offset, length| self.store.get_range(container, &name, offset, length);
+        let pieces = match self.store.pieces() {
+            true => sha256file::Reader::open(fetch)?,
+            false => None,
+        };
+        let (block, digests) = match pieces {
+            Some(reader) => {
+                let block = reader.block_size();
+                let mut digests = Vec::with_capacity(usize::try_from(blocks.saturating_mul(32)).unwrap_or(0));
+                reader.read_to_end(&mut digests)?;
+                (block, digests)
+            }
+            // No chunk_size before its list (not Cinder's order), or a store of whole objects.
+            None => sha256file::parse(self.store.get(container, &name)?)?,
+        };
         if block != u64::from(self.sha_block) {
             return Err(DriverError::Invalid(format!(
                 "parent backup {} used {block}-byte sha blocks, this driver uses {}; do a full backup",
@@ -402,7 +446,10 @@ impl<D: ChunkedDriver> Chunked<D> {
             // about twice MD5's speed, and the stronger check); by the metadata's MD5
             // where it cannot be used. Read first: the room its text leaves holds the
             // metadata's (the driver's memory never shrinks).
-            let blocks = if self.verify_md5 { self.block_digests(container, prefix) } else { None };
+            let mut checks = match self.verify_md5 {
+                true => self.object_checks(container, prefix),
+                false => sha256file::Checks::Md5,
+            };
             let meta = cinder::parse_metadata(&store.get(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX))?)?;
             let mut present = store.list(container, prefix)?;
             present.remove(&format!("{prefix}{}", cinder::METADATA_SUFFIX));
@@ -423,10 +470,7 @@ impl<D: ChunkedDriver> Chunked<D> {
                 let compression = Compression::parse(&o.compression).ok_or_else(|| {
                     DriverError::Invalid(format!("{}: unknown compression {:?}", o.name, o.compression))
                 })?;
-                if let Some((size, digests)) = blocks
-                    .as_ref()
-                    .and_then(|(size, all)| cinder::object_digests(*size, all, o.offset, o.length).map(|d| (*size, d)))
-                {
+                if let Some((size, digests)) = checks.object(o.offset, o.length) {
                     target.write_checked(o.offset, o.length, compression, &data, size, digests)?;
                     return Ok(());
                 }
@@ -446,13 +490,32 @@ impl<D: ChunkedDriver> Chunked<D> {
         Ok(metas)
     }
 
-    /// A backup's sha256file as (block size, digests), when it is there and usable (its
-    /// blocks within the sizes the host checks; Cinder's default is 32 KiB).
-    fn block_digests(&self, container: &str, prefix: &str) -> Option<(u32, Vec<u8>)> {
-        let bytes = self.store.get(container, &format!("{prefix}{}", cinder::SHA256FILE_SUFFIX)).ok()?;
-        let (size, digests) = sha256file::parse(bytes).ok()?;
-        let size = u32::try_from(size).ok().filter(|&s| (4096..=HOST_MAX_CHUNK).contains(&u64::from(s)))?;
-        Some((size, digests))
+    /// A backup's sha256file as restore's checks, when it is there and usable (its
+    /// blocks within the sizes the host checks; Cinder's default is 32 KiB): read in
+    /// pieces as the objects come where the store can, else whole.
+    fn object_checks<'a>(
+        &'a self,
+        container: &'a str,
+        prefix: &str,
+    ) -> sha256file::Checks<impl sha256file::Fetch + 'a> {
+        use sha256file::Checks;
+        let name = format!("{prefix}{}", cinder::SHA256FILE_SUFFIX);
+        let usable = |size: u64| u32::try_from(size).ok().filter(|&s| (4096..=HOST_MAX_CHUNK).contains(&u64::from(s)));
+        let whole_name = name.clone();
+        let fetch = move |offset, length| self.store.get_range(container, &name, offset, length);
+        if self.store.pieces() {
+            match sha256file::Reader::open(fetch) {
+                Ok(Some(reader)) => {
+                    return usable(reader.block_size()).map_or(Checks::Md5, |b| Checks::pieces(b, reader));
+                }
+                Ok(None) => {} // no chunk_size before its list: read whole
+                Err(_) => return Checks::Md5,
+            }
+        }
+        match self.store.get(container, &whole_name).ok().and_then(|b| sha256file::parse(b).ok()) {
+            Some((size, digests)) => usable(size).map_or(Checks::Md5, |block| Checks::Whole { block, digests }),
+            None => Checks::Md5,
+        }
     }
 
     /// `delete`: every object of the backup; a backup that never reached the store, or

@@ -2,7 +2,8 @@
 //! [`ObjectStore`]. The component gets no directory: the host keeps the store and lets
 //! each operation touch only its own backup's objects (and read its chain), so a bug
 //! here cannot reach another backup. Chunks go to disk host-side (`put-chunk`): their
-//! bytes never enter the component.
+//! bytes never enter the component; the sha256file is appended and read in pieces
+//! (`append`, `get-range`, since 0.2.6).
 
 use std::collections::BTreeSet;
 
@@ -35,6 +36,18 @@ impl ObjectStore for HostObjects {
 
     fn get(&self, container: &str, name: &str) -> Result<Vec<u8>, DriverError> {
         objects::get(container, name).map_err(driver_error)
+    }
+
+    fn pieces(&self) -> bool {
+        true
+    }
+
+    fn append(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError> {
+        objects::append(container, name, data).map_err(driver_error)
+    }
+
+    fn get_range(&self, container: &str, name: &str, offset: u64, length: u32) -> Result<Vec<u8>, DriverError> {
+        objects::get_range(container, name, offset, length).map_err(driver_error)
     }
 
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError> {

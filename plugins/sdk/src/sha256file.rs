@@ -6,6 +6,18 @@
 //! both at once set the driver's peak. [`Builder`] keeps the raw digests at the front
 //! of a buffer sized for the text and writes the text over them from the back; [`parse`]
 //! decodes the digests over the text they came from.
+//!
+//! A store that appends and reads ranges (the host's, WIT 0.2.6) takes the file in
+//! pieces instead: [`Pieces`] writes it as the backup runs, [`Reader`] reads it as a
+//! restore or an incremental needs it, and the driver holds one piece at a time.
+
+mod checks;
+mod pieces;
+mod reader;
+
+pub use checks::Checks;
+pub use pieces::Pieces;
+pub use reader::{Fetch, Reader};
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -21,7 +33,7 @@ use crate::{BackupInfo, DriverError, pyjson};
 const DIGEST_TEXT: usize = 72;
 
 /// The list's closing `\n  ]`.
-const LIST_END: &[u8] = b"\n  ]";
+const LIST_END: &str = "\n  ]";
 
 /// The sha256file for `sha256s`, 32 raw bytes per block (as the host gives them).
 pub fn json(info: &BackupInfo, sha_block_size: u32, sha256s: &[u8]) -> String {
@@ -46,7 +58,7 @@ fn write_list(out: &mut String, sha256s: &[u8]) {
 }
 
 /// The file's text before and after its `sha256s` list.
-fn around_list(info: &BackupInfo, sha_block_size: u32) -> (String, String) {
+pub(crate) fn around_list(info: &BackupInfo, sha_block_size: u32) -> (String, String) {
     let mut m = cinder::header(info);
     m.insert("chunk_size".into(), json!(sha_block_size));
     let at = Cell::new(0);
@@ -108,7 +120,7 @@ impl Builder {
         let list_end = head.len() + expected * DIGEST_TEXT;
         buf.resize(list_end + LIST_END.len() + tail.len(), 0);
         buf[list_end + LIST_END.len()..].copy_from_slice(tail.as_bytes());
-        buf[list_end..list_end + LIST_END.len()].copy_from_slice(LIST_END);
+        buf[list_end..list_end + LIST_END.len()].copy_from_slice(LIST_END.as_bytes());
         for i in (0..expected).rev() {
             let mut digest = [0u8; 32];
             digest.copy_from_slice(&buf[32 * i..32 * (i + 1)]);
@@ -124,6 +136,39 @@ impl Builder {
         }
         buf[..head.len()].copy_from_slice(head.as_bytes());
         buf
+    }
+}
+
+/// A backup's sha256file as the chunks come: in [`Pieces`] for a store that appends,
+/// else [`Builder`]'s whole file at the end.
+pub enum Writer {
+    Whole(Builder),
+    Pieces(Pieces),
+}
+
+impl Writer {
+    /// Add the digests of the next blocks; a piece ready to go goes to `out` with
+    /// whether it is the file's first (which replaces the object; later ones append).
+    pub fn push(
+        &mut self,
+        digests: &[u8],
+        out: &mut impl FnMut(bool, &[u8]) -> Result<(), DriverError>,
+    ) -> Result<(), DriverError> {
+        match self {
+            Writer::Whole(b) => {
+                b.push(digests);
+                Ok(())
+            }
+            Writer::Pieces(p) => p.push(digests, out),
+        }
+    }
+
+    /// The rest of the file to `out` (the whole of it for [`Writer::Whole`]).
+    pub fn finish(self, out: &mut impl FnMut(bool, &[u8]) -> Result<(), DriverError>) -> Result<(), DriverError> {
+        match self {
+            Writer::Whole(b) => out(true, &b.finish()),
+            Writer::Pieces(p) => p.finish(out),
+        }
     }
 }
 
@@ -150,7 +195,7 @@ pub fn parse(mut bytes: Vec<u8>) -> Result<(u64, Vec<u8>), DriverError> {
 }
 
 /// The sha256file's `chunk_size` and the text of its `sha256s` (other keys are skipped).
-struct Header;
+pub(crate) struct Header;
 
 impl<'de> serde::de::Visitor<'de> for Header {
     type Value = (Option<u64>, Option<&'de RawValue>);
@@ -172,11 +217,25 @@ impl<'de> serde::de::Visitor<'de> for Header {
     }
 }
 
+/// Why a list item is refused.
+const NOT_A_DIGEST: &str = "a digest is not 64 hex digits";
+
+/// A digest's 66 bytes of text, `"<64 hex digits>"`, as its 32 bytes.
+fn decode_digest(text: &[u8]) -> Option<[u8; 32]> {
+    if text.len() != 66 || text[0] != b'"' || text[65] != b'"' {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (d, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
+        *d = cinder::hex_digit(pair[0]).zip(cinder::hex_digit(pair[1])).map(|(h, l)| h << 4 | l)?;
+    }
+    Some(digest)
+}
+
 /// Decode the JSON list of 64-hex-digit strings at `list` (valid JSON: serde checked
 /// it) into 32-byte digests at the front of `bytes`; their count. Digits written as
 /// JSON escapes (`\u0061`) are refused: Python never writes them.
 fn decode_in_place(bytes: &mut [u8], list: Range<usize>) -> Result<usize, &'static str> {
-    const NOT_A_DIGEST: &str = "a digest is not 64 hex digits";
     let end = list.end;
     let mut at = list.start;
     let skip_space = |bytes: &[u8], at: &mut usize| {
@@ -194,14 +253,7 @@ fn decode_in_place(bytes: &mut [u8], list: Range<usize>) -> Result<usize, &'stat
         return Ok(0);
     }
     loop {
-        let text = bytes.get(at..at + 66).filter(|t| t[0] == b'"' && t[65] == b'"').ok_or(NOT_A_DIGEST)?;
-        let mut digest = [0u8; 32];
-        for (d, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
-            *d = cinder::hex_digit(pair[0])
-                .zip(cinder::hex_digit(pair[1]))
-                .map(|(h, l)| h << 4 | l)
-                .ok_or(NOT_A_DIGEST)?;
-        }
+        let digest = bytes.get(at..at + 66).and_then(decode_digest).ok_or(NOT_A_DIGEST)?;
         at += 66;
         // Each digest's text is at least 66 bytes and the list starts past byte 0.
         debug_assert!(32 * (n + 1) <= at);
@@ -225,11 +277,11 @@ mod tests {
     use serde_json::Value;
 
     /// Cinder's test backup, its name not ASCII (escaped in the header).
-    fn info() -> BackupInfo {
+    pub(super) fn info() -> BackupInfo {
         BackupInfo { name: Some("n\u{e9}".into()), ..cinder::tests::info() }
     }
 
-    fn digests(n: usize) -> Vec<u8> {
+    pub(super) fn digests(n: usize) -> Vec<u8> {
         (0..n * 32).map(|i| (i * 7 + i / 32) as u8).collect()
     }
 

@@ -45,6 +45,16 @@ impl Host for HostState {
         answer("get", r)
     }
 
+    fn append(&mut self, container: String, name: String, data: Vec<u8>) -> Answer<()> {
+        let r = store(&mut self.objects, "append")?.append(&container, &name, &data);
+        answer("append", r)
+    }
+
+    fn get_range(&mut self, container: String, name: String, offset: u64, length: u32) -> Answer<Vec<u8>> {
+        let r = store(&mut self.objects, "get-range")?.get_range(&container, &name, offset, length);
+        answer("get-range", r)
+    }
+
     fn list(&mut self, container: String, prefix: String) -> Answer<Vec<String>> {
         let r = store(&mut self.objects, "list")?.list(&container, &prefix);
         answer("list", r)

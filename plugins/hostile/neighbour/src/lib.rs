@@ -2,9 +2,9 @@
 //! makes the victims — until the backup it works on has the description
 //! `attack:OP:KIND:CONTAINER:NAME`. Then, in operation OP (`backup`, `restore` or
 //! `delete`), it goes for another backup's object CONTAINER/NAME: `read` it,
-//! `overwrite` it, `delete` it, `list` the container, `list-prefix` the victim's
-//! names, `write-unrecorded` (a backup writing before it records its location), or
-//! `put-chunk` it. The host must stop each one; if one is let through the driver fails
+//! `overwrite` it, `append` to it, `read-range` it, `delete` it, `list` the container,
+//! `list-prefix` the victim's names, `write-unrecorded` (a backup writing before it
+//! records its location), or `put-chunk` it. The host must stop each one; if one is let through the driver fails
 //! saying so, and the test sees the difference.
 
 use holdfast_driver_sdk::bindings::holdfast::backup::objects;
@@ -57,6 +57,14 @@ fn strike(a: &Attack, source: Option<&Source>) -> DriverError {
         "overwrite" | "write-unrecorded" => match objects::put(c, n, b"owned by the neighbour") {
             Ok(()) => through(format!("overwrote {c}/{n}")),
             Err(e) => DriverError::Io(format!("overwrite {c}/{n}: {e:?}")),
+        },
+        "append" => match objects::append(c, n, b"appended by the neighbour") {
+            Ok(()) => through(format!("appended to {c}/{n}")),
+            Err(e) => DriverError::Io(format!("append {c}/{n}: {e:?}")),
+        },
+        "read-range" => match objects::get_range(c, n, 0, 4096) {
+            Ok(bytes) => through(format!("read {} bytes of {c}/{n} by range", bytes.len())),
+            Err(e) => DriverError::Io(format!("read-range {c}/{n}: {e:?}")),
         },
         "delete" => match objects::delete(c, n) {
             Ok(()) => through(format!("deleted {c}/{n}")),
