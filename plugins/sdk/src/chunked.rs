@@ -389,10 +389,11 @@ impl<D: ChunkedDriver> Chunked<D> {
         // The host's read buffers are freed before the sha256file's text is written
         // out (its pages touched here, a copy of it made in the host).
         drop(stream);
-        // Every object is durable before the files that make the backup complete.
-        self.store.flush(container)?;
-        // Its room is the metadata's.
+        // The sha256file complete, then every object and it durable before the
+        // metadata that makes the backup complete: a crash in between leaves no
+        // metadata beside a cut sha256file. Its room is the metadata's.
         sha256file.finish(&mut sha_out)?;
+        self.store.flush(container)?;
         let meta = cinder::metadata_json(info, &objects, volume_meta);
         self.store.put(container, &format!("{prefix}{}", cinder::METADATA_SUFFIX), meta.as_bytes())?;
         self.store.flush(container)?;
@@ -411,23 +412,37 @@ impl<D: ChunkedDriver> Chunked<D> {
             true => sha256file::Reader::open(fetch)?,
             false => None,
         };
-        let (block, digests) = match pieces {
-            Some(reader) => {
-                let block = reader.block_size();
-                let mut digests = Vec::with_capacity(usize::try_from(blocks.saturating_mul(32)).unwrap_or(0));
-                reader.read_to_end(&mut digests)?;
-                (block, digests)
-            }
-            // No chunk_size before its list (not Cinder's order), or a store of whole objects.
-            None => sha256file::parse(self.store.get(container, &name)?)?,
-        };
-        if block != u64::from(self.sha_block) {
-            return Err(DriverError::Invalid(format!(
+        let check = |block: u64| match block == u64::from(self.sha_block) {
+            true => Ok(()),
+            false => Err(DriverError::Invalid(format!(
                 "parent backup {} used {block}-byte sha blocks, this driver uses {}; do a full backup",
                 parent.id, self.sha_block
-            )));
+            ))),
+        };
+        match pieces {
+            Some(reader) => {
+                check(reader.block_size())?;
+                let mut digests = Vec::new();
+                usize::try_from(blocks.saturating_mul(32))
+                    .ok()
+                    .and_then(|room| digests.try_reserve_exact(room).ok())
+                    .ok_or_else(|| {
+                    DriverError::Invalid(format!(
+                        "the digests of parent backup {} ({blocks} sha blocks) do not fit the driver's memory; \
+                             raise its memory grant",
+                        parent.id
+                    ))
+                })?;
+                reader.read_to_end(&mut digests)?;
+                Ok(digests)
+            }
+            // No chunk_size before its list (not Cinder's order), or a store of whole objects.
+            None => {
+                let (block, digests) = sha256file::parse(self.store.get(container, &name)?)?;
+                check(block)?;
+                Ok(digests)
+            }
         }
-        Ok(digests)
     }
 
     /// `restore`: each layer's objects onto the target, full backup first, checking that

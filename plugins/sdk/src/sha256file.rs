@@ -194,7 +194,9 @@ pub fn parse(mut bytes: Vec<u8>) -> Result<(u64, Vec<u8>), DriverError> {
     Ok((block, bytes))
 }
 
-/// The sha256file's `chunk_size` and the text of its `sha256s` (other keys are skipped).
+/// The sha256file's `chunk_size` and the text of its `sha256s` (other keys are skipped;
+/// either of those two given twice is refused: a reader in pieces takes the first, serde
+/// the last, and a file must not mean two things).
 pub(crate) struct Header;
 
 impl<'de> serde::de::Visitor<'de> for Header {
@@ -206,8 +208,11 @@ impl<'de> serde::de::Visitor<'de> for Header {
         let (mut block, mut list) = (None, None);
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match &*key {
-                "chunk_size" => block = Some(map.next_value()?),
-                "sha256s" => list = Some(map.next_value()?),
+                "chunk_size" if block.is_none() => block = Some(map.next_value()?),
+                "sha256s" if list.is_none() => list = Some(map.next_value()?),
+                "chunk_size" | "sha256s" => {
+                    return Err(serde::de::Error::custom(format_args!("{key} is given twice")));
+                }
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
@@ -306,6 +311,8 @@ mod tests {
             b"{\"chunk_size\": 1, \"sha256s\": []} x",
             b"{\"chunk_size\": 1, \"sha256s\": 5}",
             b"{\"chunk_size\": 1, \"sha256s\": {\"a\": 1}}",
+            b"{\"chunk_size\": 1, \"sha256s\": [], \"chunk_size\": 1}",
+            b"{\"chunk_size\": 1, \"sha256s\": [], \"sha256s\": []}",
         ] {
             let err = parse(bad.to_vec()).unwrap_err().to_string();
             assert!(err.contains("sha256file is malformed"), "{}: {err}", String::from_utf8_lossy(bad));

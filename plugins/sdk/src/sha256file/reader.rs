@@ -139,11 +139,9 @@ impl<F: Fetch> Reader<F> {
         whole.extend_from_slice(b"[]");
         whole.extend_from_slice(&self.buf[self.pos..]);
         let mut de = serde_json::Deserializer::from_slice(&whole);
-        let (block, list) = de.deserialize_map(Header).map_err(bad)?;
+        // `Header` refuses a second chunk_size or sha256s after the list.
+        de.deserialize_map(Header).map_err(bad)?;
         de.end().map_err(bad)?;
-        if block != Some(self.block) || list.is_none() {
-            return Err(bad("its chunk_size is given twice"));
-        }
         Ok(())
     }
 
@@ -409,10 +407,16 @@ mod tests {
             }
             assert!(parse(bad.clone().into_bytes()).is_err(), "{bad}");
         }
-        // A file that gives two block sizes (parse takes the last) is refused too.
-        let twice = b"{\"chunk_size\": 1, \"sha256s\": [], \"chunk_size\": 2}";
-        let err = reader(twice, 7).unwrap().unwrap().read_to_end(&mut Vec::new()).unwrap_err();
-        assert!(err.to_string().contains("chunk_size is given twice"), "{err}");
+        // A file that gives its block size or its list twice means two things: refused.
+        let d = "ab".repeat(32);
+        for twice in [
+            "{\"chunk_size\": 1, \"sha256s\": [], \"chunk_size\": 2}".to_owned(),
+            format!("{{\"chunk_size\": 1, \"sha256s\": [\"{d}\"], \"sha256s\": []}}"),
+        ] {
+            let err = reader(twice.as_bytes(), 7).unwrap().unwrap().read_to_end(&mut Vec::new()).unwrap_err();
+            assert!(err.to_string().contains("is given twice"), "{err}");
+            assert!(parse(twice.into_bytes()).unwrap_err().to_string().contains("is given twice"));
+        }
     }
 
     #[test]
