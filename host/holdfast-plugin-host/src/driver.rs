@@ -443,7 +443,7 @@ impl BackupDriver for DriverComponent {
         self.check_network("delete", &store)?;
         r.map_err(|e| self.trap("delete", e))?.map_err(|e| self.failed("delete", e))?;
         // Its container goes too once nothing else is in it.
-        if let Some(objects) = &store.data().objects {
+        if let Some(objects) = &mut store.data_mut().objects {
             objects.prune();
         }
         Ok(())

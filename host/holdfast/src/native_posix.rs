@@ -371,7 +371,7 @@ impl BackupDriver for NativePosix {
     fn delete(&self, _op: OpContext, backup: &Backup) -> Result<(), DriverError> {
         let (c, objects) = self.instance("delete", Scope::for_delete(backup))?;
         c.delete(info(backup)).map_err(|e| self.failed("delete", e))?;
-        objects.0.borrow().prune();
+        objects.0.borrow_mut().prune();
         Ok(())
     }
 
