@@ -96,6 +96,7 @@ fn an_operation_reaches_its_own_backup_only() {
         ("restore", "list-prefix", &vp),
         ("restore", "read-range", &object),
         ("restore", "append", &object),
+        ("restore", "restore-object", &object),
         ("delete", "delete", &object),
         ("delete", "overwrite", &object),
         ("delete", "read", &object),

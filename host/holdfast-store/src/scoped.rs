@@ -67,6 +67,13 @@ impl ScopedStore {
         self.store.read(container, name)
     }
 
+    /// An object of at most `max` bytes, with [`Self::get`]'s scope: a longer one comes
+    /// back cut at `max + 1` bytes, so the caller can refuse it without reading it all.
+    pub fn get_at_most(&self, container: &str, name: &str, max: usize) -> Result<Vec<u8>, StoreError> {
+        self.check_read(container, name)?;
+        self.store.read_range(container, name, 0, max.saturating_add(1))
+    }
+
     /// Up to `length` bytes of an object from `offset` ([`MAX_RANGE_BYTES`] at most).
     pub fn get_range(&self, container: &str, name: &str, offset: u64, length: u32) -> Result<Vec<u8>, StoreError> {
         if length > MAX_RANGE_BYTES {
@@ -210,6 +217,9 @@ mod tests {
         op.append("c", "own_sha256file", b"1]").unwrap();
         assert_eq!(op.get_range("c", "own_sha256file", 1, 1).unwrap(), b"1");
         assert_eq!(op.get_range("c", "parent_sha256file", 3, MAX_RANGE_BYTES).unwrap(), b"ests");
+        assert_eq!(op.get_at_most("c", "parent_sha256file", 7).unwrap(), b"digests");
+        assert_eq!(op.get_at_most("c", "parent_sha256file", 3).unwrap(), b"dige", "cut at max + 1");
+        assert!(matches!(op.get_at_most("c", "other_1", 100), Err(StoreError::Denied(_))));
         for denied in [
             op.append("c", "other_1", b"more"),
             op.append("c", "parent_sha256file", b"more"),

@@ -71,6 +71,30 @@ pub trait ObjectStore {
         Err(DriverError::Invalid(format!("{container}/{name}: this store cannot read part of an object")))
     }
 
+    /// Whether [`Self::restore_object`] can write onto `target` (the host's store onto
+    /// the host's target, since WIT 0.2.6): a restore's objects then never enter the
+    /// driver.
+    fn restores_onto(&self, _target: &impl VolumeTarget) -> bool {
+        false
+    }
+
+    /// Restore `container/name` onto `target` as [`VolumeTarget::write_checked`] with
+    /// its bytes would (see [`Self::restores_onto`]).
+    #[allow(clippy::too_many_arguments)]
+    fn restore_object(
+        &self,
+        container: &str,
+        name: &str,
+        _target: &impl VolumeTarget,
+        _offset: u64,
+        _length: u64,
+        _compression: Compression,
+        _block_size: u32,
+        _sha256s: &[u8],
+    ) -> Result<(), DriverError> {
+        Err(DriverError::Invalid(format!("{container}/{name}: this store cannot restore an object by itself")))
+    }
+
     /// Names in `container` that start with `prefix`; an absent container is empty.
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError>;
 
@@ -476,33 +500,74 @@ impl<D: ChunkedDriver> Chunked<D> {
                     info.id
                 )));
             }
-            let names: Vec<String> = meta.objects.iter().map(|o| o.name.clone()).collect();
-            store.get_each(container, &names, &mut |i, data| {
-                let o = &meta.objects[i];
-                if host.cancelled() {
-                    return Err(DriverError::Cancelled);
+            if store.restores_onto(target) {
+                // The host's store onto the host's target: the bytes stay in the host.
+                for o in &meta.objects {
+                    self.restore_object(host, target, container, o, &mut checks, None)?;
                 }
-                let compression = Compression::parse(&o.compression).ok_or_else(|| {
-                    DriverError::Invalid(format!("{}: unknown compression {:?}", o.name, o.compression))
+            } else {
+                let names: Vec<String> = meta.objects.iter().map(|o| o.name.clone()).collect();
+                store.get_each(container, &names, &mut |i, data| {
+                    self.restore_object(host, target, container, &meta.objects[i], &mut checks, Some(&data))
                 })?;
-                if let Some((size, digests)) = checks.object(o.offset, o.length) {
-                    target.write_checked(o.offset, o.length, compression, &data, size, digests)?;
-                    return Ok(());
-                }
-                let md5 = match (self.verify_md5, o.md5.as_str()) {
-                    (false, _) | (_, "") => None,
-                    (true, hex) => Some(cinder::unhex(hex).filter(|d| d.len() == 16).ok_or_else(|| {
-                        DriverError::Invalid(format!("{}: md5 {hex:?} is not 32 hex digits", o.name))
-                    })?),
-                };
-                target.write(o.offset, o.length, compression, &data, md5.as_deref())?;
-                Ok(())
-            })?;
+            }
             // Later layers of the chain must land after this one.
             target.flush()?;
             metas.push(meta.volume_meta);
         }
         Ok(metas)
+    }
+
+    /// Write object `o` onto `target`, checked by its sha256file digests where `checks`
+    /// has them, else by its MD5; `data`: its bytes, or `None` to have the store restore
+    /// it itself (fetched here all the same when only its MD5 can check it).
+    fn restore_object(
+        &self,
+        host: &impl Host,
+        target: &impl VolumeTarget,
+        container: &str,
+        o: &ObjectEntry,
+        checks: &mut sha256file::Checks<impl sha256file::Fetch>,
+        data: Option<&[u8]>,
+    ) -> Result<(), DriverError> {
+        if host.cancelled() {
+            return Err(DriverError::Cancelled);
+        }
+        let compression = Compression::parse(&o.compression)
+            .ok_or_else(|| DriverError::Invalid(format!("{}: unknown compression {:?}", o.name, o.compression)))?;
+        if let Some((size, digests)) = checks.object(o.offset, o.length) {
+            return match data {
+                Some(data) => Ok(target.write_checked(o.offset, o.length, compression, data, size, digests)?),
+                None => self.store.restore_object(
+                    container,
+                    &o.name,
+                    target,
+                    o.offset,
+                    o.length,
+                    compression,
+                    size,
+                    digests,
+                ),
+            };
+        }
+        let md5 = match (self.verify_md5, o.md5.as_str()) {
+            (false, _) | (_, "") => None,
+            (true, hex) => Some(
+                cinder::unhex(hex)
+                    .filter(|d| d.len() == 16)
+                    .ok_or_else(|| DriverError::Invalid(format!("{}: md5 {hex:?} is not 32 hex digits", o.name)))?,
+            ),
+        };
+        let fetched;
+        let data = match data {
+            Some(data) => data,
+            None => {
+                fetched = self.store.get(container, &o.name)?;
+                &fetched
+            }
+        };
+        target.write(o.offset, o.length, compression, data, md5.as_deref())?;
+        Ok(())
     }
 
     /// A backup's sha256file as restore's checks, when it is there and usable (its

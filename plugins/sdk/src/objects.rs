@@ -7,10 +7,11 @@
 
 use std::collections::BTreeSet;
 
+use crate::Compression;
 use crate::DriverError;
 use crate::bindings::holdfast::backup::objects::{self, StoreError};
 use crate::chunked::ObjectStore;
-use crate::volume::VolumeChunk;
+use crate::volume::{VolumeChunk, VolumeTarget};
 
 /// The backend's store, as the host lends it to the current operation.
 pub struct HostObjects;
@@ -48,6 +49,28 @@ impl ObjectStore for HostObjects {
 
     fn get_range(&self, container: &str, name: &str, offset: u64, length: u32) -> Result<Vec<u8>, DriverError> {
         objects::get_range(container, name, offset, length).map_err(driver_error)
+    }
+
+    fn restores_onto(&self, target: &impl VolumeTarget) -> bool {
+        target.as_wit().is_some()
+    }
+
+    fn restore_object(
+        &self,
+        container: &str,
+        name: &str,
+        target: &impl VolumeTarget,
+        offset: u64,
+        length: u64,
+        compression: Compression,
+        block_size: u32,
+        sha256s: &[u8],
+    ) -> Result<(), DriverError> {
+        let Some(target) = target.as_wit() else {
+            return Err(DriverError::Invalid("restore-object needs the host's target".into()));
+        };
+        objects::restore_object(container, name, target, offset, length, compression, block_size, sha256s)
+            .map_err(DriverError::from)
     }
 
     fn list(&self, container: &str, prefix: &str) -> Result<BTreeSet<String>, DriverError> {

@@ -69,6 +69,11 @@ pub trait VolumeTarget {
         sha256s: &[u8],
     ) -> Result<(), VolumeError>;
     fn flush(&self) -> Result<(), VolumeError>;
+    /// The WIT handle behind it, in a component (the host's object store can then
+    /// restore an object onto it without the bytes entering the component).
+    fn as_wit(&self) -> Option<&crate::Target> {
+        None
+    }
 }
 
 /// The host services of the current call.
@@ -179,5 +184,8 @@ impl VolumeTarget for crate::Target {
     }
     fn flush(&self) -> Result<(), VolumeError> {
         crate::Target::flush(self)
+    }
+    fn as_wit(&self) -> Option<&crate::Target> {
+        Some(self)
     }
 }

@@ -3,11 +3,14 @@
 //! request is not an answer the driver may ignore: it traps, so the operation fails
 //! with the reason whatever the driver would have done next.
 
+use holdfast_chunk::{BlockDigests, RestoreJob};
 use holdfast_store::{ScopedStore, StoreError as HostStoreError};
 use wasmtime::component::Resource;
 
 use crate::bindings::holdfast::backup::objects::{Host, StoreError};
-use crate::imports::volume::ChunkRes;
+use crate::bindings::holdfast::backup::types::{Compression, VolumeError};
+use crate::imports::volume::{ChunkRes, TargetRes, to_host};
+use crate::limits::MAX_WRITE_DATA;
 use crate::state::HostState;
 
 type Answer<T> = wasmtime::Result<Result<T, StoreError>>;
@@ -53,6 +56,30 @@ impl Host for HostState {
     fn get_range(&mut self, container: String, name: String, offset: u64, length: u32) -> Answer<Vec<u8>> {
         let r = store(&mut self.objects, "get-range")?.get_range(&container, &name, offset, length);
         answer("get-range", r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn restore_object(
+        &mut self,
+        container: String,
+        name: String,
+        target: Resource<TargetRes>,
+        offset: u64,
+        length: u64,
+        compression: Compression,
+        block_size: u32,
+        sha256s: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), VolumeError>> {
+        // Read no more of it than a write may take: a longer object is refused by the
+        // write's own limit, without the rest of it in memory.
+        let read = store(&mut self.objects, "restore-object")?.get_at_most(&container, &name, MAX_WRITE_DATA);
+        let data = match answer("restore-object", read)? {
+            Ok(data) => data,
+            Err(StoreError::NotFound(m) | StoreError::Io(m)) => return Ok(Err(VolumeError::Io(m))),
+        };
+        let blocks = Some(BlockDigests { block_size, digests: sha256s });
+        let job = RestoreJob { offset, length, compression: to_host(compression), data, md5: None, blocks };
+        self.queue(&target, job)
     }
 
     fn list(&mut self, container: String, prefix: String) -> Answer<Vec<String>> {

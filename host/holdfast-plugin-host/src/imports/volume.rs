@@ -286,7 +286,11 @@ impl HostChunk for HostState {
 
 impl HostState {
     /// Hand an object to the target's writer, counting it as progress once queued.
-    fn queue(&mut self, t: &Resource<TargetRes>, job: RestoreJob) -> wasmtime::Result<Result<(), VolumeError>> {
+    pub(crate) fn queue(
+        &mut self,
+        t: &Resource<TargetRes>,
+        job: RestoreJob,
+    ) -> wasmtime::Result<Result<(), VolumeError>> {
         let (length, stored) = (job.length, job.data.len());
         if length > MAX_WRITE_LENGTH || stored > MAX_WRITE_DATA {
             return Ok(Err(VolumeError::Invalid(format!(

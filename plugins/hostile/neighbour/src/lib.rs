@@ -3,8 +3,9 @@
 //! `attack:OP:KIND:CONTAINER:NAME`. Then, in operation OP (`backup`, `restore` or
 //! `delete`), it goes for another backup's object CONTAINER/NAME: `read` it,
 //! `overwrite` it, `append` to it, `read-range` it, `delete` it, `list` the container,
-//! `list-prefix` the victim's names, `write-unrecorded` (a backup writing before it
-//! records its location), or `put-chunk` it. The host must stop each one; if one is let through the driver fails
+//! `list-prefix` the victim's names, `restore-object` it onto the restore's target,
+//! `write-unrecorded` (a backup writing before it records its location), or
+//! `put-chunk` it. The host must stop each one; if one is let through the driver fails
 //! saying so, and the test sees the difference.
 
 use holdfast_driver_sdk::bindings::holdfast::backup::objects;
@@ -46,7 +47,7 @@ fn attack(info: &BackupInfo, op: &str) -> Option<Attack> {
 }
 
 /// Try it. Reaching this function's end means the host let the attack through.
-fn strike(a: &Attack, source: Option<&Source>) -> DriverError {
+fn strike(a: &Attack, source: Option<&Source>, target: Option<&Target>) -> DriverError {
     let through = |what: String| DriverError::Other(format!("attack {} was let through: {what}", a.kind));
     let (c, n) = (a.container.as_str(), a.name.as_str());
     match a.kind.as_str() {
@@ -66,6 +67,14 @@ fn strike(a: &Attack, source: Option<&Source>) -> DriverError {
             Ok(bytes) => through(format!("read {} bytes of {c}/{n} by range", bytes.len())),
             Err(e) => DriverError::Io(format!("read-range {c}/{n}: {e:?}")),
         },
+        "restore-object" => {
+            let Some(target) = target else { return DriverError::Other("restore-object needs a restore".into()) };
+            let none = holdfast_driver_sdk::Compression::None;
+            match objects::restore_object(c, n, target, 0, 4096, none, 4096, &[0; 32]) {
+                Ok(()) => through(format!("restored {c}/{n}")),
+                Err(e) => DriverError::Io(format!("restore-object {c}/{n}: {e:?}")),
+            }
+        }
         "delete" => match objects::delete(c, n) {
             Ok(()) => through(format!("deleted {c}/{n}")),
             Err(e) => DriverError::Io(format!("delete {c}/{n}: {e:?}")),
@@ -118,21 +127,21 @@ impl Driver for Neighbour {
             if a.kind != "write-unrecorded" {
                 host::record_location(&cinder::default_container(&info.id), &cinder::object_prefix(&info));
             }
-            return Err(strike(&a, Some(source)));
+            return Err(strike(&a, Some(source), None));
         }
         with(&INSTANCE, |d| d.backup(&WitHost, info, parent, volume_meta, source))
     }
 
     fn restore(chain: Vec<BackupInfo>, target: &Target, _new: bool) -> Result<Vec<Option<String>>, DriverError> {
         if let Some(a) = chain.last().and_then(|last| attack(last, "restore")) {
-            return Err(strike(&a, None));
+            return Err(strike(&a, None, Some(target)));
         }
         with(&INSTANCE, |d| d.restore(&WitHost, chain, target))
     }
 
     fn delete(info: BackupInfo) -> Result<(), DriverError> {
         if let Some(a) = attack(&info, "delete") {
-            return Err(strike(&a, None));
+            return Err(strike(&a, None, None));
         }
         with(&INSTANCE, |d| d.delete(info))
     }
