@@ -27,6 +27,18 @@ fn posix_build(bytes: &[u8], dir: &Path, config: &[(&str, &str)]) -> DriverCompo
     DriverComponent::load("posix", bytes, grants, config).unwrap()
 }
 
+/// The id of test backup or volume `n`.
+fn id(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// `b` as the database keeps it once its backup returned `r`.
+fn done(mut b: Backup, r: holdfast_driver::BackupResult) -> Backup {
+    b.container = Some(r.container);
+    b.service_metadata = Some(r.service_metadata);
+    b
+}
+
 fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp) -> Backup {
     Backup {
         volume_id: volume_id.into(),
@@ -358,12 +370,6 @@ fn backups_cross_wit_versions_in_both_directions() {
     image.resize(1 << 20, 0);
     std::fs::write(&vol, &image).unwrap();
     let source = || std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap());
-    let done = |mut b: Backup, r: holdfast_driver::BackupResult| {
-        b.container = Some(r.container);
-        b.service_metadata = Some(r.service_metadata);
-        b
-    };
-    let id = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
     let full = backup_row(&id(1), &id(99), image.len() as u64, Timestamp(1_740_830_400_000_000));
     let r = old.backup(OpContext::default(), &full, None, None, source()).unwrap();
     let full = done(full, r);
@@ -455,12 +461,6 @@ fn a_sha256file_of_several_pieces_is_written_and_read_in_pieces() {
     let vol = work.path().join("vol.raw");
     std::fs::write(&vol, &image).unwrap();
     let source = || std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap());
-    let id = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
-    let done = |mut b: Backup, r: holdfast_driver::BackupResult| {
-        b.container = Some(r.container);
-        b.service_metadata = Some(r.service_metadata);
-        b
-    };
     let full = backup_row(&id(1), &id(99), image.len() as u64, Timestamp(1_740_830_400_000_000));
     let r = driver.backup(OpContext::default(), &full, None, None, source()).unwrap();
     let full = done(full, r);
@@ -522,12 +522,6 @@ fn a_sha256file_larger_than_the_memory_grant_goes_through_in_pieces() {
     use std::os::unix::fs::FileExt;
     f.write_all_at(b"the one block with data", GIB / 2).unwrap();
     let source = || std::sync::Arc::new(VolumeFile::open_read(&vol).unwrap());
-    let id = |n: u32| format!("00000000-0000-4000-8000-{n:012}");
-    let done = |mut b: Backup, r: holdfast_driver::BackupResult| {
-        b.container = Some(r.container);
-        b.service_metadata = Some(r.service_metadata);
-        b
-    };
     let full = backup_row(&id(1), &id(99), GIB, Timestamp(1_740_830_400_000_000));
     let r = driver.backup(OpContext::default(), &full, None, None, source()).unwrap();
     let full = done(full, r);

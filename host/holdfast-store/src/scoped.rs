@@ -40,8 +40,7 @@ impl ScopedStore {
 
     pub fn put(&mut self, container: &str, name: &str, data: &[u8]) -> Result<(), StoreError> {
         self.check_write(container, name)?;
-        self.make_container(container)?;
-        self.store.write(container, name, data)?;
+        self.in_container(container, |store| store.write(container, name, data))?;
         self.unsynced.push(format!("{container}/{name}"));
         self.dirty_dirs.insert(container.to_owned());
         Ok(())
@@ -50,8 +49,7 @@ impl ScopedStore {
     /// [`Self::put`]'s scope, adding `data` to the end of the object.
     pub fn append(&mut self, container: &str, name: &str, data: &[u8]) -> Result<(), StoreError> {
         self.check_write(container, name)?;
-        self.make_container(container)?;
-        self.store.append(container, name, data)?;
+        self.in_container(container, |store| store.append(container, name, data))?;
         let rel = format!("{container}/{name}");
         // A file appended piece by piece is synced once per flush (a flush's list is
         // the objects of 64 MiB of volume: short).
@@ -116,6 +114,26 @@ impl ScopedStore {
         let ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::debug!(files = files.len(), dirs = dirs.len(), ms, "store flushed");
         Ok(())
+    }
+
+    /// `write` into `container`, made first if need be. A container this operation made
+    /// may be gone since (a neighbour's delete pruned a shared, user-named one before
+    /// anything of ours was in it): then it is made again and the write tried once more.
+    fn in_container(
+        &mut self,
+        container: &str,
+        write: impl Fn(&LocalStore) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let known = self.present.contains(container);
+        self.make_container(container)?;
+        match write(&self.store) {
+            Err(StoreError::NotFound(_)) if known => {
+                self.present.remove(container);
+                self.make_container(container)?;
+                write(&self.store)
+            }
+            r => r,
+        }
     }
 
     /// `container` and the directories above it, made once per operation.
@@ -252,8 +270,17 @@ mod tests {
         assert!(!dir.path().join("a").exists(), "the empty containers went");
         // Made again, not taken for present.
         op.put("a/b/c", "own_3", b"3").unwrap();
+        // Removed behind the operation's back (a neighbour's prune): made again too.
+        op.delete("a/b/c", "own_3").unwrap();
+        std::fs::remove_dir_all(dir.path().join("a")).unwrap();
+        op.put("a/b/c", "own_3", b"3").unwrap();
+        op.append("a/b/c", "own_3", b"!").unwrap();
+        std::fs::remove_dir_all(dir.path().join("a/b")).unwrap();
+        op.append("a/b/c", "own_4", b"4").unwrap();
+        assert_eq!(store.read("a/b/c", "own_4").unwrap(), b"4");
+        op.put("a/b/c", "own_3", b"3!").unwrap();
         op.flush().unwrap();
-        assert_eq!(store.read("a/b/c", "own_3").unwrap(), b"3");
+        assert_eq!(store.read("a/b/c", "own_3").unwrap(), b"3!");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use wasmtime::component::Resource;
 use crate::bindings::holdfast::backup::objects::{Host, StoreError};
 use crate::bindings::holdfast::backup::types::{Compression, VolumeError};
 use crate::imports::volume::{ChunkRes, TargetRes, to_host};
-use crate::limits::MAX_WRITE_DATA;
+use crate::limits::{MAX_WRITE_DATA, MAX_WRITE_LENGTH};
 use crate::state::HostState;
 
 type Answer<T> = wasmtime::Result<Result<T, StoreError>>;
@@ -70,10 +70,20 @@ impl Host for HostState {
         block_size: u32,
         sha256s: Vec<u8>,
     ) -> wasmtime::Result<Result<(), VolumeError>> {
-        // Read no more of it than a write may take: a longer object is refused by the
-        // write's own limit, without the rest of it in memory.
+        if length > MAX_WRITE_LENGTH {
+            return Ok(Err(VolumeError::Invalid(format!(
+                "an object of {length} bytes is over the host's limit of {MAX_WRITE_LENGTH}"
+            ))));
+        }
+        // Read no more of it than a write may take, so a longer one is refused without
+        // the rest of it in memory.
         let read = store(&mut self.objects, "restore-object")?.get_at_most(&container, &name, MAX_WRITE_DATA);
         let data = match answer("restore-object", read)? {
+            Ok(data) if data.len() > MAX_WRITE_DATA => {
+                return Ok(Err(VolumeError::Invalid(format!(
+                    "{container}/{name} is over {MAX_WRITE_DATA} bytes, the most one object may store"
+                ))));
+            }
             Ok(data) => data,
             Err(StoreError::NotFound(m) | StoreError::Io(m)) => return Ok(Err(VolumeError::Io(m))),
         };
