@@ -53,9 +53,10 @@ pub trait ObjectStore {
     }
 
     /// Whether [`Self::append`] and [`Self::get_range`] work (the host's store, since
-    /// WIT 0.2.6): then the sha256file is written and read in pieces, and the driver's
-    /// memory stays flat at any volume size. Without them it is held whole (~2.3 MB of
-    /// text per GiB of volume).
+    /// WIT 0.2.6): then the sha256file is written and read in pieces and no longer
+    /// grows the driver's memory with the volume (an incremental still holds its
+    /// parent's raw digests, 1 MB per GiB, until the host has them). Without them it is
+    /// held whole (~2.3 MB of text per GiB of volume).
     fn pieces(&self) -> bool {
         false
     }
