@@ -135,16 +135,22 @@ impl LocalStore {
         Ok(())
     }
 
-    /// Up to `length` bytes of `container/name` from `offset`: fewer only at its end.
-    pub fn read_range(&self, container: &str, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StoreError> {
-        use std::os::unix::fs::FileExt;
+    /// `container/name` opened for reading, with its path and length; a regular file
+    /// only (NONBLOCK: a planted fifo is refused, not waited on).
+    fn open_regular(&self, container: &str, name: &str) -> Result<(String, File, u64), StoreError> {
         let rel = format!("{container}/{name}");
         let fd = self
             .open_beneath(&rel, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
             .map_err(errno("opening", &rel))?;
         let len = regular_len(&fd, &rel)?;
+        Ok((rel, File::from(fd), len))
+    }
+
+    /// Up to `length` bytes of `container/name` from `offset`: fewer only at its end.
+    pub fn read_range(&self, container: &str, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StoreError> {
+        use std::os::unix::fs::FileExt;
+        let (rel, f, len) = self.open_regular(container, name)?;
         let mut out = vec![0; usize::try_from(len.saturating_sub(offset)).unwrap_or(usize::MAX).min(length)];
-        let f = File::from(fd);
         let mut done = 0;
         while done < out.len() {
             match f.read_at(&mut out[done..], offset + done as u64) {
@@ -159,19 +165,12 @@ impl LocalStore {
     }
 
     pub fn read(&self, container: &str, name: &str) -> Result<Vec<u8>, StoreError> {
-        let rel = format!("{container}/{name}");
-        let fd = self
-            .open_beneath(&rel, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())
-            .map_err(errno("opening", &rel))?;
-        let len = regular_len(&fd, &rel)?;
+        let (rel, f, len) = self.open_regular(container, name)?;
         if len > MAX_OBJECT_BYTES {
             return Err(StoreError::TooLarge { path: rel, len });
         }
         let mut out = Vec::with_capacity(len as usize);
-        File::from(fd)
-            .take(MAX_OBJECT_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| StoreError::io("reading", &rel, e))?;
+        f.take(MAX_OBJECT_BYTES + 1).read_to_end(&mut out).map_err(|e| StoreError::io("reading", &rel, e))?;
         if out.len() as u64 > MAX_OBJECT_BYTES {
             return Err(StoreError::TooLarge { path: rel, len: out.len() as u64 });
         }

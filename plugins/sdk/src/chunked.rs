@@ -431,22 +431,16 @@ impl<D: ChunkedDriver> Chunked<D> {
     fn parent_digests(&self, parent: &BackupInfo, blocks: u64) -> Result<Vec<u8>, DriverError> {
         let (container, prefix) = location(parent)
             .map_err(|_| DriverError::Invalid(format!("parent backup {} has no objects", parent.id)))?;
-        let name = format!("{prefix}{}", cinder::SHA256FILE_SUFFIX);
-        let fetch = |offset, length| self.store.get_range(container, &name, offset, length);
-        let pieces = match self.store.pieces() {
-            true => sha256file::Reader::open(fetch)?,
-            false => None,
-        };
-        let check = |block: u64| match block == u64::from(self.sha_block) {
-            true => Ok(()),
-            false => Err(DriverError::Invalid(format!(
+        let opened = self.open_sha256file(container, prefix)?;
+        let block = opened.block_size();
+        if block != u64::from(self.sha_block) {
+            return Err(DriverError::Invalid(format!(
                 "parent backup {} used {block}-byte sha blocks, this driver uses {}; do a full backup",
                 parent.id, self.sha_block
-            ))),
-        };
-        match pieces {
-            Some(reader) => {
-                check(reader.block_size())?;
+            )));
+        }
+        match opened {
+            sha256file::Opened::Pieces(reader) => {
                 let mut digests = Vec::new();
                 usize::try_from(blocks.saturating_mul(32))
                     .ok()
@@ -461,13 +455,23 @@ impl<D: ChunkedDriver> Chunked<D> {
                 reader.read_to_end(&mut digests)?;
                 Ok(digests)
             }
-            // No chunk_size before its list (not Cinder's order), or a store of whole objects.
-            None => {
-                let (block, digests) = sha256file::parse(self.store.get(container, &name)?)?;
-                check(block)?;
-                Ok(digests)
-            }
+            sha256file::Opened::Whole { digests, .. } => Ok(digests),
         }
+    }
+
+    /// A backup's sha256file, in pieces where the store reads ranges, else whole.
+    fn open_sha256file<'a>(
+        &'a self,
+        container: &'a str,
+        prefix: &str,
+    ) -> Result<sha256file::Opened<impl sha256file::Fetch + 'a>, DriverError> {
+        let name = format!("{prefix}{}", cinder::SHA256FILE_SUFFIX);
+        let whole = || self.store.get(container, &name);
+        let fetch = {
+            let name = name.clone();
+            move |offset, length| self.store.get_range(container, &name, offset, length)
+        };
+        sha256file::Opened::open(self.store.pieces(), fetch, whole)
     }
 
     /// `restore`: each layer's objects onto the target, full backup first, checking that
@@ -579,23 +583,16 @@ impl<D: ChunkedDriver> Chunked<D> {
         container: &'a str,
         prefix: &str,
     ) -> sha256file::Checks<impl sha256file::Fetch + 'a> {
-        use sha256file::Checks;
-        let name = format!("{prefix}{}", cinder::SHA256FILE_SUFFIX);
+        use sha256file::{Checks, Opened};
         let usable = |size: u64| u32::try_from(size).ok().filter(|&s| (4096..=HOST_MAX_CHUNK).contains(&u64::from(s)));
-        let whole_name = name.clone();
-        let fetch = move |offset, length| self.store.get_range(container, &name, offset, length);
-        if self.store.pieces() {
-            match sha256file::Reader::open(fetch) {
-                Ok(Some(reader)) => {
-                    return usable(reader.block_size()).map_or(Checks::Md5, |b| Checks::pieces(b, reader));
-                }
-                Ok(None) => {} // no chunk_size before its list: read whole
-                Err(_) => return Checks::Md5,
+        match self.open_sha256file(container, prefix) {
+            Ok(Opened::Pieces(reader)) => {
+                usable(reader.block_size()).map_or(Checks::Md5, |b| Checks::pieces(b, reader))
             }
-        }
-        match self.store.get(container, &whole_name).ok().and_then(|b| sha256file::parse(b).ok()) {
-            Some((size, digests)) => usable(size).map_or(Checks::Md5, |block| Checks::Whole { block, digests }),
-            None => Checks::Md5,
+            Ok(Opened::Whole { block, digests }) => {
+                usable(block).map_or(Checks::Md5, |block| Checks::Whole { block, digests })
+            }
+            Err(_) => Checks::Md5,
         }
     }
 

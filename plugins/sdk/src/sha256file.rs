@@ -172,6 +172,38 @@ impl Writer {
     }
 }
 
+/// A backup's sha256file as it was found: read in pieces from a store that reads
+/// ranges (and a file that gives its `chunk_size` before its list, as Cinder's
+/// does), else fetched and parsed whole.
+pub enum Opened<F> {
+    Pieces(Reader<F>),
+    Whole { block: u64, digests: Vec<u8> },
+}
+
+impl<F: Fetch> Opened<F> {
+    /// Open the file through `fetch` when `pieces`, else (or when its header does not
+    /// allow pieces) through `whole`.
+    pub fn open(
+        pieces: bool,
+        fetch: F,
+        whole: impl FnOnce() -> Result<Vec<u8>, DriverError>,
+    ) -> Result<Self, DriverError> {
+        if pieces && let Some(reader) = Reader::open(fetch)? {
+            return Ok(Opened::Pieces(reader));
+        }
+        let (block, digests) = parse(whole()?)?;
+        Ok(Opened::Whole { block, digests })
+    }
+
+    /// The file's sha block size.
+    pub fn block_size(&self) -> u64 {
+        match self {
+            Opened::Pieces(reader) => reader.block_size(),
+            Opened::Whole { block, .. } => *block,
+        }
+    }
+}
+
 /// A sha256file's block size and digests (32 raw bytes each, the form
 /// `read-options.parent-sha256s` takes), decoded over the file's own bytes: each
 /// digest's 32 bytes land before the 66 or more of text it came from.
