@@ -1,6 +1,7 @@
 //! The fast paths: everything that touches every byte of a volume.
 //!
 //! - [`digest`]: SHA-256 per sha block (SHA-NI through `sha2`), MD5, zero detection.
+//! - [`sha256_lanes`], [`md5_lanes`]: many buffers hashed at once in vector lanes.
 //! - [`codec`]: Cinder's compressions (zstd, zlib/gzip, bz2/bzip2, none) in both directions.
 //! - [`buffer`]: page-aligned buffers (O_DIRECT) and the pool that bounds memory.
 //! - [`pipeline`]: read → hash → compress on worker threads, chunks handed out in order.
@@ -22,6 +23,7 @@ pub mod pipeline;
 mod plan;
 pub mod priority;
 pub mod restore;
+pub mod sha256_lanes;
 pub mod timing;
 
 pub use buffer::{ALIGN, AlignedBuf};

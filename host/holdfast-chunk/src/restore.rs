@@ -15,6 +15,7 @@ use crossbeam_channel::{Sender, bounded};
 use crate::buffer::AlignedBuf;
 use crate::codec::{CodecError, Compression, decompress_into};
 use crate::digest::{self, hex};
+use crate::sha256_lanes::sha256_many;
 
 /// Zero detection granule on restore (Cinder uses 1 MiB; smaller finds more holes).
 const GRANULE: usize = 64 * 1024;
@@ -249,18 +250,31 @@ fn unpack(buf: &mut AlignedBuf, job: RestoreJob) -> Result<(), RestoreError> {
 /// digest of zeros, without hashing them).
 fn check_blocks(buf: &[u8], offset: u64, b: &BlockDigests) -> Result<(), RestoreError> {
     let size = b.block_size as usize;
+    let blocks: Vec<&[u8]> = buf.chunks(size).collect();
+    // Non-zero blocks hashed together (`sha256_lanes`); zero ones share one digest.
+    let (mut hashed, mut data) = (Vec::with_capacity(blocks.len()), Vec::with_capacity(blocks.len()));
     let mut zero = None;
-    for (i, (block, expected)) in buf.chunks(size).zip(b.digests.chunks_exact(32)).enumerate() {
-        let actual = match block.len() == size && digest::is_zero(block) {
-            true => *zero.get_or_insert_with(|| digest::sha256(block)),
-            false => digest::sha256(block),
-        };
+    let mut actual = vec![[0u8; 32]; blocks.len()];
+    for (i, block) in blocks.iter().enumerate() {
+        if block.len() == size && digest::is_zero(block) {
+            actual[i] = *zero.get_or_insert_with(|| digest::sha256(block));
+        } else {
+            hashed.push(i);
+            data.push(*block);
+        }
+    }
+    let mut out = vec![[0u8; 32]; data.len()];
+    sha256_many(&data, &mut out);
+    for (i, d) in hashed.into_iter().zip(out) {
+        actual[i] = d;
+    }
+    for (i, (actual, expected)) in actual.iter().zip(b.digests.chunks_exact(32)).enumerate() {
         if actual[..] != *expected {
             return Err(RestoreError::Sha256 {
                 offset,
                 block: offset / size as u64 + i as u64,
                 expected: hex(expected),
-                actual: hex(&actual),
+                actual: hex(actual),
             });
         }
     }
