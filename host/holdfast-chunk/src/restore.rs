@@ -10,7 +10,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::buffer::AlignedBuf;
 use crate::codec::{CodecError, Compression, decompress_into};
@@ -84,6 +84,8 @@ struct State {
 
 pub struct RestoreWriter {
     work: Option<Sender<RestoreJob>>,
+    /// Jobs' data buffers handed back by the workers, for [`Self::spare_buffer`].
+    spare: Receiver<Vec<u8>>,
     /// True until the first flush: later layers of a chain must overwrite with zeros.
     volume_is_new: Arc<std::sync::atomic::AtomicBool>,
     state: Arc<(Mutex<State>, Condvar)>,
@@ -96,6 +98,8 @@ impl RestoreWriter {
     pub fn new(sink: Arc<dyn ChunkSink>, workers: usize, volume_is_new: bool) -> io::Result<Self> {
         let workers = workers.max(1);
         let (tx, rx) = bounded::<RestoreJob>(workers);
+        // Enough for every job that can be in flight: queued, on a worker, being filled.
+        let (spare_tx, spare) = bounded::<Vec<u8>>(2 * workers + 2);
         let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let written = Arc::new(AtomicU64::new(0));
         let first_error = Arc::new(Mutex::new(None));
@@ -104,12 +108,14 @@ impl RestoreWriter {
             let is_new = is_new.clone();
             let (rx, state, sink, written, first_error) =
                 (rx.clone(), state.clone(), sink.clone(), written.clone(), first_error.clone());
+            let spare_tx = spare_tx.clone();
             std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
                 let mut buf = AlignedBuf::new(GRANULE);
                 while let Ok(job) = rx.recv() {
                     let (offset, length) = (job.offset, job.length);
-                    let r = apply(&*sink, &mut buf, job, is_new.load(Ordering::Relaxed));
+                    let r = apply(&*sink, &mut buf, &job, is_new.load(Ordering::Relaxed));
+                    let _ = spare_tx.try_send(job.data);
                     let (lock, cvar) = &*state;
                     let mut st = lock.lock().expect("restore state lock");
                     match r {
@@ -126,7 +132,7 @@ impl RestoreWriter {
                 }
             })?;
         }
-        Ok(RestoreWriter { work: Some(tx), volume_is_new: is_new, state, sink, written, first_error })
+        Ok(RestoreWriter { work: Some(tx), spare, volume_is_new: is_new, state, sink, written, first_error })
     }
 
     pub fn size(&self) -> u64 {
@@ -136,6 +142,16 @@ impl RestoreWriter {
     /// Bytes of objects written so far.
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
+    }
+
+    /// An empty buffer for the next job's data: one a worker has finished with, when
+    /// there is one. A restore's objects (1 MiB each by default) were each a fresh
+    /// allocation freed on a worker's thread, which kept the allocator's pages
+    /// churning (and, purged at once, faulting in again for the next object).
+    pub fn spare_buffer(&self) -> Vec<u8> {
+        let mut buf = self.spare.try_recv().unwrap_or_default();
+        buf.clear();
+        buf
     }
 
     /// Queue one object. Blocks while every worker is busy (bounded memory).
@@ -218,7 +234,12 @@ fn zero_md5(len: usize) -> [u8; 16] {
 
 /// Unpack a job into `buf`, check it (its blocks' SHA-256s or its MD5, when given)
 /// and write it.
-fn apply(sink: &dyn ChunkSink, buf: &mut AlignedBuf, job: RestoreJob, volume_is_new: bool) -> Result<(), RestoreError> {
+fn apply(
+    sink: &dyn ChunkSink,
+    buf: &mut AlignedBuf,
+    job: &RestoreJob,
+    volume_is_new: bool,
+) -> Result<(), RestoreError> {
     let (offset, expected) = (job.offset, job.md5);
     unpack(buf, job)?;
     if let Some(expected) = expected {
@@ -232,7 +253,7 @@ fn apply(sink: &dyn ChunkSink, buf: &mut AlignedBuf, job: RestoreJob, volume_is_
 }
 
 /// Decompress a job into `buf` (sized to its length).
-fn unpack(buf: &mut AlignedBuf, job: RestoreJob) -> Result<(), RestoreError> {
+fn unpack(buf: &mut AlignedBuf, job: &RestoreJob) -> Result<(), RestoreError> {
     let offset = job.offset;
     let len = job.length as usize;
     if buf.capacity() < len {
@@ -351,6 +372,22 @@ mod tests {
         assert_eq!(&got[..200_000], &data[..]);
         assert!(got[200_000..].iter().all(|&b| b == 0xEE));
         assert_eq!(w.written(), 200_000);
+    }
+
+    #[test]
+    fn a_finished_jobs_buffer_comes_back_empty_for_the_next() {
+        let sink = Arc::new(MemSink(Mutex::new(vec![0; 8192])));
+        let w = RestoreWriter::new(sink.clone(), 2, true).unwrap();
+        assert_eq!(w.spare_buffer().capacity(), 0, "nothing finished yet");
+        let mut data = w.spare_buffer();
+        data.extend_from_slice(&[5; 4096]);
+        let job =
+            RestoreJob { offset: 4096, length: 4096, compression: Compression::None, data, md5: None, blocks: None };
+        w.write(job).unwrap();
+        w.flush().unwrap();
+        assert!(sink.0.lock().unwrap()[4096..].iter().all(|&b| b == 5));
+        let again = w.spare_buffer();
+        assert!(again.is_empty() && again.capacity() >= 4096, "the written job's buffer, cleared");
     }
 
     #[test]

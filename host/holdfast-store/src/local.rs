@@ -164,6 +164,17 @@ impl LocalStore {
         Ok(out)
     }
 
+    /// The first `max` bytes of `container/name` (all of a shorter one) into `out`,
+    /// which is cleared first; its capacity is kept, so a caller that hands the same
+    /// buffer back does not allocate (or fault in fresh pages) per object.
+    pub fn read_at_most(&self, container: &str, name: &str, max: usize, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let (rel, f, len) = self.open_regular(container, name)?;
+        out.clear();
+        out.reserve(usize::try_from(len).unwrap_or(usize::MAX).min(max));
+        f.take(max as u64).read_to_end(out).map_err(|e| StoreError::io("reading", &rel, e))?;
+        Ok(())
+    }
+
     pub fn read(&self, container: &str, name: &str) -> Result<Vec<u8>, StoreError> {
         let (rel, f, len) = self.open_regular(container, name)?;
         if len > MAX_OBJECT_BYTES {

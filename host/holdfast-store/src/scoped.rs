@@ -65,11 +65,12 @@ impl ScopedStore {
         self.store.read(container, name)
     }
 
-    /// An object of at most `max` bytes, with [`Self::get`]'s scope: a longer one comes
-    /// back cut at `max + 1` bytes, so the caller can refuse it without reading it all.
-    pub fn get_at_most(&self, container: &str, name: &str, max: usize) -> Result<Vec<u8>, StoreError> {
+    /// An object of at most `max` bytes into `out` (cleared first), with [`Self::get`]'s
+    /// scope: a longer one comes back cut at `max + 1` bytes, so the caller can refuse
+    /// it without reading it all.
+    pub fn get_at_most(&self, container: &str, name: &str, max: usize, out: &mut Vec<u8>) -> Result<(), StoreError> {
         self.check_read(container, name)?;
-        self.store.read_range(container, name, 0, max.saturating_add(1))
+        self.store.read_at_most(container, name, max.saturating_add(1), out)
     }
 
     /// Up to `length` bytes of an object from `offset` ([`MAX_RANGE_BYTES`] at most).
@@ -235,9 +236,12 @@ mod tests {
         op.append("c", "own_sha256file", b"1]").unwrap();
         assert_eq!(op.get_range("c", "own_sha256file", 1, 1).unwrap(), b"1");
         assert_eq!(op.get_range("c", "parent_sha256file", 3, MAX_RANGE_BYTES).unwrap(), b"ests");
-        assert_eq!(op.get_at_most("c", "parent_sha256file", 7).unwrap(), b"digests");
-        assert_eq!(op.get_at_most("c", "parent_sha256file", 3).unwrap(), b"dige", "cut at max + 1");
-        assert!(matches!(op.get_at_most("c", "other_1", 100), Err(StoreError::Denied(_))));
+        let mut out = b"left over".to_vec();
+        op.get_at_most("c", "parent_sha256file", 7, &mut out).unwrap();
+        assert_eq!(out, b"digests");
+        op.get_at_most("c", "parent_sha256file", 3, &mut out).unwrap();
+        assert_eq!(out, b"dige", "cut at max + 1");
+        assert!(matches!(op.get_at_most("c", "other_1", 100, &mut out), Err(StoreError::Denied(_))));
         for denied in [
             op.append("c", "other_1", b"more"),
             op.append("c", "parent_sha256file", b"more"),

@@ -89,6 +89,7 @@ enum DriverCommand {
 }
 
 fn main() {
+    allocator::purge_freed_memory_at_once();
     sqlite_alloc::install();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -77,16 +77,18 @@ impl Host for HostState {
         }
         // Read no more of it than a write may take, so a longer one is refused without
         // the rest of it in memory.
-        let read = store(&mut self.objects, "restore-object")?.get_at_most(&container, &name, MAX_WRITE_DATA);
-        let data = match answer("restore-object", read)? {
-            Ok(data) if data.len() > MAX_WRITE_DATA => {
+        let mut data = self.table.get(&target)?.writer.spare_buffer();
+        let read =
+            store(&mut self.objects, "restore-object")?.get_at_most(&container, &name, MAX_WRITE_DATA, &mut data);
+        match answer("restore-object", read)? {
+            Ok(()) if data.len() > MAX_WRITE_DATA => {
                 return Ok(Err(VolumeError::Invalid(format!(
                     "{container}/{name} is over {MAX_WRITE_DATA} bytes, the most one object may store"
                 ))));
             }
-            Ok(data) => data,
+            Ok(()) => {}
             Err(StoreError::NotFound(m) | StoreError::Io(m)) => return Ok(Err(VolumeError::Io(m))),
-        };
+        }
         let blocks = Some(BlockDigests { block_size, digests: sha256s });
         let job = RestoreJob { offset, length, compression: to_host(compression), data, md5: None, blocks };
         self.queue(&target, job)
