@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::DriverError;
 use crate::chunked::ObjectStore;
+use crate::cinder::hex;
 use crate::http::{self, Endpoint, HttpError, Request, Response, Timeouts};
 use crate::settings::Settings;
 use crate::transfer::{self, Digests, ObjectRequests, RetryPolicy, Uploads, Verdict};
@@ -313,10 +314,6 @@ impl ObjectRequests for SwiftStore {
     fn policy(&self) -> &RetryPolicy {
         &self.policy
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn expect_ok(r: &Response, method: &str, what: &str) -> Result<(), DriverError> {

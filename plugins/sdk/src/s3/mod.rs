@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::DriverError;
 use crate::chunked::ObjectStore;
-use crate::cinder::HostTime;
+use crate::cinder::{HostTime, hex};
 use crate::http::{self, Endpoint, HttpError, Request, Response, Timeouts};
 use crate::settings::Settings;
 use crate::transfer::{self, Digests, ObjectRequests, RetryPolicy, Uploads, Verdict};
@@ -158,7 +158,7 @@ impl ObjectRequests for S3Store {
         digests: &Digests,
     ) -> Result<(Endpoint, Request<'static>), DriverError> {
         let md5 = self.confirmed_md5(digests);
-        Ok((self.endpoint.clone(), self.signed("PUT", container, Some(name), &[], &sigv4::hex(&digests.sha256), md5)))
+        Ok((self.endpoint.clone(), self.signed("PUT", container, Some(name), &[], &hex(&digests.sha256), md5)))
     }
 
     fn get_request(&self, container: &str, name: &str) -> Result<(Endpoint, Request<'static>), DriverError> {
@@ -173,7 +173,7 @@ impl ObjectRequests for S3Store {
             Ok(r) => {
                 if let (Some(md5), true) = (md5, (200..300).contains(&r.status)) {
                     let etag = r.header("etag").unwrap_or("").trim_matches('"').to_ascii_lowercase();
-                    if etag != sigv4::hex(md5) {
+                    if etag != hex(md5) {
                         return Verdict::Retry(format!("{what}: ETag {etag:?} is not the MD5 of what was sent"));
                     }
                 }

@@ -5,6 +5,8 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::cinder::hex;
+
 type HmacSha256 = Hmac<Sha256>;
 
 pub struct Credentials<'a> {
@@ -15,10 +17,6 @@ pub struct Credentials<'a> {
 
 pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {
