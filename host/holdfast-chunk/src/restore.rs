@@ -7,7 +7,7 @@
 //! is the barrier between the layers of an incremental chain.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -86,6 +86,10 @@ pub struct RestoreWriter {
     work: Option<Sender<RestoreJob>>,
     /// Jobs' data buffers handed back by the workers, for [`Self::spare_buffer`].
     spare: Receiver<Vec<u8>>,
+    /// Set by the first [`Self::spare_buffer`]: until a caller takes buffers back, the
+    /// workers free them (a writer fed only fresh buffers would otherwise keep the
+    /// first few, 50 MiB each for an object store's objects, to no use).
+    recycling: Arc<AtomicBool>,
     /// True until the first flush: later layers of a chain must overwrite with zeros.
     volume_is_new: Arc<std::sync::atomic::AtomicBool>,
     state: Arc<(Mutex<State>, Condvar)>,
@@ -100,6 +104,7 @@ impl RestoreWriter {
         let (tx, rx) = bounded::<RestoreJob>(workers);
         // Enough for every job that can be in flight: queued, on a worker, being filled.
         let (spare_tx, spare) = bounded::<Vec<u8>>(2 * workers + 2);
+        let recycling = Arc::new(AtomicBool::new(false));
         let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let written = Arc::new(AtomicU64::new(0));
         let first_error = Arc::new(Mutex::new(None));
@@ -108,14 +113,16 @@ impl RestoreWriter {
             let is_new = is_new.clone();
             let (rx, state, sink, written, first_error) =
                 (rx.clone(), state.clone(), sink.clone(), written.clone(), first_error.clone());
-            let spare_tx = spare_tx.clone();
+            let (spare_tx, recycling) = (spare_tx.clone(), recycling.clone());
             std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
                 let mut buf = AlignedBuf::new(GRANULE);
                 while let Ok(job) = rx.recv() {
                     let (offset, length) = (job.offset, job.length);
                     let r = apply(&*sink, &mut buf, &job, is_new.load(Ordering::Relaxed));
-                    let _ = spare_tx.try_send(job.data);
+                    if recycling.load(Ordering::Relaxed) {
+                        let _ = spare_tx.try_send(job.data);
+                    }
                     let (lock, cvar) = &*state;
                     let mut st = lock.lock().expect("restore state lock");
                     match r {
@@ -132,7 +139,7 @@ impl RestoreWriter {
                 }
             })?;
         }
-        Ok(RestoreWriter { work: Some(tx), spare, volume_is_new: is_new, state, sink, written, first_error })
+        Ok(RestoreWriter { work: Some(tx), spare, recycling, volume_is_new: is_new, state, sink, written, first_error })
     }
 
     pub fn size(&self) -> u64 {
@@ -149,6 +156,7 @@ impl RestoreWriter {
     /// allocation freed on a worker's thread, which kept the allocator's pages
     /// churning (and, purged at once, faulting in again for the next object).
     pub fn spare_buffer(&self) -> Vec<u8> {
+        self.recycling.store(true, Ordering::Relaxed);
         let mut buf = self.spare.try_recv().unwrap_or_default();
         buf.clear();
         buf
@@ -388,6 +396,23 @@ mod tests {
         assert!(sink.0.lock().unwrap()[4096..].iter().all(|&b| b == 5));
         let again = w.spare_buffer();
         assert!(again.is_empty() && again.capacity() >= 4096, "the written job's buffer, cleared");
+    }
+
+    #[test]
+    fn buffers_are_not_kept_for_a_caller_that_never_takes_them() {
+        let sink = Arc::new(MemSink(Mutex::new(vec![0; 8192])));
+        let w = RestoreWriter::new(sink, 2, true).unwrap();
+        let job = RestoreJob {
+            offset: 0,
+            length: 4096,
+            compression: Compression::None,
+            data: vec![5; 4096],
+            md5: None,
+            blocks: None,
+        };
+        w.write(job).unwrap();
+        w.flush().unwrap();
+        assert!(w.spare.is_empty(), "freed by the worker, not kept");
     }
 
     #[test]

@@ -29,13 +29,15 @@ pub fn release_free_memory() {
 }
 
 /// Give freed pages back to the system at once rather than a second later (mimalloc
-/// v3's default), unless the operator set `MIMALLOC_PURGE_DELAY`. A backup frees tens
-/// of MiB across threads that end with it; kept for the delay, and purged only when
-/// the heap is used again, they were still resident when the next operation began
-/// (`holdfast bench`: later rounds' backups peaked at 124–134 MiB against 106–120
-/// purging at once, at the same speed).
+/// v3's default), unless the operator set `MIMALLOC_PURGE_DELAY` (or its older name,
+/// `MIMALLOC_RESET_DELAY`). A backup frees tens of MiB across threads that end with
+/// it; kept for the delay, and purged only when the heap is used again, they were
+/// still resident when the next operation began (`holdfast bench`, later rounds'
+/// backups: 119–127 MiB against 128–131; a restore recycles its buffers, so purging
+/// costs it nothing).
 pub fn purge_freed_memory_at_once() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+    // MIMALLOC_RESET_DELAY is the option's older name, still read by mimalloc.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && std::env::var_os("MIMALLOC_RESET_DELAY").is_none() {
         // SAFETY: sets one of mimalloc's options; no preconditions.
         unsafe { mi_option_set(PURGE_DELAY, 0) }
     }
