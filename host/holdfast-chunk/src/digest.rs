@@ -32,16 +32,19 @@ pub fn sha256_hex(buf: &[u8]) -> String {
     hex(&sha256(buf))
 }
 
-/// SHA-256 of each `block` bytes of `buf` (the last block may be short).
-/// `zero_digest` is the SHA-256 of a full all-zero block.
-pub fn sha256_blocks(buf: &[u8], block: usize, zero_digest: &Sha256Digest, out: &mut Vec<Sha256Digest>) {
-    for b in buf.chunks(block) {
-        if b.len() == block && is_zero(b) {
-            out.push(*zero_digest);
-        } else {
-            out.push(sha256(b));
-        }
+/// SHA-256 of each `block` bytes of `buf` (the last block may be short). Full blocks
+/// `zero` marks as all zeros take `zero_digest` (the SHA-256 of one) unhashed; the
+/// rest are hashed together, sixteen at a time where the CPU can (`sha256_lanes`).
+pub fn sha256_blocks(buf: &[u8], block: usize, zero: &[bool], zero_digest: &Sha256Digest) -> Vec<Sha256Digest> {
+    let mut out = vec![*zero_digest; buf.len().div_ceil(block)];
+    let (hashed, blocks): (Vec<usize>, Vec<&[u8]>) =
+        buf.chunks(block).enumerate().filter(|&(i, b)| !(zero[i] && b.len() == block)).unzip();
+    let mut digests = vec![[0u8; 32]; blocks.len()];
+    crate::sha256_lanes::sha256_many(&blocks, &mut digests);
+    for (i, d) in hashed.into_iter().zip(digests) {
+        out[i] = d;
     }
+    out
 }
 
 pub fn md5(buf: &[u8]) -> [u8; 16] {
@@ -136,8 +139,7 @@ mod tests {
         let mut buf = vec![0u8; 65536];
         buf[32768..].fill(b'A');
         let zero = sha256(&[0u8; 32768]);
-        let mut out = Vec::new();
-        sha256_blocks(&buf, 32768, &zero, &mut out);
+        let out = sha256_blocks(&buf, 32768, &[true, false], &zero);
         assert_eq!(hex(&out[0]), "c35020473aed1b4642cd726cad727b63fff2824ad68cedd7ffb73c7cbd890479");
         assert_eq!(hex(&out[1]), "5ff074ddad88b7fcb4339cb7a3e68341061792869e43673b2de8525a75476bd8");
     }

@@ -1,6 +1,6 @@
 //! The fast paths: everything that touches every byte of a volume.
 //!
-//! - [`digest`]: SHA-256 per sha block (SHA-NI through `sha2`), MD5, zero detection.
+//! - [`digest`]: SHA-256 per sha block (in lanes, else SHA-NI through `sha2`), MD5, zero detection.
 //! - [`sha256_lanes`], [`md5_lanes`]: many buffers hashed at once in vector lanes.
 //! - [`codec`]: Cinder's compressions (zstd, zlib/gzip, bz2/bzip2, none) in both directions.
 //! - [`buffer`]: page-aligned buffers (O_DIRECT) and the pool that bounds memory.

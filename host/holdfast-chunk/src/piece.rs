@@ -26,7 +26,6 @@ use crate::codec::{Compression, Compressor, decompress_into};
 use crate::digest::{self, Sha256Digest};
 use crate::md5_lanes::md5_many;
 use crate::pipeline::{PipelineError, ReadOptions, SourceRead};
-use crate::sha256_lanes::sha256_many;
 
 /// Zero stretches at least this long become pieces of their own. MD5 is the costliest
 /// step (about 0.6 GB/s per core), and zeros are half of a typical volume.
@@ -363,24 +362,8 @@ pub(crate) fn process(
     let block = opts.sha_block_size as usize;
     let nblocks = len.div_ceil(block);
     let block_range = |i: usize| i * block..((i + 1) * block).min(len);
-    let mut zero = Vec::with_capacity(nblocks);
-    let mut digests = vec![zeros.block_digest; nblocks];
-    // The blocks to hash, all at once (sixteen to a vector: `sha256_lanes`).
-    let (mut hashed, mut blocks) = (Vec::with_capacity(nblocks), Vec::with_capacity(nblocks));
-    for b in 0..nblocks {
-        let r = block_range(b);
-        let z = read.hole || digest::is_zero(&buf[r.clone()]);
-        if !z || r.len() != block {
-            hashed.push(b);
-            blocks.push(&buf[r]);
-        }
-        zero.push(z);
-    }
-    let mut out = vec![[0u8; 32]; blocks.len()];
-    sha256_many(&blocks, &mut out);
-    for (b, d) in hashed.into_iter().zip(out) {
-        digests[b] = d;
-    }
+    let zero: Vec<bool> = (0..nblocks).map(|b| read.hole || digest::is_zero(&buf[block_range(b)])).collect();
+    let digests = digest::sha256_blocks(&buf, block, &zero, &zeros.block_digest);
     let first_block = (offset / block as u64) as usize;
     let kind = |b: usize| {
         let unchanged = opts.parent.as_ref().is_some_and(|p| p.get(first_block + b) == Some(&digests[b]));

@@ -15,7 +15,6 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use crate::buffer::AlignedBuf;
 use crate::codec::{CodecError, Compression, decompress_into};
 use crate::digest::{self, hex};
-use crate::sha256_lanes::sha256_many;
 
 /// Zero detection granule on restore (Cinder uses 1 MiB; smaller finds more holes).
 const GRANULE: usize = 64 * 1024;
@@ -91,7 +90,7 @@ pub struct RestoreWriter {
     /// first few, 50 MiB each for an object store's objects, to no use).
     recycling: Arc<AtomicBool>,
     /// True until the first flush: later layers of a chain must overwrite with zeros.
-    volume_is_new: Arc<std::sync::atomic::AtomicBool>,
+    volume_is_new: Arc<AtomicBool>,
     state: Arc<(Mutex<State>, Condvar)>,
     sink: Arc<dyn ChunkSink>,
     written: Arc<AtomicU64>,
@@ -108,7 +107,7 @@ impl RestoreWriter {
         let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let written = Arc::new(AtomicU64::new(0));
         let first_error = Arc::new(Mutex::new(None));
-        let is_new = Arc::new(std::sync::atomic::AtomicBool::new(volume_is_new));
+        let is_new = Arc::new(AtomicBool::new(volume_is_new));
         for i in 0..workers {
             let is_new = is_new.clone();
             let (rx, state, sink, written, first_error) =
@@ -279,24 +278,11 @@ fn unpack(buf: &mut AlignedBuf, job: &RestoreJob) -> Result<(), RestoreError> {
 /// digest of zeros, without hashing them).
 fn check_blocks(buf: &[u8], offset: u64, b: &BlockDigests) -> Result<(), RestoreError> {
     let size = b.block_size as usize;
-    let blocks: Vec<&[u8]> = buf.chunks(size).collect();
-    // Non-zero blocks hashed together (`sha256_lanes`); zero ones share one digest.
-    let (mut hashed, mut data) = (Vec::with_capacity(blocks.len()), Vec::with_capacity(blocks.len()));
-    let mut zero = None;
-    let mut actual = vec![[0u8; 32]; blocks.len()];
-    for (i, block) in blocks.iter().enumerate() {
-        if block.len() == size && digest::is_zero(block) {
-            actual[i] = *zero.get_or_insert_with(|| digest::sha256(block));
-        } else {
-            hashed.push(i);
-            data.push(*block);
-        }
-    }
-    let mut out = vec![[0u8; 32]; data.len()];
-    sha256_many(&data, &mut out);
-    for (i, d) in hashed.into_iter().zip(out) {
-        actual[i] = d;
-    }
+    let zero: Vec<bool> = buf.chunks(size).map(|block| block.len() == size && digest::is_zero(block)).collect();
+    // The zero blocks share one digest: the first of them hashed once.
+    let zero_digest =
+        zero.iter().position(|&z| z).map(|i| digest::sha256(&buf[i * size..(i + 1) * size])).unwrap_or_default();
+    let actual = digest::sha256_blocks(buf, size, &zero, &zero_digest);
     for (i, (actual, expected)) in actual.iter().zip(b.digests.chunks_exact(32)).enumerate() {
         if actual[..] != *expected {
             return Err(RestoreError::Sha256 {
