@@ -19,6 +19,9 @@ unsafe extern "C" {
 /// option whose default is 1000 ms there).
 const PURGE_DELAY: c_int = 15;
 
+/// `mi_option_allow_thp` in the same enum (checked by a test with its neighbours).
+const ALLOW_THP: c_int = 43;
+
 /// Hand the pages this thread's heap holds free back to the system. mimalloc keeps
 /// freed pages for reuse, and compiling a driver frees ~30 MiB that nothing reuses:
 /// without this they stayed resident for the life of the process (`holdfast bench`:
@@ -43,6 +46,51 @@ pub fn purge_freed_memory_at_once() {
     }
 }
 
+/// Keep mimalloc's arena in 4 KiB pages. mimalloc asks for transparent huge pages on
+/// the 1 GiB it reserves, so a heap with holes stays resident in 2 MiB steps (and the
+/// kernel's khugepaged fills the holes in again): `holdfast bench`'s backups peaked at
+/// 104–125 MiB, the arena 35 MiB of that, 24 of it huge pages. Its own switch
+/// (`MIMALLOC_ALLOW_THP=0`) turns THP off for the whole process, which would cost the
+/// O_DIRECT read buffers theirs (see `holdfast_chunk::buffer`): so the option stops
+/// the advice for arenas to come, and the arena mapped before `main` is advised back.
+/// Runs before anything of ours maps huge pages: every anonymous mapping advised huge
+/// at this point is mimalloc's. `MIMALLOC_ALLOW_THP` set by the operator wins.
+pub fn arena_in_small_pages() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    // SAFETY: sets one of mimalloc's options; no preconditions.
+    unsafe { mi_option_set(ALLOW_THP, 0) };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    for (start, end) in huge_anonymous_mappings(&smaps) {
+        // SAFETY: advice on whole mappings of this process; it changes which pages
+        // back them, never their contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_NOHUGEPAGE) };
+    }
+}
+
+/// The anonymous mappings in `smaps` text whose `VmFlags` say "hg" (advised huge).
+fn huge_anonymous_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    let mut current = None;
+    for line in smaps.lines() {
+        if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if let Some(range) = current.take()
+                && flags.split_whitespace().any(|f| f == "hg")
+            {
+                found.push(range);
+            }
+        } else if let Some((range, rest)) = line.split_once(' ')
+            && let Some((a, b)) = range.split_once('-')
+            && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            // "start-end perms offset dev inode [path]": anonymous when there is no path.
+            current = (rest.split_whitespace().nth(4).is_none()).then_some((a, b));
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +102,31 @@ mod tests {
             // SAFETY: reads one of mimalloc's options.
             assert_eq!(unsafe { mi_option_get(PURGE_DELAY) }, 1000);
         }
+    }
+
+    #[test]
+    fn the_thp_option_is_the_one_we_set() {
+        // Its neighbours' defaults: page_cross_thread_max_reclaim 32, allow_thp 1,
+        // minimal_purge_size 0 (arena_max_object_size, after, is in KiB: 2 TiB).
+        if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+            // SAFETY: reads mimalloc's options.
+            let around =
+                unsafe { [mi_option_get(ALLOW_THP - 1), mi_option_get(ALLOW_THP), mi_option_get(ALLOW_THP + 1)] };
+            assert_eq!(around, [32, 1, 0]);
+        }
+    }
+
+    #[test]
+    fn huge_anonymous_mappings_are_found_in_smaps() {
+        let smaps = "\
+7f0000000000-7f0040000000 rw-p 00000000 00:00 0 
+Rss:               35940 kB
+VmFlags: rd wr mr mw me ac sd hg 
+7f0040000000-7f0040200000 rw-p 00000000 00:00 0 
+VmFlags: rd wr mr mw me ac sd 
+55d000000000-55d001000000 r-xp 00000000 fd:01 1234                       /usr/bin/holdfast
+VmFlags: rd ex mr mw me sd hg 
+";
+        assert_eq!(huge_anonymous_mappings(smaps), [(0x7f00_0000_0000, 0x7f00_4000_0000)]);
     }
 }

@@ -90,6 +90,7 @@ enum DriverCommand {
 
 fn main() {
     allocator::purge_freed_memory_at_once();
+    allocator::arena_in_small_pages();
     sqlite_alloc::install();
     let cli = Cli::parse();
     let result = match cli.command {
