@@ -84,8 +84,9 @@ fn huge_anonymous_mappings(smaps: &str) -> Vec<(usize, usize)> {
             && let Some((a, b)) = range.split_once('-')
             && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
         {
-            // "start-end perms offset dev inode [path]": anonymous when there is no path.
-            current = (rest.split_whitespace().nth(4).is_none()).then_some((a, b));
+            // "start-end perms offset dev inode [path]": anonymous when there is no path,
+            // or mimalloc's own name for its mappings (kernels with CONFIG_ANON_VMA_NAME).
+            current = matches!(rest.split_whitespace().nth(4), None | Some("[anon:mimalloc]")).then_some((a, b));
         }
     }
     found
@@ -107,7 +108,7 @@ mod tests {
     #[test]
     fn the_thp_option_is_the_one_we_set() {
         // Its neighbours' defaults: page_cross_thread_max_reclaim 32, allow_thp 1,
-        // minimal_purge_size 0 (arena_max_object_size, after, is in KiB: 2 TiB).
+        // minimal_purge_size 0 (arena_max_object_size, after, is 2 GiB in KiB).
         if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
             // SAFETY: reads mimalloc's options.
             let around =
@@ -124,9 +125,16 @@ Rss:               35940 kB
 VmFlags: rd wr mr mw me ac sd hg 
 7f0040000000-7f0040200000 rw-p 00000000 00:00 0 
 VmFlags: rd wr mr mw me ac sd 
+7f0080000000-7f00c0000000 rw-p 00000000 00:00 0                          [anon:mimalloc]
+VmFlags: rd wr mr mw me ac sd hg 
+7ffd00000000-7ffd00100000 rw-p 00000000 00:00 0                          [stack]
+VmFlags: rd wr mr mw me gd ac hg 
 55d000000000-55d001000000 r-xp 00000000 fd:01 1234                       /usr/bin/holdfast
 VmFlags: rd ex mr mw me sd hg 
 ";
-        assert_eq!(huge_anonymous_mappings(smaps), [(0x7f00_0000_0000, 0x7f00_4000_0000)]);
+        assert_eq!(
+            huge_anonymous_mappings(smaps),
+            [(0x7f00_0000_0000, 0x7f00_4000_0000), (0x7f00_8000_0000, 0x7f00_c000_0000)]
+        );
     }
 }
