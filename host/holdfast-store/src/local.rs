@@ -148,30 +148,33 @@ impl LocalStore {
 
     /// Up to `length` bytes of `container/name` from `offset`: fewer only at its end.
     pub fn read_range(&self, container: &str, name: &str, offset: u64, length: usize) -> Result<Vec<u8>, StoreError> {
-        use std::os::unix::fs::FileExt;
-        let (rel, f, len) = self.open_regular(container, name)?;
-        let mut out = vec![0; usize::try_from(len.saturating_sub(offset)).unwrap_or(usize::MAX).min(length)];
-        let mut done = 0;
-        while done < out.len() {
-            match f.read_at(&mut out[done..], offset + done as u64) {
-                Ok(0) => break, // shrunk since the stat
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StoreError::io("reading", &rel, e)),
-            }
-        }
-        out.truncate(done);
+        let mut out = Vec::new();
+        self.read_range_into(container, name, offset, length, &mut out)?;
         Ok(out)
     }
 
-    /// The first `max` bytes of `container/name` (all of a shorter one) into `out`,
-    /// which is cleared first; its capacity is kept, so a caller that hands the same
-    /// buffer back does not allocate (or fault in fresh pages) per object.
-    pub fn read_at_most(&self, container: &str, name: &str, max: usize, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        let (rel, f, len) = self.open_regular(container, name)?;
+    /// [`Self::read_range`] into `out`, which is cleared first; its capacity is kept, so
+    /// a caller that hands the same buffer back does not allocate (or fault in fresh
+    /// pages) per object.
+    pub fn read_range_into(
+        &self,
+        container: &str,
+        name: &str,
+        offset: u64,
+        length: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), StoreError> {
+        use std::io::{Seek, SeekFrom};
+        let (rel, mut f, len) = self.open_regular(container, name)?;
         out.clear();
-        out.reserve(usize::try_from(len).unwrap_or(usize::MAX).min(max));
-        f.take(max as u64).read_to_end(out).map_err(|e| StoreError::io("reading", &rel, e))?;
+        if offset >= len {
+            return Ok(());
+        }
+        let want = (len - offset).min(length as u64);
+        out.reserve(usize::try_from(want).unwrap_or(usize::MAX));
+        f.seek(SeekFrom::Start(offset)).map_err(|e| StoreError::io("reading", &rel, e))?;
+        // Fewer if it shrank since the stat; never more than the stat said.
+        f.take(want).read_to_end(out).map_err(|e| StoreError::io("reading", &rel, e))?;
         Ok(())
     }
 

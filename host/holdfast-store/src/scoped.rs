@@ -70,7 +70,7 @@ impl ScopedStore {
     /// it without reading it all.
     pub fn get_at_most(&self, container: &str, name: &str, max: usize, out: &mut Vec<u8>) -> Result<(), StoreError> {
         self.check_read(container, name)?;
-        self.store.read_at_most(container, name, max.saturating_add(1), out)
+        self.store.read_range_into(container, name, 0, max.saturating_add(1), out)
     }
 
     /// Up to `length` bytes of an object from `offset` ([`MAX_RANGE_BYTES`] at most).
