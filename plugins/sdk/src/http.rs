@@ -389,7 +389,7 @@ mod wasm {
         fn incoming(&self, resp: IncomingResponse) -> Stage {
             let reading = |m: &str| HttpError::Transport(format!("{}: reading the answer: {m}", self.what));
             let status = resp.status();
-            let headers = resp
+            let headers: Vec<(String, String)> = resp
                 .headers()
                 .entries()
                 .into_iter()
@@ -397,7 +397,13 @@ mod wasm {
                 .collect();
             let Ok(body) = resp.consume() else { return Stage::Done(Err(reading("no body"))) };
             let Ok(stream) = body.stream() else { return Stage::Done(Err(reading("no stream"))) };
-            let data = Vec::new();
+            // Sized from the announced length: grown by doubling, a 50 MiB object would be
+            // copied again at each step. A length the guest cannot hold only skips this.
+            let mut data = Vec::new();
+            let announced = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+            if let Some(len) = announced.and_then(|(_, v)| v.trim().parse::<usize>().ok()) {
+                let _ = data.try_reserve_exact(len);
+            }
             Stage::Reading(Box::new(Incoming { stream, body: Some(body), _response: resp, status, headers, data }))
         }
 

@@ -127,8 +127,12 @@ impl<F: Fetch> Reader<F> {
     /// Every digest not read yet, appended to `out`; then the rest of the file is
     /// checked: the whole must be a JSON object with this `chunk_size`.
     pub fn read_to_end(mut self, out: &mut Vec<u8>) -> Result<(), DriverError> {
-        while let Some(d) = self.next_digest()? {
-            out.extend_from_slice(&d);
+        loop {
+            self.decode_held(out);
+            match self.next_digest()? {
+                Some(d) => out.extend_from_slice(&d),
+                None => break,
+            }
         }
         while self.fill()? {
             if self.buf.len() - self.pos > MAX_AROUND {
@@ -143,6 +147,30 @@ impl<F: Fetch> Reader<F> {
         de.deserialize_map(Header).map_err(bad)?;
         de.end().map_err(bad)?;
         Ok(())
+    }
+
+    /// Every whole `, "<digest>"` already fetched, decoded in one pass over the buffer
+    /// (the per-byte path below fetches at each step); stops before anything else — the
+    /// list's start or end, an item cut by a piece's edge, text that is not a digest —
+    /// and leaves it to [`Self::next_digest`], which reads it or says what is wrong.
+    fn decode_held(&mut self, out: &mut Vec<u8>) {
+        if self.at != At::Listed {
+            return;
+        }
+        let held = &self.buf[..];
+        let mut at = self.pos;
+        loop {
+            let mut p = space(held, at);
+            if held.get(p) != Some(&b',') {
+                break;
+            }
+            p = space(held, p + 1);
+            let Some(digest) = held.get(p..p + 66).and_then(decode_digest) else { break };
+            out.extend_from_slice(&digest);
+            self.read += 1;
+            at = p + 66;
+        }
+        self.pos = at;
     }
 
     /// The next digest, or `None` where the list ends.
@@ -398,6 +426,9 @@ mod tests {
             format!("{{\"chunk_size\": 1, \"sha256s\": [\"{d}1\"]}}"),
             format!("{{\"chunk_size\": 1, \"sha256s\": [[\"{d}\"]]}}"),
             format!("{{\"chunk_size\": 1, \"sha256s\": [\"{d}\""),
+            // A bad digit amid whole digests (the batch pass stops there; the rest says why).
+            format!("{{\"chunk_size\": 1, \"sha256s\": [\"{d}\", \"{d}\", \"{}g\", \"{d}\"]}}", &d[..63]),
+            format!("{{\"chunk_size\": 1, \"sha256s\": [\"{d}\", \"{d}\", \"{d}\" , , \"{d}\"]}}"),
         ] {
             for piece in [1, 5, 4096] {
                 let read =
@@ -432,6 +463,12 @@ mod tests {
         let mut all = Vec::new();
         r.read_to_end(&mut all).unwrap();
         assert_eq!(all, [[0xab; 32], [0xab; 32]].concat());
+        // Digits in either case, as `parse` takes them.
+        let upper = format!("{{\"chunk_size\": 4096, \"sha256s\": [\"{d}\", \"{}\", \"{d}\"]}}", d.to_uppercase());
+        let mut all = Vec::new();
+        reader(upper.as_bytes(), PIECE).unwrap().unwrap().read_to_end(&mut all).unwrap();
+        assert_eq!(all, [[0xab; 32]; 3].concat());
+        assert_eq!(parse(upper.into_bytes()).unwrap().1, all);
     }
 
     #[test]
