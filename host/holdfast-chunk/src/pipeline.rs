@@ -199,15 +199,16 @@ impl ChunkStream {
         // the disk, so a read in flight while the last one is handed on counts there.
         let wanted = if opts.parent.is_some() { source.readers().max(SCAN_READERS) } else { source.readers() };
         let readers = wanted.clamp(1, MAX_READERS).min(fit.saturating_sub(workers + 1).max(1));
-        // One read beyond those at work (readers, workers, the consumer's), so that a
-        // worker done with its read finds the next one waiting while the consumer
-        // stores in bursts (a file per object): an 8 MiB read is ~3 ms of disk, and the
-        // workers had sat idle ~0.5 s of a 1 GiB backup's 1.1 s. Taking turns with
-        // and without it (`holdfast bench --rounds 3 --no-restic`, 9 and 15 rounds):
-        // 1,072 against 946 MB/s, 1.65 against 1.83 CPU-s per GiB, peaks 109 against
-        // 96 MiB. Not for big objects (object stores' 50 MiB), where a read more is
-        // 100 MiB more.
-        let spare = u64::from(read_size <= LANE_READ);
+        // A full backup's window holds one read beyond those at work (readers, workers,
+        // the consumer's), so that a worker done with its read finds the next one
+        // waiting while the consumer stores in bursts (a file per object): an 8 MiB read
+        // is ~3 ms of disk, and the workers had sat idle ~0.5 s of a 1 GiB backup's
+        // 1.1 s. Taking turns with and without it (`holdfast bench --rounds 3
+        // --no-restic`, 9 and 15 rounds): 1,072 against 946 MB/s, 1.65 against 1.83
+        // CPU-s per GiB, peaks 109 against 96 MiB. Not for a scan (bound by the disk,
+        // its four readers already ahead) nor for big objects (object stores' 50 MiB),
+        // where a read more is 100 MiB more.
+        let spare = u64::from(opts.parent.is_none() && read_size <= LANE_READ);
         let window = (readers + workers + 1) as u64 + spare;
         let buf_len = usize::try_from(read_size).expect("at most LANE_READ or MAX_CHUNK_SIZE");
         let reads_pool = BufPool::new(buf_len, window as usize + 1);
@@ -381,7 +382,8 @@ pub const READERS: usize = 1;
 /// Reader threads at least, for an incremental (a parent's digests to compare with):
 /// unchanged reads are dropped as soon as they are hashed, and the scan is bound by
 /// the disk, not the cores. Four reads of [`SCAN_READ`] keep 16 MiB in flight, as two
-/// 8 MiB reads did, in a window of 4 MiB buffers (32 MiB of them instead of 48).
+/// 8 MiB reads did, in a window of 4 MiB buffers (32 MiB of them instead of 48; a full
+/// backup's window has one read more, a scan's does not).
 pub const SCAN_READERS: usize = 4;
 
 /// What one read of a scan against a parent covers (whole objects, up to this much):
@@ -400,7 +402,7 @@ pub const MAX_READERS: usize = 32;
 pub const MIN_SHA_BLOCK: u64 = 4096;
 
 /// Host limit on one chunk: bounds the window's memory at 2 × (readers + workers + 1) × this
-/// (reads of up to [`LANE_READ`] have one more in the window).
+/// (a full backup's reads of up to [`LANE_READ`] have one more in the window).
 pub const MAX_CHUNK_SIZE: u64 = 64 << 20;
 
 /// What one read covers when objects need an MD5 each: a whole number of objects,

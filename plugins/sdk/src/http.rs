@@ -255,6 +255,8 @@ mod wasm {
 
     pub struct Pending {
         what: String,
+        /// A GET: its answer's body is sized from its `Content-Length`.
+        get: bool,
         answer: FutureIncomingResponse,
         stage: Stage,
         pub(super) body: Vec<u8>,
@@ -267,6 +269,10 @@ mod wasm {
 
     /// One read of an answer's body: at most this much is copied into the guest at once.
     const READ: u64 = 4 << 20;
+
+    /// Most room set aside for a body before it comes: the host's largest chunk, so the
+    /// largest object a chunked driver stores.
+    const RESERVE_MAX: usize = 64 << 20;
 
     impl Pending {
         pub fn start(
@@ -311,7 +317,8 @@ mod wasm {
                 Err(e) => return Err(HttpError::Transport(format!("{what}: {e:?}"))),
             };
             let out = outgoing.write().map_err(|_| bad("body stream"))?;
-            Ok(Pending { what, answer, stage: Stage::Sending(out, outgoing), body, written: 0 })
+            let get = request.method == "GET";
+            Ok(Pending { what, get, answer, stage: Stage::Sending(out, outgoing), body, written: 0 })
         }
 
         /// Whether its body is still going out.
@@ -397,12 +404,17 @@ mod wasm {
                 .collect();
             let Ok(body) = resp.consume() else { return Stage::Done(Err(reading("no body"))) };
             let Ok(stream) = body.stream() else { return Stage::Done(Err(reading("no stream"))) };
-            // Sized from the announced length: grown by doubling, a 50 MiB object would be
-            // copied again at each step. A length the guest cannot hold only skips this.
+            // A GET's body sized from the announced length (grown by doubling, a 50 MiB
+            // object was copied again at each step), up to the longest object a driver
+            // stores: the server's word is not trusted further, since growing the guest
+            // past its memory grant ends the driver, and a body that is longer still
+            // grows as before.
             let mut data = Vec::new();
             let announced = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length"));
-            if let Some(len) = announced.and_then(|(_, v)| v.trim().parse::<usize>().ok()) {
-                let _ = data.try_reserve_exact(len);
+            if let (true, true, Some(len)) =
+                (self.get, (200..300).contains(&status), announced.and_then(|(_, v)| v.trim().parse::<usize>().ok()))
+            {
+                let _ = data.try_reserve_exact(len.min(RESERVE_MAX));
             }
             Stage::Reading(Box::new(Incoming { stream, body: Some(body), _response: resp, status, headers, data }))
         }

@@ -374,7 +374,8 @@ fn short_incompressible_changes_are_stored_raw_and_whole() {
 
 #[test]
 fn timing_tells_a_slow_disk_from_a_slow_consumer() {
-    // 8 reads of 1 MiB, no MD5: one read per chunk, one reader, a window of four.
+    // 8 reads of 1 MiB, no MD5: one read per chunk, one reader, a window of five (a
+    // full backup's: one read more than the reader, two workers and the consumer hold).
     struct Slow(MemSource, Duration);
     impl ChunkSource for Slow {
         fn size(&self) -> u64 {
@@ -408,7 +409,7 @@ fn timing_tells_a_slow_disk_from_a_slow_consumer() {
     assert!(disk.reading >= pause * 8, "{disk:?}");
     assert!(disk.consumer_waiting >= pause * 6, "{disk:?}");
     assert!(disk.window_full * 4 < disk.consumer_waiting, "{disk:?}");
-    // A slow consumer: the reader waits on the window (reads 5 to 7, about a pause
+    // A slow consumer: the reader waits on the window (reads 6 and 7, about a pause
     // each; bounds with room for a loaded machine, where the pipeline's threads run
     // at idle priority), the workers for work; the consumer, once started, little.
     let (first, consumer) = run(Duration::ZERO, pause);
