@@ -58,7 +58,7 @@ pub struct BenchArgs {
     pub sandbox: bool,
     /// Instead: backups of an RBD image on a throwaway Ceph cluster (scripts/ceph-dev.sh),
     /// full and after 1 % changed, against `rbd export | import` and `rbd export-diff |
-    /// import-diff` in the same run (--size-gib: the image; bluestore past 2 GiB).
+    /// import-diff` in the same run (--size-gib: the image; the cluster on bluestore, sized for the rounds).
     #[arg(long)]
     pub rbd: bool,
     /// Instead: the S3 and Swift drivers against a throwaway radosgw (scripts/ceph-dev.sh

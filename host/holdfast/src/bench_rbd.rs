@@ -41,9 +41,15 @@ fn shell(conf: &Path, script: &str) -> Result<f64> {
 pub async fn run(dir: &Path, size_gib: u64, workers: usize, rounds: usize) -> Result<()> {
     let size = size_gib << 30;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // Memstore keeps data in the OSD's memory: bluestore on a sparse file past 2 GiB.
-    let osd = format!("{}G", size_gib * 4 + 8);
-    let options: Vec<&str> = if size_gib > 2 { vec!["--objectstore", "bluestore", "--osd-size", &osd] } else { vec![] };
+    // Each round keeps three snapshots (the source's, the one `rbd import-diff` leaves on
+    // its copy, the backup image's), and a snapshot of an image written all over keeps a
+    // copy of every object: up to 3 × size a round beside the four images. Memstore's
+    // 8 GiB in the OSD's memory filled in the second or third round of a 1 GiB run, and
+    // a full OSD blocks writes: the flaky runs (an incremental's snapshot failing with
+    // EROFS, an `rbd import-diff` that never returned; `ceph -s`: 1 full osd). Bluestore
+    // on a sparse file sized for the run.
+    let osd = format!("{}G", size_gib * (4 + 3 * (rounds as u64 + 1)) + 8);
+    let options = ["--objectstore", "bluestore", "--osd-size", &osd];
     eprintln!("starting a throwaway Ceph cluster in {} …", dir.join("ceph").display());
     let dev = DevCluster::start_with(&repo, &dir.join("ceph"), &options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let result = bench(dir, &dev, size, workers, rounds).await;
