@@ -138,9 +138,27 @@ pub(crate) fn hex_pair(b: u8) -> [u8; 2] {
     [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]
 }
 
+/// Each byte's value as a hex digit (either case); `0xFF` where it is not one.
+pub(crate) const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// A hex digit's value (either case).
 pub(crate) fn hex_digit(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
+    let v = HEX_VALUE[usize::from(c)];
+    (v != 0xFF).then_some(v)
 }
 
 /// The bytes of a hex string (either case); `None` if it is not hex.

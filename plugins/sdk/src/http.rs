@@ -70,8 +70,13 @@ pub struct Response {
 impl Response {
     /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
+}
+
+/// The first of `headers` called `name` (case-insensitive).
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,10 +415,8 @@ mod wasm {
             // past its memory grant ends the driver, and a body that is longer still
             // grows as before.
             let mut data = Vec::new();
-            let announced = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length"));
-            if let (true, true, Some(len)) =
-                (self.get, (200..300).contains(&status), announced.and_then(|(_, v)| v.trim().parse::<usize>().ok()))
-            {
+            let announced = super::header(&headers, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
+            if let (true, true, Some(len)) = (self.get, (200..300).contains(&status), announced) {
                 let _ = data.try_reserve_exact(len.min(RESERVE_MAX));
             }
             Stage::Reading(Box::new(Incoming { stream, body: Some(body), _response: resp, status, headers, data }))

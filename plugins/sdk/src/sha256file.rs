@@ -257,23 +257,6 @@ impl<'de> serde::de::Visitor<'de> for Header {
 /// Why a list item is refused.
 const NOT_A_DIGEST: &str = "a digest is not 64 hex digits";
 
-/// Each byte's value as a hex digit (either case); `0xFF` where it is not one.
-const HEX: [u8; 256] = {
-    let mut t = [0xFF; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
 /// A digest's 66 bytes of text, `"<64 hex digits>"`, as its 32 bytes. An incremental
 /// decodes its parent's whole list (32768 digests per GiB) before it reads the volume:
 /// one table lookup per digit and one check per digest, not a branch per digit.
@@ -285,7 +268,7 @@ fn decode_digest(text: &[u8]) -> Option<[u8; 32]> {
     let mut digest = [0u8; 32];
     let mut invalid = 0u8;
     for (d, pair) in digest.iter_mut().zip(text[1..65].chunks_exact(2)) {
-        let (high, low) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        let (high, low) = (cinder::HEX_VALUE[usize::from(pair[0])], cinder::HEX_VALUE[usize::from(pair[1])]);
         invalid |= high | low;
         *d = high << 4 | low;
     }
