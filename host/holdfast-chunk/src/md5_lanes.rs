@@ -6,7 +6,7 @@
 //! stored bytes: one read's pieces give several of each, hashed together here.
 //! Without those instructions the buffers go two at a time through [`md5_pair`].
 
-use crate::md5_pair::{INIT, finish, md5_pair};
+use crate::md5_pair::{INIT, Partial, finish, finish_pair, md5_pair};
 
 const K: [u32; 64] = [
     0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501, 0x698098d8,
@@ -151,12 +151,16 @@ fn lanes(bufs: &[&[u8]], out: &mut [[u8; 16]]) {
                 }
             }
         }
-        if active < 2 {
-            // The queue is empty (else every lane would have work).
-            for l in 0..LANES {
-                if let Some(s) = lane[l] {
-                    out[s] = finish(lane_state(&state, l), &bufs[s][pos[l]..], bufs[s].len() as u64);
-                }
+        if active <= 2 {
+            // The queue is empty (else every lane would have work): one or two chains
+            // run quicker on their own than a vector step with one or two useful lanes.
+            let left: Vec<(usize, Partial<'_>)> = (0..LANES)
+                .filter_map(|l| lane[l].map(|s| (s, (lane_state(&state, l), &bufs[s][pos[l]..], bufs[s].len() as u64))))
+                .collect();
+            match left[..] {
+                [(x, a), (y, b)] => (out[x], out[y]) = finish_pair(a, b),
+                [(x, (st, rest, len))] => out[x] = finish(st, rest, len),
+                _ => {}
             }
             return;
         }

@@ -142,12 +142,21 @@ pub(crate) fn finish(mut state: [u32; 4], rest: &[u8], len: u64) -> [u8; 16] {
 
 /// The MD5 digests of `a` and of `b`.
 pub fn md5_pair(a: &[u8], b: &[u8]) -> ([u8; 16], [u8; 16]) {
-    let (mut sa, mut sb) = (INIT, INIT);
+    finish_pair((INIT, a, a.len() as u64), (INIT, b, b.len() as u64))
+}
+
+/// A message part way: the state its blocks so far left, the rest of it, its whole length.
+pub(crate) type Partial<'a> = ([u32; 4], &'a [u8], u64);
+
+/// Two messages finished side by side, each given as (the state its blocks before
+/// `rest` left, `rest`, the message's whole length): the last two lanes of
+/// [`crate::md5_lanes`] go on here, where a vector step would carry six idle lanes.
+pub(crate) fn finish_pair((mut sa, a, la): Partial<'_>, (mut sb, b, lb): Partial<'_>) -> ([u8; 16], [u8; 16]) {
     let common = a.len().min(b.len()) / 64 * 64;
     for (ba, bb) in a[..common].chunks_exact(64).zip(b[..common].chunks_exact(64)) {
         compress2(&mut sa, &mut sb, ba, bb);
     }
-    (finish(sa, &a[common..], a.len() as u64), finish(sb, &b[common..], b.len() as u64))
+    (finish(sa, &a[common..], la), finish(sb, &b[common..], lb))
 }
 
 #[cfg(test)]

@@ -205,10 +205,17 @@ impl DriverComponent {
             | crate::wit::WitVersion::V0_2_3
             | crate::wit::WitVersion::V0_2_4
             | crate::wit::WitVersion::V0_2_5
-            | crate::wit::WitVersion::V0_2_6 => {
+            | crate::wit::WitVersion::V0_2_6
+            | crate::wit::WitVersion::V0_2_7 => {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
-                WitBackupDriver::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-                    .map_err(load_err)?;
+                // Our interfaces one by one: the world's own add_to_linker would add
+                // wasi:io a second time (it is wasmtime-wasi's, linked above).
+                use crate::bindings::holdfast::backup::{host, objects, rbd, types, volume};
+                types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
+                host::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
+                volume::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
+                objects::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
+                rbd::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(load_err)?;
                 crate::imports::volume::link_stored_bytes(&mut linker).map_err(load_err)?;
                 let pre: InstancePre<HostState> = linker.instantiate_pre(&component).map_err(load_err)?;
                 Pre::Latest(BackupDriverPre::new(pre).map_err(load_err)?)
@@ -310,6 +317,7 @@ impl DriverComponent {
             objects,
             rbd: self.rbd.as_ref().map(|link| RbdScope::new(link.clone(), role)),
             live_chunks: 0,
+            live_chunk_bytes: 0,
             live_streams: 0,
             _permit: permit,
         };

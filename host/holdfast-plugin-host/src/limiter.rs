@@ -17,6 +17,11 @@ impl GuestLimiter {
     pub fn new(memory_cap: usize) -> Self {
         GuestLimiter { memory_cap, memory_used: 0, table_used: 0 }
     }
+
+    /// The driver's memory grant.
+    pub fn memory_cap(&self) -> usize {
+        self.memory_cap
+    }
 }
 
 impl Drop for GuestLimiter {

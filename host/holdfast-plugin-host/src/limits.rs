@@ -24,9 +24,13 @@ pub const MAX_LIVE_STREAMS: usize = 2;
 pub const MAX_WRITE_LENGTH: u64 = holdfast_chunk::pipeline::MAX_CHUNK_SIZE;
 pub const MAX_WRITE_DATA: usize = (MAX_WRITE_LENGTH + (MAX_WRITE_LENGTH >> 6) + 4096) as usize;
 
-/// Resource handles a guest may hold at once (chunks, streams): a guest that leaks
-/// handles fails instead of growing host memory. Each chunk pins its stored bytes.
-pub const MAX_LIVE_CHUNKS: usize = 4;
+/// Chunk handles a guest may hold at once: a guest that leaks handles fails instead of
+/// growing host memory. An upload in flight keeps its chunk until the answer (the host
+/// writes the stored bytes into the request, `chunk.write-stored`), and an object-store
+/// driver may have 64 in flight, plus the chunk in hand. Each chunk pins its stored
+/// bytes: those of the chunks held count against the driver's memory grant too, as
+/// the copies it would otherwise have made did.
+pub const MAX_LIVE_CHUNKS: usize = 66;
 
 /// Largest raw read a guest may request from a chunk in one call.
 pub const MAX_CHUNK_READ: u32 = 16 << 20;

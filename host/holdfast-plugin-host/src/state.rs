@@ -22,6 +22,8 @@ pub struct HostState {
     pub rbd: Option<crate::imports::rbd::RbdScope>,
     /// Chunks handed to the guest and not yet dropped.
     pub live_chunks: usize,
+    /// Their stored bytes, which they pin in host memory.
+    pub live_chunk_bytes: u64,
     /// Chunk streams open.
     pub live_streams: usize,
     /// This instance's place under the backend's `instances` grant.

@@ -50,8 +50,13 @@ impl Suite {
     }
 
     fn backup(&self, d: &DriverComponent) -> Result<(), String> {
-        let source = Arc::new(VolumeFile::open_read(&self.volume).unwrap());
-        d.backup(OpContext::default(), &row("b", 8 * MIB), None, None, source).map(drop).map_err(|e| e.to_string())
+        self.backup_of(d, &self.volume)
+    }
+
+    fn backup_of(&self, d: &DriverComponent, volume: &std::path::Path) -> Result<(), String> {
+        let source = Arc::new(VolumeFile::open_read(volume).unwrap());
+        let size = std::fs::metadata(volume).unwrap().len();
+        d.backup(OpContext::default(), &row("b", size), None, None, source).map(drop).map_err(|e| e.to_string())
     }
 }
 
@@ -98,7 +103,11 @@ fn hostile_drivers_are_refused_stopped_and_contained() {
     let d = load(HANDLES, "sha-block");
     s.attack("1-byte sha block", "sha block size 1 is under the host's minimum", quick, |s| s.backup(&d));
     let d = load(HANDLES, "hoard");
-    s.attack("hoarded chunks", "chunks without dropping them", quick, |s| s.backup(&d));
+    // 80 chunks of 1 MiB: their stored bytes pass the 64 MiB grant before the count
+    // of handles (66) is reached.
+    let big = work.path().join("big.raw");
+    std::fs::File::create(&big).unwrap().set_len(80 * MIB).unwrap();
+    s.attack("hoarded chunks", "over its memory grant", quick, |s| s.backup_of(&d, &big));
     let d = load(HANDLES, "never-next");
     s.attack("unread stream", "left a stream unread", quick, |s| s.backup(&d));
     let d = load(HANDLES, "stale");

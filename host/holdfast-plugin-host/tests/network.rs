@@ -30,7 +30,7 @@ fn probe(authority: &str, network: Vec<String>) -> String {
     let grants = Grants { network, ..Grants::default() };
     let config = vec![("authority".to_owned(), authority.to_owned())];
     let d = DriverComponent::load("probe", holdfast_plugin_artifacts::HOSTILE_NET_PROBE_BYTES, grants, config).unwrap();
-    assert_eq!(d.id().wit_version, "0.2.6");
+    assert_eq!(d.id().wit_version, "0.2.7");
     d.setup().expect_err("the probe always reports through its error").to_string()
 }
 

@@ -43,7 +43,7 @@ impl ObjectStore for NativeObjects {
     fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), sdk::DriverError> {
         self.0.borrow_mut().put(container, name, data).map_err(store_error)
     }
-    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), sdk::DriverError> {
+    fn put_chunk(&self, container: &str, name: &str, chunk: impl VolumeChunk) -> Result<(), sdk::DriverError> {
         // As `put-chunk`: the stored bytes go to disk without a copy.
         self.0.borrow_mut().put(container, name, &chunk.stored()).map_err(store_error)
     }

@@ -29,8 +29,9 @@ pub trait ObjectStore {
     fn put(&self, container: &str, name: &str, data: &[u8]) -> Result<(), DriverError>;
 
     /// Store a chunk's stored bytes as an object. By default through [`Self::put`];
-    /// the host's store takes the chunk itself.
-    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
+    /// the host's store takes the chunk itself, and an object store's upload keeps it
+    /// until the answer (the host writes its bytes into the request).
+    fn put_chunk(&self, container: &str, name: &str, chunk: impl VolumeChunk) -> Result<(), DriverError> {
         self.put(container, name, &chunk.stored_bytes())
     }
 
@@ -397,19 +398,20 @@ impl<D: ChunkedDriver> Chunked<D> {
                 )));
             }
             let name = cinder::object_name(prefix, objects.len() as u32 + 1);
-            self.store.put_chunk(container, &name, &chunk)?;
-            unflushed += chunk.length();
-            if flush_every.is_some_and(|every| unflushed >= every) {
-                self.store.flush(container)?;
-                unflushed = 0;
-            }
-            objects.push(ObjectEntry {
+            let entry = ObjectEntry {
                 name,
                 offset: chunk.offset(),
                 length: chunk.length(),
                 compression: chunk.stored_compression().name().to_owned(),
                 md5: chunk.md5().map(|d| cinder::hex(&d)).unwrap_or_default(),
-            });
+            };
+            self.store.put_chunk(container, &entry.name, chunk)?;
+            unflushed += entry.length;
+            if flush_every.is_some_and(|every| unflushed >= every) {
+                self.store.flush(container)?;
+                unflushed = 0;
+            }
+            objects.push(entry);
         }
         // The host's read buffers are freed before the sha256file's text is written
         // out (its pages touched here, a copy of it made in the host).

@@ -117,8 +117,36 @@ pub fn sleep(d: Duration) {
 
 /// Send `request` and read the whole answer.
 pub fn send(endpoint: &Endpoint, request: &Request<'_>, timeouts: Timeouts) -> Result<Response, HttpError> {
-    let mut p = Pending::start(endpoint, request, request.body.to_vec(), timeouts)?;
+    let mut p = Pending::start(endpoint, request, Body::Bytes(request.body.to_vec()), timeouts)?;
     p.finish()
+}
+
+/// What a request sends: bytes the driver holds, or a chunk's stored bytes, which the
+/// host writes into the request from its own memory (WIT 0.2.7 `chunk.write-stored`):
+/// they never enter the driver. Kept until the answer, for a retry.
+pub enum Body {
+    Bytes(Vec<u8>),
+    Chunk(crate::Chunk),
+}
+
+impl Body {
+    /// Its length in bytes (the request's Content-Length).
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::Chunk(c) => c.stored_length(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Bytes(Vec::new())
+    }
 }
 
 /// A request on its way: its body still going out, or its answer awaited. Several can
@@ -136,7 +164,7 @@ impl Pending {
     pub fn start(
         _endpoint: &Endpoint,
         _request: &Request<'_>,
-        _body: Vec<u8>,
+        _body: Body,
         _timeouts: Timeouts,
     ) -> Result<Pending, HttpError> {
         Err(HttpError::Unavailable)
@@ -146,7 +174,7 @@ impl Pending {
     pub fn start(
         endpoint: &Endpoint,
         request: &Request<'_>,
-        body: Vec<u8>,
+        body: Body,
         timeouts: Timeouts,
     ) -> Result<Pending, HttpError> {
         wasm::Pending::start(endpoint, request, body, timeouts).map(|inner| Pending { inner })
@@ -162,11 +190,11 @@ impl Pending {
     }
 
     /// The body it was started with.
-    pub fn take_body(&mut self) -> Vec<u8> {
+    pub fn take_body(&mut self) -> Body {
         #[cfg(target_arch = "wasm32")]
         return std::mem::take(&mut self.inner.body);
         #[cfg(not(target_arch = "wasm32"))]
-        Vec::new()
+        Body::default()
     }
 
     /// Wait for the answer (writing the rest of the body first) and read it whole.
@@ -212,7 +240,7 @@ impl<T> Flights<T> {
 
     /// Move every request along until one has its answer: its tag, the answer and the
     /// body it was sent with (for a retry). `None` when none is in flight.
-    pub fn next_done(&mut self) -> Option<(T, Result<Response, HttpError>, Vec<u8>)> {
+    pub fn next_done(&mut self) -> Option<(T, Result<Response, HttpError>, Body)> {
         if self.flying.is_empty() {
             return None;
         }
@@ -235,7 +263,7 @@ mod wasm {
     };
     use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
-    use super::{Endpoint, HttpError, Request, Response, Timeouts};
+    use super::{Body, Endpoint, HttpError, Request, Response, Timeouts};
 
     /// Where a request is: its body going out, its answer awaited, the answer's body
     /// coming in (read as it arrives, so several downloads move at once), or over.
@@ -264,8 +292,8 @@ mod wasm {
         get: bool,
         answer: FutureIncomingResponse,
         stage: Stage,
-        pub(super) body: Vec<u8>,
-        written: usize,
+        pub(super) body: Body,
+        written: u64,
     }
 
     fn denied(what: &str) -> HttpError {
@@ -283,7 +311,7 @@ mod wasm {
         pub fn start(
             endpoint: &Endpoint,
             request: &Request<'_>,
-            body: Vec<u8>,
+            body: Body,
             timeouts: Timeouts,
         ) -> Result<Pending, HttpError> {
             let bad = |what: &str| HttpError::Transport(format!("building the request: {what}"));
@@ -443,22 +471,34 @@ mod wasm {
         }
     }
 
-    /// Write what `out` takes now of `body[*written..]`; true while more is left.
-    fn write_some(out: &OutputStream, body: &[u8], written: &mut usize, what: &str) -> Result<bool, HttpError> {
+    /// Write what `out` takes now of the body from `*written`; true while more is left.
+    fn write_some(out: &OutputStream, body: &Body, written: &mut u64, what: &str) -> Result<bool, HttpError> {
         let failed = |e: StreamError| match e {
             StreamError::LastOperationFailed(e) => {
                 HttpError::Transport(format!("{what}: sending the body: {}", e.to_debug_string()))
             }
             StreamError::Closed => HttpError::Transport(format!("{what}: sending the body: closed")),
         };
-        while *written < body.len() {
-            let n = match out.check_write() {
-                Ok(0) => return Ok(true),
-                Ok(n) => n.min((body.len() - *written) as u64) as usize,
-                Err(e) => return Err(failed(e)),
-            };
-            out.write(&body[*written..*written + n]).map_err(failed)?;
-            *written += n;
+        let len = body.len();
+        while *written < len {
+            match body {
+                Body::Bytes(bytes) => {
+                    let n = match out.check_write() {
+                        Ok(0) => return Ok(true),
+                        Ok(n) => n.min(len - *written) as usize,
+                        Err(e) => return Err(failed(e)),
+                    };
+                    let at = *written as usize;
+                    out.write(&bytes[at..at + n]).map_err(failed)?;
+                    *written += n as u64;
+                }
+                // The host writes as much as the stream takes now, from its own memory.
+                Body::Chunk(chunk) => match chunk.write_stored(out, *written) {
+                    Ok(at) if at <= *written => return Ok(true),
+                    Ok(at) => *written = at.min(len),
+                    Err(e) => return Err(HttpError::Transport(format!("{what}: sending the body: {e:?}"))),
+                },
+            }
         }
         Ok(false)
     }

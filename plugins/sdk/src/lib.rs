@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The host keeps volume bytes: a driver gets `source`/`target` handles and hashed,
-//! compressed chunks (see `wit/holdfast-backup@0.2.6/volume.wit`). Helpers here:
+//! compressed chunks (see `wit/holdfast-backup@0.2.7/volume.wit`). Helpers here:
 //! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`].
 //! - [`objects`]: the host's object store (WIT `objects`, since 0.2.1) as an
 //!   [`chunked::ObjectStore`]: a driver confined to its backup, with no directory at all.
@@ -27,7 +27,13 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "backup-driver",
-        path: "../../wit/holdfast-backup@0.2.6",
+        path: "../../wit/holdfast-backup@0.2.7",
+        // The streams `chunk.write-stored` writes into are wasi:http's own.
+        with: {
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+        },
         pub_export_macro: true,
         export_macro_name: "export_driver",
         default_bindings_module: "holdfast_driver_sdk::bindings",
@@ -89,7 +95,7 @@ macro_rules! driver_manifest {
 #[macro_export]
 macro_rules! wit_version {
     () => {
-        "0.2.6"
+        "0.2.7"
     };
 }
 

@@ -28,7 +28,7 @@ impl ObjectStore for HostObjects {
         objects::put(container, name, data).map_err(driver_error)
     }
 
-    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
+    fn put_chunk(&self, container: &str, name: &str, chunk: impl VolumeChunk) -> Result<(), DriverError> {
         match chunk.as_wit() {
             Some(handle) => objects::put_chunk(container, name, handle).map_err(driver_error),
             None => self.put(container, name, &chunk.stored_bytes()),

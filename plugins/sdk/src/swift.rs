@@ -341,11 +341,12 @@ impl ObjectStore for SwiftStore {
 
     /// Up to `backup_swift_in_flight` uploads at once; an error shows on a later call,
     /// at the latest on `flush`.
-    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
+    fn put_chunk(&self, container: &str, name: &str, chunk: impl VolumeChunk) -> Result<(), DriverError> {
         // The host hashed the stored bytes with the chunk: no volume data is hashed here,
-        // and only the MD5 an ETag needs (WIT 0.2.5).
+        // and only the MD5 an ETag needs (WIT 0.2.5); it writes them into the request
+        // too (0.2.7).
         let digests = Digests { sha256: Vec::new(), md5: chunk.stored_md5() };
-        self.uploads.put(self, container, name, digests, chunk.stored_bytes())
+        self.uploads.put(self, container, name, digests, chunk.into_body())
     }
 
     /// Every upload answered and stored.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::DriverError;
-use crate::http::{self, Endpoint, Flights, HttpError, Pending, Request, Response, Timeouts};
+use crate::http::{self, Body, Endpoint, Flights, HttpError, Pending, Request, Response, Timeouts};
 
 /// What an answer means.
 pub enum Verdict {
@@ -113,7 +113,8 @@ fn attempts(
             policy.wait(attempt);
         }
         let (endpoint, request) = make()?;
-        let answer = Pending::start(&endpoint, &request, body.to_vec(), policy.timeouts).and_then(|mut p| p.finish());
+        let answer = Pending::start(&endpoint, &request, Body::Bytes(body.to_vec()), policy.timeouts)
+            .and_then(|mut p| p.finish());
         match judge(answer) {
             Verdict::Done(r) => return Ok(r),
             Verdict::Retry(why) => {
@@ -165,14 +166,14 @@ impl Uploads {
         container: &str,
         name: &str,
         digests: Digests,
-        body: Vec<u8>,
+        body: Body,
     ) -> Result<(), DriverError> {
         self.settle(store, self.max - 1)?;
         let job = PutJob { container: container.to_owned(), name: name.to_owned(), digests, attempt: 0 };
         self.launch(store, job, body)
     }
 
-    fn launch(&self, store: &impl ObjectRequests, job: PutJob, body: Vec<u8>) -> Result<(), DriverError> {
+    fn launch(&self, store: &impl ObjectRequests, job: PutJob, body: Body) -> Result<(), DriverError> {
         let (endpoint, request) = store.put_request(&job.container, &job.name, &job.digests)?;
         match Pending::start(&endpoint, &request, body, store.policy().timeouts) {
             Ok(p) => {
@@ -255,7 +256,7 @@ pub fn get_each(
     let (mut next, mut handed) = (0, 0);
     let start = |i: usize, attempt: u32, flights: &mut Flights<(usize, u32)>| -> Result<(), DriverError> {
         let (endpoint, request) = store.get_request(container, &names[i])?;
-        match Pending::start(&endpoint, &request, Vec::new(), policy.timeouts) {
+        match Pending::start(&endpoint, &request, Body::default(), policy.timeouts) {
             Ok(p) => {
                 flights.push((i, attempt), p);
                 Ok(())

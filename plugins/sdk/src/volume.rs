@@ -28,6 +28,15 @@ pub trait VolumeChunk {
     fn as_wit(&self) -> Option<&crate::Chunk> {
         None
     }
+    /// Its stored bytes as a request body: in a component the chunk itself, whose
+    /// bytes the host writes into the request (`chunk.write-stored`, WIT 0.2.7);
+    /// natively a copy.
+    fn into_body(self) -> crate::http::Body
+    where
+        Self: Sized,
+    {
+        crate::http::Body::Bytes(self.stored_bytes())
+    }
 }
 
 /// The source volume of a backup.
@@ -136,6 +145,9 @@ impl VolumeChunk for crate::Chunk {
     }
     fn as_wit(&self) -> Option<&crate::Chunk> {
         Some(self)
+    }
+    fn into_body(self) -> crate::http::Body {
+        crate::http::Body::Chunk(self)
     }
 }
 

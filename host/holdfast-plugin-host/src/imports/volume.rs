@@ -10,6 +10,7 @@ use holdfast_chunk::{
 };
 use holdfast_driver::ObjectApi;
 use wasmtime::component::Resource;
+use wasmtime_wasi::p2::{DynOutputStream, StreamError};
 
 use crate::bindings::holdfast::backup::types::{Compression as WitCompression, Extent as WitExtent, VolumeError};
 use crate::bindings::holdfast::backup::volume::{
@@ -31,6 +32,20 @@ pub struct StreamRes {
 
 pub struct ChunkRes {
     pub(crate) chunk: ProcessedChunk,
+    /// Its stored bytes shared, made once (an all-zero piece stored raw has no buffer,
+    /// and `write-stored` is called once per slice the stream takes).
+    shared: std::cell::OnceCell<bytes::Bytes>,
+}
+
+impl ChunkRes {
+    fn new(chunk: ProcessedChunk) -> Self {
+        ChunkRes { chunk, shared: std::cell::OnceCell::new() }
+    }
+
+    /// The stored bytes, shared without a copy.
+    pub(crate) fn stored(&self) -> bytes::Bytes {
+        self.shared.get_or_init(|| self.chunk.stored_shared()).clone()
+    }
 }
 
 /// `chunk.stored-bytes` answered from the chunk's own buffer: the generated binding
@@ -47,7 +62,7 @@ pub(crate) fn link_stored_bytes(linker: &mut wasmtime::component::Linker<HostSta
         volume.func_wrap(
             "[method]chunk.stored-bytes",
             |store: wasmtime::StoreContextMut<'_, HostState>, (c,): (Resource<ChunkRes>,)| {
-                Ok((store.data().table.get(&c)?.chunk.stored_shared(),))
+                Ok((store.data().table.get(&c)?.stored(),))
             },
         )
     });
@@ -207,7 +222,16 @@ impl HostChunkStream for HostState {
                     self.op.moved.fetch_add(chunk.length, Ordering::Relaxed);
                 }
                 self.live_chunks += 1;
-                Ok(Ok(Some(self.table.push(ChunkRes { chunk })?)))
+                self.live_chunk_bytes += chunk.stored_len();
+                let grant = self.limits.memory_cap() as u64;
+                if self.live_chunk_bytes > grant {
+                    return Err(wasmtime::Error::msg(format!(
+                        "driver holds {} chunks without dropping them: {} bytes of stored data, over its memory \
+                         grant of {grant}",
+                        self.live_chunks, self.live_chunk_bytes
+                    )));
+                }
+                Ok(Ok(Some(self.table.push(ChunkRes::new(chunk))?)))
             }
             Ok(None) => Ok(Ok(None)),
             Err(e) => Ok(Err(pipeline_error(e))),
@@ -277,9 +301,49 @@ impl HostChunk for HostState {
         Ok(self.table.get(&c)?.chunk.read(offset, u64::from(length)).map_err(pipeline_error))
     }
 
+    /// Writes slices of the chunk's own buffer (no copy): the stream keeps them until
+    /// they are sent.
+    fn write_stored(
+        &mut self,
+        c: Resource<ChunkRes>,
+        out: Resource<DynOutputStream>,
+        offset: u64,
+    ) -> wasmtime::Result<Result<u64, VolumeError>> {
+        let bytes = self.table.get(&c)?.stored();
+        let Some(mut at) = usize::try_from(offset).ok().filter(|&o| o <= bytes.len()) else {
+            return Ok(Err(VolumeError::Invalid(format!(
+                "chunk.write-stored from {offset}: the chunk stores {} bytes",
+                bytes.len()
+            ))));
+        };
+        let stream = self.table.get_mut(&out)?;
+        let failed = |e: StreamError| match e {
+            StreamError::Closed => Ok(Err(VolumeError::Io("chunk.write-stored: the stream is closed".into()))),
+            StreamError::LastOperationFailed(e) => Ok(Err(VolumeError::Io(format!("chunk.write-stored: {e:#}")))),
+            StreamError::Trap(e) => Err(e),
+        };
+        while at < bytes.len() {
+            let n = match stream.check_write() {
+                Ok(0) => break,
+                Ok(n) => n.min(bytes.len() - at),
+                Err(e) => return failed(e),
+            };
+            if let Err(e) = stream.write(bytes.slice(at..at + n)) {
+                return failed(e);
+            }
+            at += n;
+        }
+        Ok(Ok(at as u64))
+    }
+
+    fn stored_length(&mut self, c: Resource<ChunkRes>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&c)?.chunk.stored_len())
+    }
+
     fn drop(&mut self, rep: Resource<ChunkRes>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
+        let held = self.table.delete(rep)?;
         self.live_chunks = self.live_chunks.saturating_sub(1);
+        self.live_chunk_bytes = self.live_chunk_bytes.saturating_sub(held.chunk.stored_len());
         Ok(())
     }
 }

@@ -122,7 +122,7 @@ fn strike(store: &S3Store, a: &Attack, own_prefix: Option<&str>, source: Option<
                 Ok(Some(chunk)) => chunk,
                 other => return DriverError::Other(format!("no chunk to plant: {other:?}")),
             };
-            match store.put_chunk(b, k, &chunk).and_then(|()| store.flush(b)) {
+            match store.put_chunk(b, k, chunk).and_then(|()| store.flush(b)) {
                 Ok(()) => through(format!("planted a chunk as {b}/{k}")),
                 Err(e) => e,
             }

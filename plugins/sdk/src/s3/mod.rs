@@ -230,11 +230,12 @@ impl ObjectStore for S3Store {
 
     /// Up to `backup_s3_in_flight` uploads at once; an error shows on a later call, at
     /// the latest on `flush`.
-    fn put_chunk(&self, container: &str, name: &str, chunk: &impl VolumeChunk) -> Result<(), DriverError> {
-        // The host hashed the stored bytes with the chunk: no volume data is hashed here.
+    fn put_chunk(&self, container: &str, name: &str, chunk: impl VolumeChunk) -> Result<(), DriverError> {
+        // The host hashed the stored bytes with the chunk: no volume data is hashed here;
+        // it writes them into the request too (WIT 0.2.7).
         let d = chunk.stored_digests();
         let digests = Digests { sha256: d.sha256, md5: d.md5 };
-        self.uploads.put(self, container, name, digests, chunk.stored_bytes())
+        self.uploads.put(self, container, name, digests, chunk.into_body())
     }
 
     /// Every upload answered and stored (S3 has nothing else to make durable).
