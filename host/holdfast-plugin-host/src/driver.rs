@@ -206,7 +206,8 @@ impl DriverComponent {
             | crate::wit::WitVersion::V0_2_4
             | crate::wit::WitVersion::V0_2_5
             | crate::wit::WitVersion::V0_2_6
-            | crate::wit::WitVersion::V0_2_7 => {
+            | crate::wit::WitVersion::V0_2_7
+            | crate::wit::WitVersion::V0_2_8 => {
                 wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(load_err)?;
                 // Our interfaces one by one: the world's own add_to_linker would add
                 // wasi:io a second time (it is wasmtime-wasi's, linked above).
@@ -317,7 +318,7 @@ impl DriverComponent {
             objects,
             rbd: self.rbd.as_ref().map(|link| RbdScope::new(link.clone(), role)),
             live_chunks: 0,
-            live_chunk_bytes: 0,
+            held_bytes: 0,
             live_streams: 0,
             _permit: permit,
         };

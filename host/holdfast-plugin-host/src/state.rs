@@ -22,8 +22,9 @@ pub struct HostState {
     pub rbd: Option<crate::imports::rbd::RbdScope>,
     /// Chunks handed to the guest and not yet dropped.
     pub live_chunks: usize,
-    /// Their stored bytes, which they pin in host memory.
-    pub live_chunk_bytes: u64,
+    /// Bytes the host keeps on the guest's behalf: the stored bytes of the chunks it
+    /// holds (they pin them) and its `held-bytes`. Bounded by its memory grant.
+    pub held_bytes: u64,
     /// Chunk streams open.
     pub live_streams: usize,
     /// This instance's place under the backend's `instances` grant.

@@ -16,28 +16,32 @@ pub enum WitVersion {
     V0_1_0,
     /// Bound by the newest bindings: later 0.2.x versions only add.
     V0_2_0,
-    /// Bound by the newest bindings: 0.2.2 to 0.2.7 only add (`rbd`, `stored-digests`,
-    /// `write-checked`, `stored-md5`, `objects.append`/`get-range`, `write-stored`).
+    /// Bound by the newest bindings: 0.2.2 to 0.2.8 only add (`rbd`, `stored-digests`,
+    /// `write-checked`, `stored-md5`, `objects.append`/`get-range`, `write-stored`,
+    /// `held-bytes`).
     V0_2_1,
-    /// Bound by the newest bindings: 0.2.3 to 0.2.7 only add.
+    /// Bound by the newest bindings: 0.2.3 to 0.2.8 only add.
     V0_2_2,
-    /// Bound by the newest bindings: 0.2.4 to 0.2.7 only add.
+    /// Bound by the newest bindings: 0.2.4 to 0.2.8 only add.
     V0_2_3,
-    /// Bound by the newest bindings: 0.2.5 to 0.2.7 only add.
+    /// Bound by the newest bindings: 0.2.5 to 0.2.8 only add.
     V0_2_4,
-    /// Bound by the newest bindings: 0.2.6 and 0.2.7 only add.
+    /// Bound by the newest bindings: 0.2.6 to 0.2.8 only add.
     V0_2_5,
     /// Bound by the newest bindings: 0.2.6 added `objects.append` and
-    /// `objects.get-range` (big files written and read in pieces); 0.2.7 only adds.
+    /// `objects.get-range` (big files written and read in pieces); 0.2.7 and 0.2.8 only add.
     V0_2_6,
-    /// The newest: `wit/holdfast-backup@0.2.7` (adds `chunk.write-stored`: an upload's
-    /// body written from host memory).
+    /// Bound by the newest bindings: 0.2.7 added `chunk.write-stored` (an upload's body
+    /// written from host memory); 0.2.8 only adds.
     V0_2_7,
+    /// The newest: `wit/holdfast-backup@0.2.8` (adds `held-bytes` and
+    /// `target.write-held`: a download's body kept in host memory and written from there).
+    V0_2_8,
 }
 
 impl WitVersion {
     /// Oldest first; the last one is what the SDK builds today.
-    pub const SUPPORTED: [WitVersion; 9] = [
+    pub const SUPPORTED: [WitVersion; 10] = [
         WitVersion::V0_1_0,
         WitVersion::V0_2_0,
         WitVersion::V0_2_1,
@@ -47,6 +51,7 @@ impl WitVersion {
         WitVersion::V0_2_5,
         WitVersion::V0_2_6,
         WitVersion::V0_2_7,
+        WitVersion::V0_2_8,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +65,7 @@ impl WitVersion {
             WitVersion::V0_2_5 => "0.2.5",
             WitVersion::V0_2_6 => "0.2.6",
             WitVersion::V0_2_7 => "0.2.7",
+            WitVersion::V0_2_8 => "0.2.8",
         }
     }
 

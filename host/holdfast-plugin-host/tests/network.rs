@@ -10,6 +10,11 @@ use holdfast_plugin_host::DriverComponent;
 
 /// A one-page HTTP server on loopback; counts the connections it accepted.
 fn server() -> (String, Arc<AtomicUsize>) {
+    server_of(b"ok".to_vec())
+}
+
+/// A server answering every request with `page`.
+fn server_of(page: Vec<u8>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let authority = listener.local_addr().unwrap().to_string();
     let hits = Arc::new(AtomicUsize::new(0));
@@ -20,17 +25,25 @@ fn server() -> (String, Arc<AtomicUsize>) {
             counted.fetch_add(1, Ordering::SeqCst);
             let mut buf = [0u8; 4096];
             let _ = conn.read(&mut buf);
-            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", page.len());
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&page);
         }
     });
     (authority, hits)
 }
 
 fn probe(authority: &str, network: Vec<String>) -> String {
-    let grants = Grants { network, ..Grants::default() };
-    let config = vec![("authority".to_owned(), authority.to_owned())];
+    probe_with(authority, Grants { network, ..Grants::default() }, false)
+}
+
+fn probe_with(authority: &str, grants: Grants, held: bool) -> String {
+    let mut config = vec![("authority".to_owned(), authority.to_owned())];
+    if held {
+        config.push(("held".to_owned(), "yes".to_owned()));
+    }
     let d = DriverComponent::load("probe", holdfast_plugin_artifacts::HOSTILE_NET_PROBE_BYTES, grants, config).unwrap();
-    assert_eq!(d.id().wit_version, "0.2.7");
+    assert_eq!(d.id().wit_version, "0.2.8");
     d.setup().expect_err("the probe always reports through its error").to_string()
 }
 
@@ -45,4 +58,28 @@ fn requests_reach_granted_endpoints_only() {
     let granted = probe(&authority, vec![authority.clone()]);
     assert!(granted.contains("status=200"), "{granted}");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+/// A body read into the host's `held-bytes` (WIT 0.2.8) arrives whole, within the
+/// driver's memory grant and the host's largest write; past either the read fails
+/// with the reason, and the host has not grown.
+#[test]
+fn held_bytes_take_a_body_within_the_drivers_grant() {
+    const MIB: usize = 1 << 20;
+    let grant = |authority: &str, memory: usize| Grants {
+        network: vec![authority.to_owned()],
+        memory_bytes: Some(memory as u64),
+        ..Grants::default()
+    };
+    let (small, _) = server_of(vec![7u8; 3 * MIB + 5]);
+    let held = probe_with(&small, grant(&small, 64 * MIB), true);
+    assert!(held.contains(&format!("held={}", 3 * MIB + 5)), "{held}");
+    // Over the grant: the body is 40 MiB, the grant 32.
+    let (big, _) = server_of(vec![7u8; 40 * MIB]);
+    let over = probe_with(&big, grant(&big, 32 * MIB), true);
+    assert!(over.contains("failed: held-bytes:") && over.contains("would pass its memory grant"), "{over}");
+    // Over the largest object a write takes (64 MiB + 1/64 + 4 KiB), within the grant.
+    let (huge, _) = server_of(vec![7u8; 70 * MIB]);
+    let over = probe_with(&huge, grant(&huge, 256 * MIB), true);
+    assert!(over.contains("the largest object the host writes"), "{over}");
 }

@@ -53,7 +53,7 @@ fn backup_row(id: &str, volume_id: &str, size_bytes: u64, created_at: Timestamp)
 /// SHA-256 list as Cinder's own PosixBackupDriver wrote.
 #[test]
 fn full_backup_matches_cinders_worked_example() {
-    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.7");
+    worked_example(holdfast_plugin_artifacts::POSIX_BYTES, "0.2.8");
 }
 
 /// The 0.2.0 build (files through WASI, kept byte for byte) binds to the 0.2.1 host by
@@ -337,7 +337,7 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     let future = load(holdfast_plugin_artifacts::HOSTILE_FUTURE_WIT_BYTES).expect("a 9.0.0 driver loads");
     assert!(
         future.contains(
-            "built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0, 0.2.1, 0.2.2, 0.2.3, 0.2.4, 0.2.5, 0.2.6, 0.2.7"
+            "built for holdfast:backup@9.0.0, but this host supports 0.1.0, 0.2.0, 0.2.1, 0.2.2, 0.2.3, 0.2.4, 0.2.5, 0.2.6, 0.2.7, 0.2.8"
         ),
         "{future}"
     );
@@ -345,12 +345,12 @@ fn components_that_are_not_drivers_for_this_host_are_refused_before_they_run() {
     assert!(junk.contains("cannot load component"), "{junk}");
     // And the posix driver says which contract it was built for.
     let posix = posix(store.path(), &[]);
-    assert_eq!(posix.id().wit_version, "0.2.7");
+    assert_eq!(posix.id().wit_version, "0.2.8");
     // The SDK stamped the driver's own name and version into the component.
     assert_eq!((posix.id().name.as_str(), posix.id().version.as_str()), ("posix", env!("CARGO_PKG_VERSION")));
     assert_eq!(
         holdfast_plugin_host::supported_wit_versions(),
-        ["0.1.0", "0.2.0", "0.2.1", "0.2.2", "0.2.3", "0.2.4", "0.2.5", "0.2.6", "0.2.7"]
+        ["0.1.0", "0.2.0", "0.2.1", "0.2.2", "0.2.3", "0.2.4", "0.2.5", "0.2.6", "0.2.7", "0.2.8"]
     );
 }
 
@@ -382,7 +382,7 @@ fn backups_cross_wit_versions_in_both_directions() {
     assert_eq!(r.object_count, 1, "the current build found the one changed object against the 0.1.0 digests");
     let inc = done(inc, r);
 
-    for (who, driver) in [("0.2.7", &new), ("0.1.0", &old)] {
+    for (who, driver) in [("0.2.8", &new), ("0.1.0", &old)] {
         let target = work.path().join(format!("restored-{who}.raw"));
         std::fs::write(&target, vec![0xEE; image.len()]).unwrap();
         let sink = std::sync::Arc::new(VolumeFile::open_write(&target).unwrap());

@@ -21,6 +21,35 @@ use crate::sha256file;
 use crate::volume::{ChunkStream, Host, VolumeChunk, VolumeSource, VolumeTarget};
 use crate::{BackupInfo, BackupOutcome, Compression, DriverError, DriverInfo, Level, ReadOptions, Setting};
 
+/// An object fetched for a restore: its bytes in the driver, or kept by the host (a
+/// download's body, WIT 0.2.8 `held-bytes`), which writes it onto the target from there.
+pub enum Fetched {
+    Bytes(Vec<u8>),
+    Held(crate::HeldBytes),
+}
+
+impl Fetched {
+    /// The bytes in the driver (copied out of the host, 16 MiB at a time, when it
+    /// holds them): for the checks only the driver can make.
+    pub fn into_bytes(self) -> Result<Vec<u8>, DriverError> {
+        match self {
+            Fetched::Bytes(b) => Ok(b),
+            Fetched::Held(h) => {
+                let len = h.length();
+                let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                while (out.len() as u64) < len {
+                    let piece = h.read(out.len() as u64, 16 << 20)?;
+                    if piece.is_empty() {
+                        break;
+                    }
+                    out.extend_from_slice(&piece);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
 /// Where a driver keeps named objects, grouped in containers (a directory, a bucket
 /// prefix, a Swift container).
 pub trait ObjectStore {
@@ -45,10 +74,10 @@ pub trait ObjectStore {
         &self,
         container: &str,
         names: &[String],
-        each: &mut dyn FnMut(usize, Vec<u8>) -> Result<(), DriverError>,
+        each: &mut dyn FnMut(usize, Fetched) -> Result<(), DriverError>,
     ) -> Result<(), DriverError> {
         for (i, name) in names.iter().enumerate() {
-            each(i, self.get(container, name)?)?;
+            each(i, Fetched::Bytes(self.get(container, name)?))?;
         }
         Ok(())
     }
@@ -515,7 +544,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             } else {
                 let names: Vec<String> = meta.objects.iter().map(|o| o.name.clone()).collect();
                 store.get_each(container, &names, &mut |i, data| {
-                    self.restore_object(host, target, container, &meta.objects[i], &mut checks, Some(&data))
+                    self.restore_object(host, target, container, &meta.objects[i], &mut checks, Some(data))
                 })?;
             }
             // Later layers of the chain must land after this one.
@@ -535,15 +564,25 @@ impl<D: ChunkedDriver> Chunked<D> {
         container: &str,
         o: &ObjectEntry,
         checks: &mut sha256file::Checks<impl sha256file::Fetch>,
-        data: Option<&[u8]>,
+        data: Option<Fetched>,
     ) -> Result<(), DriverError> {
         if host.cancelled() {
             return Err(DriverError::Cancelled);
         }
         let compression = Compression::parse(&o.compression)
             .ok_or_else(|| DriverError::Invalid(format!("{}: unknown compression {:?}", o.name, o.compression)))?;
+        // Held by the host: written from there, onto the host's target.
+        let (data, held) = match (data, target.as_wit()) {
+            (Some(Fetched::Held(h)), Some(t)) => (None, Some((h, t))),
+            (Some(f), _) => (Some(f.into_bytes()?), None),
+            (None, _) => (None, None),
+        };
         if let Some((size, digests)) = checks.object(o.offset, o.length) {
-            return match data {
+            if let Some((h, t)) = held {
+                let check = crate::WriteCheck::Sha256Blocks((size, digests.to_vec()));
+                return Ok(t.write_held(o.offset, o.length, compression, h, &check)?);
+            }
+            return match data.as_deref() {
                 Some(data) => Ok(target.write_checked(o.offset, o.length, compression, data, size, digests)?),
                 None => self.store.restore_object(
                     container,
@@ -565,15 +604,15 @@ impl<D: ChunkedDriver> Chunked<D> {
                     .ok_or_else(|| DriverError::Invalid(format!("{}: md5 {hex:?} is not 32 hex digits", o.name)))?,
             ),
         };
-        let fetched;
+        if let Some((h, t)) = held {
+            let check = md5.map_or(crate::WriteCheck::None, crate::WriteCheck::Md5);
+            return Ok(t.write_held(o.offset, o.length, compression, h, &check)?);
+        }
         let data = match data {
             Some(data) => data,
-            None => {
-                fetched = self.store.get(container, &o.name)?;
-                &fetched
-            }
+            None => self.store.get(container, &o.name)?,
         };
-        target.write(o.offset, o.length, compression, data, md5.as_deref())?;
+        target.write(o.offset, o.length, compression, &data, md5.as_deref())?;
         Ok(())
     }
 

@@ -65,6 +65,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A successful GET's body kept by the host instead ([`Pending::hold_in_host`]);
+    /// `body` is then empty.
+    pub held: Option<crate::HeldBytes>,
 }
 
 impl Response {
@@ -189,6 +192,15 @@ impl Pending {
         false
     }
 
+    /// Have a successful GET's body kept in host memory (WIT 0.2.8 `held-bytes`) rather
+    /// than read into the driver: [`Response::held`]. A restore writes it from there.
+    pub fn hold_in_host(&mut self) {
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.inner.hold = true;
+        }
+    }
+
     /// The body it was started with.
     pub fn take_body(&mut self) -> Body {
         #[cfg(target_arch = "wasm32")]
@@ -264,6 +276,7 @@ mod wasm {
     use wasip2::io::streams::{InputStream, OutputStream, StreamError};
 
     use super::{Body, Endpoint, HttpError, Request, Response, Timeouts};
+    use crate::bindings::holdfast::backup::volume::{HeldBytes, StreamEnd};
 
     /// Where a request is: its body going out, its answer awaited, the answer's body
     /// coming in (read as it arrives, so several downloads move at once), or over.
@@ -284,12 +297,16 @@ mod wasm {
         status: u16,
         headers: Vec<(String, String)>,
         data: Vec<u8>,
+        /// Where the body goes instead of `data` ([`Pending::hold`]).
+        held: Option<HeldBytes>,
     }
 
     pub struct Pending {
         what: String,
         /// A GET: its answer's body is sized from its `Content-Length`.
         get: bool,
+        /// A successful GET's body is kept by the host (`held-bytes`).
+        pub(super) hold: bool,
         answer: FutureIncomingResponse,
         stage: Stage,
         pub(super) body: Body,
@@ -351,7 +368,7 @@ mod wasm {
             };
             let out = outgoing.write().map_err(|_| bad("body stream"))?;
             let get = request.method == "GET";
-            Ok(Pending { what, get, answer, stage: Stage::Sending(out, outgoing), body, written: 0 })
+            Ok(Pending { what, get, hold: false, answer, stage: Stage::Sending(out, outgoing), body, written: 0 })
         }
 
         /// Whether its body is still going out.
@@ -397,24 +414,25 @@ mod wasm {
                                 }
                             },
                         },
+                        Stage::Reading(r) if r.held.is_some() => {
+                            let held = r.held.as_ref().expect("checked");
+                            match held.read_from(&r.stream) {
+                                Ok(0) => return false,
+                                Ok(_) => continue,
+                                Err(StreamEnd::Closed) => self.answered(),
+                                Err(StreamEnd::Failed(m)) => Stage::Done(Err(HttpError::Transport(format!(
+                                    "{}: reading the answer: {m}",
+                                    self.what
+                                )))),
+                            }
+                        }
                         Stage::Reading(r) => match r.stream.read(READ) {
                             Ok(chunk) if chunk.is_empty() => return false,
                             Ok(chunk) => {
                                 r.data.extend_from_slice(&chunk);
                                 continue;
                             }
-                            Err(StreamError::Closed) => {
-                                let Stage::Reading(r) = std::mem::replace(&mut self.stage, Stage::Taken) else {
-                                    unreachable!()
-                                };
-                                let Incoming { stream, body, _response, status, headers, data } = *r;
-                                drop(stream);
-                                if let Some(body) = body {
-                                    drop(IncomingBody::finish(body));
-                                }
-                                drop(_response);
-                                Stage::Done(Ok(Response { status, headers, body: data }))
-                            }
+                            Err(StreamError::Closed) => self.answered(),
                             Err(StreamError::LastOperationFailed(e)) => Stage::Done(Err(HttpError::Transport(
                                 format!("{}: reading the answer: {}", self.what, e.to_debug_string()),
                             ))),
@@ -423,6 +441,18 @@ mod wasm {
                     };
                 self.stage = next;
             }
+        }
+
+        /// The answer's body is all in: the resources in the order WASI wants them dropped.
+        fn answered(&mut self) -> Stage {
+            let Stage::Reading(r) = std::mem::replace(&mut self.stage, Stage::Taken) else { unreachable!() };
+            let Incoming { stream, body, _response, status, headers, data, held } = *r;
+            drop(stream);
+            if let Some(body) = body {
+                drop(IncomingBody::finish(body));
+            }
+            drop(_response);
+            Stage::Done(Ok(Response { status, headers, body: data, held }))
         }
 
         /// The answer's head is in: start reading its body.
@@ -444,10 +474,15 @@ mod wasm {
             // grows as before.
             let mut data = Vec::new();
             let announced = super::header(&headers, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
-            if let (true, true, Some(len)) = (self.get, (200..300).contains(&status), announced) {
+            let fetched = self.get && (200..300).contains(&status);
+            // Held by the host: the room is set aside there (it takes the server's word
+            // only up to the largest object it writes).
+            let held = (fetched && self.hold).then(|| HeldBytes::new(announced.unwrap_or(0) as u64));
+            if let (true, None, Some(len)) = (fetched, &held, announced) {
                 let _ = data.try_reserve_exact(len.min(RESERVE_MAX));
             }
-            Stage::Reading(Box::new(Incoming { stream, body: Some(body), _response: resp, status, headers, data }))
+            let incoming = Incoming { stream, body: Some(body), _response: resp, status, headers, data, held };
+            Stage::Reading(Box::new(incoming))
         }
 
         /// What to wait on for it to move.

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The host keeps volume bytes: a driver gets `source`/`target` handles and hashed,
-//! compressed chunks (see `wit/holdfast-backup@0.2.7/volume.wit`). Helpers here:
+//! compressed chunks (see `wit/holdfast-backup@0.2.8/volume.wit`). Helpers here:
 //! - [`chunked`]: Cinder's chunked driver over any [`chunked::ObjectStore`].
 //! - [`objects`]: the host's object store (WIT `objects`, since 0.2.1) as an
 //!   [`chunked::ObjectStore`]: a driver confined to its backup, with no directory at all.
@@ -27,7 +27,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "backup-driver",
-        path: "../../wit/holdfast-backup@0.2.7",
+        path: "../../wit/holdfast-backup@0.2.8",
         // The streams `chunk.write-stored` writes into are wasi:http's own.
         with: {
             "wasi:io/streams@0.2.12": wasip2::io::streams,
@@ -62,7 +62,9 @@ pub use bindings::holdfast::backup::rbd;
 pub use bindings::holdfast::backup::types::{
     BackupInfo, Compression, DriverError, Extent, Setting, Timestamp, VolumeError,
 };
-pub use bindings::holdfast::backup::volume::{Chunk, ChunkStream, ReadOptions, Source, StoredDigests, Target};
+pub use bindings::holdfast::backup::volume::{
+    Chunk, ChunkStream, HeldBytes, ReadOptions, Source, StoredDigests, Target, WriteCheck,
+};
 
 /// Stamp the driver's name and its crate's version into the component: a custom
 /// section (`holdfast-driver`) the host reads, before running anything, as the
@@ -95,7 +97,7 @@ macro_rules! driver_manifest {
 #[macro_export]
 macro_rules! wit_version {
     () => {
-        "0.2.7"
+        "0.2.8"
     };
 }
 

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::DriverError;
-use crate::chunked::ObjectStore;
+use crate::chunked::{Fetched, ObjectStore};
 use crate::cinder::hex;
 use crate::http::{self, Endpoint, HttpError, Request, Response, Timeouts};
 use crate::settings::Settings;
@@ -375,7 +375,7 @@ impl ObjectStore for SwiftStore {
         &self,
         container: &str,
         names: &[String],
-        each: &mut dyn FnMut(usize, Vec<u8>) -> Result<(), DriverError>,
+        each: &mut dyn FnMut(usize, Fetched) -> Result<(), DriverError>,
     ) -> Result<(), DriverError> {
         transfer::get_each(self, self.in_flight, container, names, each)
     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::DriverError;
+use crate::chunked::Fetched;
 use crate::http::{self, Body, Endpoint, Flights, HttpError, Pending, Request, Response, Timeouts};
 
 /// What an answer means.
@@ -247,17 +248,19 @@ pub fn get_each(
     max: usize,
     container: &str,
     names: &[String],
-    each: &mut dyn FnMut(usize, Vec<u8>) -> Result<(), DriverError>,
+    each: &mut dyn FnMut(usize, Fetched) -> Result<(), DriverError>,
 ) -> Result<(), DriverError> {
     let max = max.max(1);
     let policy = store.policy();
     let mut flights: Flights<(usize, u32)> = Flights::new(max);
-    let mut arrived: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+    let mut arrived: BTreeMap<usize, Fetched> = BTreeMap::new();
     let (mut next, mut handed) = (0, 0);
     let start = |i: usize, attempt: u32, flights: &mut Flights<(usize, u32)>| -> Result<(), DriverError> {
         let (endpoint, request) = store.get_request(container, &names[i])?;
         match Pending::start(&endpoint, &request, Body::default(), policy.timeouts) {
-            Ok(p) => {
+            Ok(mut p) => {
+                // The body stays in the host until the restore writes it (WIT 0.2.8).
+                p.hold_in_host();
                 flights.push((i, attempt), p);
                 Ok(())
             }
@@ -280,7 +283,7 @@ pub fn get_each(
         let what = format!("GET {}", names[i]);
         match store.judge(answer, &what, None) {
             Verdict::Done(r) if (200..300).contains(&r.status) => {
-                arrived.insert(i, r.body);
+                arrived.insert(i, r.held.map_or(Fetched::Bytes(r.body), Fetched::Held));
             }
             Verdict::Done(r) if r.status == 404 => return Err(DriverError::NotFound(format!("{what}: HTTP 404"))),
             Verdict::Done(r) => return Err(DriverError::Io(format!("{what}: HTTP {}", r.status))),

@@ -10,11 +10,12 @@ use holdfast_chunk::{
 };
 use holdfast_driver::ObjectApi;
 use wasmtime::component::Resource;
-use wasmtime_wasi::p2::{DynOutputStream, StreamError};
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 
 use crate::bindings::holdfast::backup::types::{Compression as WitCompression, Extent as WitExtent, VolumeError};
 use crate::bindings::holdfast::backup::volume::{
-    Host, HostChunk, HostChunkStream, HostSource, HostTarget, ReadOptions, StoredDigests,
+    Host, HostChunk, HostChunkStream, HostHeldBytes, HostSource, HostTarget, ReadOptions, StoredDigests, StreamEnd,
+    WriteCheck,
 };
 use crate::limits::{
     MAX_CHUNK_READ, MAX_LIVE_CHUNKS, MAX_LIVE_STREAMS, MAX_READ_EXTENTS, MAX_SNAPSHOT_NAME, MAX_WRITE_DATA,
@@ -36,6 +37,18 @@ pub struct ChunkRes {
     /// and `write-stored` is called once per slice the stream takes).
     shared: std::cell::OnceCell<bytes::Bytes>,
 }
+
+/// `held-bytes`: a download's body kept in host memory for the guest (WIT 0.2.8).
+pub struct HeldRes {
+    data: Vec<u8>,
+    /// What it counts in `HostState::held_bytes`: its room set aside, or its length
+    /// once that is more.
+    counted: u64,
+}
+
+/// Most a `held-bytes` takes in one `read-from` call (the stream's own pieces are
+/// smaller; this bounds one call's work).
+const HELD_READ: usize = 4 << 20;
 
 impl ChunkRes {
     fn new(chunk: ProcessedChunk) -> Self {
@@ -222,13 +235,13 @@ impl HostChunkStream for HostState {
                     self.op.moved.fetch_add(chunk.length, Ordering::Relaxed);
                 }
                 self.live_chunks += 1;
-                self.live_chunk_bytes += chunk.stored_len();
+                self.held_bytes += chunk.stored_len();
                 let grant = self.limits.memory_cap() as u64;
-                if self.live_chunk_bytes > grant {
+                if self.held_bytes > grant {
                     return Err(wasmtime::Error::msg(format!(
-                        "driver holds {} chunks without dropping them: {} bytes of stored data, over its memory \
-                         grant of {grant}",
-                        self.live_chunks, self.live_chunk_bytes
+                        "driver holds {} chunks without dropping them: {} bytes of stored data held for it, over \
+                         its memory grant of {grant}",
+                        self.live_chunks, self.held_bytes
                     )));
                 }
                 Ok(Ok(Some(self.table.push(ChunkRes::new(chunk))?)))
@@ -343,7 +356,7 @@ impl HostChunk for HostState {
     fn drop(&mut self, rep: Resource<ChunkRes>) -> wasmtime::Result<()> {
         let held = self.table.delete(rep)?;
         self.live_chunks = self.live_chunks.saturating_sub(1);
-        self.live_chunk_bytes = self.live_chunk_bytes.saturating_sub(held.chunk.stored_len());
+        self.held_bytes = self.held_bytes.saturating_sub(held.chunk.stored_len());
         Ok(())
     }
 }
@@ -408,12 +421,114 @@ impl HostTarget for HostState {
         self.queue(&t, job)
     }
 
+    fn write_held(
+        &mut self,
+        t: Resource<TargetRes>,
+        offset: u64,
+        length: u64,
+        compression: WitCompression,
+        data: Resource<HeldRes>,
+        check: WriteCheck,
+    ) -> wasmtime::Result<Result<(), VolumeError>> {
+        let held = self.table.delete(data)?;
+        self.held_bytes = self.held_bytes.saturating_sub(held.counted);
+        let (md5, blocks) = match check {
+            WriteCheck::None => (None, None),
+            WriteCheck::Md5(m) => match <[u8; 16]>::try_from(m.as_slice()) {
+                Ok(m) => (Some(m), None),
+                Err(_) => return Ok(Err(VolumeError::Invalid("an MD5 is 16 bytes".into()))),
+            },
+            // The writer checks the digests' count against the length before queueing.
+            WriteCheck::Sha256Blocks((block_size, digests)) => (None, Some(BlockDigests { block_size, digests })),
+        };
+        let job = RestoreJob { offset, length, compression: to_host(compression), data: held.data, md5, blocks };
+        self.queue(&t, job)
+    }
+
     fn flush(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<Result<(), VolumeError>> {
         Ok(self.table.get(&t)?.writer.flush().map_err(restore_error))
     }
 
     fn drop(&mut self, rep: Resource<TargetRes>) -> wasmtime::Result<()> {
         self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl HostHeldBytes for HostState {
+    fn new(&mut self, capacity: u64) -> wasmtime::Result<Resource<HeldRes>> {
+        // The room set aside counts against the grant as it is made: a server's word
+        // (or the driver's) is taken only up to the largest object a write takes and
+        // what the grant has left.
+        let left = (self.limits.memory_cap() as u64).saturating_sub(self.held_bytes);
+        let room = capacity.min(MAX_WRITE_DATA as u64).min(left);
+        self.held_bytes += room;
+        Ok(self.table.push(HeldRes { data: Vec::with_capacity(room as usize), counted: room })?)
+    }
+
+    fn read_from(
+        &mut self,
+        h: Resource<HeldRes>,
+        input: Resource<DynInputStream>,
+    ) -> wasmtime::Result<Result<u64, StreamEnd>> {
+        let grant = self.limits.memory_cap() as u64;
+        let mut read = 0u64;
+        loop {
+            let before = self.table.get(&h)?.data.len();
+            let room = (MAX_WRITE_DATA + 1).saturating_sub(before).min(HELD_READ);
+            let bytes = match self.table.get_mut(&input)?.read(room) {
+                Ok(b) if b.is_empty() => return Ok(Ok(read)),
+                Ok(b) => b,
+                Err(StreamError::Closed) if read == 0 => return Ok(Err(StreamEnd::Closed)),
+                Err(StreamError::Closed) => return Ok(Ok(read)),
+                Err(StreamError::LastOperationFailed(e)) => return Ok(Err(StreamEnd::Failed(format!("{e:#}")))),
+                Err(StreamError::Trap(e)) => return Err(e),
+            };
+            if before + bytes.len() > MAX_WRITE_DATA {
+                return Ok(Err(StreamEnd::Failed(format!(
+                    "held-bytes: over {MAX_WRITE_DATA} bytes, the largest object the host writes"
+                ))));
+            }
+            let counted = self.table.get(&h)?.counted;
+            let more = ((before + bytes.len()) as u64).saturating_sub(counted);
+            if self.held_bytes + more > grant {
+                return Ok(Err(StreamEnd::Failed(format!(
+                    "held-bytes: {} bytes held for the driver would pass its memory grant of {grant}",
+                    self.held_bytes + more
+                ))));
+            }
+            let held = self.table.get_mut(&h)?;
+            held.data.extend_from_slice(&bytes);
+            held.counted += more;
+            self.held_bytes += more;
+            read += bytes.len() as u64;
+        }
+    }
+
+    fn length(&mut self, h: Resource<HeldRes>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&h)?.data.len() as u64)
+    }
+
+    fn read(
+        &mut self,
+        h: Resource<HeldRes>,
+        offset: u64,
+        length: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, VolumeError>> {
+        if length > MAX_CHUNK_READ {
+            return Ok(Err(VolumeError::Invalid(format!(
+                "held-bytes.read of {length} bytes is over {MAX_CHUNK_READ}"
+            ))));
+        }
+        let data = &self.table.get(&h)?.data;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let end = start.saturating_add(length as usize).min(data.len());
+        Ok(Ok(data[start..end].to_vec()))
+    }
+
+    fn drop(&mut self, h: Resource<HeldRes>) -> wasmtime::Result<()> {
+        let held = self.table.delete(h)?;
+        self.held_bytes = self.held_bytes.saturating_sub(held.counted);
         Ok(())
     }
 }

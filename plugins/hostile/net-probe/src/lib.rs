@@ -1,13 +1,17 @@
 //! Test driver: its `setup` sends one `GET http://<authority>/probe` through
 //! `wasi:http` and fails with what happened (`status=200`, or `refused: …`), so a test
 //! can show that the host lets a request out only to the backend's granted endpoints.
+//! With the setting `held` = `yes` it also reads the answer's body into the host's
+//! `held-bytes` (WIT 0.2.8) and says how that ended (`held=<bytes>`, or `failed: …`):
+//! the host's limits on bytes it holds for a driver.
 
 use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source};
 
 pub struct NetProbe;
 
 #[cfg(target_arch = "wasm32")]
-fn probe(authority: &str) -> String {
+fn probe(authority: &str, held: bool) -> String {
+    use holdfast_driver_sdk::bindings::holdfast::backup::volume::{HeldBytes, StreamEnd};
     use wasip2::http::outgoing_handler;
     use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
     let req = OutgoingRequest::new(Fields::new());
@@ -27,22 +31,40 @@ fn probe(authority: &str) -> String {
         }
         fut.subscribe().block();
     };
-    match answer {
-        Ok(Ok(resp)) => format!("status={}", resp.status()),
-        Ok(Err(e)) => format!("refused: {e:?}"),
-        Err(()) => "refused: no response".into(),
+    let resp = match answer {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => return format!("refused: {e:?}"),
+        Err(()) => return "refused: no response".into(),
+    };
+    let status = format!("status={}", resp.status());
+    if !held {
+        return status;
     }
+    let Ok(body) = resp.consume() else { return format!("{status} no body") };
+    let Ok(stream) = body.stream() else { return format!("{status} no stream") };
+    // Room asked for as if the server had announced a terabyte.
+    let bytes = HeldBytes::new(1 << 40);
+    let end = loop {
+        match bytes.read_from(&stream) {
+            Ok(0) => stream.subscribe().block(),
+            Ok(_) => {}
+            Err(StreamEnd::Closed) => break format!("held={}", bytes.length()),
+            Err(StreamEnd::Failed(m)) => break format!("failed: {m}"),
+        }
+    };
+    format!("{status} {end}")
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn probe(_authority: &str) -> String {
+fn probe(_authority: &str, _held: bool) -> String {
     "refused: only the wasm build sends requests".into()
 }
 
 impl Driver for NetProbe {
     fn setup(config: Vec<Setting>) -> Result<DriverInfo, DriverError> {
         let authority = config.iter().find(|s| s.key == "authority").map(|s| s.value.as_str()).unwrap_or("");
-        Err(DriverError::Other(probe(authority)))
+        let held = config.iter().any(|s| s.key == "held" && s.value == "yes");
+        Err(DriverError::Other(probe(authority, held)))
     }
 
     fn backup(
