@@ -113,8 +113,8 @@ fn compress(state: &mut [Words; 4], blocks: [&[u8]; LANES]) {
 
 /// Every buffer through the lanes, longest first so that the lanes run out together;
 /// a lane whose buffer has no full block left finishes it and takes the next one.
-/// Once one lane alone has work, its buffer is finished on its own (one chain runs
-/// quicker than a vector step with one useful lane).
+/// Once one or two lanes alone have work, their buffers are finished as one chain or
+/// two interleaved ones (quicker than vector steps with one or two useful lanes).
 #[inline(always)]
 fn lanes(bufs: &[&[u8]], out: &mut [[u8; 16]]) {
     const IDLE: [u8; 64] = [0; 64];

@@ -318,7 +318,7 @@ impl DriverComponent {
             objects,
             rbd: self.rbd.as_ref().map(|link| RbdScope::new(link.clone(), role)),
             live_chunks: 0,
-            held_bytes: 0,
+            live_held: 0,
             live_streams: 0,
             _permit: permit,
         };

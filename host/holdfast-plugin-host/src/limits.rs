@@ -26,11 +26,16 @@ pub const MAX_WRITE_DATA: usize = (MAX_WRITE_LENGTH + (MAX_WRITE_LENGTH >> 6) + 
 
 /// Chunk handles a guest may hold at once: a guest that leaks handles fails instead of
 /// growing host memory. An upload in flight keeps its chunk until the answer (the host
-/// writes the stored bytes into the request, `chunk.write-stored`), and an object-store
-/// driver may have 64 in flight, plus the chunk in hand. Each chunk pins its stored
-/// bytes: those of the chunks held count against the driver's memory grant too, as
-/// the copies it would otherwise have made did.
-pub const MAX_LIVE_CHUNKS: usize = 66;
+/// writes its stored bytes into the request, `chunk.write-stored`); the SDK keeps at
+/// most [`MAX_LIVE_CHUNKS`] − 2 that way and copies the rest. A chunk's stored bytes
+/// count against the driver's memory grant while it holds it, but a small piece may
+/// keep the whole read (and output) buffer it was cut from, up to 2 × 64 MiB: so few.
+pub const MAX_LIVE_CHUNKS: usize = 6;
+
+/// `held-bytes` a guest may hold at once (their bytes count against its memory grant;
+/// this bounds the handles themselves): an object store's downloads in flight (the
+/// SDK allows 64) and a few more.
+pub const MAX_LIVE_HELD: usize = 66;
 
 /// Largest raw read a guest may request from a chunk in one call.
 pub const MAX_CHUNK_READ: u32 = 16 << 20;

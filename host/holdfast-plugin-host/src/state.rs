@@ -22,9 +22,8 @@ pub struct HostState {
     pub rbd: Option<crate::imports::rbd::RbdScope>,
     /// Chunks handed to the guest and not yet dropped.
     pub live_chunks: usize,
-    /// Bytes the host keeps on the guest's behalf: the stored bytes of the chunks it
-    /// holds (they pin them) and its `held-bytes`. Bounded by its memory grant.
-    pub held_bytes: u64,
+    /// `held-bytes` the guest has alive.
+    pub live_held: usize,
     /// Chunk streams open.
     pub live_streams: usize,
     /// This instance's place under the backend's `instances` grant.

@@ -103,11 +103,15 @@ fn hostile_drivers_are_refused_stopped_and_contained() {
     let d = load(HANDLES, "sha-block");
     s.attack("1-byte sha block", "sha block size 1 is under the host's minimum", quick, |s| s.backup(&d));
     let d = load(HANDLES, "hoard");
-    // 80 chunks of 1 MiB: their stored bytes pass the 64 MiB grant before the count
-    // of handles (66) is reached.
+    s.attack("hoarded chunks", "driver holds 6 chunks without dropping them (limit)", quick, |s| s.backup(&d));
+    // 16 MiB chunks of an 80 MiB volume: held, their stored bytes pass the 64 MiB
+    // grant (with the driver's own memory) before the count of handles is reached.
     let big = work.path().join("big.raw");
     std::fs::File::create(&big).unwrap().set_len(80 * MIB).unwrap();
-    s.attack("hoarded chunks", "over its memory grant", quick, |s| s.backup_of(&d, &big));
+    let d = load(HANDLES, "hoard-big");
+    s.attack("hoarded big", "would pass its memory grant", quick, |s| s.backup_of(&d, &big));
+    let d = load(HANDLES, "write-stored-far");
+    s.attack("write-stored far", "chunk.write-stored from 1099511627776", quick, |s| s.backup(&d));
     let d = load(HANDLES, "never-next");
     s.attack("unread stream", "left a stream unread", quick, |s| s.backup(&d));
     let d = load(HANDLES, "stale");

@@ -34,13 +34,14 @@ fn server_of(page: Vec<u8>) -> (String, Arc<AtomicUsize>) {
 }
 
 fn probe(authority: &str, network: Vec<String>) -> String {
-    probe_with(authority, Grants { network, ..Grants::default() }, false)
+    probe_with(authority, Grants { network, ..Grants::default() }, None)
 }
 
-fn probe_with(authority: &str, grants: Grants, held: bool) -> String {
+/// `held`: the probe's `held` setting (`yes`, `twice`).
+fn probe_with(authority: &str, grants: Grants, held: Option<&str>) -> String {
     let mut config = vec![("authority".to_owned(), authority.to_owned())];
-    if held {
-        config.push(("held".to_owned(), "yes".to_owned()));
+    if let Some(held) = held {
+        config.push(("held".to_owned(), held.to_owned()));
     }
     let d = DriverComponent::load("probe", holdfast_plugin_artifacts::HOSTILE_NET_PROBE_BYTES, grants, config).unwrap();
     assert_eq!(d.id().wit_version, "0.2.8");
@@ -61,8 +62,8 @@ fn requests_reach_granted_endpoints_only() {
 }
 
 /// A body read into the host's `held-bytes` (WIT 0.2.8) arrives whole, within the
-/// driver's memory grant and the host's largest write; past either the read fails
-/// with the reason, and the host has not grown.
+/// driver's memory grant (with its own memory) and the host's largest write; past
+/// either the read fails with the reason; a held-bytes dropped gives its room back.
 #[test]
 fn held_bytes_take_a_body_within_the_drivers_grant() {
     const MIB: usize = 1 << 20;
@@ -72,14 +73,18 @@ fn held_bytes_take_a_body_within_the_drivers_grant() {
         ..Grants::default()
     };
     let (small, _) = server_of(vec![7u8; 3 * MIB + 5]);
-    let held = probe_with(&small, grant(&small, 64 * MIB), true);
+    let held = probe_with(&small, grant(&small, 64 * MIB), Some("yes"));
     assert!(held.contains(&format!("held={}", 3 * MIB + 5)), "{held}");
+    // 20 MiB twice under a 32 MiB grant: only if the first is given back.
+    let (twenty, _) = server_of(vec![7u8; 20 * MIB]);
+    let twice = probe_with(&twenty, grant(&twenty, 32 * MIB), Some("twice"));
+    assert_eq!(twice.matches(&format!("held={}", 20 * MIB)).count(), 2, "{twice}");
     // Over the grant: the body is 40 MiB, the grant 32.
     let (big, _) = server_of(vec![7u8; 40 * MIB]);
-    let over = probe_with(&big, grant(&big, 32 * MIB), true);
+    let over = probe_with(&big, grant(&big, 32 * MIB), Some("yes"));
     assert!(over.contains("failed: held-bytes:") && over.contains("would pass its memory grant"), "{over}");
     // Over the largest object a write takes (64 MiB + 1/64 + 4 KiB), within the grant.
     let (huge, _) = server_of(vec![7u8; 70 * MIB]);
-    let over = probe_with(&huge, grant(&huge, 256 * MIB), true);
+    let over = probe_with(&huge, grant(&huge, 256 * MIB), Some("yes"));
     assert!(over.contains("the largest object the host writes"), "{over}");
 }

@@ -192,6 +192,14 @@ impl Pending {
         false
     }
 
+    /// Whether its body is a chunk the host writes (it keeps the chunk's handle).
+    pub fn holds_chunk(&self) -> bool {
+        #[cfg(target_arch = "wasm32")]
+        return matches!(self.inner.body, Body::Chunk(_));
+        #[cfg(not(target_arch = "wasm32"))]
+        false
+    }
+
     /// Have a successful GET's body kept in host memory (WIT 0.2.8 `held-bytes`) rather
     /// than read into the driver: [`Response::held`]. A restore writes it from there.
     pub fn hold_in_host(&mut self) {
@@ -243,6 +251,11 @@ impl<T> Flights<T> {
 
     pub fn push(&mut self, tag: T, pending: Pending) {
         self.flying.push((tag, pending));
+    }
+
+    /// How many in flight send a chunk the host writes ([`Pending::holds_chunk`]).
+    pub fn chunks_held(&self) -> usize {
+        self.flying.iter().filter(|(_, p)| p.holds_chunk()).count()
     }
 
     /// Every request in flight, out of the set.
@@ -297,7 +310,7 @@ mod wasm {
         status: u16,
         headers: Vec<(String, String)>,
         data: Vec<u8>,
-        /// Where the body goes instead of `data` ([`Pending::hold`]).
+        /// Where the body goes instead of `data` (`Pending::hold`).
         held: Option<HeldBytes>,
     }
 

@@ -130,6 +130,10 @@ fn attempts(
     Err(policy.gave_up(&last))
 }
 
+/// Uploads in flight whose body is a chunk the host writes (`Body::Chunk`); the host
+/// allows a driver six chunk handles (`holdfast_plugin_host::limits::MAX_LIVE_CHUNKS`).
+const CHUNK_BODIES: usize = 4;
+
 /// An upload in flight.
 struct PutJob {
     container: String,
@@ -170,6 +174,12 @@ impl Uploads {
         body: Body,
     ) -> Result<(), DriverError> {
         self.settle(store, self.max - 1)?;
+        // The host lets a driver keep a few chunks (6: these, the one in hand, one more);
+        // past them an upload's bytes are copied into the driver, as before WIT 0.2.7.
+        let body = match body {
+            Body::Chunk(c) if self.flights.borrow().chunks_held() >= CHUNK_BODIES => Body::Bytes(c.stored_bytes()),
+            other => other,
+        };
         let job = PutJob { container: container.to_owned(), name: name.to_owned(), digests, attempt: 0 };
         self.launch(store, job, body)
     }

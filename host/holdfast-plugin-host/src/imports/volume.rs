@@ -18,8 +18,8 @@ use crate::bindings::holdfast::backup::volume::{
     WriteCheck,
 };
 use crate::limits::{
-    MAX_CHUNK_READ, MAX_LIVE_CHUNKS, MAX_LIVE_STREAMS, MAX_READ_EXTENTS, MAX_SNAPSHOT_NAME, MAX_WRITE_DATA,
-    MAX_WRITE_LENGTH,
+    MAX_CHUNK_READ, MAX_LIVE_CHUNKS, MAX_LIVE_HELD, MAX_LIVE_STREAMS, MAX_READ_EXTENTS, MAX_SNAPSHOT_NAME,
+    MAX_WRITE_DATA, MAX_WRITE_LENGTH,
 };
 use crate::state::HostState;
 
@@ -41,13 +41,15 @@ pub struct ChunkRes {
 /// `held-bytes`: a download's body kept in host memory for the guest (WIT 0.2.8).
 pub struct HeldRes {
     data: Vec<u8>,
-    /// What it counts in `HostState::held_bytes`: its room set aside, or its length
-    /// once that is more.
+    /// What it counts against the driver's grant (`GuestLimiter::hold`): its capacity.
     counted: u64,
+    /// Why a `read-from` failed: every later one fails the same way (the bytes of
+    /// the failed read are gone, so what is held has a gap).
+    failed: Option<String>,
 }
 
-/// Most a `held-bytes` takes in one `read-from` call (the stream's own pieces are
-/// smaller; this bounds one call's work).
+/// Most a `held-bytes` asks its stream for in one read (a `read-from` call reads until
+/// the stream has nothing ready; the stream's own pieces are smaller).
 const HELD_READ: usize = 4 << 20;
 
 impl ChunkRes {
@@ -235,13 +237,10 @@ impl HostChunkStream for HostState {
                     self.op.moved.fetch_add(chunk.length, Ordering::Relaxed);
                 }
                 self.live_chunks += 1;
-                self.held_bytes += chunk.stored_len();
-                let grant = self.limits.memory_cap() as u64;
-                if self.held_bytes > grant {
+                if let Err(why) = self.limits.hold(chunk.stored_len()) {
                     return Err(wasmtime::Error::msg(format!(
-                        "driver holds {} chunks without dropping them: {} bytes of stored data held for it, over \
-                         its memory grant of {grant}",
-                        self.live_chunks, self.held_bytes
+                        "driver holds {} chunks without dropping them: {why}",
+                        self.live_chunks
                     )));
                 }
                 Ok(Ok(Some(self.table.push(ChunkRes::new(chunk))?)))
@@ -314,8 +313,9 @@ impl HostChunk for HostState {
         Ok(self.table.get(&c)?.chunk.read(offset, u64::from(length)).map_err(pipeline_error))
     }
 
-    /// Writes slices of the chunk's own buffer (no copy): the stream keeps them until
-    /// they are sent.
+    /// Writes copies of what the stream takes now (its budget, ~1 MiB): a slice of the
+    /// chunk's buffer would keep the whole buffer alive in a stream the driver never
+    /// sends, after the chunk is dropped and no longer counted.
     fn write_stored(
         &mut self,
         c: Resource<ChunkRes>,
@@ -341,7 +341,7 @@ impl HostChunk for HostState {
                 Ok(n) => n.min(bytes.len() - at),
                 Err(e) => return failed(e),
             };
-            if let Err(e) = stream.write(bytes.slice(at..at + n)) {
+            if let Err(e) = stream.write(bytes::Bytes::copy_from_slice(&bytes[at..at + n])) {
                 return failed(e);
             }
             at += n;
@@ -356,7 +356,7 @@ impl HostChunk for HostState {
     fn drop(&mut self, rep: Resource<ChunkRes>) -> wasmtime::Result<()> {
         let held = self.table.delete(rep)?;
         self.live_chunks = self.live_chunks.saturating_sub(1);
-        self.held_bytes = self.held_bytes.saturating_sub(held.chunk.stored_len());
+        self.limits.release(held.chunk.stored_len());
         Ok(())
     }
 }
@@ -431,7 +431,8 @@ impl HostTarget for HostState {
         check: WriteCheck,
     ) -> wasmtime::Result<Result<(), VolumeError>> {
         let held = self.table.delete(data)?;
-        self.held_bytes = self.held_bytes.saturating_sub(held.counted);
+        self.live_held = self.live_held.saturating_sub(1);
+        self.limits.release(held.counted);
         let (md5, blocks) = match check {
             WriteCheck::None => (None, None),
             WriteCheck::Md5(m) => match <[u8; 16]>::try_from(m.as_slice()) {
@@ -457,13 +458,24 @@ impl HostTarget for HostState {
 
 impl HostHeldBytes for HostState {
     fn new(&mut self, capacity: u64) -> wasmtime::Result<Resource<HeldRes>> {
-        // The room set aside counts against the grant as it is made: a server's word
-        // (or the driver's) is taken only up to the largest object a write takes and
-        // what the grant has left.
-        let left = (self.limits.memory_cap() as u64).saturating_sub(self.held_bytes);
-        let room = capacity.min(MAX_WRITE_DATA as u64).min(left);
-        self.held_bytes += room;
-        Ok(self.table.push(HeldRes { data: Vec::with_capacity(room as usize), counted: room })?)
+        if self.live_held >= MAX_LIVE_HELD {
+            return Err(wasmtime::Error::msg(format!(
+                "driver holds {MAX_LIVE_HELD} held-bytes without dropping them (limit)"
+            )));
+        }
+        // Room set aside counts against the grant as it is made: a server's word (or
+        // the driver's) is taken only up to the largest object a write takes and what
+        // the grant has left.
+        let room = capacity.min(MAX_WRITE_DATA as u64).min(self.limits.holdable()) as usize;
+        let mut data = Vec::new();
+        let _ = data.try_reserve_exact(room);
+        if self.limits.hold(data.capacity() as u64).is_err() {
+            // The allocator rounded past what the grant has left: no room set aside.
+            data = Vec::new();
+        }
+        let counted = data.capacity() as u64;
+        self.live_held += 1;
+        Ok(self.table.push(HeldRes { data, counted, failed: None })?)
     }
 
     fn read_from(
@@ -471,36 +483,47 @@ impl HostHeldBytes for HostState {
         h: Resource<HeldRes>,
         input: Resource<DynInputStream>,
     ) -> wasmtime::Result<Result<u64, StreamEnd>> {
-        let grant = self.limits.memory_cap() as u64;
+        if let Some(why) = &self.table.get(&h)?.failed {
+            return Ok(Err(StreamEnd::Failed(why.clone())));
+        }
         let mut read = 0u64;
         loop {
-            let before = self.table.get(&h)?.data.len();
-            let room = (MAX_WRITE_DATA + 1).saturating_sub(before).min(HELD_READ);
+            let (len, capacity) = {
+                let held = self.table.get(&h)?;
+                (held.data.len(), held.data.capacity())
+            };
+            let room = (MAX_WRITE_DATA + 1).saturating_sub(len).min(HELD_READ);
             let bytes = match self.table.get_mut(&input)?.read(room) {
                 Ok(b) if b.is_empty() => return Ok(Ok(read)),
                 Ok(b) => b,
                 Err(StreamError::Closed) if read == 0 => return Ok(Err(StreamEnd::Closed)),
                 Err(StreamError::Closed) => return Ok(Ok(read)),
-                Err(StreamError::LastOperationFailed(e)) => return Ok(Err(StreamEnd::Failed(format!("{e:#}")))),
+                Err(StreamError::LastOperationFailed(e)) => return self.held_failed(&h, format!("{e:#}")),
                 Err(StreamError::Trap(e)) => return Err(e),
             };
-            if before + bytes.len() > MAX_WRITE_DATA {
-                return Ok(Err(StreamEnd::Failed(format!(
-                    "held-bytes: over {MAX_WRITE_DATA} bytes, the largest object the host writes"
-                ))));
+            let needed = len + bytes.len();
+            if needed > MAX_WRITE_DATA {
+                let why = format!("held-bytes: over {MAX_WRITE_DATA} bytes, the largest object the host writes");
+                return self.held_failed(&h, why);
             }
-            let counted = self.table.get(&h)?.counted;
-            let more = ((before + bytes.len()) as u64).saturating_sub(counted);
-            if self.held_bytes + more > grant {
-                return Ok(Err(StreamEnd::Failed(format!(
-                    "held-bytes: {} bytes held for the driver would pass its memory grant of {grant}",
-                    self.held_bytes + more
-                ))));
+            if needed > capacity {
+                // Grown as a Vec would (doubling, up to the largest write), every byte of
+                // its capacity counted: that is what it keeps.
+                let target = needed.max(capacity.saturating_mul(2).min(MAX_WRITE_DATA));
+                if let Err(why) = self.limits.hold((target - capacity) as u64) {
+                    return self.held_failed(&h, format!("held-bytes: {why}"));
+                }
+                let held = self.table.get_mut(&h)?;
+                if held.data.try_reserve_exact(target - len).is_err() {
+                    self.limits.release((target - capacity) as u64);
+                    return self.held_failed(&h, "held-bytes: the host is out of memory".into());
+                }
+                // What try_reserve_exact gave beyond the target (the allocator's rounding)
+                // is counted too where the grant has it.
+                let extra = (held.data.capacity() - target) as u64;
+                held.counted = target as u64 + if self.limits.hold(extra).is_ok() { extra } else { 0 };
             }
-            let held = self.table.get_mut(&h)?;
-            held.data.extend_from_slice(&bytes);
-            held.counted += more;
-            self.held_bytes += more;
+            self.table.get_mut(&h)?.data.extend_from_slice(&bytes);
             read += bytes.len() as u64;
         }
     }
@@ -528,7 +551,16 @@ impl HostHeldBytes for HostState {
 
     fn drop(&mut self, h: Resource<HeldRes>) -> wasmtime::Result<()> {
         let held = self.table.delete(h)?;
-        self.held_bytes = self.held_bytes.saturating_sub(held.counted);
+        self.live_held = self.live_held.saturating_sub(1);
+        self.limits.release(held.counted);
         Ok(())
+    }
+}
+
+impl HostState {
+    /// A `read-from` that failed, and every later one on `h`.
+    fn held_failed(&mut self, h: &Resource<HeldRes>, why: String) -> wasmtime::Result<Result<u64, StreamEnd>> {
+        self.table.get_mut(h)?.failed = Some(why.clone());
+        Ok(Err(StreamEnd::Failed(why)))
     }
 }

@@ -1,6 +1,8 @@
 //! Hostile driver: abuses the host's handles, chosen by its setting `attack`:
 //! `streams` opens a thousand chunk streams; `sha-block` asks for 1-byte sha blocks;
-//! `hoard` keeps every chunk it is given; `never-next` opens a stream and never reads
+//! `hoard` keeps every chunk it is given (`hoard-big`: 16 MiB chunks, which pass the
+//! memory grant before the count of handles); `write-stored-far` has the host write a
+//! chunk into a stream from past its end; `never-next` opens a stream and never reads
 //! it; `stale` calls a chunk handle that does not exist; `write-length` (in restore)
 //! writes an object as long as the volume. Each must fail, or trap, and leave the
 //! host's threads and memory as they were.
@@ -13,6 +15,28 @@ use holdfast_driver_sdk::{
 };
 
 pub struct Handles;
+
+/// A chunk written into a request's body stream (never sent) from past its end.
+#[cfg(target_arch = "wasm32")]
+fn write_stored_far(source: &Source) -> String {
+    use wasip2::http::types::{Fields, OutgoingRequest};
+    let chunk = match source.chunks(&options(32_768)).and_then(|s| s.next()) {
+        Ok(Some(c)) => c,
+        other => return format!("no chunk: {other:?}"),
+    };
+    let req = OutgoingRequest::new(Fields::new());
+    let Ok(body) = req.body() else { return "no body".into() };
+    let Ok(out) = body.write() else { return "no stream".into() };
+    match chunk.write_stored(&out, 1 << 40) {
+        Ok(at) => format!("wrote to {at}"),
+        Err(e) => format!("{e:?}"),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn write_stored_far(_source: &Source) -> String {
+    "only the wasm build has streams".into()
+}
 
 thread_local! {
     static ATTACK: RefCell<String> = const { RefCell::new(String::new()) };
@@ -63,6 +87,15 @@ impl Driver for Handles {
                 }
                 Err(DriverError::Other(format!("hoarded {} chunks", kept.len())))
             }
+            "hoard-big" => {
+                let s = source.chunks(&ReadOptions { chunk_size: 16 << 20, ..options(32_768) })?;
+                let mut kept = Vec::new();
+                while let Some(c) = s.next()? {
+                    kept.push(c);
+                }
+                Err(DriverError::Other(format!("hoarded {} chunks", kept.len())))
+            }
+            "write-stored-far" => Err(DriverError::Other(write_stored_far(source))),
             "never-next" => {
                 let _s = source.chunks(&options(32_768))?;
                 Err(DriverError::Other("left a stream unread".into()))

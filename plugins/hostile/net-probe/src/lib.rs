@@ -3,7 +3,8 @@
 //! can show that the host lets a request out only to the backend's granted endpoints.
 //! With the setting `held` = `yes` it also reads the answer's body into the host's
 //! `held-bytes` (WIT 0.2.8) and says how that ended (`held=<bytes>`, or `failed: …`):
-//! the host's limits on bytes it holds for a driver.
+//! the host's limits on bytes it holds for a driver; `held` = `twice` sends the
+//! request and holds its body twice, the first dropped before the second.
 
 use holdfast_driver_sdk::{BackupInfo, BackupOutcome, Driver, DriverError, DriverInfo, Setting, Source};
 
@@ -63,8 +64,13 @@ fn probe(_authority: &str, _held: bool) -> String {
 impl Driver for NetProbe {
     fn setup(config: Vec<Setting>) -> Result<DriverInfo, DriverError> {
         let authority = config.iter().find(|s| s.key == "authority").map(|s| s.value.as_str()).unwrap_or("");
-        let held = config.iter().any(|s| s.key == "held" && s.value == "yes");
-        Err(DriverError::Other(probe(authority, held)))
+        let held = config.iter().find(|s| s.key == "held").map(|s| s.value.as_str());
+        let report = match held {
+            Some("twice") => format!("{} / {}", probe(authority, true), probe(authority, true)),
+            Some("yes") => probe(authority, true),
+            _ => probe(authority, false),
+        };
+        Err(DriverError::Other(report))
     }
 
     fn backup(
