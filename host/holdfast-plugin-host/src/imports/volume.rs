@@ -198,10 +198,12 @@ impl HostSource for HostState {
             extents,
             diff_check: self.op.diff_check,
             // Object-store drivers ask for them with every chunk: hashed on the workers,
-            // ahead, not on the driver's thread when it asks; Swift needs the MD5 alone.
+            // ahead, not on the driver's thread when it asks. Swift needs the MD5 alone,
+            // and so does S3 with Content-MD5 (its default; the SDK's S3 store since WIT
+            // 0.2.8 then signs the payload by it): a driver that asks for the SHA-256
+            // too (`stored-digests`) gets it computed then.
             stored_hashes: match self.network.object_api() {
-                Some(ObjectApi::S3) => StoredHashes::Sha256AndMd5,
-                Some(ObjectApi::Swift) => StoredHashes::Md5,
+                Some(ObjectApi::S3 | ObjectApi::Swift) => StoredHashes::Md5,
                 None => StoredHashes::None,
             },
         };

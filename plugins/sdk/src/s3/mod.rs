@@ -158,7 +158,14 @@ impl ObjectRequests for S3Store {
         digests: &Digests,
     ) -> Result<(Endpoint, Request<'static>), DriverError> {
         let md5 = self.confirmed_md5(digests);
-        Ok((self.endpoint.clone(), self.signed("PUT", container, Some(name), &[], &hex(&digests.sha256), md5)))
+        // A chunk's payload is signed by its MD5 when that goes with it (Content-MD5 is a
+        // signed header: the store checks the body against it), else by its SHA-256.
+        let payload = match (digests.sha256.is_empty(), md5) {
+            (true, Some(_)) => UNSIGNED_PAYLOAD.to_owned(),
+            (true, None) => return Err(DriverError::Invalid(format!("PUT {name}: neither SHA-256 nor MD5 to sign"))),
+            (false, _) => hex(&digests.sha256),
+        };
+        Ok((self.endpoint.clone(), self.signed("PUT", container, Some(name), &[], &payload, md5)))
     }
 
     fn get_request(&self, container: &str, name: &str) -> Result<(Endpoint, Request<'static>), DriverError> {
@@ -193,6 +200,10 @@ impl ObjectRequests for S3Store {
         &self.policy
     }
 }
+
+/// `x-amz-content-sha256` for a body whose SHA-256 is not signed (AWS SigV4): only for a
+/// chunk sent with its Content-MD5, which the signature covers.
+const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// SHA-256 of an empty payload.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -232,9 +243,16 @@ impl ObjectStore for S3Store {
     /// the latest on `flush`.
     fn put_chunk(&self, container: &str, name: &str, chunk: impl VolumeChunk) -> Result<(), DriverError> {
         // The host hashed the stored bytes with the chunk: no volume data is hashed here;
-        // it writes them into the request too (WIT 0.2.7).
-        let d = chunk.stored_digests();
-        let digests = Digests { sha256: d.sha256, md5: d.md5 };
+        // it writes them into the request too (WIT 0.2.7). With Content-MD5 (the
+        // default) the MD5 alone: the payload goes unsigned by SHA-256 (it is signed by
+        // its MD5), so neither the host nor radosgw hashes it twice.
+        let digests = match self.md5_validation {
+            true => Digests { sha256: Vec::new(), md5: chunk.stored_md5() },
+            false => {
+                let d = chunk.stored_digests();
+                Digests { sha256: d.sha256, md5: d.md5 }
+            }
+        };
         self.uploads.put(self, container, name, digests, chunk.into_body())
     }
 
