@@ -82,9 +82,12 @@ fn held_bytes_take_a_body_within_the_drivers_grant() {
     // Over the grant: the body is 40 MiB, the grant 32.
     let (big, _) = server_of(vec![7u8; 40 * MIB]);
     let over = probe_with(&big, grant(&big, 32 * MIB), Some("yes"));
-    assert!(over.contains("failed: held-bytes:") && over.contains("would pass its memory grant"), "{over}");
+    assert!(over.contains("refused: held-bytes:") && over.contains("would pass its memory grant"), "{over}");
     // Over the largest object a write takes (64 MiB + 1/64 + 4 KiB), within the grant.
     let (huge, _) = server_of(vec![7u8; 70 * MIB]);
     let over = probe_with(&huge, grant(&huge, 256 * MIB), Some("yes"));
-    assert!(over.contains("the largest object the host writes"), "{over}");
+    assert!(
+        over.contains("refused: held-bytes: over") && over.contains("the largest object the host writes"),
+        "{over}"
+    );
 }

@@ -437,6 +437,10 @@ mod wasm {
                                     "{}: reading the answer: {m}",
                                     self.what
                                 )))),
+                                // The host's limits: another try would end the same way.
+                                Err(StreamEnd::Refused(m)) => {
+                                    Stage::Done(Err(HttpError::Denied(format!("{}: {m}", self.what))))
+                                }
                             }
                         }
                         Stage::Reading(r) => match r.stream.read(READ) {

@@ -41,11 +41,12 @@ pub struct ChunkRes {
 /// `held-bytes`: a download's body kept in host memory for the guest (WIT 0.2.8).
 pub struct HeldRes {
     data: Vec<u8>,
-    /// What it counts against the driver's grant (`GuestLimiter::hold`): its capacity.
+    /// What it counts against the driver's grant (`GuestLimiter::hold`): the room it
+    /// may keep (its Vec's capacity, give or take the allocator's rounding).
     counted: u64,
-    /// Why a `read-from` failed: every later one fails the same way (the bytes of
-    /// the failed read are gone, so what is held has a gap).
-    failed: Option<String>,
+    /// How a `read-from` failed: every later one ends the same way (the bytes of that
+    /// read are gone, so what is held has a gap).
+    ended: Option<StreamEnd>,
 }
 
 /// Most a `held-bytes` asks its stream for in one read (a `read-from` call reads until
@@ -468,16 +469,18 @@ impl HostHeldBytes for HostState {
         // Room set aside counts against the grant as it is made: a server's word (or
         // the driver's) is taken only up to the largest object a write takes and what
         // the grant has left.
-        let room = capacity.min(MAX_WRITE_DATA as u64).min(self.limits.holdable()) as usize;
+        // Room announced beyond what the grant has left is not set aside at all: the
+        // body cannot fit, and `read-from` says so, where taking the rest of the grant
+        // would fail the driver's own next allocation instead.
+        let wanted = capacity.min(MAX_WRITE_DATA as u64);
+        let room = if wanted <= self.limits.holdable() { wanted } else { 0 };
         let mut data = Vec::new();
-        let _ = data.try_reserve_exact(room);
-        if self.limits.hold(data.capacity() as u64).is_err() {
-            // The allocator rounded past what the grant has left: no room set aside.
-            data = Vec::new();
-        }
-        let counted = data.capacity() as u64;
+        let room = match data.try_reserve_exact(room as usize) {
+            Ok(()) if self.limits.hold(room).is_ok() => room,
+            _ => 0,
+        };
         self.live_held += 1;
-        Ok(self.table.push(HeldRes { data, counted, failed: None })?)
+        Ok(self.table.push(HeldRes { data, counted: room, ended: None })?)
     }
 
     fn read_from(
@@ -485,14 +488,14 @@ impl HostHeldBytes for HostState {
         h: Resource<HeldRes>,
         input: Resource<DynInputStream>,
     ) -> wasmtime::Result<Result<u64, StreamEnd>> {
-        if let Some(why) = &self.table.get(&h)?.failed {
-            return Ok(Err(StreamEnd::Failed(why.clone())));
+        if let Some(end) = &self.table.get(&h)?.ended {
+            return Ok(Err(end.clone()));
         }
         let mut read = 0u64;
         loop {
-            let (len, capacity) = {
+            let (len, counted) = {
                 let held = self.table.get(&h)?;
-                (held.data.len(), held.data.capacity())
+                (held.data.len(), held.counted as usize)
             };
             let room = (MAX_WRITE_DATA + 1).saturating_sub(len).min(HELD_READ);
             let bytes = match self.table.get_mut(&input)?.read(room) {
@@ -500,30 +503,34 @@ impl HostHeldBytes for HostState {
                 Ok(b) => b,
                 Err(StreamError::Closed) if read == 0 => return Ok(Err(StreamEnd::Closed)),
                 Err(StreamError::Closed) => return Ok(Ok(read)),
-                Err(StreamError::LastOperationFailed(e)) => return self.held_failed(&h, format!("{e:#}")),
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return self.held_ended(&h, StreamEnd::Failed(format!("{e:#}")));
+                }
                 Err(StreamError::Trap(e)) => return Err(e),
             };
             let needed = len + bytes.len();
             if needed > MAX_WRITE_DATA {
                 let why = format!("held-bytes: over {MAX_WRITE_DATA} bytes, the largest object the host writes");
-                return self.held_failed(&h, why);
+                return self.held_ended(&h, StreamEnd::Refused(why));
             }
-            if needed > capacity {
-                // Grown as a Vec would (doubling, up to the largest write), every byte of
-                // its capacity counted: that is what it keeps.
-                let target = needed.max(capacity.saturating_mul(2).min(MAX_WRITE_DATA));
-                if let Err(why) = self.limits.hold((target - capacity) as u64) {
-                    return self.held_failed(&h, format!("held-bytes: {why}"));
-                }
+            if needed > counted {
+                // Grown as a Vec would (doubling, up to the largest write), or by what it
+                // needs when the grant has no room for the doubling; what is counted
+                // is what it may keep.
+                let doubled = needed.max(counted.saturating_mul(2).min(MAX_WRITE_DATA));
+                let target = if self.limits.hold((doubled - counted) as u64).is_ok() {
+                    doubled
+                } else if let Err(why) = self.limits.hold((needed - counted) as u64) {
+                    return self.held_ended(&h, StreamEnd::Refused(format!("held-bytes: {why}")));
+                } else {
+                    needed
+                };
                 let held = self.table.get_mut(&h)?;
                 if held.data.try_reserve_exact(target - len).is_err() {
-                    self.limits.release((target - capacity) as u64);
-                    return self.held_failed(&h, "held-bytes: the host is out of memory".into());
+                    self.limits.release((target - counted) as u64);
+                    return self.held_ended(&h, StreamEnd::Refused("held-bytes: the host is out of memory".into()));
                 }
-                // What try_reserve_exact gave beyond the target (the allocator's rounding)
-                // is counted too where the grant has it.
-                let extra = (held.data.capacity() - target) as u64;
-                held.counted = target as u64 + if self.limits.hold(extra).is_ok() { extra } else { 0 };
+                held.counted = target as u64;
             }
             self.table.get_mut(&h)?.data.extend_from_slice(&bytes);
             read += bytes.len() as u64;
@@ -560,9 +567,9 @@ impl HostHeldBytes for HostState {
 }
 
 impl HostState {
-    /// A `read-from` that failed, and every later one on `h`.
-    fn held_failed(&mut self, h: &Resource<HeldRes>, why: String) -> wasmtime::Result<Result<u64, StreamEnd>> {
-        self.table.get_mut(h)?.failed = Some(why.clone());
-        Ok(Err(StreamEnd::Failed(why)))
+    /// A `read-from` that failed or was refused, and every later one on `h`.
+    fn held_ended(&mut self, h: &Resource<HeldRes>, end: StreamEnd) -> wasmtime::Result<Result<u64, StreamEnd>> {
+        self.table.get_mut(h)?.ended = Some(end.clone());
+        Ok(Err(end))
     }
 }

@@ -51,6 +51,7 @@ fn probe(authority: &str, held: bool) -> String {
             Ok(_) => {}
             Err(StreamEnd::Closed) => break format!("held={}", bytes.length()),
             Err(StreamEnd::Failed(m)) => break format!("failed: {m}"),
+            Err(StreamEnd::Refused(m)) => break format!("refused: {m}"),
         }
     };
     format!("{status} {end}")
