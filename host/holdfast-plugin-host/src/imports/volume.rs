@@ -433,20 +433,15 @@ impl HostTarget for HostState {
         data: Resource<HeldRes>,
         check: WriteCheck,
     ) -> wasmtime::Result<Result<(), VolumeError>> {
-        let held = self.table.delete(data)?;
-        self.live_held = self.live_held.saturating_sub(1);
-        self.limits.release(held.counted);
-        let (md5, blocks) = match check {
-            WriteCheck::None => (None, None),
-            WriteCheck::Md5(m) => match <[u8; 16]>::try_from(m.as_slice()) {
-                Ok(m) => (Some(m), None),
-                Err(_) => return Ok(Err(VolumeError::Invalid("an MD5 is 16 bytes".into()))),
-            },
-            // The writer checks the digests' count against the length before queueing.
-            WriteCheck::Sha256Blocks((block_size, digests)) => (None, Some(BlockDigests { block_size, digests })),
-        };
-        let job = RestoreJob { offset, length, compression: to_host(compression), data: held.data, md5, blocks };
-        self.queue(&t, job)
+        // The bytes the driver would have passed to `write` or `write-checked`.
+        let data = self.take_held(data)?.data;
+        match check {
+            WriteCheck::None => HostTarget::write(self, t, offset, length, compression, data, None),
+            WriteCheck::Md5(md5) => HostTarget::write(self, t, offset, length, compression, data, Some(md5)),
+            WriteCheck::Sha256Blocks((block_size, digests)) => {
+                HostTarget::write_checked(self, t, offset, length, compression, data, block_size, digests)
+            }
+        }
     }
 
     fn flush(&mut self, t: Resource<TargetRes>) -> wasmtime::Result<Result<(), VolumeError>> {
@@ -466,12 +461,11 @@ impl HostHeldBytes for HostState {
                 "driver holds {MAX_LIVE_HELD} held-bytes without dropping them (limit)"
             )));
         }
-        // Room set aside counts against the grant as it is made: a server's word (or
-        // the driver's) is taken only up to the largest object a write takes and what
-        // the grant has left.
-        // Room announced beyond what the grant has left is not set aside at all: the
-        // body cannot fit, and `read-from` says so, where taking the rest of the grant
-        // would fail the driver's own next allocation instead.
+        // Room set aside counts against the grant as it is made, and is taken only up to
+        // the largest object a write takes. Room announced beyond what the grant has
+        // left is not set aside at all: the body cannot fit, and `read-from` says so,
+        // where taking the rest of the grant would fail the driver's own next
+        // allocation instead.
         let wanted = capacity.min(MAX_WRITE_DATA as u64);
         let room = if wanted <= self.limits.holdable() { wanted } else { 0 };
         let mut data = Vec::new();
@@ -559,14 +553,19 @@ impl HostHeldBytes for HostState {
     }
 
     fn drop(&mut self, h: Resource<HeldRes>) -> wasmtime::Result<()> {
-        let held = self.table.delete(h)?;
-        self.live_held = self.live_held.saturating_sub(1);
-        self.limits.release(held.counted);
-        Ok(())
+        self.take_held(h).map(drop)
     }
 }
 
 impl HostState {
+    /// `h` out of the table, no longer counted against the driver's grant.
+    fn take_held(&mut self, h: Resource<HeldRes>) -> wasmtime::Result<HeldRes> {
+        let held = self.table.delete(h)?;
+        self.live_held = self.live_held.saturating_sub(1);
+        self.limits.release(held.counted);
+        Ok(held)
+    }
+
     /// A `read-from` that failed or was refused, and every later one on `h`.
     fn held_ended(&mut self, h: &Resource<HeldRes>, end: StreamEnd) -> wasmtime::Result<Result<u64, StreamEnd>> {
         self.table.get_mut(h)?.ended = Some(end.clone());
