@@ -21,10 +21,25 @@ fn main() {
     let blocks: Vec<&[u8]> = random.chunks(BLOCK).collect();
 
     let mut out = vec![[0u8; 32]; blocks.len()];
-    rate("SHA-256, 256 blocks of 32 KiB, lanes", READ, || {
+    rate("SHA-256, 256 blocks of 32 KiB, the pipeline's pick", READ, || {
         sha256_lanes::sha256_many(&blocks, &mut out);
         std::hint::black_box(&out);
     });
+    if holdfast_chunk::sha256_ni::available() {
+        rate("SHA-256, 256 blocks of 32 KiB, SHA-NI 4 chains", READ, || {
+            for (b, o) in blocks.chunks(4).zip(out.chunks_mut(4)) {
+                // SAFETY: checked just above.
+                unsafe { holdfast_chunk::sha256_ni::sha256_group(b, o) };
+            }
+            std::hint::black_box(&out);
+        });
+    }
+    if sha256_lanes::sixteen_lanes(&blocks[..16], &mut out[..16]) > 0 {
+        rate("SHA-256, 256 blocks of 32 KiB, AVX-512 16 lanes", READ, || {
+            sha256_lanes::sixteen_lanes(&blocks, &mut out);
+            std::hint::black_box(&out);
+        });
+    }
     rate("SHA-256, 256 blocks of 32 KiB, sha2 each", READ, || {
         for (b, o) in blocks.iter().zip(out.iter_mut()) {
             *o = digest::sha256(b);

@@ -24,6 +24,7 @@ mod plan;
 pub mod priority;
 pub mod restore;
 pub mod sha256_lanes;
+pub mod sha256_ni;
 pub mod timing;
 
 pub use buffer::{ALIGN, AlignedBuf};
