@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use crate::buffer::AlignedBuf;
 use crate::codec::{CodecError, Compression, decompress_into};
 use crate::digest::{self, hex};
+use crate::timing::RestoreTiming;
 
 /// Zero detection granule on restore (Cinder uses 1 MiB; smaller finds more holes).
 const GRANULE: usize = 64 * 1024;
@@ -95,6 +96,9 @@ pub struct RestoreWriter {
     sink: Arc<dyn ChunkSink>,
     written: Arc<AtomicU64>,
     first_error: Arc<Mutex<Option<RestoreError>>>,
+    timing: Arc<RestoreTiming>,
+    started: std::time::Instant,
+    queued: AtomicU64,
 }
 
 impl RestoreWriter {
@@ -108,17 +112,21 @@ impl RestoreWriter {
         let written = Arc::new(AtomicU64::new(0));
         let first_error = Arc::new(Mutex::new(None));
         let is_new = Arc::new(AtomicBool::new(volume_is_new));
+        let timing = Arc::new(RestoreTiming::default());
         for i in 0..workers {
-            let is_new = is_new.clone();
+            let (is_new, timing) = (is_new.clone(), timing.clone());
             let (rx, state, sink, written, first_error) =
                 (rx.clone(), state.clone(), sink.clone(), written.clone(), first_error.clone());
             let (spare_tx, recycling) = (spare_tx.clone(), recycling.clone());
             std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
                 let mut buf = AlignedBuf::new(GRANULE);
+                let mut idle = std::time::Instant::now();
                 while let Ok(job) = rx.recv() {
+                    timing.idle.add_since(idle);
                     let (offset, length) = (job.offset, job.length);
-                    let r = apply(&*sink, &mut buf, &job, is_new.load(Ordering::Relaxed));
+                    let r = apply(&*sink, &mut buf, &job, is_new.load(Ordering::Relaxed), &timing);
+                    idle = std::time::Instant::now();
                     if recycling.load(Ordering::Relaxed) {
                         let _ = spare_tx.try_send(job.data);
                     }
@@ -138,7 +146,19 @@ impl RestoreWriter {
                 }
             })?;
         }
-        Ok(RestoreWriter { work: Some(tx), spare, recycling, volume_is_new: is_new, state, sink, written, first_error })
+        Ok(RestoreWriter {
+            work: Some(tx),
+            spare,
+            recycling,
+            volume_is_new: is_new,
+            state,
+            sink,
+            written,
+            first_error,
+            timing,
+            started: std::time::Instant::now(),
+            queued: AtomicU64::new(0),
+        })
     }
 
     pub fn size(&self) -> u64 {
@@ -187,7 +207,10 @@ impl RestoreWriter {
             }
         }
         self.state.0.lock().expect("restore state lock").pending += 1;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let blocked = std::time::Instant::now();
         let sent = self.work.as_ref().map(|w| w.send(job));
+        self.timing.queue_full.add_since(blocked);
         if !matches!(sent, Some(Ok(()))) {
             self.state.0.lock().expect("restore state lock").pending -= 1;
             return Err(RestoreError::Stopped("workers are gone".into()));
@@ -225,6 +248,7 @@ impl RestoreWriter {
 impl Drop for RestoreWriter {
     fn drop(&mut self) {
         self.work.take();
+        self.timing.log(self.started, self.queued.load(Ordering::Relaxed));
     }
 }
 
@@ -246,8 +270,10 @@ fn apply(
     buf: &mut AlignedBuf,
     job: &RestoreJob,
     volume_is_new: bool,
+    timing: &RestoreTiming,
 ) -> Result<(), RestoreError> {
     let (offset, expected) = (job.offset, job.md5);
+    let unpacking = std::time::Instant::now();
     unpack(buf, job)?;
     if let Some(expected) = expected {
         // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
@@ -256,7 +282,11 @@ fn apply(
             return Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) });
         }
     }
-    write(sink, buf, offset, volume_is_new)
+    timing.unpacking.add_since(unpacking);
+    let writing = std::time::Instant::now();
+    let written = write(sink, buf, offset, volume_is_new);
+    timing.writing.add_since(writing);
+    written
 }
 
 /// Decompress a job into `buf` (sized to its length).

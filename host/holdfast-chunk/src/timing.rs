@@ -86,3 +86,32 @@ impl StreamTiming {
         );
     }
 }
+
+/// Where a restore's time goes, summed over its threads (`RestoreWriter`); logged as
+/// "restore timing" when the writer ends (`HOLDFAST_LOG=holdfast_chunk=debug`).
+#[derive(Debug, Default)]
+pub(crate) struct RestoreTiming {
+    /// The driver waiting to queue an object (every worker busy, the queue full).
+    pub(crate) queue_full: AtomicNanos,
+    /// Workers decompressing and checking.
+    pub(crate) unpacking: AtomicNanos,
+    /// Workers writing to the volume.
+    pub(crate) writing: AtomicNanos,
+    /// Workers with nothing to do.
+    pub(crate) idle: AtomicNanos,
+}
+
+impl RestoreTiming {
+    pub(crate) fn log(&self, started: Instant, objects: u64) {
+        let ms = |d: &AtomicNanos| d.get().as_millis() as u64;
+        tracing::debug!(
+            objects,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            driver_blocked_ms = ms(&self.queue_full),
+            workers_unpacking_ms = ms(&self.unpacking),
+            workers_writing_ms = ms(&self.writing),
+            workers_idle_ms = ms(&self.idle),
+            "restore timing"
+        );
+    }
+}
