@@ -25,6 +25,8 @@ fn main() {
         sha256_lanes::sha256_many(&blocks, &mut out);
         std::hint::black_box(&out);
     });
+    println!("SHA-256 path the pipeline takes here: {:?}", sha256_lanes::path());
+    #[cfg(target_arch = "x86_64")]
     if holdfast_chunk::sha256_ni::available() {
         rate("SHA-256, 256 blocks of 32 KiB, SHA-NI 4 chains", READ, || {
             for (b, o) in blocks.chunks(4).zip(out.chunks_mut(4)) {

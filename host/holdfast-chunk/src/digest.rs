@@ -34,7 +34,8 @@ pub fn sha256_hex(buf: &[u8]) -> String {
 
 /// SHA-256 of each `block` bytes of `buf` (the last block may be short). Full blocks
 /// `zero` marks as all zeros take `zero_digest` (the SHA-256 of one) unhashed; the
-/// rest are hashed together, sixteen at a time where the CPU can (`sha256_lanes`).
+/// rest are hashed together (`sha256_lanes::sha256_many`: four SHA-NI chains or sixteen
+/// AVX-512 lanes at a time where the CPU has them).
 pub fn sha256_blocks(buf: &[u8], block: usize, zero: &[bool], zero_digest: &Sha256Digest) -> Vec<Sha256Digest> {
     let mut out = vec![*zero_digest; buf.len().div_ceil(block)];
     let (hashed, blocks): (Vec<usize>, Vec<&[u8]>) =

@@ -99,6 +99,7 @@ pub struct RestoreWriter {
     timing: Arc<RestoreTiming>,
     started: std::time::Instant,
     queued: AtomicU64,
+    workers: usize,
 }
 
 impl RestoreWriter {
@@ -121,12 +122,9 @@ impl RestoreWriter {
             std::thread::Builder::new().name(format!("hf-restore-{i}")).spawn(move || {
                 crate::priority::lower_this_thread();
                 let mut buf = AlignedBuf::new(GRANULE);
-                let mut idle = std::time::Instant::now();
                 while let Ok(job) = rx.recv() {
-                    timing.idle.add_since(idle);
                     let (offset, length) = (job.offset, job.length);
                     let r = apply(&*sink, &mut buf, &job, is_new.load(Ordering::Relaxed), &timing);
-                    idle = std::time::Instant::now();
                     if recycling.load(Ordering::Relaxed) {
                         let _ = spare_tx.try_send(job.data);
                     }
@@ -158,6 +156,7 @@ impl RestoreWriter {
             timing,
             started: std::time::Instant::now(),
             queued: AtomicU64::new(0),
+            workers,
         })
     }
 
@@ -207,14 +206,14 @@ impl RestoreWriter {
             }
         }
         self.state.0.lock().expect("restore state lock").pending += 1;
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        let blocked = std::time::Instant::now();
+        let queueing = std::time::Instant::now();
         let sent = self.work.as_ref().map(|w| w.send(job));
-        self.timing.queue_full.add_since(blocked);
+        self.timing.queueing.add_since(queueing);
         if !matches!(sent, Some(Ok(()))) {
             self.state.0.lock().expect("restore state lock").pending -= 1;
             return Err(RestoreError::Stopped("workers are gone".into()));
         }
+        self.queued.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -226,6 +225,7 @@ impl RestoreWriter {
             st = cvar.wait(st).expect("restore state lock");
         }
         drop(st);
+        self.timing.log(self.started, self.workers, self.queued.load(Ordering::Relaxed));
         // Anything written after this point is a later layer: zeros must overwrite.
         self.volume_is_new.store(false, Ordering::Relaxed);
         self.check()?;
@@ -248,7 +248,6 @@ impl RestoreWriter {
 impl Drop for RestoreWriter {
     fn drop(&mut self) {
         self.work.take();
-        self.timing.log(self.started, self.queued.load(Ordering::Relaxed));
     }
 }
 
@@ -274,15 +273,19 @@ fn apply(
 ) -> Result<(), RestoreError> {
     let (offset, expected) = (job.offset, job.md5);
     let unpacking = std::time::Instant::now();
-    unpack(buf, job)?;
-    if let Some(expected) = expected {
+    let unpacked = unpack(buf, job).and_then(|()| match expected {
         // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
-        let actual = if digest::is_zero(buf) { zero_md5(buf.len()) } else { digest::md5(buf) };
-        if actual != expected {
-            return Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) });
+        Some(expected) => {
+            let actual = if digest::is_zero(buf) { zero_md5(buf.len()) } else { digest::md5(buf) };
+            match actual == expected {
+                true => Ok(()),
+                false => Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) }),
+            }
         }
-    }
+        None => Ok(()),
+    });
     timing.unpacking.add_since(unpacking);
+    unpacked?;
     let writing = std::time::Instant::now();
     let written = write(sink, buf, offset, volume_is_new);
     timing.writing.add_since(writing);

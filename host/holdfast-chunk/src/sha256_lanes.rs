@@ -1,9 +1,10 @@
 //! SHA-256 of many buffers at once. A backup hashes every 32 KiB sha block of a
 //! volume, and one read gives 256 of them: independent chains, hashed together.
-//! Where the CPU has SHA-NI, four chains interleaved (`sha256_ni`): 2.7–3.0 GB/s per
-//! core on an AMD EPYC (Zen 3) against 1.4–1.5 for one chain at a time. Else, with
-//! AVX-512, sixteen chains in the lanes of its registers: 1.85–2.0 GB/s on a 2.1 GHz
-//! Xeon where SHA-NI one chain at a time ran at 1.0–1.2. Else each through `sha2`.
+//! With SHA-NI, four chains interleaved (`sha256_ni`): 2.7–3.0 GB/s per core on an AMD
+//! EPYC (Zen 3) against 1.4–1.5 one chain at a time. With AVX-512, sixteen chains in the
+//! lanes of its registers: 1.85–2.0 GB/s on a 2.1 GHz Xeon where SHA-NI one chain at a
+//! time ran at 1.0–1.2. A CPU with both gets whichever it runs faster, timed once per
+//! process on 1 MiB ([`path`]); without either, each buffer goes through `sha2`.
 //! `cargo run --release -p holdfast-chunk --example kernels` prints each path's rate.
 
 // Only x86-64 has the lanes; elsewhere `sha2` does all of it.
@@ -27,23 +28,89 @@ const LANES: usize = 16;
 /// The SHA-256 of each buffer into `out`.
 pub fn sha256_many(bufs: &[&[u8]], out: &mut [[u8; 32]]) {
     assert_eq!(bufs.len(), out.len(), "one digest per buffer");
-    #[cfg(target_arch = "x86_64")]
-    if crate::sha256_ni::available() {
-        for (b, o) in bufs.chunks(crate::sha256_ni::WAYS).zip(out.chunks_mut(crate::sha256_ni::WAYS)) {
-            // SAFETY: the CPU has the instructions the function is compiled for.
-            unsafe { crate::sha256_ni::sha256_group(b, o) };
+    let at = match path() {
+        #[cfg(target_arch = "x86_64")]
+        Path::ShaNi => {
+            for (b, o) in bufs.chunks(crate::sha256_ni::WAYS).zip(out.chunks_mut(crate::sha256_ni::WAYS)) {
+                // SAFETY: `path` picks SHA-NI only where the CPU has it.
+                unsafe { crate::sha256_ni::sha256_group(b, o) };
+            }
+            bufs.len()
         }
-        return;
-    }
-    let at = sixteen_lanes(bufs, out);
+        Path::Lanes => sixteen_lanes(bufs, out),
+        _ => 0,
+    };
     for (b, o) in bufs[at..].iter().zip(&mut out[at..]) {
         *o = one(b);
     }
 }
 
+/// How [`sha256_many`] hashes on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Four SHA-NI chains interleaved.
+    ShaNi,
+    /// Sixteen AVX-512 lanes.
+    Lanes,
+    /// `sha2`, one buffer at a time.
+    OneByOne,
+}
+
+/// The path this CPU runs: the only one it has, or — with both SHA-NI and AVX-512 —
+/// the faster of the two over 32 blocks of 32 KiB, best of three tries each (~3 ms,
+/// once per process): which wins depends on the core (AVX-512 is double-pumped on
+/// some, SHA-NI's latency differs), and neither was measured on every kind.
+pub fn path() -> Path {
+    static PATH: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
+    *PATH.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let lanes =
+                std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw");
+            match (crate::sha256_ni::available(), lanes) {
+                (true, true) => race(),
+                (true, false) => Path::ShaNi,
+                (false, true) => Path::Lanes,
+                (false, false) => Path::OneByOne,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Path::OneByOne
+    })
+}
+
+/// SHA-NI against AVX-512 on 1 MiB; the faster one.
+#[cfg(target_arch = "x86_64")]
+fn race() -> Path {
+    let data: Vec<u8> = (0..32u32 << 15).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let bufs: Vec<&[u8]> = data.chunks(32 << 10).collect();
+    let best = |f: &mut dyn FnMut(&mut [[u8; 32]])| {
+        let mut best = std::time::Duration::MAX;
+        let mut out = vec![[0u8; 32]; bufs.len()];
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            f(&mut out);
+            best = best.min(t.elapsed());
+        }
+        best
+    };
+    let ni = best(&mut |out| {
+        for (b, o) in bufs.chunks(crate::sha256_ni::WAYS).zip(out.chunks_mut(crate::sha256_ni::WAYS)) {
+            // SAFETY: only called where the CPU has SHA-NI.
+            unsafe { crate::sha256_ni::sha256_group(b, o) };
+        }
+    });
+    let lanes = best(&mut |out| {
+        sixteen_lanes(&bufs, out);
+    });
+    let path = if ni <= lanes { Path::ShaNi } else { Path::Lanes };
+    tracing::debug!(?path, sha_ni_us = ni.as_micros() as u64, lanes_us = lanes.as_micros() as u64, "SHA-256 path");
+    path
+}
+
 /// The first buffers' SHA-256 in sixteen AVX-512 lanes, sixteen at a time while more
-/// than eight are left (sixteen lanes cost about eight SHA-NI hashes); returns how
-/// many it hashed: none without AVX-512.
+/// than eight are left (sixteen lanes cost about what eight one-at-a-time hashes do);
+/// returns how many it hashed: none without AVX-512.
 pub fn sixteen_lanes(bufs: &[&[u8]], out: &mut [[u8; 32]]) -> usize {
     let mut at = 0;
     #[cfg(target_arch = "x86_64")]
@@ -201,6 +268,17 @@ unsafe fn compress_avx512(state: &mut [std::arch::x86_64::__m512i; 8], ptrs: &[*
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_is_one_this_cpu_has() {
+        #[cfg(target_arch = "x86_64")]
+        match path() {
+            Path::ShaNi => assert!(crate::sha256_ni::available()),
+            Path::Lanes => assert!(std::arch::is_x86_feature_detected!("avx512bw")),
+            Path::OneByOne => {}
+        }
+        eprintln!("SHA-256 path here: {:?}", path());
+    }
 
     #[test]
     fn matches_sha2_for_every_count_and_length() {

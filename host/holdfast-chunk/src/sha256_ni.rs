@@ -49,9 +49,8 @@ fn group<const N: usize>(bufs: &[&[u8]], out: &mut [[u8; 32]]) {
     let common = bufs.iter().map(|b| b.len() / 64).min().unwrap_or(0);
     let mut states = [to_registers(&IV); N];
     for block in 0..common {
-        // SAFETY: every buffer has at least `common` whole blocks.
-        let ptrs: [*const u8; N] = std::array::from_fn(|n| unsafe { bufs[n].as_ptr().add(block * 64) });
-        // SAFETY: each pointer is valid for 64 bytes (above).
+        let ptrs: [*const u8; N] = std::array::from_fn(|n| bufs[n][block * 64..].as_ptr());
+        // SAFETY: every buffer has at least `common` whole blocks: 64 bytes from each pointer.
         unsafe { compress(&mut states, ptrs) };
     }
     for ((b, o), s) in bufs.iter().zip(out.iter_mut()).zip(states) {

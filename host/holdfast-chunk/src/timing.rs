@@ -87,30 +87,34 @@ impl StreamTiming {
     }
 }
 
-/// Where a restore's time goes, summed over its threads (`RestoreWriter`); logged as
-/// "restore timing" when the writer ends (`HOLDFAST_LOG=holdfast_chunk=debug`).
+/// Where a restore's time goes, summed over its workers (`RestoreWriter`); logged as
+/// "restore timing" at each flush (`HOLDFAST_LOG=holdfast_chunk=debug`).
 #[derive(Debug, Default)]
 pub(crate) struct RestoreTiming {
-    /// The driver waiting to queue an object (every worker busy, the queue full).
-    pub(crate) queue_full: AtomicNanos,
+    /// The driver handing objects to the workers: waiting while every worker is busy
+    /// and the queue full (a send that finds room takes microseconds).
+    pub(crate) queueing: AtomicNanos,
     /// Workers decompressing and checking.
     pub(crate) unpacking: AtomicNanos,
     /// Workers writing to the volume.
     pub(crate) writing: AtomicNanos,
-    /// Workers with nothing to do.
-    pub(crate) idle: AtomicNanos,
 }
 
 impl RestoreTiming {
-    pub(crate) fn log(&self, started: Instant, objects: u64) {
-        let ms = |d: &AtomicNanos| d.get().as_millis() as u64;
+    /// The line for `objects` queued to `workers` since `started`; the workers' idle
+    /// time is what their unpacking and writing leave of it.
+    pub(crate) fn log(&self, started: Instant, workers: usize, objects: u64) {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let elapsed = started.elapsed();
+        let busy = self.unpacking.get() + self.writing.get();
         tracing::debug!(
             objects,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            driver_blocked_ms = ms(&self.queue_full),
-            workers_unpacking_ms = ms(&self.unpacking),
-            workers_writing_ms = ms(&self.writing),
-            workers_idle_ms = ms(&self.idle),
+            workers,
+            elapsed_ms = ms(elapsed),
+            driver_queueing_ms = ms(self.queueing.get()),
+            workers_unpacking_ms = ms(self.unpacking.get()),
+            workers_writing_ms = ms(self.writing.get()),
+            workers_idle_ms = ms((elapsed * workers as u32).saturating_sub(busy)),
             "restore timing"
         );
     }
