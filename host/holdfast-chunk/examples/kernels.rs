@@ -29,14 +29,12 @@ fn main() {
     #[cfg(target_arch = "x86_64")]
     if holdfast_chunk::sha256_ni::available() {
         rate("SHA-256, 256 blocks of 32 KiB, SHA-NI 4 chains", READ, || {
-            for (b, o) in blocks.chunks(4).zip(out.chunks_mut(4)) {
-                // SAFETY: checked just above.
-                unsafe { holdfast_chunk::sha256_ni::sha256_group(b, o) };
-            }
+            // SAFETY: checked just above.
+            unsafe { holdfast_chunk::sha256_ni::sha256_all(&blocks, &mut out) };
             std::hint::black_box(&out);
         });
     }
-    if sha256_lanes::sixteen_lanes(&blocks[..16], &mut out[..16]) > 0 {
+    if sha256_lanes::lanes_available() {
         rate("SHA-256, 256 blocks of 32 KiB, AVX-512 16 lanes", READ, || {
             sha256_lanes::sixteen_lanes(&blocks, &mut out);
             std::hint::black_box(&out);

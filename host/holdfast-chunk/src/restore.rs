@@ -9,6 +9,7 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
@@ -97,7 +98,7 @@ pub struct RestoreWriter {
     written: Arc<AtomicU64>,
     first_error: Arc<Mutex<Option<RestoreError>>>,
     timing: Arc<RestoreTiming>,
-    started: std::time::Instant,
+    started: Instant,
     queued: AtomicU64,
     workers: usize,
 }
@@ -154,7 +155,7 @@ impl RestoreWriter {
             written,
             first_error,
             timing,
-            started: std::time::Instant::now(),
+            started: Instant::now(),
             queued: AtomicU64::new(0),
             workers,
         })
@@ -206,7 +207,7 @@ impl RestoreWriter {
             }
         }
         self.state.0.lock().expect("restore state lock").pending += 1;
-        let queueing = std::time::Instant::now();
+        let queueing = Instant::now();
         let sent = self.work.as_ref().map(|w| w.send(job));
         self.timing.queueing.add_since(queueing);
         if !matches!(sent, Some(Ok(()))) {
@@ -272,24 +273,25 @@ fn apply(
     timing: &RestoreTiming,
 ) -> Result<(), RestoreError> {
     let (offset, expected) = (job.offset, job.md5);
-    let unpacking = std::time::Instant::now();
-    let unpacked = unpack(buf, job).and_then(|()| match expected {
-        // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
-        Some(expected) => {
-            let actual = if digest::is_zero(buf) { zero_md5(buf.len()) } else { digest::md5(buf) };
-            match actual == expected {
-                true => Ok(()),
-                false => Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) }),
-            }
-        }
-        None => Ok(()),
-    });
+    let unpacking = Instant::now();
+    let unpacked = unpack(buf, job).and_then(|()| check_md5(buf, offset, expected));
     timing.unpacking.add_since(unpacking);
     unpacked?;
-    let writing = std::time::Instant::now();
+    let writing = Instant::now();
     let written = write(sink, buf, offset, volume_is_new);
     timing.writing.add_since(writing);
     written
+}
+
+/// An unpacked object against the MD5 its driver passed, if any.
+fn check_md5(buf: &[u8], offset: u64, expected: Option<[u8; 16]>) -> Result<(), RestoreError> {
+    let Some(expected) = expected else { return Ok(()) };
+    // Zero objects are common (the backup pipeline cuts them out): their MD5 is cached.
+    let actual = if digest::is_zero(buf) { zero_md5(buf.len()) } else { digest::md5(buf) };
+    if actual != expected {
+        return Err(RestoreError::Md5 { offset, expected: hex(&expected), actual: hex(&actual) });
+    }
+    Ok(())
 }
 
 /// Decompress a job into `buf` (sized to its length).

@@ -31,10 +31,8 @@ pub fn sha256_many(bufs: &[&[u8]], out: &mut [[u8; 32]]) {
     let at = match path() {
         #[cfg(target_arch = "x86_64")]
         Path::ShaNi => {
-            for (b, o) in bufs.chunks(crate::sha256_ni::WAYS).zip(out.chunks_mut(crate::sha256_ni::WAYS)) {
-                // SAFETY: `path` picks SHA-NI only where the CPU has it.
-                unsafe { crate::sha256_ni::sha256_group(b, o) };
-            }
+            // SAFETY: `path` picks SHA-NI only where the CPU has it.
+            unsafe { crate::sha256_ni::sha256_all(bufs, out) };
             bufs.len()
         }
         Path::Lanes => sixteen_lanes(bufs, out),
@@ -65,9 +63,7 @@ pub fn path() -> Path {
     *PATH.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            let lanes =
-                std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw");
-            match (crate::sha256_ni::available(), lanes) {
+            match (crate::sha256_ni::available(), lanes_available()) {
                 (true, true) => race(),
                 (true, false) => Path::ShaNi,
                 (false, true) => Path::Lanes,
@@ -94,12 +90,8 @@ fn race() -> Path {
         }
         best
     };
-    let ni = best(&mut |out| {
-        for (b, o) in bufs.chunks(crate::sha256_ni::WAYS).zip(out.chunks_mut(crate::sha256_ni::WAYS)) {
-            // SAFETY: only called where the CPU has SHA-NI.
-            unsafe { crate::sha256_ni::sha256_group(b, o) };
-        }
-    });
+    // SAFETY: only called where the CPU has SHA-NI.
+    let ni = best(&mut |out| unsafe { crate::sha256_ni::sha256_all(&bufs, out) });
     let lanes = best(&mut |out| {
         sixteen_lanes(&bufs, out);
     });
@@ -114,7 +106,7 @@ fn race() -> Path {
 pub fn sixteen_lanes(bufs: &[&[u8]], out: &mut [[u8; 32]]) -> usize {
     let mut at = 0;
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
+    if lanes_available() {
         while bufs.len() - at > LANES / 2 {
             let n = (bufs.len() - at).min(LANES);
             // SAFETY: the CPU has the instructions the function is compiled for.
@@ -123,6 +115,14 @@ pub fn sixteen_lanes(bufs: &[&[u8]], out: &mut [[u8; 32]]) -> usize {
         }
     }
     at
+}
+
+/// True when this CPU has the instructions [`sixteen_lanes`] needs.
+pub fn lanes_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 fn one(b: &[u8]) -> [u8; 32] {
@@ -274,7 +274,7 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         match path() {
             Path::ShaNi => assert!(crate::sha256_ni::available()),
-            Path::Lanes => assert!(std::arch::is_x86_feature_detected!("avx512bw")),
+            Path::Lanes => assert!(lanes_available()),
             Path::OneByOne => {}
         }
         eprintln!("SHA-256 path here: {:?}", path());

@@ -37,6 +37,17 @@ pub unsafe fn sha256_group(bufs: &[&[u8]], out: &mut [[u8; 32]]) {
     }
 }
 
+/// The SHA-256 of each buffer into `out`, [`WAYS`] at a time.
+///
+/// # Safety
+/// The CPU must have SHA-NI, SSSE3 and SSE4.1 ([`available`]).
+pub unsafe fn sha256_all(bufs: &[&[u8]], out: &mut [[u8; 32]]) {
+    for (b, o) in bufs.chunks(WAYS).zip(out.chunks_mut(WAYS)) {
+        // SAFETY: the caller's promise about the CPU.
+        unsafe { sha256_group(b, o) };
+    }
+}
+
 /// A state as SHA-NI keeps it: words A, B, E, F in one register, C, D, G, H in the other.
 #[derive(Clone, Copy)]
 struct State {
