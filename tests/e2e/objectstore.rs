@@ -4,17 +4,14 @@
 //! only what changed, restores bit for bit, deletes that remove every object, all
 //! through the backend's network grant.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use holdfast_rbd::dev::{DevCluster, Rgw};
 use serde_json::{Value, json};
 
+use crate::proxy::Proxy;
 use crate::support::{Database, MIB, Server, sha256_bytes, sha256_file};
 
 fn repo() -> PathBuf {
@@ -49,12 +46,8 @@ pub(crate) fn bucket_objects(dev: &DevCluster, bucket: &str) -> Vec<String> {
 }
 
 /// A config whose default backend is `driver` (`s3` or `swift`) on the dev radosgw,
-/// into `bucket`, with objects of `object_size` bytes.
-fn config(work: &Path, driver: &str, rgw: &Rgw, bucket: &str, object_size: usize) -> PathBuf {
-    config_with(work, driver, rgw, bucket, object_size, "")
-}
-
-/// [`config`] with more driver settings (`key = "value", …`).
+/// into `bucket`, with objects of `object_size` bytes and more driver settings
+/// (`extra`: `key = "value", …`).
 pub(crate) fn config_with(
     work: &Path,
     driver: &str,
@@ -117,22 +110,30 @@ fn restore_new(s: &Server, id: &str) -> Vec<u8> {
 
 #[test]
 fn s3_backend_full_incremental_restore_delete_on_radosgw() {
-    full_incremental_restore_delete("s3");
+    full_incremental_restore_delete("s3", "");
 }
 
 #[test]
 fn swift_backend_full_incremental_restore_delete_on_radosgw() {
-    full_incremental_restore_delete("swift");
+    full_incremental_restore_delete("swift", "");
+}
+
+/// Without Content-MD5 (`backup_s3_md5_validation = false`) each upload is signed by
+/// its payload's SHA-256 (the host's digest of the stored bytes): radosgw checks the
+/// signature against the body, so a wrong digest would fail every upload.
+#[test]
+fn s3_without_md5_validation_signs_each_payload_by_its_sha256() {
+    full_incremental_restore_delete("s3", "backup_s3_md5_validation = false");
 }
 
 /// A full and an incremental backup of a 24 MiB volume to radosgw through `driver`:
 /// Cinder's names and object sizes in the bucket (container), the incremental storing
 /// only the changed object, both restoring bit for bit, deletes removing every object.
-fn full_incremental_restore_delete(driver: &str) {
+fn full_incremental_restore_delete(driver: &str, extra: &str) {
     let (dev, rgw) = rgw_cluster();
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let bucket = format!("hf-e2e-{driver}-{}", std::process::id());
-    let cfg = config(work.path(), driver, &rgw, &bucket, 4 * MIB);
+    let bucket = format!("hf-e2e-{driver}{}-{}", if extra.is_empty() { "" } else { "-x" }, std::process::id());
+    let cfg = config_with(work.path(), driver, &rgw, &bucket, 4 * MIB, extra);
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap()]);
     let (_, services) = s.get("/os-services");
     let svc = services["services"]
@@ -277,78 +278,59 @@ fn s3_neighbour_cannot_reach_another_backups_objects() {
     assert_eq!(sha256_bytes(&restore_new(&s, victim["id"].as_str().unwrap())[..8 * MIB]), sha256_file(&src));
 }
 
-/// A TCP forwarder to radosgw the test can cut: the endpoint a backend is given, so
-/// the test can take it away and bring it back. It moves at most ~30 MB/s, so a
-/// backup is still running when it is cut.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    /// A port nothing listens on yet.
-    fn new() -> Proxy {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Proxy { port, up: Arc::new(AtomicBool::new(false)), conns: Arc::new(Mutex::new(Vec::new())) }
-    }
-
-    /// Listen, forwarding each connection to `to`.
-    fn start(&self, to: u16) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        self.up.store(true, Ordering::SeqCst);
-        let (up, conns) = (self.up.clone(), self.conns.clone());
-        std::thread::spawn(move || {
-            while up.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        client.set_nonblocking(false).unwrap();
-                        let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else { continue };
-                        conns.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                        for (mut from, mut into) in
-                            [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
-                        {
-                            std::thread::spawn(move || {
-                                let mut buf = vec![0u8; 32 * 1024];
-                                while let Ok(n) = from.read(&mut buf) {
-                                    if n == 0 || into.write_all(&buf[..n]).is_err() {
-                                        break;
-                                    }
-                                    std::thread::sleep(Duration::from_millis(1));
-                                }
-                                let _ = into.shutdown(Shutdown::Both);
-                            });
-                        }
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-    }
-
-    /// Stop listening and break every connection.
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for c in self.conns.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The endpoint down at start: the S3 backend is `down` with the reason and comes `up`
+/// The endpoint down at start: the backend is `down` with the reason and comes `up`
 /// by itself once it answers. Down in the middle of a backup: that backup ends in
 /// `error` with the reason after its retries, and its partial objects are removed once
 /// the endpoint is back.
 #[test]
 fn s3_endpoint_down_at_start_and_mid_backup() {
+    endpoint_down_at_start_and_mid_backup("s3");
+}
+
+#[test]
+fn swift_endpoint_down_at_start_and_mid_backup() {
+    endpoint_down_at_start_and_mid_backup("swift");
+}
+
+/// The storage URL radosgw's Swift v1 auth answers for the test user.
+fn swift_storage_url(rgw: &Rgw) -> String {
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{}/auth/1.0", rgw.endpoint()))
+        .header("X-Auth-User", &rgw.swift_user)
+        .header("X-Auth-Key", &rgw.swift_key)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{r:?}");
+    r.headers()["x-storage-url"].to_str().unwrap().to_owned()
+}
+
+/// A config for `driver` reaching radosgw only through `proxy` (its grant names the
+/// proxy): Swift's storage URL is set to the proxy's too, since the auth answer names
+/// radosgw's own port.
+pub(crate) fn config_through(
+    work: &Path,
+    driver: &str,
+    rgw: &Rgw,
+    proxy: &Proxy,
+    bucket: &str,
+    object_size: usize,
+) -> PathBuf {
+    let through = Rgw { port: proxy.port, ..rgw.clone() };
+    let extra = match driver {
+        "swift" => {
+            format!("backup_swift_url = \"{}\"", swift_storage_url(rgw).replace(&rgw.authority(), &through.authority()))
+        }
+        _ => String::new(),
+    };
+    config_with(work, driver, &through, bucket, object_size, &extra)
+}
+
+fn endpoint_down_at_start_and_mid_backup(driver: &str) {
     let (dev, rgw) = rgw_cluster();
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let bucket = format!("hf-e2e-down-{}", std::process::id());
+    let bucket = format!("hf-e2e-down-{driver}-{}", std::process::id());
     let proxy = Proxy::new();
-    let through = Rgw { port: proxy.port, ..rgw.clone() };
-    let cfg = config(work.path(), "s3", &through, &bucket, 4 * MIB);
+    let cfg = config_through(work.path(), driver, &rgw, &proxy, &bucket, 4 * MIB);
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap(), "--periodic-interval", "2"]);
     let state = || {
         let (_, services) = s.get("/os-services");
@@ -360,7 +342,7 @@ fn s3_endpoint_down_at_start_and_mid_backup() {
     assert!(reason.contains(&format!("127.0.0.1:{}", proxy.port)) && reason.contains("tries"), "{reason}");
 
     proxy.start(rgw.port);
-    crate::support::until("the S3 backend comes up with its endpoint", || state()["state"] == "up");
+    crate::support::until("the backend comes up with its endpoint", || state()["state"] == "up");
 
     let (_, vol) = s.mixed_volume("v", 96 * MIB, 9);
     let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "cut"}}));
@@ -418,16 +400,43 @@ fn s3_and_swift_drivers_pass_the_kit() {
     }
 }
 
-/// A force delete of an S3 backup while its uploads are in flight (through a slow
+/// A force delete of a backup while its uploads are in flight (through a slow
 /// endpoint): the driver stops within a second or so and every object it stored goes.
 #[test]
 fn s3_force_delete_mid_backup_stops_and_cleans_up() {
+    cancel_mid_backup("s3", Cancel::ForceDelete);
+}
+
+#[test]
+fn swift_force_delete_mid_backup_stops_and_cleans_up() {
+    cancel_mid_backup("swift", Cancel::ForceDelete);
+}
+
+/// Cinder's other way to stop a backup in `creating`: `os-reset_status` to `error`.
+/// The backup stays, in `error`; the driver stops and its partial objects go.
+#[test]
+fn s3_reset_status_mid_backup_stops_and_cleans_up() {
+    cancel_mid_backup("s3", Cancel::ResetStatus);
+}
+
+#[test]
+fn swift_reset_status_mid_backup_stops_and_cleans_up() {
+    cancel_mid_backup("swift", Cancel::ResetStatus);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cancel {
+    ForceDelete,
+    ResetStatus,
+}
+
+fn cancel_mid_backup(driver: &str, how: Cancel) {
     let (dev, rgw) = rgw_cluster();
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let bucket = format!("hf-e2e-cancel-{}", std::process::id());
+    let bucket = format!("hf-e2e-cancel-{driver}-{how:?}-{}", std::process::id()).to_ascii_lowercase();
     let proxy = Proxy::new();
     proxy.start(rgw.port);
-    let cfg = config(work.path(), "s3", &Rgw { port: proxy.port, ..rgw.clone() }, &bucket, 4 * MIB);
+    let cfg = config_through(work.path(), driver, &rgw, &proxy, &bucket, 4 * MIB);
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap()]);
     let (_, vol) = s.mixed_volume("v", 160 * MIB, 13);
     let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "doomed"}}));
@@ -436,16 +445,32 @@ fn s3_force_delete_mid_backup_stops_and_cleans_up() {
     crate::support::until("the backup stores its first object", || {
         bucket_objects(&dev, &bucket).iter().any(|n| n.contains(&id) && n.ends_with("-00001"))
     });
-    assert_eq!(s.backup(&id)["status"], "creating", "finished before the force delete; use a larger volume");
+    assert_eq!(s.backup(&id)["status"], "creating", "finished before the cancel; use a larger volume");
     let t = std::time::Instant::now();
-    let (st, e) = s.post(&format!("/backups/{id}/action"), json!({"os-force_delete": {}}));
-    assert_eq!(st, 202, "{e}");
-    crate::support::until("the force-deleted backup is gone", || s.get(&format!("/backups/{id}")).0 == 404);
+    let mine = |n: &String| n.contains(&id);
+    match how {
+        Cancel::ForceDelete => {
+            let (st, e) = s.post(&format!("/backups/{id}/action"), json!({"os-force_delete": {}}));
+            assert_eq!(st, 202, "{e}");
+            crate::support::until("the force-deleted backup is gone", || s.get(&format!("/backups/{id}")).0 == 404);
+        }
+        Cancel::ResetStatus => {
+            let (st, e) = s.post(&format!("/backups/{id}/action"), json!({"os-reset_status": {"status": "error"}}));
+            assert_eq!(st, 202, "{e}");
+            crate::support::until("the cancelled backup's objects are removed", || {
+                !bucket_objects(&dev, &bucket).iter().any(mine)
+            });
+            assert_eq!(s.backup(&id)["status"], "error", "reset-status keeps the row, in error");
+        }
+    }
     let stopped = t.elapsed();
     s.wait_volume(&vol, &["available"]);
-    let left: Vec<String> = bucket_objects(&dev, &bucket).into_iter().filter(|n| n.contains(&id)).collect();
+    let left: Vec<String> = bucket_objects(&dev, &bucket).into_iter().filter(mine).collect();
     assert!(left.is_empty(), "partial objects left: {left:?}");
-    eprintln!("force delete mid-backup: gone and cleaned up in {:.2} s", stopped.as_secs_f64());
+    eprintln!("{driver} {how:?} mid-backup: stopped and cleaned up in {:.2} s", stopped.as_secs_f64());
     // A guard against a hang, not a speed test (measured: ~0.3 s).
     assert!(stopped < Duration::from_secs(10), "took {stopped:?}");
+    // Stopped, not finishing in the background: no object of it appears afterwards.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!bucket_objects(&dev, &bucket).iter().any(mine), "an upload after the cancel");
 }

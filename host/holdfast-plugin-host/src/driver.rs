@@ -344,10 +344,10 @@ impl DriverComponent {
             }
             None => std::borrow::Cow::Borrowed(&self.config),
         };
-        let info = watch
-            .run(bindings.setup(&mut store, &config))
-            .map_err(|e| self.trap("setup", e))?
-            .map_err(|e| self.failed("setup", e))?;
+        let info = watch.run(bindings.setup(&mut store, &config));
+        // Setup reaches the endpoint too (auth, the bucket): a refused request is why it failed.
+        self.check_network("setup", &store)?;
+        let info = info.map_err(|e| self.trap("setup", e))?.map_err(|e| self.failed("setup", e))?;
         let desc = DriverDescription { service: info.service, supports_force_delete: info.supports_force_delete };
         Ok((store, bindings, desc, watch))
     }
