@@ -33,6 +33,11 @@ fn reset_status_force_delete_and_cancelled_restore() {
         let doomed = b["backup"]["id"].as_str().unwrap().to_owned();
         until("the first object", || files_under(&s.backup_root()).len() > good_files.len());
         assert_eq!(s.backup(&doomed)["status"], "creating", "finished before the force delete; use a larger volume");
+        // Not to `available`: the cancel would remove what it stored so far.
+        let (st, e) = s.post(&format!("/backups/{doomed}/action"), json!({"os-reset_status": {"status": "available"}}));
+        assert_eq!(st, 400, "{e}");
+        assert!(e["badRequest"]["message"].as_str().unwrap().contains("reset its status to error"), "{e}");
+        assert_eq!(s.backup(&doomed)["status"], "creating");
         let out = s.cli(&["backup", "delete", &doomed, "--force", "--wait"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(s.get(&format!("/backups/{doomed}")).0, 404);

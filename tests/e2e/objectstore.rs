@@ -11,7 +11,7 @@ use std::time::Duration;
 use holdfast_rbd::dev::{DevCluster, Rgw};
 use serde_json::{Value, json};
 
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, Seen, is_object};
 use crate::support::{Database, MIB, Server, sha256_bytes, sha256_file};
 
 fn repo() -> PathBuf {
@@ -119,8 +119,9 @@ fn swift_backend_full_incremental_restore_delete_on_radosgw() {
 }
 
 /// Without Content-MD5 (`backup_s3_md5_validation = false`) each upload is signed by
-/// its payload's SHA-256 (the host's digest of the stored bytes): radosgw checks the
-/// signature against the body, so a wrong digest would fail every upload.
+/// its payload's SHA-256 (the host's digest of the stored bytes; the uploads' headers
+/// are checked): radosgw checks the signature against the body, so a wrong digest
+/// would fail every upload.
 #[test]
 fn s3_without_md5_validation_signs_each_payload_by_its_sha256() {
     full_incremental_restore_delete("s3", "backup_s3_md5_validation = false");
@@ -133,7 +134,10 @@ fn full_incremental_restore_delete(driver: &str, extra: &str) {
     let (dev, rgw) = rgw_cluster();
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let bucket = format!("hf-e2e-{driver}{}-{}", if extra.is_empty() { "" } else { "-x" }, std::process::id());
-    let cfg = config_with(work.path(), driver, &rgw, &bucket, 4 * MIB, extra);
+    // Through the forwarder, to see each upload's headers.
+    let proxy = Proxy::new();
+    proxy.start(rgw.port);
+    let cfg = config_through(work.path(), driver, &rgw, &proxy, &bucket, 4 * MIB, extra);
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap()]);
     let (_, services) = s.get("/os-services");
     let svc = services["services"]
@@ -160,6 +164,25 @@ fn full_incremental_restore_delete(driver: &str, extra: &str) {
     want.push(format!("{prefix}_sha256file"));
     want.sort();
     assert_eq!(objects, want, "Cinder's object names, 4 MiB each");
+    let uploads: Vec<Seen> =
+        proxy.take_seen().into_iter().filter(|r| r.method == "PUT" && is_object(&r.path)).collect();
+    assert_eq!(uploads.len(), 6);
+    let hex =
+        |v: Option<&str>, len: usize| v.is_some_and(|v| v.len() == len && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    for put in &uploads {
+        match driver {
+            // Signed by its Content-MD5 (the store checks the body), or else by its SHA-256.
+            "s3" if extra.is_empty() => {
+                assert!(put.header("content-md5").is_some(), "{put:?}");
+                assert_eq!(put.header("x-amz-content-sha256"), Some("UNSIGNED-PAYLOAD"), "{put:?}");
+            }
+            "s3" => {
+                assert_eq!(put.header("content-md5"), None, "{put:?}");
+                assert!(hex(put.header("x-amz-content-sha256"), 64), "{put:?}");
+            }
+            _ => assert!(hex(put.header("etag"), 32), "Swift checks the body against its ETag: {put:?}"),
+        }
+    }
 
     // 1 MiB changes in the fourth object: the incremental stores that one only.
     let mut data = std::fs::read(&src).unwrap();
@@ -314,14 +337,15 @@ pub(crate) fn config_through(
     proxy: &Proxy,
     bucket: &str,
     object_size: usize,
+    extra: &str,
 ) -> PathBuf {
     let through = Rgw { port: proxy.port, ..rgw.clone() };
-    let extra = match driver {
-        "swift" => {
-            format!("backup_swift_url = \"{}\"", swift_storage_url(rgw).replace(&rgw.authority(), &through.authority()))
-        }
-        _ => String::new(),
-    };
+    let mut extra = extra.to_owned();
+    if driver == "swift" {
+        let url = swift_storage_url(rgw).replace(&rgw.authority(), &through.authority());
+        let sep = if extra.is_empty() { "" } else { ", " };
+        extra = format!("{extra}{sep}backup_swift_url = \"{url}\"");
+    }
     config_with(work, driver, &through, bucket, object_size, &extra)
 }
 
@@ -330,7 +354,7 @@ fn endpoint_down_at_start_and_mid_backup(driver: &str) {
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let bucket = format!("hf-e2e-down-{driver}-{}", std::process::id());
     let proxy = Proxy::new();
-    let cfg = config_through(work.path(), driver, &rgw, &proxy, &bucket, 4 * MIB);
+    let cfg = config_through(work.path(), driver, &rgw, &proxy, &bucket, 4 * MIB, "");
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap(), "--periodic-interval", "2"]);
     let state = || {
         let (_, services) = s.get("/os-services");
@@ -436,7 +460,7 @@ fn cancel_mid_backup(driver: &str, how: Cancel) {
     let bucket = format!("hf-e2e-cancel-{driver}-{how:?}-{}", std::process::id()).to_ascii_lowercase();
     let proxy = Proxy::new();
     proxy.start(rgw.port);
-    let cfg = config_through(work.path(), driver, &rgw, &proxy, &bucket, 4 * MIB);
+    let cfg = config_through(work.path(), driver, &rgw, &proxy, &bucket, 4 * MIB, "");
     let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap()]);
     let (_, vol) = s.mixed_volume("v", 160 * MIB, 13);
     let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "doomed"}}));

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use holdfast_types::{BackupStatus, EventOp, EventPhase, EventType};
 use serde_json::json;
 
+use crate::progress::Operation;
 use crate::{Manager, ManagerError, RequestContext};
 
 impl Manager {
     /// Set the status to `available` or `error`. A running restore or backup of this
     /// backup is cancelled: a restore leaves its target volume `error`, a backup
-    /// removes its partial objects.
+    /// removes its partial objects (so a backup being created may go to `error` only).
     pub async fn reset_status(&self, ctx: &RequestContext, id: &str, status: &str) -> Result<(), ManagerError> {
         let b = self.get_backup(ctx, id).await?;
         let to = match status.to_ascii_lowercase().as_str() {
@@ -23,6 +24,12 @@ impl Manager {
                 )));
             }
         };
+        // Cancelling a backup removes its objects: it cannot then be `available`.
+        if to == BackupStatus::Available && self.progress.operation(id) == Some(Operation::Create) {
+            return Err(ManagerError::Invalid(
+                "Invalid backup: it is being created; reset its status to error to stop it.".into(),
+            ));
+        }
         self.notify(id, EventType::new(EventOp::ResetStatus, EventPhase::Start), json!({"new_status": to.as_str()}))
             .await;
         if !self.db.transition_backup(id, &[b.status], to).await? {

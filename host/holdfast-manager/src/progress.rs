@@ -92,6 +92,11 @@ impl Tracker {
         map.get(backup_id).map(|e| e.cancel.store(true, Ordering::Relaxed)).is_some()
     }
 
+    /// The operation on `backup_id`, running or waiting for its turn.
+    pub fn operation(&self, backup_id: &str) -> Option<Operation> {
+        self.0.lock().expect("progress lock").get(backup_id).map(|e| e.operation)
+    }
+
     pub fn finish(&self, backup_id: &str) {
         self.0.lock().expect("progress lock").remove(backup_id);
     }

@@ -345,8 +345,16 @@ impl DriverComponent {
             None => std::borrow::Cow::Borrowed(&self.config),
         };
         let info = watch.run(bindings.setup(&mut store, &config));
-        // Setup reaches the endpoint too (auth, the bucket): a refused request is why it failed.
-        self.check_network("setup", &store)?;
+        // Setup reaches the endpoint too (auth, the bucket): a refused request is why it
+        // failed, whatever the driver made of it (said after the reason).
+        if let Some(why) = store.data().network.denied() {
+            let said = match &info {
+                Ok(Ok(_)) => String::new(),
+                Ok(Err(e)) => format!("; the driver then failed: {}", failure(e.clone())),
+                Err(e) => format!("; the driver then trapped: {}", e.root_cause()),
+            };
+            return Err(self.host_err(cut(format!("network: denied during setup: {why}{said}"))));
+        }
         let info = info.map_err(|e| self.trap("setup", e))?.map_err(|e| self.failed("setup", e))?;
         let desc = DriverDescription { service: info.service, supports_force_delete: info.supports_force_delete };
         Ok((store, bindings, desc, watch))
