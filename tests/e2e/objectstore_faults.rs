@@ -122,3 +122,31 @@ fn outside_its_grant_reaches_nothing(driver: &str) {
     assert!(refused.to_string().contains("not in the backend's network grant"), "{refused}");
     assert!(bucket_objects(&dev, &bucket).is_empty(), "nothing reached radosgw");
 }
+
+/// A force delete while the driver waits to try an upload again (Swift, a 30 s backoff):
+/// the driver stops at once and cleans up itself — not the host trapping it after its
+/// grace (`limits::CANCEL_GRACE`, 5 s) and the delete sweeping up after it.
+#[test]
+fn swift_force_delete_during_a_retry_backoff_stops_at_once() {
+    let (dev, rgw) = rgw_cluster();
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let bucket = format!("hf-e2e-backoff-{}", std::process::id());
+    let proxy = Proxy::new();
+    proxy.start(rgw.port);
+    let cfg = config_through(work.path(), "swift", &rgw, &proxy, &bucket, 4 * MIB, "backup_swift_retry_backoff = 30");
+    let s = Server::start(&Database::Sqlite, &["--config", cfg.to_str().unwrap()]);
+    let (_, vol) = s.mixed_volume("v", 32 * MIB, 23);
+    proxy.spoil(vec![Fault { method: "PUT", suffix: "-00002".into(), spoil: Spoil::Unavailable }]);
+    let (st, made) = s.post("/backups", json!({"backup": {"volume_id": vol, "name": "waiting"}}));
+    assert_eq!(st, 202, "{made}");
+    let id = made["backup"]["id"].as_str().unwrap().to_owned();
+    crate::support::until("the driver waits to try again", || s.log().contains("HTTP 503; try 2"));
+    let t = std::time::Instant::now();
+    let (st, e) = s.post(&format!("/backups/{id}/action"), json!({"os-force_delete": {}}));
+    assert_eq!(st, 202, "{e}");
+    crate::support::until("the force-deleted backup is gone", || s.get(&format!("/backups/{id}")).0 == 404);
+    eprintln!("force delete in a 30 s backoff: gone in {:.2} s", t.elapsed().as_secs_f64());
+    let log = s.log();
+    assert!(!log.contains("cancelled by the host"), "the driver slept through the cancel:\n{log}");
+    assert!(!bucket_objects(&dev, &bucket).iter().any(|n| n.contains(&id)), "objects left");
+}

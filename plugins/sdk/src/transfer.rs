@@ -39,8 +39,19 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn wait(&self, attempt: u32) {
-        http::sleep(self.backoff * (1u32 << attempt.saturating_sub(1).min(6)));
+    /// The backoff before try `attempt + 1`, in steps short enough that a cancel
+    /// (force delete, reset-status) stops the operation within a second, not after it.
+    fn wait(&self, attempt: u32) -> Result<(), DriverError> {
+        const STEP: Duration = Duration::from_millis(100);
+        let mut left = self.backoff * (1u32 << attempt.saturating_sub(1).min(6));
+        while !left.is_zero() {
+            if cancelled() {
+                return Err(DriverError::Cancelled);
+            }
+            http::sleep(left.min(STEP));
+            left = left.saturating_sub(STEP);
+        }
+        if cancelled() { Err(DriverError::Cancelled) } else { Ok(()) }
     }
 
     pub fn gave_up(&self, last: &str) -> DriverError {
@@ -111,7 +122,7 @@ fn attempts(
     let mut last = String::new();
     for attempt in 0..policy.attempts {
         if attempt > 0 {
-            policy.wait(attempt);
+            policy.wait(attempt)?;
         }
         let (endpoint, request) = make()?;
         let answer = Pending::start(&endpoint, &request, Body::Bytes(body.to_vec()), policy.timeouts)
@@ -213,8 +224,9 @@ impl Uploads {
                 Verdict::Done(r) => Err(DriverError::Io(format!("{what}: HTTP {}", r.status))),
                 Verdict::Retry(why) if job.attempt + 1 < policy.attempts => {
                     retrying(&policy.label, &why, job.attempt + 1);
-                    policy.wait(job.attempt + 1);
-                    self.launch(store, PutJob { attempt: job.attempt + 1, ..job }, body)
+                    policy
+                        .wait(job.attempt + 1)
+                        .and_then(|()| self.launch(store, PutJob { attempt: job.attempt + 1, ..job }, body))
                 }
                 Verdict::Retry(why) => Err(policy.gave_up(&why)),
                 Verdict::Fail(e) => Err(e),
@@ -299,7 +311,7 @@ pub fn get_each(
             Verdict::Done(r) => return Err(DriverError::Io(format!("{what}: HTTP {}", r.status))),
             Verdict::Retry(why) if attempt + 1 < policy.attempts => {
                 retrying(&policy.label, &why, attempt + 1);
-                policy.wait(attempt + 1);
+                policy.wait(attempt + 1)?;
                 start(i, attempt + 1, &mut flights)?;
             }
             Verdict::Retry(why) => return Err(policy.gave_up(&why)),
