@@ -466,12 +466,15 @@ impl HostHeldBytes for HostState {
         // left is not set aside at all: the body cannot fit, and `read-from` says so,
         // where taking the rest of the grant would fail the driver's own next
         // allocation instead.
+        // Counted first, then reserved: no capacity is ever held uncounted.
         let wanted = capacity.min(MAX_WRITE_DATA as u64);
-        let room = if wanted <= self.limits.holdable() { wanted } else { 0 };
+        let room = if wanted <= self.limits.holdable() && self.limits.hold(wanted).is_ok() { wanted } else { 0 };
         let mut data = Vec::new();
-        let room = match data.try_reserve_exact(room as usize) {
-            Ok(()) if self.limits.hold(room).is_ok() => room,
-            _ => 0,
+        let room = if data.try_reserve_exact(room as usize).is_ok() {
+            room
+        } else {
+            self.limits.release(room);
+            0
         };
         self.live_held += 1;
         Ok(self.table.push(HeldRes { data, counted: room, ended: None })?)
