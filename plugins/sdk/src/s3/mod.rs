@@ -43,6 +43,27 @@ fn required<'a>(s: &'a Settings, key: &str) -> Result<&'a str, DriverError> {
     s.get(key).filter(|v| !v.is_empty()).ok_or_else(|| DriverError::Invalid(format!("{key} is not set")))
 }
 
+/// Cinder's S3 options this driver does not implement are refused, not ignored: an
+/// operator who set SSE-C keys expects encrypted objects, one who set a CA file or
+/// turned verification off expects that TLS check. (`backup_s3_max_pool_connections`
+/// and `backup_s3_retry_mode` change nothing a backup stores: they are taken as set.)
+fn refuse_unsupported(s: &Settings) -> Result<(), DriverError> {
+    for key in ["backup_s3_sse_customer_key", "backup_s3_sse_customer_algorithm", "backup_s3_ca_cert_file"] {
+        if s.get(key).is_some_and(|v| !v.trim().is_empty()) {
+            return Err(DriverError::Invalid(format!(
+                "{key}: not supported by this driver (no server-side encryption with customer keys, no CA file \
+                 of its own): remove it"
+            )));
+        }
+    }
+    match s.get("backup_s3_verify_ssl").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("true") => Ok(()),
+        Some(v) => Err(DriverError::Invalid(format!(
+            "backup_s3_verify_ssl = {v:?}: this driver always checks the endpoint's certificate (true only)"
+        ))),
+    }
+}
+
 /// Whether `name` is an S3 bucket name (3-63 of `a-z 0-9 . -`, starting and ending
 /// with a letter or digit).
 pub fn is_bucket_name(name: &str) -> bool {
@@ -70,6 +91,7 @@ impl S3Store {
             Some("false") => false,
             Some(v) => return Err(DriverError::Invalid(format!("backup_s3_md5_validation = {v:?}: true or false"))),
         };
+        refuse_unsupported(s)?;
         let timeout = Duration::from_secs(s.u64_or("backup_s3_timeout", 60)?.max(1));
         let in_flight = s.u64_or("backup_s3_in_flight", 4)?.clamp(1, 64) as usize;
         Ok(S3Store {
@@ -388,5 +410,24 @@ mod tests {
         let mut bad = good.to_vec();
         bad[0] = ("backup_s3_endpoint_url", "127.0.0.1:7480");
         assert!(S3Store::from_settings(&s(&bad)).is_err());
+        // Cinder's options it does not do: refused with the reason, not ignored.
+        for (k, v) in [
+            ("backup_s3_sse_customer_key", "k"),
+            ("backup_s3_sse_customer_algorithm", "AES256"),
+            ("backup_s3_ca_cert_file", "/etc/ca.pem"),
+            ("backup_s3_verify_ssl", "false"),
+        ] {
+            let mut bad = good.to_vec();
+            bad.push((k, v));
+            let Err(e) = S3Store::from_settings(&s(&bad)) else { panic!("{k} accepted") };
+            assert!(e.to_string().contains(k), "{e}");
+        }
+        let mut fine = good.to_vec();
+        fine.extend([
+            ("backup_s3_verify_ssl", "True"),
+            ("backup_s3_sse_customer_key", ""),
+            ("backup_s3_retry_mode", "adaptive"),
+        ]);
+        assert!(S3Store::from_settings(&s(&fine)).is_ok());
     }
 }
