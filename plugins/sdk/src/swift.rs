@@ -88,6 +88,21 @@ fn io(m: String) -> DriverError {
 
 impl SwiftStore {
     pub fn from_settings(s: &Settings) -> Result<SwiftStore, DriverError> {
+        // Refused rather than ignored: an operator who set them expects that TLS check.
+        if s.get("backup_swift_ca_cert_file").is_some_and(|v| !v.trim().is_empty()) {
+            return Err(DriverError::Invalid(
+                "backup_swift_ca_cert_file: not supported by this driver (no CA file of its own): remove it".into(),
+            ));
+        }
+        match s.get("backup_swift_auth_insecure").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("false") => {}
+            Some(v) => {
+                return Err(DriverError::Invalid(format!(
+                    "backup_swift_auth_insecure = {v:?}: this driver always checks the endpoint's certificate \
+                     (false only)"
+                )));
+            }
+        }
         let url = |key: &str, v: &str| Endpoint::parse(v).map_err(|e| DriverError::Invalid(format!("{key}: {e}")));
         let swift_url = s.get("backup_swift_url").filter(|v| !v.is_empty());
         let auth = match s.get("backup_swift_auth").unwrap_or("per_user") {
@@ -493,6 +508,15 @@ mod tests {
         let mut bad = good.to_vec();
         bad.push(("backup_swift_auth_version", "3"));
         assert!(SwiftStore::from_settings(&settings(&bad)).is_err());
+        for (k, v) in [("backup_swift_ca_cert_file", "/etc/ca.pem"), ("backup_swift_auth_insecure", "true")] {
+            let mut bad = good.to_vec();
+            bad.push((k, v));
+            let e = SwiftStore::from_settings(&settings(&bad)).err().unwrap_or_else(|| panic!("{k} accepted"));
+            assert!(format!("{e:?}").contains(k), "{e:?}");
+        }
+        let mut fine = good.to_vec();
+        fine.push(("backup_swift_auth_insecure", "False"));
+        assert!(SwiftStore::from_settings(&settings(&fine)).is_ok());
     }
 
     #[test]
