@@ -47,7 +47,7 @@ fn required<'a>(s: &'a Settings, key: &str) -> Result<&'a str, DriverError> {
 /// operator who set SSE-C keys expects encrypted objects, one who set a CA file or
 /// turned verification off expects that TLS check. (`backup_s3_max_pool_connections`
 /// and `backup_s3_retry_mode` change nothing a backup stores: they are taken as set.)
-fn refuse_unsupported(s: &Settings) -> Result<(), DriverError> {
+fn refuse_unsupported(s: &Settings, https: bool) -> Result<(), DriverError> {
     for key in ["backup_s3_sse_customer_key", "backup_s3_sse_customer_algorithm", "backup_s3_ca_cert_file"] {
         if s.get(key).is_some_and(|v| !v.trim().is_empty()) {
             return Err(DriverError::Invalid(format!(
@@ -57,7 +57,9 @@ fn refuse_unsupported(s: &Settings) -> Result<(), DriverError> {
         }
     }
     match s.get("backup_s3_verify_ssl").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        // Over plain HTTP (a cinder.conf carried over may say false) there is nothing to check.
         None | Some("true") => Ok(()),
+        Some(_) if !https => Ok(()),
         Some(v) => Err(DriverError::Invalid(format!(
             "backup_s3_verify_ssl = {v:?}: this driver always checks the endpoint's certificate (true only)"
         ))),
@@ -91,7 +93,7 @@ impl S3Store {
             Some("false") => false,
             Some(v) => return Err(DriverError::Invalid(format!("backup_s3_md5_validation = {v:?}: true or false"))),
         };
-        refuse_unsupported(s)?;
+        refuse_unsupported(s, endpoint.https)?;
         let timeout = Duration::from_secs(s.u64_or("backup_s3_timeout", 60)?.max(1));
         let in_flight = s.u64_or("backup_s3_in_flight", 4)?.clamp(1, 64) as usize;
         Ok(S3Store {
@@ -418,6 +420,7 @@ mod tests {
             ("backup_s3_verify_ssl", "false"),
         ] {
             let mut bad = good.to_vec();
+            bad[0] = ("backup_s3_endpoint_url", "https://s3.example.net");
             bad.push((k, v));
             let Err(e) = S3Store::from_settings(&s(&bad)) else { panic!("{k} accepted") };
             assert!(e.to_string().contains(k), "{e}");
@@ -429,5 +432,7 @@ mod tests {
             ("backup_s3_retry_mode", "adaptive"),
         ]);
         assert!(S3Store::from_settings(&s(&fine)).is_ok());
+        fine.push(("backup_s3_verify_ssl", "false"));
+        assert!(S3Store::from_settings(&s(&fine)).is_ok(), "nothing to verify over plain HTTP");
     }
 }
