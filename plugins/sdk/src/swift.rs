@@ -94,8 +94,12 @@ impl SwiftStore {
                 "backup_swift_ca_cert_file: not supported by this driver (no CA file of its own): remove it".into(),
             ));
         }
+        let https = ["backup_swift_auth_url", "backup_swift_url"]
+            .iter()
+            .any(|k| s.get(k).is_some_and(|v| v.trim_start().starts_with("https://")));
         match s.get("backup_swift_auth_insecure").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("false") => {}
+            Some(_) if !https => {} // nothing to check over plain HTTP
             Some(v) => {
                 return Err(DriverError::Invalid(format!(
                     "backup_swift_auth_insecure = {v:?}: this driver always checks the endpoint's certificate \
@@ -510,6 +514,7 @@ mod tests {
         assert!(SwiftStore::from_settings(&settings(&bad)).is_err());
         for (k, v) in [("backup_swift_ca_cert_file", "/etc/ca.pem"), ("backup_swift_auth_insecure", "true")] {
             let mut bad = good.to_vec();
+            bad[1] = ("backup_swift_auth_url", "https://swift.example.net/auth/1.0");
             bad.push((k, v));
             let e = SwiftStore::from_settings(&settings(&bad)).err().unwrap_or_else(|| panic!("{k} accepted"));
             assert!(format!("{e:?}").contains(k), "{e:?}");
@@ -517,6 +522,8 @@ mod tests {
         let mut fine = good.to_vec();
         fine.push(("backup_swift_auth_insecure", "False"));
         assert!(SwiftStore::from_settings(&settings(&fine)).is_ok());
+        fine.push(("backup_swift_auth_insecure", "True"));
+        assert!(SwiftStore::from_settings(&settings(&fine)).is_ok(), "nothing to check over plain HTTP");
     }
 
     #[test]
