@@ -24,11 +24,17 @@ impl Manager {
                 )));
             }
         };
-        // Cancelling a backup removes its objects: it cannot then be `available`.
-        if to == BackupStatus::Available && self.progress.operation(id) == Some(Operation::Create) {
-            return Err(ManagerError::Invalid(
-                "Invalid backup: it is being created; reset its status to error to stop it.".into(),
-            ));
+        // A backup being created loses its objects when cancelled, one being deleted is
+        // losing them: neither can be `available`.
+        if to == BackupStatus::Available {
+            let doing = match self.progress.operation(id) {
+                Some(Operation::Create) => Some("created; reset its status to error to stop it"),
+                Some(Operation::Delete) => Some("deleted"),
+                _ => None,
+            };
+            if let Some(doing) = doing {
+                return Err(ManagerError::Invalid(format!("Invalid backup: it is being {doing}.")));
+            }
         }
         self.notify(id, EventType::new(EventOp::ResetStatus, EventPhase::Start), json!({"new_status": to.as_str()}))
             .await;

@@ -374,6 +374,7 @@ impl<D: ChunkedDriver> Chunked<D> {
             Err(e) => {
                 host.log(Level::Warn, &format!("backup {} failed ({e}); removing its objects", info.id));
                 self.store.abandon();
+                let _cleaning = crate::transfer::cleaning();
                 self.remove_objects(&container, &prefix)?;
                 Err(e)
             }

@@ -17,6 +17,18 @@ impl Settings {
         Ok(self.u64(key)?.unwrap_or(default))
     }
 
+    /// `key` as a boolean in oslo.config's spellings (true/false, yes/no, on/off, 1/0,
+    /// t/f, y/n; any case), `None` when it is not set.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, DriverError> {
+        self.get(key)
+            .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" | "t" | "y" => Ok(true),
+                "false" | "no" | "off" | "0" | "f" | "n" => Ok(false),
+                _ => Err(DriverError::Invalid(format!("setting {key} = {v:?} is not true or false"))),
+            })
+            .transpose()
+    }
+
     /// `key` as a whole number, `None` when it is not set.
     pub fn u64(&self, key: &str) -> Result<Option<u64>, DriverError> {
         self.get(key)
@@ -26,5 +38,23 @@ impl Settings {
                     .map_err(|_| DriverError::Invalid(format!("setting {key} = {v:?} is not a whole number")))
             })
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_in_oslo_spellings() {
+        let s = |v: &str| Settings::new(vec![Setting { key: "k".into(), value: v.into() }]);
+        for v in ["true", "Yes", "ON", "1", "t", "y"] {
+            assert_eq!(s(v).bool("k").unwrap(), Some(true), "{v}");
+        }
+        for v in ["false", "No", "off", "0", "F", "n"] {
+            assert_eq!(s(v).bool("k").unwrap(), Some(false), "{v}");
+        }
+        assert!(s("maybe").bool("k").is_err());
+        assert_eq!(Settings::new(vec![]).bool("k").unwrap(), None);
     }
 }

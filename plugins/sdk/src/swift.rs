@@ -94,18 +94,16 @@ impl SwiftStore {
                 "backup_swift_ca_cert_file: not supported by this driver (no CA file of its own): remove it".into(),
             ));
         }
-        let https = ["backup_swift_auth_url", "backup_swift_url"]
-            .iter()
-            .any(|k| s.get(k).is_some_and(|v| v.trim_start().starts_with("https://")));
-        match s.get("backup_swift_auth_insecure").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None | Some("false") => {}
-            Some(_) if !https => {} // nothing to check over plain HTTP
-            Some(v) => {
-                return Err(DriverError::Invalid(format!(
-                    "backup_swift_auth_insecure = {v:?}: this driver always checks the endpoint's certificate \
-                     (false only)"
-                )));
-            }
+        // The endpoints this auth mode reaches (per_user: the storage URL alone).
+        let reached: &[&str] = match s.get("backup_swift_auth") {
+            Some("single_user") => &["backup_swift_auth_url", "backup_swift_url"],
+            _ => &["backup_swift_url"],
+        };
+        let https = reached.iter().any(|k| s.get(k).is_some_and(|v| v.trim_start().starts_with("https://")));
+        if s.bool("backup_swift_auth_insecure")? == Some(true) && https {
+            return Err(DriverError::Invalid(
+                "backup_swift_auth_insecure = true: this driver always checks the endpoint's certificate".into(),
+            ));
         }
         let url = |key: &str, v: &str| Endpoint::parse(v).map_err(|e| DriverError::Invalid(format!("{key}: {e}")));
         let swift_url = s.get("backup_swift_url").filter(|v| !v.is_empty());

@@ -3,7 +3,7 @@
 //! ([`ObjectRequests`]); this keeps up to N of them moving, retries the object (not the
 //! backup) on connection errors and 5xx answers, and bounds memory to N objects.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -44,6 +44,11 @@ impl RetryPolicy {
     fn wait(&self, attempt: u32) -> Result<(), DriverError> {
         const STEP: Duration = Duration::from_millis(100);
         let mut left = self.backoff * (1u32 << attempt.saturating_sub(1).min(6));
+        if CLEANING.with(Cell::get) {
+            // Removing a cancelled backup's objects: retried, within the host's grace.
+            http::sleep(left.min(Duration::from_secs(1)));
+            return Ok(());
+        }
         while !left.is_zero() {
             if cancelled() {
                 return Err(DriverError::Cancelled);
@@ -82,6 +87,25 @@ pub fn retrying(label: &str, why: &str, attempt: u32) {
     crate::host::log(crate::Level::Warn, &format!("{label}: {why}; try {}", attempt + 1));
     #[cfg(not(target_arch = "wasm32"))]
     let _ = (label, why, attempt);
+}
+
+thread_local! {
+    /// Set while a failed or cancelled backup removes its objects ([`cleaning`]).
+    static CLEANING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// While the guard lives, a retry's backoff no longer ends at the host's cancel (the
+/// cancel is why this cleanup runs) but is cut to a second, so the cleanup's requests
+/// are still tried again within the host's grace.
+pub fn cleaning() -> impl Drop {
+    struct Cleaning;
+    impl Drop for Cleaning {
+        fn drop(&mut self) {
+            CLEANING.with(|c| c.set(false));
+        }
+    }
+    CLEANING.with(|c| c.set(true));
+    Cleaning
 }
 
 /// Whether the host wants the operation to stop (only a component can be asked).

@@ -56,13 +56,12 @@ fn refuse_unsupported(s: &Settings, https: bool) -> Result<(), DriverError> {
             )));
         }
     }
-    match s.get("backup_s3_verify_ssl").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        // Over plain HTTP (a cinder.conf carried over may say false) there is nothing to check.
-        None | Some("true") => Ok(()),
-        Some(_) if !https => Ok(()),
-        Some(v) => Err(DriverError::Invalid(format!(
-            "backup_s3_verify_ssl = {v:?}: this driver always checks the endpoint's certificate (true only)"
-        ))),
+    // Over plain HTTP (a cinder.conf carried over may say false) there is nothing to check.
+    match s.bool("backup_s3_verify_ssl")? {
+        Some(false) if https => Err(DriverError::Invalid(
+            "backup_s3_verify_ssl = false: this driver always checks the endpoint's certificate".into(),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -88,11 +87,7 @@ impl S3Store {
         if !is_bucket_name(bucket) {
             return Err(DriverError::Invalid(format!("backup_s3_store_bucket {bucket:?} is not an S3 bucket name")));
         }
-        let md5_validation = match s.get("backup_s3_md5_validation").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(v) => return Err(DriverError::Invalid(format!("backup_s3_md5_validation = {v:?}: true or false"))),
-        };
+        let md5_validation = s.bool("backup_s3_md5_validation")?.unwrap_or(true);
         refuse_unsupported(s, endpoint.https)?;
         let timeout = Duration::from_secs(s.u64_or("backup_s3_timeout", 60)?.max(1));
         let in_flight = s.u64_or("backup_s3_in_flight", 4)?.clamp(1, 64) as usize;
