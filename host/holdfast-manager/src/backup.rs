@@ -171,7 +171,11 @@ impl Manager {
             deleted_at: None,
             deleted: false,
         };
+        // Registered before the row exists: from its first moment in `creating` the
+        // backup is known to be running (reset-status to `available` is refused).
+        let running = self.progress.queue(&backup.id, Operation::Create, source.size_bytes);
         if let Err(e) = self.db.insert_backup(&backup).await {
+            self.progress.finish(&backup.id);
             self.release(&hold, "error_backing-up").await;
             return Err(e.into());
         }
@@ -183,12 +187,14 @@ impl Manager {
             other => other,
         };
         if let Err(e) = recorded {
+            self.progress.finish(&backup.id);
             self.db.remove_backup_row(&backup.id).await?;
             self.release(&hold, from.as_str()).await;
             return Err(e.into());
         }
         if let Err(e) = self.confirm_quota(&backup).await {
             // Lost a race for the last place: undo as if the request never came.
+            self.progress.finish(&backup.id);
             self.db.remove_backup_row(&backup.id).await?;
             self.release(&hold, from.as_str()).await;
             return Err(e);
@@ -202,7 +208,6 @@ impl Manager {
             backend = %backend.name,
             driver = %driver.id().name
         );
-        let running = self.progress.queue(&backup.id, Operation::Create, source.size_bytes);
         let places = backend.places.clone();
         let caller = ctx.caller.clone();
         let job = Job { backup: backup.clone(), parent, vol, source, hold, running, places, caller };
