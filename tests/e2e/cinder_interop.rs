@@ -135,7 +135,8 @@ fn swift_cinder_backup_restores_in_holdfast() {
 
 /// Holdfast backs a 24 MiB mixed volume up; its export record, handed to Cinder's
 /// import (decode_record, the required fields, Backup.update) and its driver's
-/// restore, gives back the volume bit for bit in a new 1 GiB volume.
+/// restore, gives back the volume bit for bit in a new 1 GiB volume; then an
+/// incremental on top, whose chain of two records Cinder restores the same way.
 fn holdfast_to_cinder(driver: &str) {
     cinder_python(); // the venv first: a missing one fails before anything else
     let (_dev, rgw) = rgw_cluster();
@@ -180,6 +181,36 @@ fn holdfast_to_cinder(driver: &str) {
         // the new volume ("restore_backup_<id>") took the source volume's name.
         assert_eq!(out["volume"]["display_name"], "v", "{what}: {out}");
         assert_restored(&target, &want, VOLUME, GIB, &what);
+
+        // An incremental on top (1 MiB changed in the fourth object): Cinder imports both
+        // records and restores the chain, the full backup and then the changed object.
+        let mut data = std::fs::read(&src).unwrap();
+        data[13 * MIB..14 * MIB].iter_mut().for_each(|b| *b = b.wrapping_add(1));
+        std::fs::write(&src, &data).unwrap();
+        let want_inc = sha256_file(&src);
+        let (st, b) = s.post("/backups", json!({"backup": {"volume_id": vol, "incremental": true}}));
+        assert_eq!(st, 202, "{b}");
+        let inc = b["backup"]["id"].as_str().unwrap().to_owned();
+        let done = s.wait_backup(&inc, &["available", "error"]);
+        assert_eq!(done["status"], "available", "{what}: {done}\n{}", s.log());
+        assert_eq!(done["is_incremental"], true, "{done}");
+        let (st, r) = s.get(&format!("/backups/{inc}/export_record"));
+        assert_eq!(st, 200, "{r}");
+        let inc_record = work.path().join("record-inc.json");
+        std::fs::write(&inc_record, r.to_string()).unwrap();
+        let target = work.path().join("cinder-restored-inc.raw");
+        std::fs::File::create(&target).unwrap().set_len(GIB).unwrap();
+        let (full_arg, inc_arg) = (record.to_str().unwrap(), inc_record.to_str().unwrap());
+        let out = cinder(
+            &rgw,
+            driver,
+            &bucket,
+            compression,
+            &["restore", "--record", full_arg, "--record", inc_arg, "--file", target.to_str().unwrap()],
+        );
+        assert_eq!(out["restored"], inc.as_str(), "{out}");
+        assert_restored(&target, &want_inc, VOLUME, GIB, &format!("{what}, incremental"));
+        delete_backup(&s, &inc);
         delete_backup(&s, &id);
     }
 }
