@@ -193,7 +193,7 @@ pub fn run(dir: &Path, backups: usize, requests: usize) -> Result<()> {
     let mut volumes = Vec::new();
     for i in 0..4 {
         let path = inputs.join(format!("vol{i}.raw"));
-        crate::bench::generate(&path, GIB)?;
+        crate::bench_volume::generate(&path, GIB)?;
         let v = call(
             reqwest::Method::POST,
             "/os-volume-manage",

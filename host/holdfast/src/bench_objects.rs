@@ -19,9 +19,9 @@ use holdfast_rbd::dev::{DevCluster, Rgw};
 use holdfast_types::BackupStatus;
 
 use crate::bench::{
-    change_one_percent_with, cpu_seconds, files_equal, generate, manager_config, median, mib, peak_rss, reset_peak_rss,
-    timed_incremental, wait_backup, wait_restored,
+    cpu_seconds, manager_config, median, mib, peak_rss, reset_peak_rss, timed_incremental, wait_backup, wait_restored,
 };
+use crate::bench_volume::{change_one_percent_with, files_equal, generate};
 
 pub async fn run(
     dir: &Path,
@@ -137,7 +137,7 @@ impl Setup<'_> {
 
     /// A full backup and a restore of it, checked identical.
     async fn full_and_restore(&self, o: &Ours) -> Result<FullAndRestore> {
-        crate::bench::drop_cache_of(self.vol_path)?;
+        crate::bench_volume::drop_cache_of(self.vol_path)?;
         reset_peak_rss();
         let idle_rss = crate::bench::proc_status_bytes("VmRSS");
         let cpu = cpu_seconds();
@@ -320,7 +320,7 @@ fn cinder_drivers(dir: &Path, rgw: &Rgw, vol: &Path, size: u64) -> Result<()> {
             }
             Ok(serde_json::from_slice(&out.stdout)?)
         };
-        crate::bench::drop_cache_of(vol)?;
+        crate::bench_volume::drop_cache_of(vol)?;
         let made = run(&["backup", "--file", &vol.display().to_string()])?;
         let record = dir.join(format!("cinder-{driver}.json"));
         std::fs::write(&record, made.to_string())?;
@@ -379,7 +379,7 @@ fn restic_s3(dir: &Path, rgw: &Rgw, vol: &Path, bucket: &str) -> Result<(f64, f6
         crate::bench::timed_restic(restic, args)
     };
     run(&["init"])?;
-    crate::bench::drop_cache_of(vol)?;
+    crate::bench_volume::drop_cache_of(vol)?;
     let b = run(&["backup", &vol.display().to_string()])?;
     let target = dir.join(format!("{bucket}-restore"));
     let r = run(&["restore", "latest", "--target", &target.display().to_string()])?;

@@ -83,7 +83,7 @@ async fn reload_under_load(dir: &Path, cache: &Path) -> Result<()> {
     let bytes = holdfast_plugin_artifacts::POSIX_BYTES;
     let store = dir.join("store");
     let vol = dir.join("reload.raw");
-    crate::bench::generate(&vol, GIB)?;
+    crate::bench_volume::generate(&vol, GIB)?;
     let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display())).await?;
     let cfg = ManagerConfig {
         data_dir: dir.join("data"),

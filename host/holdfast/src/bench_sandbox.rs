@@ -15,9 +15,8 @@ use holdfast_manager::{Backend, CreateBackup, Manager, ManagerConfig, RegisterVo
 use holdfast_plugin_host::DriverComponent;
 use holdfast_types::BackupStatus;
 
-use crate::bench::{
-    cpu_seconds, drop_cache_of, files_equal, generate, manager_config, median, wait_backup, wait_restored,
-};
+use crate::bench::{cpu_seconds, manager_config, median, wait_backup, wait_restored};
+use crate::bench_volume::{drop_cache_of, files_equal, generate};
 use crate::native_posix::NativePosix;
 
 const SIDES: [&str; 2] = ["wasm", "native"];

@@ -197,7 +197,7 @@ type Loader<'a> = &'a dyn Fn() -> Result<Box<dyn BackupDriver>>;
 /// Run every case on the driver `load` makes, in `scratch`; the number that failed.
 fn check(load: Loader, scratch: &Path, size: u64) -> Result<usize> {
     let vol = scratch.join("volume.raw");
-    crate::bench::generate(&vol, size)?;
+    crate::bench_volume::generate(&vol, size)?;
     let original = sha_of(&vol)?;
     let volume_id = "00000000-0000-4000-8000-00000000c4ec";
     let mut report = Report { failed: 0 };

@@ -9,6 +9,7 @@ mod bench_objects;
 mod bench_plugins;
 mod bench_rbd;
 mod bench_sandbox;
+mod bench_volume;
 mod config;
 mod driver_check;
 mod native_posix;
