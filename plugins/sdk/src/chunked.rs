@@ -572,20 +572,23 @@ impl<D: ChunkedDriver> Chunked<D> {
         }
         let compression = Compression::parse(&o.compression)
             .ok_or_else(|| DriverError::Invalid(format!("{}: unknown compression {:?}", o.name, o.compression)))?;
-        // Held by the host: written from there, onto the host's target.
-        let (data, held) = match (data, target.as_wit()) {
-            (Some(Fetched::Held(h)), Some(t)) => (None, Some((h, t))),
-            (Some(f), _) => (Some(f.into_bytes()?), None),
-            (None, _) => (None, None),
-        };
-        if let Some((size, digests)) = checks.object(o.offset, o.length) {
-            if let Some((h, t)) = held {
-                let check = crate::WriteCheck::Sha256Blocks((size, digests.to_vec()));
-                return Ok(t.write_held(o.offset, o.length, compression, h, &check)?);
+        // Checked by the sha256file's blocks where it has them, else by Cinder's MD5.
+        let blocks = checks.object(o.offset, o.length);
+        let md5 = if blocks.is_some() { None } else { self.object_md5(o)? };
+        match (data, target.as_wit()) {
+            // Held by the host: written from there, onto the host's target.
+            (Some(Fetched::Held(h)), Some(t)) => {
+                let check = match blocks {
+                    Some((size, digests)) => crate::WriteCheck::Sha256Blocks((size, digests.to_vec())),
+                    None => md5.map_or(crate::WriteCheck::None, crate::WriteCheck::Md5),
+                };
+                Ok(t.write_held(o.offset, o.length, compression, h, &check)?)
             }
-            return match data.as_deref() {
-                Some(data) => Ok(target.write_checked(o.offset, o.length, compression, data, size, digests)?),
-                None => self.store.restore_object(
+            (data, _) => match (blocks, data.map(Fetched::into_bytes).transpose()?) {
+                (Some((size, digests)), Some(data)) => {
+                    Ok(target.write_checked(o.offset, o.length, compression, &data, size, digests)?)
+                }
+                (Some((size, digests)), None) => self.store.restore_object(
                     container,
                     &o.name,
                     target,
@@ -595,26 +598,26 @@ impl<D: ChunkedDriver> Chunked<D> {
                     size,
                     digests,
                 ),
-            };
+                (None, data) => {
+                    let data = match data {
+                        Some(data) => data,
+                        None => self.store.get(container, &o.name)?,
+                    };
+                    Ok(target.write(o.offset, o.length, compression, &data, md5.as_deref())?)
+                }
+            },
         }
-        let md5 = match (self.verify_md5, o.md5.as_str()) {
-            (false, _) | (_, "") => None,
-            (true, hex) => Some(
-                cinder::unhex(hex)
-                    .filter(|d| d.len() == 16)
-                    .ok_or_else(|| DriverError::Invalid(format!("{}: md5 {hex:?} is not 32 hex digits", o.name)))?,
-            ),
-        };
-        if let Some((h, t)) = held {
-            let check = md5.map_or(crate::WriteCheck::None, crate::WriteCheck::Md5);
-            return Ok(t.write_held(o.offset, o.length, compression, h, &check)?);
+    }
+
+    /// The object's MD5 from Cinder's metadata, when the restore checks it.
+    fn object_md5(&self, o: &ObjectEntry) -> Result<Option<Vec<u8>>, DriverError> {
+        match (self.verify_md5, o.md5.as_str()) {
+            (false, _) | (_, "") => Ok(None),
+            (true, hex) => cinder::unhex(hex)
+                .filter(|d| d.len() == 16)
+                .map(Some)
+                .ok_or_else(|| DriverError::Invalid(format!("{}: md5 {hex:?} is not 32 hex digits", o.name))),
         }
-        let data = match data {
-            Some(data) => data,
-            None => self.store.get(container, &o.name)?,
-        };
-        target.write(o.offset, o.length, compression, &data, md5.as_deref())?;
-        Ok(())
     }
 
     /// A backup's sha256file as restore's checks, when it is there and usable (its
