@@ -48,16 +48,9 @@ fn retries_the_object_not_the_backup(driver: &str) {
     assert_eq!(done["status"], "available", "{done}\n{}", s.log());
     assert!(proxy.faults_left().is_empty(), "every fault met: {:?}", proxy.faults_left());
 
-    let seen = proxy.take_seen();
-    let puts: Vec<&str> =
-        seen.iter().filter(|r| r.method == "PUT" && is_object(&r.path)).map(|r| r.path.as_str()).collect();
     let stored: Vec<String> = bucket_objects(&dev, &bucket).into_iter().filter(|n| is_object(n)).collect();
     assert_eq!(stored.len(), 8, "32 MiB in 4 MiB objects: {stored:?}");
-    for name in &stored {
-        let sent = puts.iter().filter(|p| p.ends_with(name.as_str())).count();
-        let spoiled = ["-00001", "-00004", "-00006"].iter().any(|n| name.ends_with(n));
-        assert_eq!(sent, if spoiled { 2 } else { 1 }, "{name} uploaded {sent} times: {puts:?}");
-    }
+    each_once_but_spoiled_twice(&proxy, "PUT", &stored, &["-00001", "-00004", "-00006"]);
     let most = proxy.take_most_uploads();
     assert!((2..=4).contains(&most), "uploads in flight at once: {most} (default 4)");
     let log = s.log();
@@ -74,12 +67,19 @@ fn retries_the_object_not_the_backup(driver: &str) {
     let back = std::fs::read(v["holdfast:path"].as_str().unwrap()).unwrap();
     assert_eq!(sha256_bytes(&back), sha256_file(&src));
     assert!(proxy.faults_left().is_empty(), "every fault met: {:?}", proxy.faults_left());
-    let gets: Vec<String> =
-        proxy.take_seen().into_iter().filter(|r| r.method == "GET" && is_object(&r.path)).map(|r| r.path).collect();
-    for name in &stored {
-        let fetched = gets.iter().filter(|p| p.ends_with(name.as_str())).count();
-        let spoiled = ["-00007", "-00004"].iter().any(|n| name.ends_with(n));
-        assert_eq!(fetched, if spoiled { 2 } else { 1 }, "{name} fetched {fetched} times: {gets:?}");
+    each_once_but_spoiled_twice(&proxy, "GET", &stored, &["-00007", "-00004"]);
+}
+
+/// Of the `method` requests for data objects the proxy saw since it was last asked,
+/// each of `stored` had one, and the spoiled ones (by suffix) exactly one more: the
+/// object was tried again, not the operation.
+fn each_once_but_spoiled_twice(proxy: &Proxy, method: &str, stored: &[String], spoiled: &[&str]) {
+    let paths: Vec<String> =
+        proxy.take_seen().into_iter().filter(|r| r.method == method && is_object(&r.path)).map(|r| r.path).collect();
+    for name in stored {
+        let sent = paths.iter().filter(|p| p.ends_with(name.as_str())).count();
+        let want = if spoiled.iter().any(|n| name.ends_with(n)) { 2 } else { 1 };
+        assert_eq!(sent, want, "{method} {name}: {sent} times: {paths:?}");
     }
 }
 

@@ -49,14 +49,17 @@ impl RetryPolicy {
             http::sleep(left.min(Duration::from_secs(1)));
             return Ok(());
         }
-        while !left.is_zero() {
+        loop {
             if cancelled() {
                 return Err(DriverError::Cancelled);
             }
-            http::sleep(left.min(STEP));
-            left = left.saturating_sub(STEP);
+            if left.is_zero() {
+                return Ok(());
+            }
+            let step = left.min(STEP);
+            http::sleep(step);
+            left -= step;
         }
-        if cancelled() { Err(DriverError::Cancelled) } else { Ok(()) }
     }
 
     pub fn gave_up(&self, last: &str) -> DriverError {
